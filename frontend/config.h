@@ -1,0 +1,94 @@
+#ifndef STARLING_CONFIG_H
+#define STARLING_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+/* Room for every error message the config code writes. */
+#define STARLING_ERR_LEN 256
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_PROXIES 64
+#define CONFIG_ADDR_LEN 128
+/* Hard ceilings on what an operator may configure, so replies stay bounded. */
+#define CONFIG_NUM_WANT_CEILING 1000
+#define CONFIG_SCRAPE_HASHES_CEILING 1000
+
+struct redis_config {
+    char host[256];        /* TCP host (default 127.0.0.1) */
+    uint16_t port;         /* default 6379 */
+    char unix_socket[256]; /* non-empty: connect here instead of host:port */
+    char user[128];        /* ACL user; empty: AUTH with the password only */
+    char password[256];    /* empty: no AUTH */
+    uint32_t db;           /* SELECT db when non-zero */
+    uint64_t connect_timeout_ms;
+    uint64_t command_timeout_ms;
+    uint32_t connections; /* connections per frontend; calls are spread round-robin */
+};
+
+struct config {
+    /* Tracker behaviour; names and meanings follow Chihaya's config. */
+    uint64_t announce_ms;     /* `interval` given to clients */
+    uint64_t min_announce_ms; /* `min interval` given to clients */
+    uint32_t default_num_want;
+    uint32_t max_num_want;
+    bool allow_ip_spoofing;
+    bool dual_stacked_peers;
+    bool respect_af;
+    bool purge_inactive_torrents;
+    bool allow_full_scrape;
+    uint32_t max_scrape_hashes; /* info_hash values accepted in one scrape */
+
+    /* Client address behind a load balancer. */
+    char real_ip_header[64]; /* empty: never read */
+    struct cidr trusted_proxies[CONFIG_MAX_PROXIES];
+    size_t n_trusted_proxies;
+
+    /* HTTP server. */
+    char http_listen_addr[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
+    size_t n_http_listen_addr;
+    uint64_t http_read_timeout_ms;    /* idle connection, waiting for bytes */
+    uint64_t http_write_timeout_ms;   /* client not reading its reply */
+    uint64_t http_request_timeout_ms; /* from a request's first byte to its last header */
+    uint32_t http_listen_limit;       /* concurrent connections per frontend */
+    uint32_t http_max_request_bytes;  /* request line + headers */
+
+    char log_level[16]; /* debug, info, warn, error */
+
+    struct redis_config redis;
+};
+
+/* Fills in every default (the values README documents and config.json repeats). */
+void config_defaults(struct config *cfg);
+
+/*
+ * Applies a config.json over cfg. Unknown keys, wrong types, bad durations and bad CIDRs
+ * are errors naming the key. On failure: -1, *cfg untouched, a reason in err
+ * (STARLING_ERR_LEN bytes).
+ */
+int config_load_file(const char *path, struct config *cfg, char *err);
+
+/* The same, from a JSON text already in memory (for tests and --check-config). */
+int config_load_string(const char *json, struct config *cfg, char *err);
+
+/*
+ * Applies the STARLING_* environment overrides (README lists them) over cfg.
+ * On failure: -1, *cfg untouched, a reason naming the variable in err.
+ */
+int config_apply_env(struct config *cfg, char *err);
+
+/*
+ * Parses redis://[user:password@]host[:port][/db] or unix:///path[?db=N] into rc,
+ * replacing host, port, unix_socket, user, password and db. Returns 0 or -1 with err.
+ */
+int config_parse_redis_url(const char *url, struct redis_config *rc, char *err);
+
+/* Cross-field checks (min_announce <= announce, default_num_want <= max_num_want, ...). */
+int config_validate(const struct config *cfg, char *err);
+
+/* Peer lifetime in Redis: 1.5 x the announce interval, so one late announce is forgiven. */
+uint64_t config_peer_ttl_ms(const struct config *cfg);
+
+#endif

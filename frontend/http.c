@@ -1,0 +1,806 @@
+/*
+ * A small HTTP/1.x server for tracker requests, on libevent bufferevents.
+ *
+ * Trackers see one kind of traffic: short GETs, answered from one storage call each.
+ * So this server parses a request only once its headers are complete, handles one
+ * request per connection at a time (pipelined ones wait in the input buffer, and are
+ * answered in order), and writes each reply with a Content-Length. Anything malformed
+ * gets a clean 4xx and the connection is closed; nothing a client sends can crash it.
+ *
+ * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
+ * then it is only marked closed, and the storage callback frees it.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/listener.h>
+
+#include "addr.h"
+#include "bencode.h"
+#include "log.h"
+#include "request.h"
+
+#define LISTEN_BACKLOG 1024
+/* Stop answering pipelined requests while this much output is waiting for the client. */
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+struct http_server {
+    struct event_base *base;
+    const struct config *cfg;
+    struct tracker *tracker;
+    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+    size_t nlisteners;
+    uint32_t nconns;
+    bool listeners_paused; /* http_listen_limit reached */
+    const struct timeval *request_timeout; /* libevent common timeout */
+    struct evbuffer *body;                 /* scratch for the reply being built */
+};
+
+enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
+
+struct http_conn {
+    struct http_server *srv;
+    struct bufferevent *bev; /* NULL once the socket is closed */
+    struct addr client;      /* socket peer, v4-mapped unmapped */
+    bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
+    struct event request_timer;
+    bool request_timer_armed;
+    bool busy;              /* a storage call is in flight */
+    bool close_after_write; /* close once the output is flushed */
+    bool eof;               /* the client half-closed: answer what it sent, then close */
+    /* The request being answered. */
+    bool keep_alive;
+    bool http10; /* keep-alive must then be said explicitly */
+    bool compact;
+    bool no_peer_id;
+    size_t nscrape;
+    uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
+};
+
+static void conn_process_input(struct http_conn *c);
+
+/* ---- connection lifetime ---- */
+
+static void conn_free(struct http_conn *c)
+{
+    free(c->scrape_hashes);
+    free(c);
+}
+
+/* Closes the socket now; frees the connection unless storage still owes it an answer. */
+static void conn_close(struct http_conn *c)
+{
+    struct http_server *srv = c->srv;
+    if (c->bev != NULL) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        if (c->request_timer_armed)
+            event_del(&c->request_timer);
+        c->request_timer_armed = false;
+        srv->nconns--;
+        if (srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit) {
+            for (size_t i = 0; i < srv->nlisteners; i++)
+                evconnlistener_enable(srv->listeners[i]);
+            srv->listeners_paused = false;
+        }
+    }
+    if (!c->busy)
+        conn_free(c);
+}
+
+static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)fd, (void)what;
+    c->request_timer_armed = false;
+    log_debug("http: request not complete within http_request_timeout, closing");
+    conn_close(c);
+}
+
+/* ---- writing replies ---- */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Error";
+    }
+}
+
+/* Sends status + headers + srv->body (emptied). Closing statuses end the connection. */
+static void conn_send(struct http_conn *c, int status)
+{
+    struct evbuffer *body = c->srv->body;
+    if (c->bev == NULL) {
+        evbuffer_drain(body, evbuffer_get_length(body));
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (status != 200 && status != 404)
+        c->close_after_write = true;
+    if (!c->keep_alive)
+        c->close_after_write = true;
+    const char *connection = c->close_after_write ? "Connection: close\r\n"
+                             : c->http10          ? "Connection: keep-alive\r\n"
+                                                  : "";
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                        "%s%s\r\n",
+                        status, status_text(status), evbuffer_get_length(body), connection,
+                        status == 405 ? "Allow: GET\r\n" : "");
+    evbuffer_add_buffer(out, body);
+    if (c->close_after_write)
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+static void send_failure(struct http_conn *c, int status, const char *reason)
+{
+    bencode_failure(c->srv->body, reason);
+    conn_send(c, status);
+}
+
+/*
+ * After the client half-closed and every request it sent is answered: close once the
+ * output is flushed (now, if it already is). Returns true when the connection is gone.
+ */
+static bool conn_finish_eof(struct http_conn *c)
+{
+    if (!c->eof || c->busy || c->bev == NULL)
+        return false;
+    c->close_after_write = true;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return false; /* on_write closes it */
+    conn_close(c);
+    return true;
+}
+
+/* After a reply: go on with pipelined input, or wait for the write callback to close. */
+static void conn_request_done(struct http_conn *c)
+{
+    c->busy = false;
+    if (c->bev == NULL) {
+        conn_free(c);
+        return;
+    }
+    if (!c->close_after_write)
+        conn_process_input(c);
+    conn_finish_eof(c);
+}
+
+static void encode_peers_compact(struct evbuffer *b, const struct announce_reply *r)
+{
+    size_t n4 = 0, n6 = 0;
+    for (size_t i = 0; i < r->npeers; i++) {
+        n4 += r->peers[i].v4 != NULL;
+        n6 += r->peers[i].v6 != NULL;
+    }
+    bencode_cstr(b, "peers");
+    bencode_str_prefix(b, n4 * COMPACT_V4_LEN);
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i].v4 != NULL)
+            evbuffer_add(b, r->peers[i].v4, COMPACT_V4_LEN);
+    bencode_cstr(b, "peers6");
+    bencode_str_prefix(b, n6 * COMPACT_V6_LEN);
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i].v6 != NULL)
+            evbuffer_add(b, r->peers[i].v6, COMPACT_V6_LEN);
+}
+
+/* One dictionary of the BEP 3 peer list: d2:ip..7:peer id..4:port..e */
+static void encode_peer_dict(struct evbuffer *b, const uint8_t *compact, int family,
+                             const uint8_t *peer_id, bool no_peer_id)
+{
+    struct addr a = {.family = family};
+    size_t alen = family == AF_INET ? 4 : 16;
+    char text[ADDR_TEXT_LEN];
+    memcpy(a.bytes, compact, alen);
+    addr_format(&a, text, sizeof(text));
+    bencode_dict_begin(b);
+    bencode_cstr(b, "ip");
+    bencode_cstr(b, text);
+    if (!no_peer_id) {
+        bencode_cstr(b, "peer id");
+        bencode_str(b, peer_id, PEER_ID_LEN);
+    }
+    bencode_cstr(b, "port");
+    bencode_int(b, (int64_t)((compact[alen] << 8) | compact[alen + 1]));
+    bencode_end(b);
+}
+
+static void encode_peers_dicts(struct evbuffer *b, const struct announce_reply *r,
+                               bool no_peer_id)
+{
+    bencode_cstr(b, "peers");
+    bencode_list_begin(b);
+    for (size_t i = 0; i < r->npeers; i++) {
+        const struct swarm_peer *p = &r->peers[i];
+        if (p->v4 != NULL)
+            encode_peer_dict(b, p->v4, AF_INET, p->peer_id, no_peer_id);
+        if (p->v6 != NULL)
+            encode_peer_dict(b, p->v6, AF_INET6, p->peer_id, no_peer_id);
+    }
+    bencode_end(b);
+}
+
+static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *b = c->srv->body;
+    const struct config *cfg = c->srv->cfg;
+    if (r == NULL) {
+        log_debug("announce failed: %s", err);
+        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+        conn_request_done(c);
+        return;
+    }
+    bencode_dict_begin(b);
+    bencode_cstr(b, "complete");
+    bencode_int(b, (int64_t)r->complete);
+    bencode_cstr(b, "incomplete");
+    bencode_int(b, (int64_t)r->incomplete);
+    bencode_cstr(b, "interval");
+    bencode_int(b, (int64_t)(cfg->announce_ms / 1000));
+    bencode_cstr(b, "min interval");
+    bencode_int(b, (int64_t)(cfg->min_announce_ms / 1000));
+    if (c->compact)
+        encode_peers_compact(b, r);
+    else
+        encode_peers_dicts(b, r, c->no_peer_id);
+    bencode_end(b);
+    conn_send(c, 200);
+    conn_request_done(c);
+}
+
+static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
+                           const char *err)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *b = c->srv->body;
+    if (counts == NULL) {
+        log_debug("scrape failed: %s", err);
+        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+        conn_request_done(c);
+        return;
+    }
+    bencode_dict_begin(b);
+    bencode_cstr(b, "files");
+    bencode_dict_begin(b);
+    for (size_t i = 0; i < n; i++) {
+        bencode_str(b, c->scrape_hashes[i], INFO_HASH_LEN);
+        bencode_dict_begin(b);
+        bencode_cstr(b, "complete");
+        bencode_int(b, (int64_t)counts[i].complete);
+        bencode_cstr(b, "downloaded");
+        bencode_int(b, (int64_t)counts[i].downloaded);
+        bencode_cstr(b, "incomplete");
+        bencode_int(b, (int64_t)counts[i].incomplete);
+        bencode_end(b);
+    }
+    bencode_end(b);
+    bencode_end(b);
+    conn_send(c, 200);
+    conn_request_done(c);
+}
+
+/* ---- handling one parsed request ---- */
+
+/* The real client address: real_ip_header's last entry, if any and if trusted. */
+static void client_address(const struct http_conn *c, const char *xff, size_t xff_len,
+                           struct addr *out)
+{
+    *out = c->client;
+    if (xff == NULL || !c->client_trusted)
+        return;
+    const char *start = xff;
+    for (size_t i = 0; i < xff_len; i++)
+        if (xff[i] == ',')
+            start = xff + i + 1;
+    const char *end = xff + xff_len;
+    while (start < end && (*start == ' ' || *start == '\t'))
+        start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    struct addr parsed;
+    if (addr_parse(start, (size_t)(end - start), &parsed) == 0)
+        *out = parsed;
+}
+
+static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
+                            const struct addr *client)
+{
+    struct announce_req req;
+    const char *reason = NULL;
+    if (request_parse_announce(query, query_len, &req, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->compact = req.compact;
+    c->no_peer_id = req.no_peer_id;
+    if (tracker_announce(c->srv->tracker, &req, client, on_announce_done, c, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->busy = true;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, INFO_HASH_LEN);
+}
+
+static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
+{
+    const struct config *cfg = c->srv->cfg;
+    if (c->scrape_hashes == NULL) {
+        c->scrape_hashes = malloc(cfg->max_scrape_hashes * sizeof(*c->scrape_hashes));
+        if (c->scrape_hashes == NULL) {
+            send_failure(c, 200, "out of memory");
+            return;
+        }
+    }
+    const char *reason = NULL;
+    size_t n = 0;
+    if (request_parse_scrape(query, query_len, c->scrape_hashes, cfg->max_scrape_hashes, &n,
+                             &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    if (n == 0) {
+        if (!cfg->allow_full_scrape) {
+            send_failure(c, 200, "full scrape is disabled");
+            return;
+        }
+        /* Full scrape needs a walk over every swarm: not a per-request job for a
+         * stateless frontend. Until the aggregator publishes one, it is empty. */
+        bencode_cstr(c->srv->body, "d5:filesdee");
+        conn_send(c, 200);
+        return;
+    }
+    /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
+    qsort(c->scrape_hashes, n, INFO_HASH_LEN, hash_cmp);
+    size_t unique = 1;
+    for (size_t i = 1; i < n; i++)
+        if (memcmp(c->scrape_hashes[i], c->scrape_hashes[unique - 1], INFO_HASH_LEN) != 0)
+            memmove(c->scrape_hashes[unique++], c->scrape_hashes[i], INFO_HASH_LEN);
+    c->nscrape = unique;
+    const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
+    if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->busy = true;
+}
+
+/* ---- parsing ---- */
+
+/* Offset just past the blank line ending the headers, or 0 when not there yet. */
+static size_t find_header_end(const char *data, size_t len)
+{
+    const char *p = data;
+    const char *end = data + len;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p++;
+        if (p < end && *p == '\n')
+            return (size_t)(p + 1 - data);
+        if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
+            return (size_t)(p + 2 - data);
+    }
+    return 0;
+}
+
+static bool token_eq(const char *s, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
+}
+
+/* Does a comma-separated header value contain `token` (case-insensitive)? */
+static bool header_has_token(const char *v, size_t len, const char *token)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (token_eq(v + start, end - start, token))
+            return true;
+    }
+    return false;
+}
+
+struct parsed_request {
+    const char *method, *target;
+    size_t method_len, target_len;
+    int minor_version;
+    bool conn_close, conn_keep_alive;
+    bool has_body;
+    const char *real_ip;
+    size_t real_ip_len;
+};
+
+/* Splits one line (without its line ending) off [*p, end). */
+static const char *next_line(const char **p, const char *end, size_t *len)
+{
+    const char *line = *p;
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    if (nl == NULL)
+        return NULL;
+    *p = nl + 1;
+    *len = (size_t)(nl - line);
+    if (*len > 0 && line[*len - 1] == '\r')
+        (*len)--;
+    return line;
+}
+
+/* Parses the request line and headers in data[0, len). Returns 0 or -1 (400). */
+static int parse_request(const struct config *cfg, const char *data, size_t len,
+                         struct parsed_request *r)
+{
+    const char *p = data;
+    const char *end = data + len;
+    size_t line_len;
+    memset(r, 0, sizeof(*r));
+    const char *line = next_line(&p, end, &line_len);
+    if (line == NULL)
+        return -1;
+    /* METHOD SP target SP HTTP/1.x */
+    const char *sp1 = memchr(line, ' ', line_len);
+    if (sp1 == NULL || sp1 == line)
+        return -1;
+    const char *rest = sp1 + 1;
+    size_t rest_len = line_len - (size_t)(rest - line);
+    const char *sp2 = memchr(rest, ' ', rest_len);
+    if (sp2 == NULL || sp2 == rest)
+        return -1;
+    const char *version = sp2 + 1;
+    size_t version_len = line_len - (size_t)(version - line);
+    if (version_len != 8 || memcmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
+        version[7] > '9')
+        return -1;
+    r->method = line;
+    r->method_len = (size_t)(sp1 - line);
+    r->target = rest;
+    r->target_len = (size_t)(sp2 - rest);
+    r->minor_version = version[7] - '0';
+    for (size_t i = 0; i < r->method_len; i++)
+        if (line[i] < 'A' || line[i] > 'Z')
+            return -1;
+
+    size_t real_ip_name_len = strlen(cfg->real_ip_header);
+    while ((line = next_line(&p, end, &line_len)) != NULL && line_len > 0) {
+        const char *colon = memchr(line, ':', line_len);
+        /* No colon, an empty name, whitespace in the name or an obsolete folded line. */
+        if (colon == NULL || colon == line || line[0] == ' ' || line[0] == '\t')
+            return -1;
+        size_t name_len = (size_t)(colon - line);
+        for (size_t i = 0; i < name_len; i++)
+            if (line[i] <= ' ' || line[i] >= 127)
+                return -1;
+        const char *v = colon + 1;
+        const char *vend = line + line_len;
+        while (v < vend && (*v == ' ' || *v == '\t'))
+            v++;
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
+        size_t vlen = (size_t)(vend - v);
+        if (token_eq(line, name_len, "connection")) {
+            r->conn_close |= header_has_token(v, vlen, "close");
+            r->conn_keep_alive |= header_has_token(v, vlen, "keep-alive");
+        } else if (token_eq(line, name_len, "content-length")) {
+            for (size_t i = 0; i < vlen; i++)
+                if (v[i] < '0' || v[i] > '9')
+                    return -1;
+            for (size_t i = 0; i < vlen; i++)
+                if (v[i] != '0')
+                    r->has_body = true;
+        } else if (token_eq(line, name_len, "transfer-encoding")) {
+            r->has_body = true;
+        } else if (real_ip_name_len > 0 && name_len == real_ip_name_len &&
+                   strncasecmp(line, cfg->real_ip_header, name_len) == 0) {
+            r->real_ip = v;
+            r->real_ip_len = vlen;
+        }
+    }
+    return 0;
+}
+
+static enum route route_of(const char *path, size_t len)
+{
+    if (token_eq(path, len, "/announce"))
+        return ROUTE_ANNOUNCE;
+    if (token_eq(path, len, "/scrape"))
+        return ROUTE_SCRAPE;
+    return ROUTE_NOT_FOUND;
+}
+
+/* Answers (or starts answering) the complete request in data[0, len). */
+static void conn_handle(struct http_conn *c, const char *data, size_t len)
+{
+    struct parsed_request r;
+    c->keep_alive = false; /* until we know the version */
+    if (parse_request(c->srv->cfg, data, len, &r) < 0) {
+        send_failure(c, 400, "bad request");
+        return;
+    }
+    c->http10 = r.minor_version == 0;
+    c->keep_alive = c->http10 ? r.conn_keep_alive : !r.conn_close;
+    if (r.method_len != 3 || memcmp(r.method, "GET", 3) != 0) {
+        send_failure(c, 405, "method not allowed");
+        return;
+    }
+    if (r.has_body) {
+        send_failure(c, 400, "bad request");
+        return;
+    }
+    const char *target = r.target;
+    size_t target_len = r.target_len;
+    /* absolute-form (http://host/path?q), which RFC 9112 says servers must accept */
+    if (target_len > 7 && strncasecmp(target, "http://", 7) == 0) {
+        const char *slash = memchr(target + 7, '/', target_len - 7);
+        if (slash == NULL) {
+            send_failure(c, 400, "bad request");
+            return;
+        }
+        target_len -= (size_t)(slash - target);
+        target = slash;
+    }
+    if (target[0] != '/') {
+        send_failure(c, 400, "bad request");
+        return;
+    }
+    const char *q = memchr(target, '?', target_len);
+    size_t path_len = q != NULL ? (size_t)(q - target) : target_len;
+    const char *query = q != NULL ? q + 1 : target + target_len;
+    size_t query_len = target_len - path_len - (q != NULL);
+
+    switch (route_of(target, path_len)) {
+    case ROUTE_ANNOUNCE: {
+        struct addr client;
+        client_address(c, r.real_ip, r.real_ip_len, &client);
+        handle_announce(c, query, query_len, &client);
+        break;
+    }
+    case ROUTE_SCRAPE:
+        handle_scrape(c, query, query_len);
+        break;
+    case ROUTE_NOT_FOUND:
+        evbuffer_add(c->srv->body, "not found\n", 10);
+        conn_send(c, 404);
+        break;
+    }
+}
+
+/* Too much without a complete request: 414 if even the request line is unfinished. */
+static void reject_oversized(struct http_conn *c, const char *data, size_t len)
+{
+    c->keep_alive = false;
+    bool line_done = memchr(data, '\n', len) != NULL;
+    send_failure(c, line_done ? 431 : 414, "request too large");
+}
+
+static void conn_process_input(struct http_conn *c)
+{
+    const size_t limit = c->srv->cfg->http_max_request_bytes;
+    while (c->bev != NULL && !c->busy && !c->close_after_write) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
+            return; /* resumed by the write callback */
+        size_t len = evbuffer_get_length(in);
+        if (len == 0) {
+            if (c->request_timer_armed)
+                event_del(&c->request_timer);
+            c->request_timer_armed = false;
+            return;
+        }
+        size_t look = len < limit ? len : limit;
+        const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
+        size_t hdr_len = find_header_end(data, look);
+        if (hdr_len == 0) {
+            if (len >= limit)
+                reject_oversized(c, data, look);
+            else if (!c->request_timer_armed) {
+                event_add(&c->request_timer, c->srv->request_timeout);
+                c->request_timer_armed = true;
+            }
+            return;
+        }
+        if (c->request_timer_armed)
+            event_del(&c->request_timer);
+        c->request_timer_armed = false;
+        conn_handle(c, data, hdr_len);
+        /* conn_handle() may have closed nothing: the bufferevent is still ours. */
+        evbuffer_drain(in, hdr_len);
+    }
+}
+
+/* ---- bufferevent callbacks ---- */
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process_input(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)bev;
+    /* Called when the output has drained. */
+    if (c->close_after_write) {
+        if (!c->busy)
+            conn_close(c);
+        return;
+    }
+    conn_process_input(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)bev;
+    if ((what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+        /* The client half-closed after sending: answer what it sent, then close. */
+        c->eof = true;
+        conn_process_input(c);
+        conn_finish_eof(c);
+        return;
+    }
+    conn_close(c);
+}
+
+/* ---- accepting ---- */
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct http_server *srv = arg;
+    const struct config *cfg = srv->cfg;
+    (void)l, (void)salen;
+    struct http_conn *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev =
+        c != NULL ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (bev == NULL) {
+        log_error("http: out of memory accepting a connection");
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = srv;
+    c->bev = bev;
+    uint16_t port;
+    if (addr_from_sockaddr(sa, &c->client, &port) < 0)
+        memset(&c->client, 0, sizeof(c->client));
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
+        if (cidr_contains(&cfg->trusted_proxies[i], &c->client))
+            c->client_trusted = true;
+    event_assign(&c->request_timer, srv->base, -1, 0, on_request_timeout, c);
+
+    struct timeval rtv = {.tv_sec = (time_t)(cfg->http_read_timeout_ms / 1000),
+                          .tv_usec = (suseconds_t)(cfg->http_read_timeout_ms % 1000) * 1000};
+    struct timeval wtv = {.tv_sec = (time_t)(cfg->http_write_timeout_ms / 1000),
+                          .tv_usec = (suseconds_t)(cfg->http_write_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(bev, &rtv, &wtv);
+    /* Bound what a client can queue ahead of its answers (pipelining). */
+    bufferevent_setwatermark(bev, EV_READ, 0, (size_t)cfg->http_max_request_bytes * 4);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+
+    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused) {
+        for (size_t i = 0; i < srv->nlisteners; i++)
+            evconnlistener_disable(srv->listeners[i]);
+        srv->listeners_paused = true;
+    }
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)arg, (void)l;
+    int err = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: the connection waits in the backlog; keep serving the rest. */
+    log_warn("http: accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+static int listen_on(struct http_server *srv, const char *text, char *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char why[96];
+    if (listen_addr_parse(text, &ss, &sslen, why, sizeof(why)) < 0) {
+        snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": %s", text, why);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* An IPv6 listener serves IPv6 only, so "0.0.0.0:P" and "[::]:P" can both be listed. */
+    if (ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto fail;
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+        goto fail;
+    struct evconnlistener *l =
+        evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+    if (l == NULL)
+        goto fail;
+    evconnlistener_set_error_cb(l, on_accept_error);
+    srv->listeners[srv->nlisteners++] = l;
+
+    /* Log the real port: with ":0" the kernel picked it. */
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    struct addr a;
+    uint16_t port = 0;
+    char text_addr[ADDR_TEXT_LEN];
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    addr_from_sockaddr((struct sockaddr *)&bound, &a, &port);
+    addr_format(&a, text_addr, sizeof(text_addr));
+    if (a.family == AF_INET6)
+        log_info("http listening on [%s]:%u", text_addr, port);
+    else
+        log_info("http listening on %s:%u", text_addr, port);
+    return 0;
+fail:
+    snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": %s", text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
+                                    struct tracker *tracker, char *err)
+{
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL || (srv->body = evbuffer_new()) == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "out of memory");
+        free(srv);
+        return NULL;
+    }
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->tracker = tracker;
+    struct timeval tv = {.tv_sec = (time_t)(cfg->http_request_timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(cfg->http_request_timeout_ms % 1000) * 1000};
+    srv->request_timeout = event_base_init_common_timeout(base, &tv);
+    for (size_t i = 0; i < cfg->n_http_listen_addr; i++) {
+        if (listen_on(srv, cfg->http_listen_addr[i], err) < 0) {
+            http_server_free(srv);
+            return NULL;
+        }
+    }
+    return srv;
+}
+
+void http_server_free(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evconnlistener_free(srv->listeners[i]);
+    evbuffer_free(srv->body);
+    free(srv);
+}

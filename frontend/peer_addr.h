@@ -1,0 +1,36 @@
+#ifndef STARLING_PEER_ADDR_H
+#define STARLING_PEER_ADDR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "request.h"
+
+#define COMPACT_V4_LEN 6  /* 4-byte address + 2-byte port, network order (BEP 23) */
+#define COMPACT_V6_LEN 18 /* 16-byte address + 2-byte port (BEP 7) */
+
+/* The addresses a peer is given out under, in compact form. At least one is present. */
+struct peer_endpoints {
+    bool has_v4, has_v6;
+    uint8_t v4[COMPACT_V4_LEN];
+    uint8_t v6[COMPACT_V6_LEN];
+};
+
+struct peer_addr_policy {
+    bool allow_ip_spoofing;  /* honour ip=, ipv4=, ipv6= */
+    bool dual_stacked_peers; /* a peer may keep an IPv4 and an IPv6 address at once */
+};
+
+/*
+ * Decides where other peers reach this one: `client` is the connection's address (already
+ * taken from real_ip_header when the connection came from a trusted proxy). Without
+ * allow_ip_spoofing only `client` counts. With it, ip=/ipv4=/ipv6= replace the address of
+ * their family. Without dual_stacked_peers only one address is kept: the one of the
+ * client's own family when present, else the other. Ports: the announce's port unless an
+ * honoured ipv4=/ipv6= named one. Returns 0 (always, for now; -1 reserved for refusal).
+ */
+int peer_addr_resolve(const struct addr *client, const struct announce_req *req,
+                      const struct peer_addr_policy *policy, struct peer_endpoints *out);
+
+#endif

@@ -1,0 +1,60 @@
+#include "tracker.h"
+
+#include <time.h>
+
+const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
+
+uint64_t tracker_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t effective_numwant(const struct config *cfg, int32_t asked)
+{
+    uint32_t n = asked < 0 ? cfg->default_num_want : (uint32_t)asked;
+    return n > cfg->max_num_want ? cfg->max_num_want : n;
+}
+
+int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
+                     tracker_announce_fn *done, void *arg, const char **failure)
+{
+    const struct config *cfg = t->cfg;
+    struct peer_addr_policy policy = {
+        .allow_ip_spoofing = cfg->allow_ip_spoofing,
+        .dual_stacked_peers = cfg->dual_stacked_peers,
+    };
+    struct swarm_announce_args a = {
+        .info_hash = req->info_hash,
+        .peer_id = req->peer_id,
+        .seeding = req->left == 0,
+        .event = req->event,
+        .numwant = effective_numwant(cfg, req->numwant),
+        .family = SWARM_ANY,
+        .now_ms = tracker_now_ms(),
+        .peer_ttl_ms = config_peer_ttl_ms(cfg),
+        .purge = cfg->purge_inactive_torrents,
+    };
+    if (peer_addr_resolve(client, req, &policy, &a.endpoints) < 0) {
+        *failure = "invalid peer address";
+        return -1;
+    }
+    if (cfg->respect_af)
+        a.family = client->family == AF_INET ? SWARM_V4_ONLY : SWARM_V6_ONLY;
+    if (swarm_announce(t->pool, &a, done, arg) < 0) {
+        *failure = TRACKER_STORAGE_FAILURE;
+        return -1;
+    }
+    return 0;
+}
+
+int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
+                   tracker_scrape_fn *done, void *arg, const char **failure)
+{
+    if (swarm_scrape(t->pool, hashes, n, tracker_now_ms(), done, arg) < 0) {
+        *failure = TRACKER_STORAGE_FAILURE;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,49 @@
+#ifndef STARLING_TRACKER_H
+#define STARLING_TRACKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "request.h"
+#include "swarm.h"
+
+struct redis_pool;
+
+/*
+ * The protocol-neutral tracker: HTTP (and later UDP) parse a request, call these, and
+ * encode what comes back. Tracker rules that do not depend on the wire format (numwant
+ * default and cap, address policy, respect_af, failure texts) live here.
+ */
+struct tracker {
+    const struct config *cfg;
+    struct redis_pool *pool;
+};
+
+/* Client-facing text for every storage failure. */
+extern const char TRACKER_STORAGE_FAILURE[];
+
+/*
+ * Completion callbacks: the storage ones. reply NULL means storage failed (its reason is
+ * for logs); clients are then told TRACKER_STORAGE_FAILURE, whatever the cause.
+ */
+typedef swarm_announce_fn tracker_announce_fn;
+typedef swarm_scrape_fn tracker_scrape_fn;
+
+/*
+ * Records the announce and asks for peers. `client` is the address the request came from
+ * (after trusted-proxy handling). Returns 0 when done will be called later, or -1 with a
+ * client-facing reason in *failure (done not called).
+ */
+int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
+                     tracker_announce_fn *done, void *arg, const char **failure);
+
+/* Counts for n (> 0) distinct hashes; same return convention as tracker_announce(). */
+int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
+                   tracker_scrape_fn *done, void *arg, const char **failure);
+
+/* Wall clock in ms since the epoch: the time base of peer expiry in Redis. */
+uint64_t tracker_now_ms(void);
+
+#endif

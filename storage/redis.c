@@ -1,0 +1,472 @@
+/*
+ * Async Redis connections for one frontend: connect, set up (AUTH, SELECT, SCRIPT LOAD),
+ * run script calls with a deadline each, and reconnect with backoff when anything breaks.
+ *
+ * Ownership: a `struct call` belongs to this file from redis_pool_eval() until hiredis has
+ * run its reply callback (which it always does, with NULL on disconnect). Its caller is
+ * answered exactly once, by the reply or by the deadline, whichever comes first.
+ */
+#include "redis.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+
+#define SHA_HEX_LEN 40
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define MAX_SCRIPTS 8
+
+static const char ERR_UNAVAILABLE[] = "storage unavailable";
+static const char ERR_TIMEOUT[] = "storage timeout";
+static const char ERR_REPLY[] = "storage error";
+static const char ERR_SHUTDOWN[] = "shutting down";
+
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
+
+struct call;
+
+struct conn {
+    struct redis_pool *pool;
+    unsigned index;
+    redisAsyncContext *ac; /* NULL while down; hiredis frees it after on_disconnect */
+    enum conn_state state;
+    struct event *timer;   /* connect deadline while connecting, backoff while down */
+    uint64_t backoff_ms;
+    unsigned setup_owed;   /* setup replies still to come */
+    uint64_t last_reply_ms;
+    struct call *oldest, *newest; /* in flight, in send order */
+};
+
+struct redis_pool {
+    struct event_base *base;
+    struct redis_config rc;
+    const struct timeval *call_timeout; /* a libevent common timeout: O(1) add/remove */
+    char sha[MAX_SCRIPTS][SHA_HEX_LEN + 1];
+    struct conn *conns;
+    unsigned nconns;
+    unsigned next; /* round-robin cursor */
+    bool closing;
+};
+
+struct call {
+    struct conn *conn;
+    struct call *prev, *next; /* conn's in-flight list */
+    struct event deadline;
+    redis_reply_fn *done;
+    void *arg;
+    const struct lua_script *script;
+    char *cmd; /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
+    size_t cmd_len;
+    size_t sha_end; /* offset of the bytes after the sha's CRLF: KEYS and ARGV */
+    uint64_t sent_ms;
+    bool answered;
+    bool retried;
+};
+
+static void conn_connect(struct conn *c);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct timeval ms_to_tv(uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        log_error("out of memory");
+        abort();
+    }
+    return p;
+}
+
+static int script_index(const struct lua_script *s)
+{
+    for (size_t i = 0; i < lua_script_count; i++)
+        if (lua_scripts[i] == s)
+            return (int)i;
+    return -1;
+}
+
+/* ---- in-flight list ---- */
+
+static void inflight_push(struct conn *c, struct call *call)
+{
+    call->conn = c;
+    call->next = NULL;
+    call->prev = c->newest;
+    if (c->newest != NULL)
+        c->newest->next = call;
+    else
+        c->oldest = call;
+    c->newest = call;
+}
+
+static void inflight_remove(struct call *call)
+{
+    struct conn *c = call->conn;
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        c->oldest = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    else
+        c->newest = call->prev;
+    call->prev = call->next = NULL;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static void schedule_reconnect(struct conn *c)
+{
+    if (c->pool->closing)
+        return;
+    c->state = CONN_DOWN;
+    struct timeval tv = ms_to_tv(c->backoff_ms);
+    evtimer_add(c->timer, &tv);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Forget the context and free it: hiredis answers every pending callback with NULL. */
+static void conn_drop(struct conn *c, const char *why)
+{
+    redisAsyncContext *ac = c->ac;
+    if (ac == NULL)
+        return;
+    log_warn("redis connection %u dropped: %s", c->index, why);
+    c->ac = NULL;
+    redisAsyncFree(ac);
+    schedule_reconnect(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd, (void)what;
+    if (c->state == CONN_CONNECTING)
+        conn_drop(c, "connect or setup timed out");
+    else if (c->state == CONN_DOWN)
+        conn_connect(c);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct conn *c = ac->data;
+    if (status == REDIS_OK || c->ac != ac)
+        return;
+    log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
+    c->ac = NULL; /* hiredis frees it after this callback */
+    evtimer_del(c->timer);
+    schedule_reconnect(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct conn *c = ac->data;
+    (void)status;
+    if (c->ac != ac)
+        return; /* we dropped it ourselves and already scheduled the reconnect */
+    log_warn("redis connection %u lost: %s", c->index, ac->err ? ac->errstr : "closed");
+    c->ac = NULL;
+    evtimer_del(c->timer);
+    schedule_reconnect(c);
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct conn *c = ac->data;
+    redisReply *r = reply;
+    size_t script = (size_t)(uintptr_t)privdata;
+    if (r == NULL || c->ac != ac)
+        return; /* the context is going away; on_disconnect or conn_drop handles it */
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_error("redis connection %u setup failed: %s", c->index, r->str);
+        evtimer_del(c->timer);
+        conn_drop(c, "setup failed");
+        return;
+    }
+    if (script > 0 && r->type == REDIS_REPLY_STRING && r->len == SHA_HEX_LEN)
+        memcpy(c->pool->sha[script - 1], r->str, SHA_HEX_LEN + 1);
+    if (--c->setup_owed == 0) {
+        evtimer_del(c->timer);
+        c->state = CONN_READY;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->last_reply_ms = now_ms();
+        log_info("redis connection %u ready", c->index);
+    }
+}
+
+static void queue_setup(struct conn *c)
+{
+    const struct redis_config *rc = &c->pool->rc;
+    c->setup_owed = 0;
+    if (rc->password[0] != '\0') {
+        if (rc->user[0] != '\0')
+            redisAsyncCommand(c->ac, on_setup_reply, NULL, "AUTH %s %s", rc->user, rc->password);
+        else
+            redisAsyncCommand(c->ac, on_setup_reply, NULL, "AUTH %s", rc->password);
+        c->setup_owed++;
+    }
+    if (rc->db != 0) {
+        redisAsyncCommand(c->ac, on_setup_reply, NULL, "SELECT %u", rc->db);
+        c->setup_owed++;
+    }
+    for (size_t i = 0; i < lua_script_count; i++) {
+        redisAsyncCommand(c->ac, on_setup_reply, (void *)(uintptr_t)(i + 1), "SCRIPT LOAD %b",
+                          lua_scripts[i]->body, lua_scripts[i]->len);
+        c->setup_owed++;
+    }
+}
+
+static void conn_connect(struct conn *c)
+{
+    const struct redis_config *rc = &c->pool->rc;
+    redisAsyncContext *ac = rc->unix_socket[0] != '\0' ? redisAsyncConnectUnix(rc->unix_socket)
+                                                       : redisAsyncConnect(rc->host, rc->port);
+    if (ac == NULL) {
+        log_error("redis connection %u: out of memory", c->index);
+        schedule_reconnect(c);
+        return;
+    }
+    if (ac->err) {
+        log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    c->state = CONN_CONNECTING;
+    redisLibeventAttach(ac, c->pool->base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    queue_setup(c);
+    struct timeval tv = ms_to_tv(rc->connect_timeout_ms);
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- calls ---- */
+
+static void call_free(struct call *call)
+{
+    event_del(&call->deadline);
+    free(call->cmd);
+    free(call);
+}
+
+static void call_answer(struct call *call, redisReply *reply, const char *err)
+{
+    if (call->answered)
+        return;
+    call->answered = true;
+    event_del(&call->deadline);
+    call->done(call->arg, reply, err);
+}
+
+/* Rewrites the kept EVALSHA into an EVAL of the script body and sends it. */
+static int resend_as_eval(struct call *call);
+
+static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct call *call = privdata;
+    struct conn *c = call->conn;
+    redisReply *r = reply;
+    inflight_remove(call);
+    if (r == NULL) {
+        call_answer(call, NULL, c->pool->closing ? ERR_SHUTDOWN : ERR_UNAVAILABLE);
+        call_free(call);
+        return;
+    }
+    c->last_reply_ms = now_ms();
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (!call->answered && !call->retried && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
+            ac == c->ac && resend_as_eval(call) == 0)
+            return;
+        log_warn("redis error from %s: %s", call->script->name, r->str);
+        call_answer(call, NULL, ERR_REPLY);
+    } else {
+        call_answer(call, r, NULL);
+    }
+    call_free(call);
+}
+
+static int resend_as_eval(struct call *call)
+{
+    struct conn *c = call->conn;
+    const struct lua_script *s = call->script;
+    /* EVALSHA's argc is EVAL's argc: only the command name and the second arg change. */
+    const char *argc_end = memchr(call->cmd, '\n', call->cmd_len);
+    size_t head_len = (size_t)(argc_end - call->cmd) + 1;
+    size_t tail_len = call->cmd_len - call->sha_end;
+    char prefix[64];
+    int n = snprintf(prefix, sizeof(prefix), "$4\r\nEVAL\r\n$%zu\r\n", s->len);
+    size_t len = head_len + (size_t)n + s->len + 2 + tail_len;
+    char *cmd = malloc(len);
+    if (cmd == NULL)
+        return -1;
+    char *p = cmd;
+    memcpy(p, call->cmd, head_len), p += head_len;
+    memcpy(p, prefix, (size_t)n), p += n;
+    memcpy(p, s->body, s->len), p += s->len;
+    memcpy(p, "\r\n", 2), p += 2;
+    memcpy(p, call->cmd + call->sha_end, tail_len);
+    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
+        free(cmd);
+        return -1;
+    }
+    log_info("NOSCRIPT for %s: resent as EVAL", s->name);
+    free(call->cmd);
+    call->cmd = cmd;
+    call->cmd_len = len;
+    call->retried = true;
+    inflight_push(c, call);
+    return 0;
+}
+
+static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct call *call = arg;
+    struct conn *c = call->conn;
+    (void)fd, (void)what;
+    call_answer(call, NULL, ERR_TIMEOUT);
+    /* Replies come in order: if the oldest call is overdue and nothing at all came back
+     * for a whole timeout, the connection is stuck (Redis busy or the link dead), not
+     * merely slow. Drop it; hiredis then frees every call it holds. */
+    uint64_t now = now_ms();
+    if (call == c->oldest && now - c->last_reply_ms >= c->pool->rc.command_timeout_ms)
+        conn_drop(c, "no reply within the command timeout");
+}
+
+static struct conn *pick_ready(struct redis_pool *pool)
+{
+    for (unsigned i = 0; i < pool->nconns; i++) {
+        struct conn *c = &pool->conns[(pool->next + i) % pool->nconns];
+        if (c->state == CONN_READY && c->ac != NULL) {
+            pool->next = (pool->next + i + 1) % pool->nconns;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
+                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
+                    void *arg)
+{
+    int idx = script_index(script);
+    struct conn *c = pick_ready(pool);
+    if (c == NULL || idx < 0 || pool->sha[idx][0] == '\0' || nargs > 60)
+        return -1;
+
+    char numkeys[16];
+    const char *argv[64];
+    size_t argvlen[64];
+    argv[0] = "EVALSHA", argvlen[0] = 7;
+    argv[1] = pool->sha[idx], argvlen[1] = SHA_HEX_LEN;
+    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
+    argv[2] = numkeys;
+    for (int i = 0; i < nargs; i++)
+        argv[3 + i] = args[i], argvlen[3 + i] = arglens[i];
+
+    struct call *call = xcalloc(1, sizeof(*call));
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, 3 + nargs, argv, argvlen);
+    if (len < 0) {
+        free(call);
+        return -1;
+    }
+    call->cmd = cmd;
+    call->cmd_len = (size_t)len;
+    /* "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" precedes the numkeys argument. */
+    const char *argc_end = memchr(cmd, '\n', (size_t)len);
+    call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + SHA_HEX_LEN + 2;
+    call->script = script;
+    call->done = done;
+    call->arg = arg;
+    call->sent_ms = now_ms();
+    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, (size_t)len) != REDIS_OK) {
+        free(cmd);
+        free(call);
+        return -1;
+    }
+    /* An idle connection's last reply may be old: the stuck check measures from here. */
+    if (c->oldest == NULL)
+        c->last_reply_ms = call->sent_ms;
+    inflight_push(c, call);
+    event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
+    event_add(&call->deadline, pool->call_timeout);
+    return 0;
+}
+
+/* ---- pool ---- */
+
+struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_config *rc)
+{
+    struct redis_pool *pool = xcalloc(1, sizeof(*pool));
+    pool->base = base;
+    pool->rc = *rc;
+    struct timeval tv = ms_to_tv(rc->command_timeout_ms);
+    pool->call_timeout = event_base_init_common_timeout(base, &tv);
+    pool->nconns = rc->connections > 0 ? rc->connections : 1;
+    pool->conns = xcalloc(pool->nconns, sizeof(*pool->conns));
+    for (unsigned i = 0; i < pool->nconns; i++) {
+        struct conn *c = &pool->conns[i];
+        c->pool = pool;
+        c->index = i;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->timer = evtimer_new(base, on_timer, c);
+        if (c->timer == NULL) {
+            log_error("out of memory");
+            abort();
+        }
+        conn_connect(c);
+    }
+    return pool;
+}
+
+void redis_pool_free(struct redis_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    pool->closing = true;
+    for (unsigned i = 0; i < pool->nconns; i++) {
+        struct conn *c = &pool->conns[i];
+        redisAsyncContext *ac = c->ac;
+        c->ac = NULL;
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        event_free(c->timer);
+    }
+    free(pool->conns);
+    free(pool);
+}
+
+bool redis_pool_ready(const struct redis_pool *pool)
+{
+    for (unsigned i = 0; i < pool->nconns; i++)
+        if (pool->conns[i].state == CONN_READY)
+            return true;
+    return false;
+}

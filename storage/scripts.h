@@ -1,0 +1,20 @@
+#ifndef STARLING_SCRIPTS_H
+#define STARLING_SCRIPTS_H
+
+#include <stddef.h>
+
+/* A Redis Lua script from lua/, compiled into the binary (see CMakeLists.txt). */
+struct lua_script {
+    const char *name;
+    const char *body;
+    size_t len;
+};
+
+extern const struct lua_script lua_announce;
+extern const struct lua_script lua_scrape;
+
+/* All of the above, loaded with SCRIPT LOAD on every connection. */
+extern const struct lua_script *const lua_scripts[];
+extern const size_t lua_script_count;
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * Typed announce and scrape over the Lua scripts: builds KEYS/ARGV, reads the reply.
+ * Key layout and reply formats are documented at the top of lua/announce.lua.
+ */
+#include "swarm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "log.h"
+#include "redis.h"
+
+#define TAG_LEN 42 /* "{" + 40 hex + "}" */
+#define KEY_MAX (TAG_LEN + 16)
+#define MEMBER_V4 (PEER_ID_LEN + COMPACT_V4_LEN)
+#define MEMBER_V6 (PEER_ID_LEN + COMPACT_V6_LEN)
+#define MEMBER_BOTH (PEER_ID_LEN + COMPACT_V4_LEN + COMPACT_V6_LEN)
+
+static const char ERR_BAD_REPLY[] = "storage error";
+
+/* Decoded peers of the reply being delivered. One event loop per process, and the array
+ * is only used during a callback, so one static array serves every call. */
+static struct swarm_peer peer_scratch[CONFIG_NUM_WANT_CEILING];
+
+void swarm_hash_tag(const uint8_t *info_hash, char out[42])
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '{';
+    for (size_t i = 0; i < INFO_HASH_LEN; i++) {
+        out[1 + 2 * i] = hex[info_hash[i] >> 4];
+        out[2 + 2 * i] = hex[info_hash[i] & 15];
+    }
+    out[TAG_LEN - 1] = '}';
+}
+
+/* The three keys of a swarm, from its tag. */
+struct swarm_keys {
+    char seeders[KEY_MAX], leechers[KEY_MAX], peers[KEY_MAX];
+    size_t seeders_len, leechers_len, peers_len;
+};
+
+static size_t key_with_suffix(char *out, const char *tag, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    memcpy(out, tag, TAG_LEN);
+    memcpy(out + TAG_LEN, suffix, n);
+    return TAG_LEN + n;
+}
+
+static void swarm_keys_fill(struct swarm_keys *k, const uint8_t *info_hash)
+{
+    char tag[TAG_LEN];
+    swarm_hash_tag(info_hash, tag);
+    k->seeders_len = key_with_suffix(k->seeders, tag, ":seeders");
+    k->leechers_len = key_with_suffix(k->leechers, tag, ":leechers");
+    k->peers_len = key_with_suffix(k->peers, tag, ":peers");
+}
+
+static size_t u64_text(char *out, size_t cap, uint64_t v)
+{
+    return (size_t)snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+/* ---- announce ---- */
+
+struct announce_call {
+    swarm_announce_fn *done;
+    void *arg;
+};
+
+static int reply_uint(const redisReply *r, uint64_t *out)
+{
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+        return -1;
+    *out = (uint64_t)r->integer;
+    return 0;
+}
+
+/* Splits a member (peer_id .. endpoints) into a swarm_peer. Returns 0 or -1. */
+static int decode_member(const redisReply *m, struct swarm_peer *p)
+{
+    if (m->type != REDIS_REPLY_STRING)
+        return -1;
+    const uint8_t *b = (const uint8_t *)m->str;
+    p->peer_id = b;
+    p->v4 = p->v6 = NULL;
+    switch (m->len) {
+    case MEMBER_V4:
+        p->v4 = b + PEER_ID_LEN;
+        return 0;
+    case MEMBER_V6:
+        p->v6 = b + PEER_ID_LEN;
+        return 0;
+    case MEMBER_BOTH:
+        p->v4 = b + PEER_ID_LEN;
+        p->v6 = b + PEER_ID_LEN + COMPACT_V4_LEN;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static void on_announce_reply(void *arg, redisReply *r, const char *err)
+{
+    struct announce_call *call = arg;
+    struct announce_reply out = {0};
+    if (err == NULL) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+            reply_uint(r->element[0], &out.complete) < 0 ||
+            reply_uint(r->element[1], &out.incomplete) < 0) {
+            err = ERR_BAD_REPLY;
+        } else {
+            size_t n = r->elements - 2;
+            if (n > CONFIG_NUM_WANT_CEILING)
+                n = CONFIG_NUM_WANT_CEILING;
+            for (size_t i = 0; i < n; i++) {
+                if (decode_member(r->element[2 + i], &peer_scratch[out.npeers]) == 0)
+                    out.npeers++;
+            }
+            out.peers = peer_scratch;
+        }
+    }
+    if (err != NULL)
+        call->done(call->arg, NULL, err);
+    else
+        call->done(call->arg, &out, NULL);
+    free(call);
+}
+
+int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
+                   swarm_announce_fn *done, void *arg)
+{
+    struct swarm_keys k;
+    swarm_keys_fill(&k, a->info_hash);
+
+    uint8_t endpoints[COMPACT_V4_LEN + COMPACT_V6_LEN];
+    size_t endpoints_len = 0;
+    if (a->endpoints.has_v4) {
+        memcpy(endpoints, a->endpoints.v4, COMPACT_V4_LEN);
+        endpoints_len += COMPACT_V4_LEN;
+    }
+    if (a->endpoints.has_v6) {
+        memcpy(endpoints + endpoints_len, a->endpoints.v6, COMPACT_V6_LEN);
+        endpoints_len += COMPACT_V6_LEN;
+    }
+
+    char now[24], ttl[24], numwant[16];
+    char event = (char)('0' + (int)a->event);
+    char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
+    const char *args[12] = {
+        k.seeders, k.leechers, k.peers, now, ttl, (const char *)a->peer_id,
+        (const char *)endpoints, a->seeding ? "1" : "0", &event, numwant, &family,
+        a->purge ? "1" : "0",
+    };
+    size_t lens[12] = {
+        k.seeders_len, k.leechers_len, k.peers_len, u64_text(now, sizeof(now), a->now_ms),
+        u64_text(ttl, sizeof(ttl), a->peer_ttl_ms), PEER_ID_LEN, endpoints_len, 1, 1,
+        u64_text(numwant, sizeof(numwant), a->numwant), 1, 1,
+    };
+
+    struct announce_call *call = malloc(sizeof(*call));
+    if (call == NULL)
+        return -1;
+    call->done = done;
+    call->arg = arg;
+    if (redis_pool_eval(pool, &lua_announce, 3, 12, args, lens, on_announce_reply, call) < 0) {
+        free(call);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- scrape ---- */
+
+struct scrape_call;
+
+struct scrape_part {
+    struct scrape_call *call;
+    size_t index;
+};
+
+struct scrape_call {
+    swarm_scrape_fn *done;
+    void *arg;
+    size_t n, owed;
+    const char *err;
+    struct scrape_counts *counts;
+    struct scrape_part *parts;
+};
+
+static void on_scrape_reply(void *arg, redisReply *r, const char *err)
+{
+    struct scrape_part *part = arg;
+    struct scrape_call *call = part->call;
+    struct scrape_counts *c = &call->counts[part->index];
+    if (err == NULL &&
+        (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+         reply_uint(r->element[0], &c->complete) < 0 ||
+         reply_uint(r->element[1], &c->incomplete) < 0 ||
+         reply_uint(r->element[2], &c->downloaded) < 0))
+        err = ERR_BAD_REPLY;
+    if (err != NULL && call->err == NULL)
+        call->err = err;
+    if (--call->owed > 0)
+        return;
+    if (call->err != NULL)
+        call->done(call->arg, NULL, 0, call->err);
+    else
+        call->done(call->arg, call->counts, call->n, NULL);
+    free(call->counts);
+    free(call->parts);
+    free(call);
+}
+
+int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
+                 uint64_t now_ms, swarm_scrape_fn *done, void *arg)
+{
+    struct scrape_call *call = calloc(1, sizeof(*call));
+    if (call == NULL || n == 0)
+        goto fail;
+    call->done = done;
+    call->arg = arg;
+    call->n = n;
+    call->counts = calloc(n, sizeof(*call->counts));
+    call->parts = calloc(n, sizeof(*call->parts));
+    if (call->counts == NULL || call->parts == NULL)
+        goto fail;
+
+    char now[24];
+    size_t now_len = u64_text(now, sizeof(now), now_ms);
+    for (size_t i = 0; i < n; i++) {
+        struct swarm_keys k;
+        swarm_keys_fill(&k, hashes[i]);
+        const char *args[4] = {k.seeders, k.leechers, k.peers, now};
+        size_t lens[4] = {k.seeders_len, k.leechers_len, k.peers_len, now_len};
+        call->parts[i].call = call;
+        call->parts[i].index = i;
+        if (redis_pool_eval(pool, &lua_scrape, 3, 4, args, lens, on_scrape_reply,
+                            &call->parts[i]) < 0) {
+            if (i == 0)
+                goto fail;
+            /* Some are in flight: they deliver the failure when the last one lands. */
+            call->err = "storage unavailable";
+            break;
+        }
+        call->owed++;
+    }
+    return 0;
+fail:
+    if (call != NULL) {
+        free(call->counts);
+        free(call->parts);
+    }
+    free(call);
+    return -1;
+}
