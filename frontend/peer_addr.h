@@ -28,7 +28,8 @@ struct peer_addr_policy {
  * allow_ip_spoofing only `client` counts. With it, ip=/ipv4=/ipv6= replace the address of
  * their family. Without dual_stacked_peers only one address is kept: the one of the
  * client's own family when present, else the other. Ports: the announce's port unless an
- * honoured ipv4=/ipv6= named one. Returns 0 (always, for now; -1 reserved for refusal).
+ * honoured ipv4=/ipv6= named one. Returns 0, or -1 (out zeroed) when client is neither
+ * IPv4 nor IPv6.
  */
 int peer_addr_resolve(const struct addr *client, const struct announce_req *req,
                       const struct peer_addr_policy *policy, struct peer_endpoints *out);

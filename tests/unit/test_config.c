@@ -1,0 +1,1180 @@
+/* Unit tests for frontend/config.c: defaults, config.json, environment, redis URLs, checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static const char *const env_vars[] = {
+    "STARLING_REDIS_URL",
+    "STARLING_REDIS_PASSWORD",
+    "STARLING_HTTP_LISTEN_ADDR",
+    "STARLING_LOG_LEVEL",
+};
+
+/* Every test starts from the same bytes, so "unchanged" can be a memcmp. */
+static void fresh(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    config_defaults(cfg);
+}
+
+/* The developer's shell may export these; no test may see them. */
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+        unsetenv(env_vars[i]);
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+static void assert_starts_with(const char *s, const char *prefix)
+{
+    if (strncmp(s, prefix, strlen(prefix)) != 0)
+        fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
+}
+
+/* Loads json over the defaults and expects success; the result goes to *cfg. */
+static void load_ok(const char *json, struct config *cfg)
+{
+    char err[STARLING_ERR_LEN] = "";
+
+    fresh(cfg);
+    if (config_load_string(json, cfg, err) != 0)
+        fail_msg("%s: unexpected error: %s", json, err);
+}
+
+/*
+ * Loads json over the defaults and expects -1, *cfg byte-for-byte unchanged, and an error
+ * starting with prefix and containing also (if not NULL).
+ */
+static void load_fails2(const char *json, const char *prefix, const char *also)
+{
+    struct config cfg, before;
+    char err[STARLING_ERR_LEN] = "";
+
+    fresh(&cfg);
+    before = cfg;
+    if (config_load_string(json, &cfg, err) != -1)
+        fail_msg("%s: loaded, expected an error starting %s", json, prefix);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        fail_msg("%s: got \"%s\", want it to start with \"%s\"", json, err, prefix);
+    if (also != NULL)
+        assert_contains(err, also);
+}
+
+static void load_fails(const char *json, const char *prefix)
+{
+    load_fails2(json, prefix, NULL);
+}
+
+/* Compares every field, as the structs' padding may differ after struct copies. */
+static void assert_config_equal(const struct config *a, const struct config *b)
+{
+    assert_int_equal(a->announce_ms, b->announce_ms);
+    assert_int_equal(a->min_announce_ms, b->min_announce_ms);
+    assert_int_equal(a->default_num_want, b->default_num_want);
+    assert_int_equal(a->max_num_want, b->max_num_want);
+    assert_int_equal(a->allow_ip_spoofing, b->allow_ip_spoofing);
+    assert_int_equal(a->dual_stacked_peers, b->dual_stacked_peers);
+    assert_int_equal(a->respect_af, b->respect_af);
+    assert_int_equal(a->purge_inactive_torrents, b->purge_inactive_torrents);
+    assert_int_equal(a->allow_full_scrape, b->allow_full_scrape);
+    assert_int_equal(a->max_scrape_hashes, b->max_scrape_hashes);
+    assert_string_equal(a->real_ip_header, b->real_ip_header);
+    assert_int_equal(a->n_trusted_proxies, b->n_trusted_proxies);
+    for (size_t i = 0; i < a->n_trusted_proxies; i++)
+        assert_memory_equal(&a->trusted_proxies[i], &b->trusted_proxies[i], sizeof(struct cidr));
+    assert_int_equal(a->n_http_listen_addr, b->n_http_listen_addr);
+    for (size_t i = 0; i < a->n_http_listen_addr; i++)
+        assert_string_equal(a->http_listen_addr[i], b->http_listen_addr[i]);
+    assert_int_equal(a->http_read_timeout_ms, b->http_read_timeout_ms);
+    assert_int_equal(a->http_write_timeout_ms, b->http_write_timeout_ms);
+    assert_int_equal(a->http_request_timeout_ms, b->http_request_timeout_ms);
+    assert_int_equal(a->http_listen_limit, b->http_listen_limit);
+    assert_int_equal(a->http_max_request_bytes, b->http_max_request_bytes);
+    assert_string_equal(a->log_level, b->log_level);
+    assert_string_equal(a->redis.host, b->redis.host);
+    assert_int_equal(a->redis.port, b->redis.port);
+    assert_string_equal(a->redis.unix_socket, b->redis.unix_socket);
+    assert_string_equal(a->redis.user, b->redis.user);
+    assert_string_equal(a->redis.password, b->redis.password);
+    assert_int_equal(a->redis.db, b->redis.db);
+    assert_int_equal(a->redis.connect_timeout_ms, b->redis.connect_timeout_ms);
+    assert_int_equal(a->redis.command_timeout_ms, b->redis.command_timeout_ms);
+    assert_int_equal(a->redis.connections, b->redis.connections);
+}
+
+/* Writes text to a new temp file; its path goes to path (PATH_LEN bytes). */
+#define PATH_LEN 64
+static void write_temp(char *path, const char *text)
+{
+    snprintf(path, PATH_LEN, "/tmp/test_config_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* ---- defaults -------------------------------------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    fresh(&cfg);
+    assert_int_equal(cfg.announce_ms, 30 * 60 * 1000);
+    assert_int_equal(cfg.min_announce_ms, 15 * 60 * 1000);
+    assert_int_equal(cfg.default_num_want, 50);
+    assert_int_equal(cfg.max_num_want, 200);
+    assert_false(cfg.allow_ip_spoofing);
+    assert_true(cfg.dual_stacked_peers);
+    assert_false(cfg.respect_af);
+    assert_true(cfg.purge_inactive_torrents);
+    assert_false(cfg.allow_full_scrape);
+    assert_int_equal(cfg.max_scrape_hashes, 74);
+    assert_string_equal(cfg.real_ip_header, "");
+    assert_int_equal(cfg.n_trusted_proxies, 0);
+    assert_int_equal(cfg.n_http_listen_addr, 1);
+    assert_string_equal(cfg.http_listen_addr[0], "127.0.0.1:6969");
+    assert_int_equal(cfg.http_read_timeout_ms, 30000);
+    assert_int_equal(cfg.http_write_timeout_ms, 10000);
+    assert_int_equal(cfg.http_request_timeout_ms, 5000);
+    assert_int_equal(cfg.http_listen_limit, 4096);
+    assert_int_equal(cfg.http_max_request_bytes, 8192);
+    assert_string_equal(cfg.log_level, "info");
+    assert_string_equal(cfg.redis.host, "127.0.0.1");
+    assert_int_equal(cfg.redis.port, 6379);
+    assert_string_equal(cfg.redis.unix_socket, "");
+    assert_string_equal(cfg.redis.user, "");
+    assert_string_equal(cfg.redis.password, "");
+    assert_int_equal(cfg.redis.db, 0);
+    assert_int_equal(cfg.redis.connect_timeout_ms, 1000);
+    assert_int_equal(cfg.redis.command_timeout_ms, 500);
+    assert_int_equal(cfg.redis.connections, 2);
+    assert_int_equal(config_validate(&cfg, err), 0);
+    assert_int_equal(config_peer_ttl_ms(&cfg), 45 * 60 * 1000);
+}
+
+/* The repo's config.json documents the defaults: it must repeat them exactly. */
+static void test_repo_config_json_is_defaults(void **state)
+{
+    char path[4096];
+    const char *src = getenv("STARLING_SOURCE_DIR");
+    struct config loaded, defaults;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    if (src != NULL && src[0] != '\0') {
+        snprintf(path, sizeof(path), "%s/config.json", src);
+    } else {
+        /* This file is <root>/tests/unit/test_config.c: three path components up. */
+        snprintf(path, sizeof(path), "%s", __FILE__);
+        for (int i = 0; i < 3; i++) {
+            char *slash = strrchr(path, '/');
+            if (slash == NULL) {
+                snprintf(path, sizeof(path), ".");
+                break;
+            }
+            *slash = '\0';
+        }
+        strncat(path, "/config.json", sizeof(path) - strlen(path) - 1);
+    }
+    /* Zeroes, not defaults, underneath: a key missing from the file shows up as a 0. */
+    memset(&loaded, 0, sizeof(loaded));
+    if (config_load_file(path, &loaded, err) != 0)
+        fail_msg("%s", err);
+    fresh(&defaults);
+    assert_config_equal(&loaded, &defaults);
+}
+
+/* ---- good files ------------------------------------------------------------------------ */
+
+static const char full_json[] =
+    "{\n"
+    "  \"announce\": \"1h\",\n"
+    "  \"min_announce\": \"20m\",\n"
+    "  \"default_num_want\": 30,\n"
+    "  \"max_num_want\": 1000,\n"
+    "  \"allow_ip_spoofing\": true,\n"
+    "  \"dual_stacked_peers\": false,\n"
+    "  \"respect_af\": true,\n"
+    "  \"purge_inactive_torrents\": false,\n"
+    "  \"allow_full_scrape\": true,\n"
+    "  \"max_scrape_hashes\": 1000,\n"
+    "  \"real_ip_header\": \"X-Forwarded-For\",\n"
+    "  \"trusted_proxies\": [\"10.0.0.0/8\", \"fd00::/8\", \"192.168.1.1\"],\n"
+    "  \"http_listen_addr\": [\"0.0.0.0:80\", \"[::]:80\", \":8080\"],\n"
+    "  \"http_read_timeout\": \"1m30s\",\n"
+    "  \"http_write_timeout\": \"2s\",\n"
+    "  \"http_request_timeout\": \"1.5s\",\n"
+    "  \"http_listen_limit\": 100000,\n"
+    "  \"http_max_request_bytes\": 1048576,\n"
+    "  \"log_level\": \"debug\",\n"
+    "  \"redis\": {\n"
+    "    \"host\": \"redis.internal\",\n"
+    "    \"port\": 7000,\n"
+    "    \"unix_socket\": \"/run/redis/redis.sock\",\n"
+    "    \"user\": \"tracker\",\n"
+    "    \"password\": \"s3cret\",\n"
+    "    \"db\": 42,\n"
+    "    \"connect_timeout\": \"250ms\",\n"
+    "    \"command_timeout\": \"2s\",\n"
+    "    \"connections\": 64\n"
+    "  }\n"
+    "}\n";
+
+static void check_full(const struct config *cfg)
+{
+    char err[STARLING_ERR_LEN] = "";
+
+    assert_int_equal(cfg->announce_ms, 3600000);
+    assert_int_equal(cfg->min_announce_ms, 1200000);
+    assert_int_equal(cfg->default_num_want, 30);
+    assert_int_equal(cfg->max_num_want, 1000);
+    assert_true(cfg->allow_ip_spoofing);
+    assert_false(cfg->dual_stacked_peers);
+    assert_true(cfg->respect_af);
+    assert_false(cfg->purge_inactive_torrents);
+    assert_true(cfg->allow_full_scrape);
+    assert_int_equal(cfg->max_scrape_hashes, 1000);
+    assert_string_equal(cfg->real_ip_header, "X-Forwarded-For");
+    assert_int_equal(cfg->n_trusted_proxies, 3);
+    assert_int_equal(cfg->trusted_proxies[0].net.family, AF_INET);
+    assert_int_equal(cfg->trusted_proxies[0].prefix, 8);
+    assert_int_equal(cfg->trusted_proxies[0].net.bytes[0], 10);
+    assert_int_equal(cfg->trusted_proxies[1].net.family, AF_INET6);
+    assert_int_equal(cfg->trusted_proxies[1].prefix, 8);
+    assert_int_equal(cfg->trusted_proxies[1].net.bytes[0], 0xfd);
+    assert_int_equal(cfg->trusted_proxies[2].prefix, 32);
+    assert_int_equal(cfg->n_http_listen_addr, 3);
+    assert_string_equal(cfg->http_listen_addr[0], "0.0.0.0:80");
+    assert_string_equal(cfg->http_listen_addr[1], "[::]:80");
+    assert_string_equal(cfg->http_listen_addr[2], ":8080");
+    assert_int_equal(cfg->http_read_timeout_ms, 90000);
+    assert_int_equal(cfg->http_write_timeout_ms, 2000);
+    assert_int_equal(cfg->http_request_timeout_ms, 1500);
+    assert_int_equal(cfg->http_listen_limit, 100000);
+    assert_int_equal(cfg->http_max_request_bytes, 1048576);
+    assert_string_equal(cfg->log_level, "debug");
+    assert_string_equal(cfg->redis.host, "redis.internal");
+    assert_int_equal(cfg->redis.port, 7000);
+    assert_string_equal(cfg->redis.unix_socket, "/run/redis/redis.sock");
+    assert_string_equal(cfg->redis.user, "tracker");
+    assert_string_equal(cfg->redis.password, "s3cret");
+    assert_int_equal(cfg->redis.db, 42);
+    assert_int_equal(cfg->redis.connect_timeout_ms, 250);
+    assert_int_equal(cfg->redis.command_timeout_ms, 2000);
+    assert_int_equal(cfg->redis.connections, 64);
+    assert_int_equal(config_validate(cfg, err), 0);
+}
+
+static void test_full_string(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    load_ok(full_json, &cfg);
+    check_full(&cfg);
+}
+
+static void test_full_file(void **state)
+{
+    struct config cfg;
+    char path[PATH_LEN], err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    write_temp(path, full_json);
+    fresh(&cfg);
+    int rc = config_load_file(path, &cfg, err);
+    unlink(path);
+    if (rc != 0)
+        fail_msg("%s", err);
+    check_full(&cfg);
+}
+
+/* Keys left out keep whatever *cfg held. */
+static void test_partial_keeps_rest(void **state)
+{
+    struct config cfg, want;
+    (void)state;
+
+    load_ok("{\"announce\": \"45m\", \"redis\": {\"port\": 6380}}", &cfg);
+    fresh(&want);
+    want.announce_ms = 2700000; /* 45m */
+    want.redis.port = 6380;
+    assert_config_equal(&cfg, &want);
+
+    load_ok("{}", &cfg);
+    fresh(&want);
+    assert_config_equal(&cfg, &want);
+}
+
+static void test_listen_addr_forms(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    load_ok("{\"http_listen_addr\": \"[::1]:6969\"}", &cfg);
+    assert_int_equal(cfg.n_http_listen_addr, 1);
+    assert_string_equal(cfg.http_listen_addr[0], "[::1]:6969");
+
+    load_ok("{\"http_listen_addr\": \"127.0.0.1:1, [::1]:2 ,:3\"}", &cfg);
+    assert_int_equal(cfg.n_http_listen_addr, 3);
+    assert_string_equal(cfg.http_listen_addr[0], "127.0.0.1:1");
+    assert_string_equal(cfg.http_listen_addr[1], "[::1]:2");
+    assert_string_equal(cfg.http_listen_addr[2], ":3");
+
+    /* Exactly the maximum is fine. */
+    char json[2048];
+    size_t n = (size_t)snprintf(json, sizeof(json), "{\"http_listen_addr\": [");
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"127.0.0.1:%d\"", i ? "," : "",
+                              7000 + i);
+    snprintf(json + n, sizeof(json) - n, "]}");
+    load_ok(json, &cfg);
+    assert_int_equal(cfg.n_http_listen_addr, CONFIG_MAX_LISTEN);
+    assert_string_equal(cfg.http_listen_addr[CONFIG_MAX_LISTEN - 1], "127.0.0.1:7015");
+}
+
+static void test_string_values(void **state)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    struct config cfg;
+    char json[128];
+    (void)state;
+
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(json, sizeof(json), "{\"log_level\": \"%s\"}", levels[i]);
+        load_ok(json, &cfg);
+        assert_string_equal(cfg.log_level, levels[i]);
+    }
+    load_ok("{\"real_ip_header\": \"X-Real-IP\"}", &cfg);
+    assert_string_equal(cfg.real_ip_header, "X-Real-IP");
+    load_ok("{\"real_ip_header\": \"\"}", &cfg);
+    assert_string_equal(cfg.real_ip_header, "");
+
+    load_fails("{\"log_level\": \"verbose\"}", "\"log_level\": bad value \"verbose\"");
+    load_fails("{\"log_level\": \"INFO\"}", "\"log_level\": bad value");
+    load_fails("{\"real_ip_header\": \"X_Real_IP\"}", "\"real_ip_header\": bad value");
+    load_fails("{\"real_ip_header\": \"X-Real-IP:\"}", "\"real_ip_header\": bad value");
+    load_fails("{\"real_ip_header\": \"X Real\"}", "\"real_ip_header\": bad value");
+}
+
+/* Integers at both ends of their ranges are taken. */
+static void test_int_bounds_ok(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    load_ok("{\"max_scrape_hashes\": 1, \"http_max_request_bytes\": 256, \"http_listen_limit\": 1,"
+            " \"default_num_want\": 0, \"max_num_want\": 0,"
+            " \"redis\": {\"port\": 1, \"db\": 0, \"connections\": 1}}",
+            &cfg);
+    assert_int_equal(cfg.max_scrape_hashes, 1);
+    assert_int_equal(cfg.http_max_request_bytes, 256);
+    assert_int_equal(cfg.http_listen_limit, 1);
+    assert_int_equal(cfg.redis.port, 1);
+    assert_int_equal(cfg.redis.connections, 1);
+
+    load_ok("{\"max_scrape_hashes\": 1000, \"http_max_request_bytes\": 1048576,"
+            " \"http_listen_limit\": 2147483647, \"default_num_want\": 1000,"
+            " \"max_num_want\": 1000,"
+            " \"redis\": {\"port\": 65535, \"db\": 2147483647, \"connections\": 64}}",
+            &cfg);
+    assert_int_equal(cfg.max_scrape_hashes, 1000);
+    assert_int_equal(cfg.http_max_request_bytes, 1048576);
+    assert_int_equal(cfg.http_listen_limit, 2147483647);
+    assert_int_equal(cfg.default_num_want, 1000);
+    assert_int_equal(cfg.redis.port, 65535);
+    /* Not limited to Redis' default 16 databases. */
+    assert_int_equal(cfg.redis.db, 2147483647);
+    assert_int_equal(cfg.redis.connections, 64);
+}
+
+/* ---- bad files ------------------------------------------------------------------------- */
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    load_fails("{\"foo\": 1}", "unknown key \"foo\"");
+    load_fails("{\"announce\": \"1h\", \"Announce\": \"1h\"}", "unknown key \"Announce\"");
+    load_fails("{\"redis\": {\"foo\": 1}}", "unknown key \"redis.foo\"");
+    load_fails("{\"redis\": {\"port\": 1, \"announce\": \"1h\"}}",
+               "unknown key \"redis.announce\"");
+    /* The URL is applied first, but an unknown key beside it still fails the whole load. */
+    load_fails("{\"redis\": {\"url\": \"redis://h\", \"foo\": 1}}", "unknown key \"redis.foo\"");
+}
+
+static void test_wrong_types(void **state)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"[]", "expected a JSON object"},
+        {"{\"announce\": 1800}", "\"announce\": expected a duration string"},
+        {"{\"min_announce\": null}", "\"min_announce\": expected a duration string"},
+        {"{\"http_read_timeout\": [\"1s\"]}", "\"http_read_timeout\": expected a duration string"},
+        {"{\"max_num_want\": 1.5}", "\"max_num_want\": expected an integer"},
+        {"{\"max_num_want\": 200.0}", "\"max_num_want\": expected an integer"},
+        {"{\"max_num_want\": \"5\"}", "\"max_num_want\": expected an integer"},
+        {"{\"default_num_want\": true}", "\"default_num_want\": expected an integer"},
+        {"{\"http_listen_limit\": null}", "\"http_listen_limit\": expected an integer"},
+        {"{\"allow_ip_spoofing\": 1}", "\"allow_ip_spoofing\": expected true or false"},
+        {"{\"respect_af\": \"true\"}", "\"respect_af\": expected true or false"},
+        {"{\"dual_stacked_peers\": null}", "\"dual_stacked_peers\": expected true or false"},
+        {"{\"real_ip_header\": 5}", "\"real_ip_header\": expected a string"},
+        {"{\"log_level\": [\"info\"]}", "\"log_level\": expected a string"},
+        {"{\"trusted_proxies\": \"10.0.0.0/8\"}", "\"trusted_proxies\": expected an array"},
+        {"{\"trusted_proxies\": [\"10.0.0.0/8\", 10]}",
+         "\"trusted_proxies[1]\": expected a string"},
+        {"{\"http_listen_addr\": 6969}", "\"http_listen_addr\": expected a string or an array"},
+        {"{\"http_listen_addr\": {}}", "\"http_listen_addr\": expected a string or an array"},
+        {"{\"http_listen_addr\": [\":1\", 2]}", "\"http_listen_addr[1]\": expected a string"},
+        {"{\"redis\": \"redis://h\"}", "\"redis\": expected an object"},
+        {"{\"redis\": {\"url\": 5}}", "\"redis.url\": expected a string"},
+        {"{\"redis\": {\"host\": 5}}", "\"redis.host\": expected a string"},
+        {"{\"redis\": {\"port\": \"6379\"}}", "\"redis.port\": expected an integer"},
+        {"{\"redis\": {\"db\": 1.0}}", "\"redis.db\": expected an integer"},
+        {"{\"redis\": {\"connect_timeout\": 1}}", "\"redis.connect_timeout\": expected a duration"},
+        {"{\"redis\": {\"password\": null}}", "\"redis.password\": expected a string"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        load_fails(cases[i].json, cases[i].want);
+}
+
+static void test_bad_durations(void **state)
+{
+    (void)state;
+    /* duration_parse_ms() words the reason; the key and the bad text must be in it. */
+    load_fails2("{\"announce\": \"5x\"}", "\"announce\": ", "5x");
+    load_fails2("{\"announce\": \"30\"}", "\"announce\": ", "30");
+    load_fails2("{\"min_announce\": \"-1s\"}", "\"min_announce\": ", "-1s");
+    load_fails2("{\"http_write_timeout\": \"0s\"}", "\"http_write_timeout\": ", "0s");
+    load_fails("{\"http_request_timeout\": \"\"}", "\"http_request_timeout\": ");
+    load_fails2("{\"redis\": {\"command_timeout\": \"1 s\"}}",
+                "\"redis.command_timeout\": ", "1 s");
+}
+
+static void test_bad_trusted_proxies(void **state)
+{
+    char json[4096];
+    size_t n;
+    (void)state;
+
+    load_fails2("{\"trusted_proxies\": [\"10.0.0.0/8\", \"10.0.0.1/8\"]}",
+                "\"trusted_proxies[1]\": ", "10.0.0.1/8");
+    load_fails2("{\"trusted_proxies\": [\"nonsense\"]}", "\"trusted_proxies[0]\": ", "nonsense");
+    load_fails2("{\"trusted_proxies\": [\"10.0.0.0/33\"]}",
+                "\"trusted_proxies[0]\": ", "10.0.0.0/33");
+
+    n = (size_t)snprintf(json, sizeof(json), "{\"trusted_proxies\": [");
+    for (int i = 0; i <= CONFIG_MAX_PROXIES; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"10.0.%d.0/24\"", i ? "," : "", i);
+    snprintf(json + n, sizeof(json) - n, "]}");
+    load_fails(json, "\"trusted_proxies\": at most 64 entries");
+}
+
+static void test_bad_listen_addr(void **state)
+{
+    char json[2048];
+    size_t n;
+    (void)state;
+
+    load_fails("{\"http_listen_addr\": []}", "\"http_listen_addr\": at least one");
+    load_fails("{\"http_listen_addr\": \"\"}", "\"http_listen_addr\": empty address");
+    load_fails("{\"http_listen_addr\": \":1,,:2\"}", "\"http_listen_addr\": empty address");
+    load_fails("{\"http_listen_addr\": \":1,\"}", "\"http_listen_addr\": empty address");
+    load_fails("{\"http_listen_addr\": [\" \"]}", "\"http_listen_addr[0]\": empty address");
+    load_fails2("{\"http_listen_addr\": [\":1\", \"localhost:80\"]}",
+                "\"http_listen_addr[1]\": ", "localhost:80");
+    load_fails2("{\"http_listen_addr\": \":1, ::1:80\"}", "\"http_listen_addr\": ", "::1:80");
+    load_fails2("{\"http_listen_addr\": \"127.0.0.1\"}", "\"http_listen_addr\": ", "127.0.0.1");
+    load_fails2("{\"http_listen_addr\": [\"127.0.0.1:99999\"]}",
+                "\"http_listen_addr[0]\": ", "99999");
+    /* A comma inside one array element is not a list. */
+    load_fails("{\"http_listen_addr\": [\":1,:2\"]}", "\"http_listen_addr[0]\": ");
+
+    n = (size_t)snprintf(json, sizeof(json), "{\"http_listen_addr\": [");
+    for (int i = 0; i <= CONFIG_MAX_LISTEN; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\":%d\"", i ? "," : "", 7000 + i);
+    snprintf(json + n, sizeof(json) - n, "]}");
+    load_fails(json, "\"http_listen_addr[16]\": at most 16 addresses");
+
+    n = (size_t)snprintf(json, sizeof(json), "{\"http_listen_addr\": \"");
+    for (int i = 0; i <= CONFIG_MAX_LISTEN; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "%s:%d", i ? "," : "", 7000 + i);
+    snprintf(json + n, sizeof(json) - n, "\"}");
+    load_fails(json, "\"http_listen_addr\": at most 16 addresses");
+
+    /* An element longer than a slot: "[" + 200 x "1" + "]:1". */
+    n = (size_t)snprintf(json, sizeof(json), "{\"http_listen_addr\": [\"[");
+    memset(json + n, '1', 200);
+    snprintf(json + n + 200, sizeof(json) - n - 200, "]:1\"]}");
+    load_fails(json, "\"http_listen_addr[0]\": address too long");
+}
+
+static void test_out_of_range(void **state)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"{\"default_num_want\": -1}", "\"default_num_want\": out of range (0..1000)"},
+        {"{\"default_num_want\": 1001}", "\"default_num_want\": out of range (0..1000)"},
+        {"{\"max_num_want\": 1001}", "\"max_num_want\": out of range (0..1000)"},
+        {"{\"max_num_want\": 4294967496}", "\"max_num_want\": out of range"},
+        {"{\"max_scrape_hashes\": 0}", "\"max_scrape_hashes\": out of range (1..1000)"},
+        {"{\"max_scrape_hashes\": 1001}", "\"max_scrape_hashes\": out of range (1..1000)"},
+        {"{\"http_listen_limit\": 0}", "\"http_listen_limit\": out of range (1..2147483647)"},
+        {"{\"http_listen_limit\": -5}", "\"http_listen_limit\": out of range"},
+        {"{\"http_max_request_bytes\": 255}",
+         "\"http_max_request_bytes\": out of range (256..1048576)"},
+        {"{\"http_max_request_bytes\": 1048577}",
+         "\"http_max_request_bytes\": out of range (256..1048576)"},
+        {"{\"redis\": {\"port\": 0}}", "\"redis.port\": out of range (1..65535)"},
+        {"{\"redis\": {\"port\": 65536}}", "\"redis.port\": out of range (1..65535)"},
+        {"{\"redis\": {\"db\": -1}}", "\"redis.db\": out of range (0..2147483647)"},
+        {"{\"redis\": {\"db\": 2147483648}}", "\"redis.db\": out of range (0..2147483647)"},
+        {"{\"redis\": {\"connections\": 0}}", "\"redis.connections\": out of range (1..64)"},
+        {"{\"redis\": {\"connections\": 65}}", "\"redis.connections\": out of range (1..64)"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        load_fails(cases[i].json, cases[i].want);
+}
+
+/* Builds {"<outer>": {"<key>": "<n x 'a'>"}} (or without outer) into json. */
+static void long_string_json(char *json, size_t cap, const char *outer, const char *key, size_t n)
+{
+    size_t len;
+
+    if (outer != NULL)
+        len = (size_t)snprintf(json, cap, "{\"%s\": {\"%s\": \"", outer, key);
+    else
+        len = (size_t)snprintf(json, cap, "{\"%s\": \"", key);
+    assert_true(len + n + 8 < cap);
+    memset(json + len, 'a', n);
+    snprintf(json + len + n, cap - len - n, "\"}%s", outer != NULL ? "}" : "");
+}
+
+static void test_long_strings(void **state)
+{
+    static const struct {
+        const char *outer, *key, *want;
+        size_t cap;
+    } cases[] = {
+        {NULL, "real_ip_header", "\"real_ip_header\": too long (at most 63 bytes)", 64},
+        {NULL, "log_level", "\"log_level\": too long (at most 15 bytes)", 16},
+        {"redis", "host", "\"redis.host\": too long (at most 255 bytes)", 256},
+        {"redis", "unix_socket", "\"redis.unix_socket\": too long (at most 255 bytes)", 256},
+        {"redis", "user", "\"redis.user\": too long (at most 127 bytes)", 128},
+        {"redis", "password", "\"redis.password\": too long (at most 255 bytes)", 256},
+    };
+    char json[1024];
+    struct config cfg;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long_string_json(json, sizeof(json), cases[i].outer, cases[i].key, cases[i].cap);
+        load_fails(json, cases[i].want);
+    }
+    /* One byte less fits exactly (log_level would still fail its name check). */
+    long_string_json(json, sizeof(json), "redis", "password", 255);
+    load_ok(json, &cfg);
+    assert_int_equal(strlen(cfg.redis.password), 255);
+    long_string_json(json, sizeof(json), NULL, "real_ip_header", 63);
+    load_ok(json, &cfg);
+    assert_int_equal(strlen(cfg.real_ip_header), 63);
+}
+
+static void test_syntax_errors(void **state)
+{
+    (void)state;
+    load_fails("{\"announce\": }", "<string>:1: ");
+    load_fails("{\n\"announce\": \"1h\",\n}", "<string>:3: ");
+    load_fails("", "<string>:");
+    /* Only an object or an array gets past jansson; the array is refused by config.c. */
+    load_fails("\"x\"", "<string>:1: ");
+    load_fails("{\"announce\": \"1h\"} x", "<string>:1: ");
+    /* jansson refuses \u0000 unless asked, so strings stay C strings. */
+    load_fails("{\"log_level\": \"in\\u0000fo\"}", "<string>:1: ");
+    /* A repeated key is refused rather than silently last-one-wins. */
+    load_fails2("{\"announce\": \"1h\", \"announce\": \"2h\"}", "<string>:1: ", "duplicate");
+    load_fails("{\"redis\": {\"port\": 1, \"port\": 2}}", "<string>:1: ");
+}
+
+static void test_file_errors(void **state)
+{
+    struct config cfg, before;
+    char path[PATH_LEN], want[PATH_LEN + 8], err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    write_temp(path, "{\n  \"announce\": \"1h\",\n  \"min_announce\" \"2m\"\n}\n");
+    fresh(&cfg);
+    before = cfg;
+    assert_int_equal(config_load_file(path, &cfg, err), -1);
+    snprintf(want, sizeof(want), "%s:3: ", path);
+    assert_starts_with(err, want);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    unlink(path);
+
+    /* Gone now: the error still starts with the path. */
+    assert_int_equal(config_load_file(path, &cfg, err), -1);
+    snprintf(want, sizeof(want), "%s: ", path);
+    assert_starts_with(err, want);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+
+    /* A well-formed file with a bad key: the key error, *cfg untouched. */
+    write_temp(path, "{\"announce\": \"1h\", \"redis\": {\"port\": 70000}}");
+    assert_int_equal(config_load_file(path, &cfg, err), -1);
+    unlink(path);
+    assert_string_equal(err, "\"redis.port\": out of range (1..65535)");
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+}
+
+/* Good keys before a bad one must not leak into *cfg. */
+static void test_unchanged_after_late_error(void **state)
+{
+    struct config cfg, before;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    fresh(&cfg);
+    assert_int_equal(config_load_string("{\"log_level\": \"warn\"}", &cfg, err), 0);
+    before = cfg;
+    assert_int_equal(config_load_string("{\"announce\": \"1h\", \"http_listen_addr\": \":1,:2\","
+                                        " \"trusted_proxies\": [\"10.0.0.0/8\"],"
+                                        " \"redis\": {\"url\": \"redis://u:p@h:1/2\","
+                                        " \"port\": 1, \"bogus\": 2}}",
+                                        &cfg, err),
+                     -1);
+    assert_string_equal(err, "unknown key \"redis.bogus\"");
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    assert_string_equal(cfg.log_level, "warn");
+    assert_int_equal(cfg.announce_ms, 30 * 60 * 1000);
+}
+
+/* ---- redis.url in the file ------------------------------------------------------------- */
+
+static void test_file_redis_url(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    /* The URL applies first, whatever the key order; the keys beside it win. */
+    load_ok("{\"redis\": {\"port\": 7000, \"url\": \"redis://u:p@cache:6380/2\", \"db\": 5}}",
+            &cfg);
+    assert_string_equal(cfg.redis.host, "cache");
+    assert_int_equal(cfg.redis.port, 7000);
+    assert_int_equal(cfg.redis.db, 5);
+    assert_string_equal(cfg.redis.user, "u");
+    assert_string_equal(cfg.redis.password, "p");
+
+    load_ok("{\"redis\": {\"url\": \"unix:///tmp/r.sock?db=3\"}}", &cfg);
+    assert_string_equal(cfg.redis.unix_socket, "/tmp/r.sock");
+    assert_int_equal(cfg.redis.db, 3);
+    assert_string_equal(cfg.redis.host, "127.0.0.1");
+
+    load_fails("{\"redis\": {\"url\": \"http://h\"}}",
+               "\"redis.url\": expected redis://host:port or unix:///path");
+    load_fails("{\"redis\": {\"url\": \"redis://h:0\"}}", "\"redis.url\": bad port");
+}
+
+/* ---- environment ----------------------------------------------------------------------- */
+
+static void test_env_none(void **state)
+{
+    struct config cfg, before;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    clear_env();
+    fresh(&cfg);
+    before = cfg;
+    assert_int_equal(config_apply_env(&cfg, err), 0);
+    assert_config_equal(&cfg, &before);
+
+    /* Set but empty reads as unset. */
+    for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+        setenv(env_vars[i], "", 1);
+    assert_int_equal(config_apply_env(&cfg, err), 0);
+    assert_config_equal(&cfg, &before);
+    clear_env();
+}
+
+static void test_env_overrides(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    clear_env();
+    fresh(&cfg);
+    setenv("STARLING_REDIS_URL", "redis://bob:fromurl@10.1.2.3:6400/4", 1);
+    setenv("STARLING_REDIS_PASSWORD", "fromenv", 1);
+    setenv("STARLING_HTTP_LISTEN_ADDR", "0.0.0.0:80,[::]:80", 1);
+    setenv("STARLING_LOG_LEVEL", "error", 1);
+    if (config_apply_env(&cfg, err) != 0)
+        fail_msg("%s", err);
+    clear_env();
+    assert_string_equal(cfg.redis.host, "10.1.2.3");
+    assert_int_equal(cfg.redis.port, 6400);
+    assert_int_equal(cfg.redis.db, 4);
+    assert_string_equal(cfg.redis.user, "bob");
+    /* STARLING_REDIS_PASSWORD beats the password inside STARLING_REDIS_URL. */
+    assert_string_equal(cfg.redis.password, "fromenv");
+    assert_int_equal(cfg.n_http_listen_addr, 2);
+    assert_string_equal(cfg.http_listen_addr[0], "0.0.0.0:80");
+    assert_string_equal(cfg.http_listen_addr[1], "[::]:80");
+    assert_string_equal(cfg.log_level, "error");
+    /* Untouched by the environment. */
+    assert_int_equal(cfg.announce_ms, 30 * 60 * 1000);
+    assert_int_equal(cfg.redis.connections, 2);
+}
+
+/* main loads the file, then the environment: the environment wins. */
+static void test_env_beats_file(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    clear_env();
+    load_ok("{\"log_level\": \"debug\", \"http_listen_addr\": [\":1\", \":2\", \":3\"],"
+            " \"redis\": {\"unix_socket\": \"/run/r.sock\", \"password\": \"infile\","
+            " \"connections\": 8}}",
+            &cfg);
+    setenv("STARLING_LOG_LEVEL", "warn", 1);
+    setenv("STARLING_REDIS_PASSWORD", "inenv", 1);
+    setenv("STARLING_HTTP_LISTEN_ADDR", "127.0.0.1:9000", 1);
+    setenv("STARLING_REDIS_URL", "redis://redis.svc", 1);
+    if (config_apply_env(&cfg, err) != 0)
+        fail_msg("%s", err);
+    clear_env();
+    assert_string_equal(cfg.log_level, "warn");
+    assert_string_equal(cfg.redis.password, "inenv");
+    assert_int_equal(cfg.n_http_listen_addr, 1);
+    assert_string_equal(cfg.http_listen_addr[0], "127.0.0.1:9000");
+    /* A redis:// URL means TCP: the socket from the file no longer applies. */
+    assert_string_equal(cfg.redis.unix_socket, "");
+    assert_string_equal(cfg.redis.host, "redis.svc");
+    assert_int_equal(cfg.redis.port, 6379);
+    assert_int_equal(cfg.redis.connections, 8);
+    assert_int_equal(config_validate(&cfg, err), 0);
+}
+
+/* Sets name=value (others cleared, one good variable too) and expects failure, *cfg intact. */
+static void env_fails(const char *name, const char *value, const char *prefix)
+{
+    struct config cfg, before;
+    char err[STARLING_ERR_LEN] = "";
+
+    clear_env();
+    setenv("STARLING_LOG_LEVEL", "debug", 1);
+    setenv(name, value, 1);
+    fresh(&cfg);
+    before = cfg;
+    int rc = config_apply_env(&cfg, err);
+    clear_env();
+    if (rc != -1)
+        fail_msg("%s=%s: accepted", name, value);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    assert_starts_with(err, prefix);
+}
+
+static void test_env_errors(void **state)
+{
+    char longpw[300];
+    (void)state;
+
+    env_fails("STARLING_REDIS_URL", "localhost:6379",
+              "STARLING_REDIS_URL: expected redis://host:port or unix:///path");
+    env_fails("STARLING_REDIS_URL", "redis://h:99999", "STARLING_REDIS_URL: bad port");
+    env_fails("STARLING_HTTP_LISTEN_ADDR", ":1,nonsense", "STARLING_HTTP_LISTEN_ADDR: ");
+    env_fails("STARLING_HTTP_LISTEN_ADDR", ":1,", "STARLING_HTTP_LISTEN_ADDR: empty address");
+    env_fails("STARLING_LOG_LEVEL", "trace", "STARLING_LOG_LEVEL: bad value \"trace\"");
+    memset(longpw, 'p', 256);
+    longpw[256] = '\0';
+    env_fails("STARLING_REDIS_PASSWORD", longpw,
+              "STARLING_REDIS_PASSWORD: too long (at most 255 bytes)");
+}
+
+/* ---- redis URLs ------------------------------------------------------------------------ */
+
+/* A redis_config with every field away from what a URL would produce. */
+static void dirty_redis(struct redis_config *rc)
+{
+    memset(rc, 0, sizeof(*rc));
+    snprintf(rc->host, sizeof(rc->host), "oldhost");
+    rc->port = 1111;
+    snprintf(rc->unix_socket, sizeof(rc->unix_socket), "/old.sock");
+    snprintf(rc->user, sizeof(rc->user), "olduser");
+    snprintf(rc->password, sizeof(rc->password), "oldpass");
+    rc->db = 9;
+    rc->connect_timeout_ms = 123;
+    rc->command_timeout_ms = 456;
+    rc->connections = 7;
+}
+
+static void url_ok(const char *url, struct redis_config *rc)
+{
+    char err[STARLING_ERR_LEN] = "";
+
+    dirty_redis(rc);
+    if (config_parse_redis_url(url, rc, err) != 0)
+        fail_msg("%s: %s", url, err);
+    /* A URL never touches the timeouts or the pool size. */
+    assert_int_equal(rc->connect_timeout_ms, 123);
+    assert_int_equal(rc->command_timeout_ms, 456);
+    assert_int_equal(rc->connections, 7);
+}
+
+static void test_redis_url_tcp(void **state)
+{
+    struct redis_config rc;
+    (void)state;
+
+    url_ok("redis://cache", &rc);
+    assert_string_equal(rc.host, "cache");
+    assert_int_equal(rc.port, 6379);
+    assert_string_equal(rc.unix_socket, "");
+    assert_string_equal(rc.user, "");
+    assert_string_equal(rc.password, "");
+    assert_int_equal(rc.db, 0);
+
+    url_ok("redis://tracker:s3cret@10.0.0.5:6380/3", &rc);
+    assert_string_equal(rc.host, "10.0.0.5");
+    assert_int_equal(rc.port, 6380);
+    assert_string_equal(rc.user, "tracker");
+    assert_string_equal(rc.password, "s3cret");
+    assert_int_equal(rc.db, 3);
+
+    /* Password only, the form `requirepass` needs. */
+    url_ok("redis://:only@h", &rc);
+    assert_string_equal(rc.user, "");
+    assert_string_equal(rc.password, "only");
+    /* No colon: a password, as redis-cli -u reads it. */
+    url_ok("redis://only@h", &rc);
+    assert_string_equal(rc.user, "");
+    assert_string_equal(rc.password, "only");
+
+    /* Percent-escapes; and a raw '@' or '/' in a password still works (last '@' splits). */
+    url_ok("redis://us%65r:p%40ss%3Aw%2Fd@h", &rc);
+    assert_string_equal(rc.user, "user");
+    assert_string_equal(rc.password, "p@ss:w/d");
+    url_ok("redis://u:a@b/c@h:7/1", &rc);
+    assert_string_equal(rc.password, "a@b/c");
+    assert_string_equal(rc.host, "h");
+    assert_int_equal(rc.port, 7);
+    assert_int_equal(rc.db, 1);
+
+    url_ok("redis://[::1]:7000/15", &rc);
+    assert_string_equal(rc.host, "::1");
+    assert_int_equal(rc.port, 7000);
+    assert_int_equal(rc.db, 15);
+    url_ok("redis://[fd00::1]", &rc);
+    assert_string_equal(rc.host, "fd00::1");
+    assert_int_equal(rc.port, 6379);
+
+    url_ok("redis://h:65535/", &rc);
+    assert_int_equal(rc.port, 65535);
+    assert_int_equal(rc.db, 0);
+    url_ok("redis://h/2147483647", &rc);
+    assert_int_equal(rc.db, 2147483647);
+}
+
+static void test_redis_url_unix(void **state)
+{
+    struct redis_config rc;
+    (void)state;
+
+    url_ok("unix:///run/redis/redis.sock", &rc);
+    assert_string_equal(rc.unix_socket, "/run/redis/redis.sock");
+    assert_int_equal(rc.db, 0);
+    assert_string_equal(rc.user, "");
+    assert_string_equal(rc.password, "");
+    /* The TCP settings stay, for a later switch back. */
+    assert_string_equal(rc.host, "oldhost");
+    assert_int_equal(rc.port, 1111);
+
+    url_ok("unix:///tmp/r.sock?db=12", &rc);
+    assert_string_equal(rc.unix_socket, "/tmp/r.sock");
+    assert_int_equal(rc.db, 12);
+}
+
+static void test_redis_url_bad(void **state)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"", "expected redis://host:port or unix:///path"},
+        {"localhost:6379", "expected redis://host:port or unix:///path"},
+        {"http://h", "expected redis://host:port or unix:///path"},
+        {"rediss://h", "expected redis://host:port or unix:///path"},
+        {"REDIS://h", "expected redis://host:port or unix:///path"},
+        {"redis://", "missing host"},
+        {"redis:///3", "missing host"},
+        {"redis://:p@", "missing host"},
+        {"redis://:6379", "missing host"},
+        {"redis://[]:1", "missing host"},
+        {"redis://h:", "bad port"},
+        {"redis://h:0", "bad port"},
+        {"redis://h:65536", "bad port"},
+        {"redis://h:-1", "bad port"},
+        {"redis://h:80x", "bad port"},
+        {"redis://[::1]x", "bad port"},
+        {"redis://::1", "IPv6 host needs [brackets]"},
+        {"redis://::1:6379", "IPv6 host needs [brackets]"},
+        {"redis://[::1:6379", "missing ']'"},
+        {"redis://h/x", "bad db"},
+        {"redis://h/-1", "bad db"},
+        {"redis://h/2147483648", "bad db"},
+        {"redis://h/1?timeout=1", "bad db"},
+        {"redis://h/1/2", "bad db"},
+        {"redis://u:p%zz@h", "bad %-escape in password"},
+        {"redis://u:p%4@h", "bad %-escape in password"},
+        {"redis://u:p%@h", "bad %-escape in password"},
+        {"redis://u%00:p@h", "bad %-escape in user"},
+        {"unix://", "socket path must be absolute"},
+        {"unix://run/r.sock", "socket path must be absolute"},
+        {"unix:///r.sock?db=x", "bad db"},
+        {"unix:///r.sock?db=", "bad db"},
+        {"unix:///r.sock?password=x", "unknown query"},
+    };
+    struct redis_config rc, before;
+    char err[STARLING_ERR_LEN];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dirty_redis(&rc);
+        before = rc;
+        err[0] = '\0';
+        if (config_parse_redis_url(cases[i].url, &rc, err) != -1)
+            fail_msg("%s: accepted", cases[i].url);
+        assert_memory_equal(&rc, &before, sizeof(rc));
+        if (strstr(err, cases[i].want) == NULL)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].url, err, cases[i].want);
+    }
+}
+
+static void test_redis_url_limits(void **state)
+{
+    struct redis_config rc;
+    char url[1024], err[STARLING_ERR_LEN];
+    size_t n;
+    (void)state;
+
+    /* A 255-byte host fits, 256 does not. */
+    n = (size_t)snprintf(url, sizeof(url), "redis://");
+    memset(url + n, 'h', 255);
+    url[n + 255] = '\0';
+    url_ok(url, &rc);
+    assert_int_equal(strlen(rc.host), 255);
+    memset(url + n, 'h', 256);
+    url[n + 256] = '\0';
+    assert_int_equal(config_parse_redis_url(url, &rc, err), -1);
+    assert_contains(err, "host too long");
+
+    n = (size_t)snprintf(url, sizeof(url), "redis://:");
+    memset(url + n, 'p', 256);
+    snprintf(url + n + 256, sizeof(url) - n - 256, "@h");
+    assert_int_equal(config_parse_redis_url(url, &rc, err), -1);
+    assert_contains(err, "password too long");
+    /* Escapes count decoded: 255 x "%41" is 255 bytes. */
+    n = (size_t)snprintf(url, sizeof(url), "redis://:");
+    for (int i = 0; i < 255; i++)
+        n += (size_t)snprintf(url + n, sizeof(url) - n, "%%41");
+    snprintf(url + n, sizeof(url) - n, "@h");
+    url_ok(url, &rc);
+    assert_int_equal(strlen(rc.password), 255);
+
+    n = (size_t)snprintf(url, sizeof(url), "redis://");
+    memset(url + n, 'u', 128);
+    snprintf(url + n + 128, sizeof(url) - n - 128, ":p@h");
+    assert_int_equal(config_parse_redis_url(url, &rc, err), -1);
+    assert_contains(err, "user too long");
+
+    n = (size_t)snprintf(url, sizeof(url), "unix:///");
+    memset(url + n, 's', 255);
+    url[n + 255] = '\0';
+    assert_int_equal(config_parse_redis_url(url, &rc, err), -1);
+    assert_contains(err, "socket path too long");
+}
+
+/* Errors may be logged: they must never echo a password. */
+static void test_redis_url_errors_hide_secrets(void **state)
+{
+    static const char *const urls[] = {
+        "redis://u:topsecret@h:99999",
+        "redis://u:topsecret%zz@h",
+        "redis://topsecret@/0",
+        "redis://u:topsecret@h/nodb",
+    };
+    struct redis_config rc;
+    char err[STARLING_ERR_LEN];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        dirty_redis(&rc);
+        assert_int_equal(config_parse_redis_url(urls[i], &rc, err), -1);
+        if (strstr(err, "topsecret") != NULL)
+            fail_msg("%s: error leaks the password: %s", urls[i], err);
+    }
+}
+
+/* ---- config_validate and config_peer_ttl_ms -------------------------------------------- */
+
+static void validate_fails(const struct config *cfg, const char *want)
+{
+    char err[STARLING_ERR_LEN] = "";
+
+    assert_int_equal(config_validate(cfg, err), -1);
+    assert_contains(err, want);
+}
+
+static void test_validate(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    fresh(&cfg);
+    cfg.min_announce_ms = cfg.announce_ms;
+    assert_int_equal(config_validate(&cfg, err), 0);
+    cfg.min_announce_ms = cfg.announce_ms + 1;
+    validate_fails(&cfg, "min_announce must not exceed announce");
+
+    fresh(&cfg);
+    cfg.default_num_want = cfg.max_num_want;
+    assert_int_equal(config_validate(&cfg, err), 0);
+    cfg.default_num_want = cfg.max_num_want + 1;
+    validate_fails(&cfg, "default_num_want must not exceed max_num_want");
+
+    fresh(&cfg);
+    cfg.max_num_want = CONFIG_NUM_WANT_CEILING + 1;
+    validate_fails(&cfg, "max_num_want must not exceed 1000");
+
+    fresh(&cfg);
+    cfg.n_http_listen_addr = 0;
+    validate_fails(&cfg, "at least one http_listen_addr");
+    cfg.n_http_listen_addr = CONFIG_MAX_LISTEN + 1;
+    validate_fails(&cfg, "http_listen_addr");
+
+    fresh(&cfg);
+    cfg.n_trusted_proxies = CONFIG_MAX_PROXIES + 1;
+    validate_fails(&cfg, "trusted_proxies");
+
+    fresh(&cfg);
+    cfg.max_scrape_hashes = 0;
+    validate_fails(&cfg, "max_scrape_hashes");
+
+    fresh(&cfg);
+    snprintf(cfg.log_level, sizeof(cfg.log_level), "loud");
+    validate_fails(&cfg, "log_level");
+
+    fresh(&cfg);
+    cfg.redis.host[0] = '\0';
+    validate_fails(&cfg, "redis");
+    snprintf(cfg.redis.unix_socket, sizeof(cfg.redis.unix_socket), "/run/r.sock");
+    assert_int_equal(config_validate(&cfg, err), 0);
+
+    fresh(&cfg);
+    cfg.redis.connections = 0;
+    validate_fails(&cfg, "redis.connections");
+
+    /* A header with no proxy to trust it from is allowed; it is simply never read. */
+    fresh(&cfg);
+    snprintf(cfg.real_ip_header, sizeof(cfg.real_ip_header), "X-Real-IP");
+    assert_int_equal(config_validate(&cfg, err), 0);
+}
+
+/* The loaders leave the cross-field checks to config_validate(). */
+static void test_load_does_not_validate(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    load_ok("{\"announce\": \"1m\", \"min_announce\": \"1h\", \"default_num_want\": 900}", &cfg);
+    assert_int_equal(config_validate(&cfg, err), -1);
+}
+
+static void test_peer_ttl(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    fresh(&cfg);
+    assert_int_equal(config_peer_ttl_ms(&cfg), 2700000);
+    cfg.announce_ms = 1001;
+    assert_int_equal(config_peer_ttl_ms(&cfg), 1501);
+    cfg.announce_ms = 1;
+    assert_int_equal(config_peer_ttl_ms(&cfg), 1);
+    /* The largest interval whose 1.5x still fits, and the next ones, which saturate. */
+    cfg.announce_ms = UINT64_MAX / 3 * 2;
+    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
+    cfg.announce_ms = UINT64_MAX / 3 * 2 - 2;
+    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX - 3);
+    cfg.announce_ms = UINT64_MAX / 3 * 2 + 2;
+    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
+    cfg.announce_ms = UINT64_MAX;
+    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_repo_config_json_is_defaults),
+        cmocka_unit_test(test_full_string),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_partial_keeps_rest),
+        cmocka_unit_test(test_listen_addr_forms),
+        cmocka_unit_test(test_string_values),
+        cmocka_unit_test(test_int_bounds_ok),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_bad_durations),
+        cmocka_unit_test(test_bad_trusted_proxies),
+        cmocka_unit_test(test_bad_listen_addr),
+        cmocka_unit_test(test_out_of_range),
+        cmocka_unit_test(test_long_strings),
+        cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_unchanged_after_late_error),
+        cmocka_unit_test(test_file_redis_url),
+        cmocka_unit_test(test_env_none),
+        cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_env_beats_file),
+        cmocka_unit_test(test_env_errors),
+        cmocka_unit_test(test_redis_url_tcp),
+        cmocka_unit_test(test_redis_url_unix),
+        cmocka_unit_test(test_redis_url_bad),
+        cmocka_unit_test(test_redis_url_limits),
+        cmocka_unit_test(test_redis_url_errors_hide_secrets),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_load_does_not_validate),
+        cmocka_unit_test(test_peer_ttl),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
