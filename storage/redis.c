@@ -46,6 +46,7 @@ struct conn {
     unsigned setup_owed;   /* setup replies still to come */
     uint64_t last_reply_ms;
     struct call *oldest, *newest; /* in flight, in send order */
+    bool was_ready;               /* a later setup is a reconnect */
 };
 
 struct redis_pool {
@@ -57,6 +58,7 @@ struct redis_pool {
     unsigned nconns;
     unsigned next; /* round-robin cursor */
     bool closing;
+    struct redis_stats stats;
 };
 
 struct call {
@@ -65,7 +67,7 @@ struct call {
     struct event deadline;
     redis_reply_fn *done;
     void *arg;
-    const struct lua_script *script;
+    const struct lua_script *script; /* NULL for a plain command */
     char *cmd; /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
     size_t cmd_len;
     size_t sha_end; /* offset of the bytes after the sha's CRLF: KEYS and ARGV */
@@ -213,6 +215,9 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
         evtimer_del(c->timer);
         c->state = CONN_READY;
         c->backoff_ms = BACKOFF_MIN_MS;
+        if (c->was_ready)
+            c->pool->stats.reconnects++;
+        c->was_ready = true;
         c->last_reply_ms = now_ms();
         log_info("redis connection %u ready", c->index);
     }
@@ -301,10 +306,15 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     c->last_reply_ms = now_ms();
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!call->answered && !call->retried && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
-            ac == c->ac && resend_as_eval(call) == 0)
+        bool noscript = call->script != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
+        if (noscript)
+            c->pool->stats.noscript++;
+        if (noscript && !call->answered && !call->retried && ac == c->ac &&
+            resend_as_eval(call) == 0)
             return;
-        log_warn("redis error from %s: %s", call->script->name, r->str);
+        c->pool->stats.errors++;
+        log_warn("redis error from %s: %s", call->script != NULL ? call->script->name : "command",
+                 r->str);
         call_answer(call, NULL, ERR_REPLY);
     } else {
         call_answer(call, r, NULL);
@@ -350,6 +360,7 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
     struct call *call = arg;
     struct conn *c = call->conn;
     (void)fd, (void)what;
+    c->pool->stats.timeouts++;
     call_answer(call, NULL, ERR_TIMEOUT);
     /* Replies come in order: if the oldest call is overdue and nothing at all came back
      * for a whole timeout, the connection is stuck (Redis busy or the link dead), not
@@ -371,46 +382,28 @@ static struct conn *pick_ready(struct redis_pool *pool)
     return NULL;
 }
 
-int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
-                    void *arg)
+/* Sends a formatted command (ownership of cmd passes here) as a new call. */
+static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_script *script,
+                     char *cmd, size_t len, redis_reply_fn *done, void *arg)
 {
-    int idx = script_index(script);
-    struct conn *c = pick_ready(pool);
-    if (c == NULL || idx < 0 || pool->sha[idx][0] == '\0' || nargs > 60)
-        return -1;
-
-    char numkeys[16];
-    const char *argv[64];
-    size_t argvlen[64];
-    argv[0] = "EVALSHA", argvlen[0] = 7;
-    argv[1] = pool->sha[idx], argvlen[1] = SHA_HEX_LEN;
-    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
-    argv[2] = numkeys;
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i], argvlen[3 + i] = arglens[i];
-
     struct call *call = xcalloc(1, sizeof(*call));
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, 3 + nargs, argv, argvlen);
-    if (len < 0) {
-        free(call);
-        return -1;
-    }
     call->cmd = cmd;
-    call->cmd_len = (size_t)len;
-    /* "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" precedes the numkeys argument. */
-    const char *argc_end = memchr(cmd, '\n', (size_t)len);
-    call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + SHA_HEX_LEN + 2;
+    call->cmd_len = len;
+    if (script != NULL) {
+        /* "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" precedes the numkeys argument. */
+        const char *argc_end = memchr(cmd, '\n', len);
+        call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + SHA_HEX_LEN + 2;
+    }
     call->script = script;
     call->done = done;
     call->arg = arg;
     call->sent_ms = now_ms();
-    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, (size_t)len) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
         free(call);
         return -1;
     }
+    pool->stats.calls++;
     /* An idle connection's last reply may be old: the stuck check measures from here. */
     if (c->oldest == NULL)
         c->last_reply_ms = call->sent_ms;
@@ -418,6 +411,52 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
     event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
     event_add(&call->deadline, pool->call_timeout);
     return 0;
+}
+
+#define MAX_ARGS 64
+
+int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
+                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
+                    void *arg)
+{
+    int idx = script_index(script);
+    struct conn *c = pick_ready(pool);
+    if (c == NULL || idx < 0 || pool->sha[idx][0] == '\0' || nargs > MAX_ARGS - 3)
+        return -1;
+
+    char numkeys[16];
+    const char *argv[MAX_ARGS];
+    size_t argvlen[MAX_ARGS];
+    argv[0] = "EVALSHA", argvlen[0] = 7;
+    argv[1] = pool->sha[idx], argvlen[1] = SHA_HEX_LEN;
+    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
+    argv[2] = numkeys;
+    for (int i = 0; i < nargs; i++)
+        argv[3 + i] = args[i], argvlen[3 + i] = arglens[i];
+
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, 3 + nargs, argv, argvlen);
+    if (len < 0)
+        return -1;
+    return send_call(pool, c, script, cmd, (size_t)len, done, arg);
+}
+
+int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
+                       const size_t *argvlen, redis_reply_fn *done, void *arg)
+{
+    struct conn *c = pick_ready(pool);
+    if (c == NULL)
+        return -1;
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, argvlen);
+    if (len < 0)
+        return -1;
+    return send_call(pool, c, NULL, cmd, (size_t)len, done, arg);
+}
+
+const struct redis_stats *redis_pool_stats(const struct redis_pool *pool)
+{
+    return &pool->stats;
 }
 
 /* ---- pool ---- */

@@ -39,4 +39,22 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
                     int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
                     void *arg);
 
+/*
+ * Any other command (argv[0] is its name), on the next ready connection, with the same
+ * deadline and callback rules as redis_pool_eval(). Returns 0, or -1 (done not called).
+ */
+int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
+                       const size_t *argvlen, redis_reply_fn *done, void *arg);
+
+/* What went wrong so far, for /metrics. Counters only grow. */
+struct redis_stats {
+    uint64_t calls;      /* commands and script calls sent */
+    uint64_t errors;     /* error replies (NOSCRIPT that was retried excluded) */
+    uint64_t timeouts;   /* calls answered by their deadline */
+    uint64_t reconnects; /* connections set up again after a loss */
+    uint64_t noscript;   /* NOSCRIPT replies, resent as EVAL */
+};
+
+const struct redis_stats *redis_pool_stats(const struct redis_pool *pool);
+
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -60,9 +62,33 @@ static void swarm_keys_fill(struct swarm_keys *k, const uint8_t *info_hash)
     k->peers_len = key_with_suffix(k->peers, tag, ":peers");
 }
 
+/* Decimal text of v into out (cap >= 21); returns its length. No printf: hot path. */
 static size_t u64_text(char *out, size_t cap, uint64_t v)
 {
-    return (size_t)snprintf(out, cap, "%llu", (unsigned long long)v);
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < sizeof(tmp));
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* xorshift64*: the window the script returns peers from. Not for anything secret. */
+static uint64_t next_random(void)
+{
+    static uint64_t state;
+    if (state == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state = (((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid()) | 1u;
+    }
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 2685821657736338717ULL;
 }
 
 /* ---- announce ---- */
@@ -148,18 +174,29 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         endpoints_len += COMPACT_V6_LEN;
     }
 
-    char now[24], ttl[24], numwant[16];
+    char now[24], expiry[24], ttl[24], numwant[16], rand[16];
     char event = (char)('0' + (int)a->event);
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
-    const char *args[12] = {
-        k.seeders, k.leechers, k.peers, now, ttl, (const char *)a->peer_id,
+    const char *args[14] = {
+        k.seeders, k.leechers, k.peers, now, expiry, ttl, (const char *)a->peer_id,
         (const char *)endpoints, a->seeding ? "1" : "0", &event, numwant, &family,
-        a->purge ? "1" : "0",
+        a->purge ? "1" : "0", rand,
     };
-    size_t lens[12] = {
-        k.seeders_len, k.leechers_len, k.peers_len, u64_text(now, sizeof(now), a->now_ms),
-        u64_text(ttl, sizeof(ttl), a->peer_ttl_ms), PEER_ID_LEN, endpoints_len, 1, 1,
-        u64_text(numwant, sizeof(numwant), a->numwant), 1, 1,
+    size_t lens[14] = {
+        k.seeders_len,
+        k.leechers_len,
+        k.peers_len,
+        u64_text(now, sizeof(now), a->now_ms),
+        u64_text(expiry, sizeof(expiry), a->now_ms + a->peer_ttl_ms),
+        u64_text(ttl, sizeof(ttl), a->peer_ttl_ms),
+        PEER_ID_LEN,
+        endpoints_len,
+        1,
+        1,
+        u64_text(numwant, sizeof(numwant), a->numwant),
+        1,
+        1,
+        u64_text(rand, sizeof(rand), next_random() >> 33),
     };
 
     struct announce_call *call = malloc(sizeof(*call));
@@ -167,7 +204,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         return -1;
     call->done = done;
     call->arg = arg;
-    if (redis_pool_eval(pool, &lua_announce, 3, 12, args, lens, on_announce_reply, call) < 0) {
+    if (redis_pool_eval(pool, &lua_announce, 3, 14, args, lens, on_announce_reply, call) < 0) {
         free(call);
         return -1;
     }
