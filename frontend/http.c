@@ -46,12 +46,14 @@ struct http_server {
     bool listeners_paused; /* http_listen_limit reached */
     const struct timeval *request_timeout; /* libevent common timeout */
     struct evbuffer *body;                 /* scratch for the reply being built */
+    struct http_conn *conns;               /* open connections, to close at shutdown */
 };
 
 enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
 
 struct http_conn {
     struct http_server *srv;
+    struct http_conn *prev, *next; /* srv->conns, while the socket is open */
     struct bufferevent *bev; /* NULL once the socket is closed */
     struct addr client;      /* socket peer, v4-mapped unmapped */
     bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
@@ -65,6 +67,7 @@ struct http_conn {
     bool http10; /* keep-alive must then be said explicitly */
     bool compact;
     bool no_peer_id;
+    int family_only; /* respect_af: AF_INET or AF_INET6; 0 gives out both */
     size_t nscrape;
     uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
 };
@@ -86,6 +89,12 @@ static void conn_close(struct http_conn *c)
     if (c->bev != NULL) {
         bufferevent_free(c->bev);
         c->bev = NULL;
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            srv->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
         if (c->request_timer_armed)
             event_del(&c->request_timer);
         c->request_timer_armed = false;
@@ -184,22 +193,34 @@ static void conn_request_done(struct http_conn *c)
     conn_finish_eof(c);
 }
 
-static void encode_peers_compact(struct evbuffer *b, const struct announce_reply *r)
+/* With respect_af a dual-stacked peer is given out under the announcer's family only. */
+static bool give_v4(const struct http_conn *c, const struct swarm_peer *p)
+{
+    return p->v4 != NULL && c->family_only != AF_INET6;
+}
+
+static bool give_v6(const struct http_conn *c, const struct swarm_peer *p)
+{
+    return p->v6 != NULL && c->family_only != AF_INET;
+}
+
+static void encode_peers_compact(struct evbuffer *b, const struct http_conn *c,
+                                 const struct announce_reply *r)
 {
     size_t n4 = 0, n6 = 0;
     for (size_t i = 0; i < r->npeers; i++) {
-        n4 += r->peers[i].v4 != NULL;
-        n6 += r->peers[i].v6 != NULL;
+        n4 += give_v4(c, &r->peers[i]);
+        n6 += give_v6(c, &r->peers[i]);
     }
     bencode_cstr(b, "peers");
     bencode_str_prefix(b, n4 * COMPACT_V4_LEN);
     for (size_t i = 0; i < r->npeers; i++)
-        if (r->peers[i].v4 != NULL)
+        if (give_v4(c, &r->peers[i]))
             evbuffer_add(b, r->peers[i].v4, COMPACT_V4_LEN);
     bencode_cstr(b, "peers6");
     bencode_str_prefix(b, n6 * COMPACT_V6_LEN);
     for (size_t i = 0; i < r->npeers; i++)
-        if (r->peers[i].v6 != NULL)
+        if (give_v6(c, &r->peers[i]))
             evbuffer_add(b, r->peers[i].v6, COMPACT_V6_LEN);
 }
 
@@ -224,17 +245,17 @@ static void encode_peer_dict(struct evbuffer *b, const uint8_t *compact, int fam
     bencode_end(b);
 }
 
-static void encode_peers_dicts(struct evbuffer *b, const struct announce_reply *r,
-                               bool no_peer_id)
+static void encode_peers_dicts(struct evbuffer *b, const struct http_conn *c,
+                               const struct announce_reply *r)
 {
     bencode_cstr(b, "peers");
     bencode_list_begin(b);
     for (size_t i = 0; i < r->npeers; i++) {
         const struct swarm_peer *p = &r->peers[i];
-        if (p->v4 != NULL)
-            encode_peer_dict(b, p->v4, AF_INET, p->peer_id, no_peer_id);
-        if (p->v6 != NULL)
-            encode_peer_dict(b, p->v6, AF_INET6, p->peer_id, no_peer_id);
+        if (give_v4(c, p))
+            encode_peer_dict(b, p->v4, AF_INET, p->peer_id, c->no_peer_id);
+        if (give_v6(c, p))
+            encode_peer_dict(b, p->v6, AF_INET6, p->peer_id, c->no_peer_id);
     }
     bencode_end(b);
 }
@@ -260,9 +281,9 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     bencode_cstr(b, "min interval");
     bencode_int(b, (int64_t)(cfg->min_announce_ms / 1000));
     if (c->compact)
-        encode_peers_compact(b, r);
+        encode_peers_compact(b, c, r);
     else
-        encode_peers_dicts(b, r, c->no_peer_id);
+        encode_peers_dicts(b, c, r);
     bencode_end(b);
     conn_send(c, 200);
     conn_request_done(c);
@@ -333,6 +354,7 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
     }
     c->compact = req.compact;
     c->no_peer_id = req.no_peer_id;
+    c->family_only = c->srv->cfg->respect_af ? client->family : 0;
     if (tracker_announce(c->srv->tracker, &req, client, on_announce_done, c, &reason) < 0) {
         send_failure(c, 200, reason);
         return;
@@ -369,7 +391,7 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
         }
         /* Full scrape needs a walk over every swarm: not a per-request job for a
          * stateless frontend. Until the aggregator publishes one, it is empty. */
-        bencode_cstr(c->srv->body, "d5:filesdee");
+        evbuffer_add(c->srv->body, "d5:filesdee", 11);
         conn_send(c, 200);
         return;
     }
@@ -690,6 +712,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->srv = srv;
     c->bev = bev;
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
     uint16_t port;
     if (addr_from_sockaddr(sa, &c->client, &port) < 0)
         memset(&c->client, 0, sizeof(c->client));
@@ -801,6 +827,10 @@ void http_server_free(struct http_server *srv)
         return;
     for (size_t i = 0; i < srv->nlisteners; i++)
         evconnlistener_free(srv->listeners[i]);
+    srv->nlisteners = 0;
+    /* Storage is closed first (main.c), so no connection still waits for an answer. */
+    while (srv->conns != NULL)
+        conn_close(srv->conns);
     evbuffer_free(srv->body);
     free(srv);
 }

@@ -132,8 +132,10 @@ int main(int argc, char **argv)
 
     event_base_dispatch(base);
 
-    http_server_free(http);
+    /* Storage first: it answers every call still in flight ("shutting down"), so the
+     * HTTP server can then close connections none of which is waiting. */
     redis_pool_free(pool);
+    http_server_free(http);
     event_free(sigint);
     event_free(sigterm);
     event_base_free(base);

@@ -31,7 +31,7 @@ local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 -- Drop expired peers (bounded per call so one announce never stalls Redis) and their
 -- records in the hash, so an active swarm's hash cannot grow with departed peers.
 local function prune(key)
-    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 256)
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', '0', '256')
     if #gone > 0 then
         redis.call('ZREM', key, unpack(gone))
         local ids = {}
@@ -111,7 +111,7 @@ local function take(key, card, want)
     if family ~= '0' then n = want * 3 + 1 end
     local window
     if card <= n then
-        window = redis.call('ZRANGE', key, 0, -1)
+        window = redis.call('ZRANGE', key, '0', '-1')
     else
         local start = rand % (card - n + 1)
         window = redis.call('ZRANGE', key, start, start + n - 1)

@@ -372,6 +372,8 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
 
 static struct conn *pick_ready(struct redis_pool *pool)
 {
+    if (pool->closing)
+        return NULL;
     for (unsigned i = 0; i < pool->nconns; i++) {
         struct conn *c = &pool->conns[(pool->next + i) % pool->nconns];
         if (c->state == CONN_READY && c->ac != NULL) {

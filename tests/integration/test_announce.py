@@ -1,0 +1,321 @@
+"""Announce semantics end to end: reply bytes, swarm rules, what lands in Redis, expiry."""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TrackerTestCase, announce_reply, bdecode, bstr, compact4, key, now_ms,
+                     random_hash, random_peer_id, split_peers)
+
+LOCAL = "127.0.0.1"
+DEFAULT_TTL_MS = 30 * 60 * 1000 * 3 // 2  # 1.5 x announce "30m"
+
+
+def member(peer_id, port, ip=LOCAL):
+    """A sorted-set member: peer_id followed by the compact IPv4 endpoint."""
+    return peer_id + compact4(ip, port)
+
+
+class AnnounceTest(TrackerTestCase):
+    CONFIG = {"default_num_want": 3, "max_num_want": 5}
+
+    def test_first_announce_exact_bytes(self):
+        r = self.announce(random_hash(), random_peer_id(), 6881, compact=1)
+        self.assertEqual(r.body, b"d8:completei0e10:incompletei1e8:intervali1800e"
+                                 b"12:min intervali900e5:peers0:6:peers60:e")
+        self.assertEqual(r.header("Content-Type"), "text/plain")
+        self.assertEqual(r.header("Content-Length"), str(len(r.body)))
+
+    def test_compact_is_the_default(self):
+        r = self.announce(random_hash(), random_peer_id(), 6881, compact=None)
+        self.assertEqual(r.body, announce_reply(0, 1))
+
+    def test_first_seeder_exact_bytes(self):
+        r = self.announce(random_hash(), random_peer_id(), 6881, left=0, event="started")
+        self.assertEqual(r.body, announce_reply(1, 0))
+
+    def test_two_peers_see_each_other(self):
+        h = random_hash()
+        a, b = random_peer_id(), random_peer_id()
+        self.announce(h, a, 40001, event="started")
+        r = self.announce(h, b, 40002, event="started")
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 40001)))
+        self.assertEqual(compact4(LOCAL, 40001), bytes([127, 0, 0, 1, 0x9c, 0x41]))
+        r = self.announce(h, a, 40001)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 40002)))
+
+    def test_never_given_itself(self):
+        h = random_hash()
+        me = random_peer_id()
+        self.announce(h, me, 40001)
+        r = self.announce(h, me, 40001, numwant=5)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        others = [random_peer_id() for _ in range(3)]
+        for i, p in enumerate(others):
+            self.announce(h, p, 40100 + i)
+        for _ in range(3):  # the sample is random: ask a few times
+            d = self.announce_ok(h, me, 40001, numwant=5)
+            ports = sorted(port for _, port in split_peers(d[b"peers"]))
+            self.assertEqual(ports, [40100, 40101, 40102])
+            self.assertEqual(d[b"incomplete"], 4)
+
+    def test_seeder_gets_only_leechers(self):
+        h = random_hash()
+        seeders = [random_peer_id() for _ in range(3)]
+        for i, s in enumerate(seeders):
+            self.announce(h, s, 41000 + i, left=0)
+        leecher = random_peer_id()
+        r = self.announce(h, leecher, 41100, left=500)
+        d = bdecode(r.body)
+        self.assertEqual((d[b"complete"], d[b"incomplete"]), (3, 1))
+        self.assertEqual(sorted(split_peers(d[b"peers"])),
+                         [(LOCAL, 41000), (LOCAL, 41001), (LOCAL, 41002)])
+        for i, s in enumerate(seeders):
+            r = self.announce(h, s, 41000 + i, left=0, numwant=5)
+            self.assertEqual(r.body, announce_reply(3, 1, compact4(LOCAL, 41100)))
+
+    def test_leecher_gets_seeders_then_leechers(self):
+        h = random_hash()
+        for i in range(2):
+            self.announce(h, random_peer_id(), 42000 + i, left=0)
+        for i in range(2):
+            self.announce(h, random_peer_id(), 42100 + i, left=10)
+        me = random_peer_id()
+        for _ in range(3):
+            d = self.announce_ok(h, me, 42200, numwant=5)
+            self.assertEqual((d[b"complete"], d[b"incomplete"]), (2, 3))
+            ports = [port for _, port in split_peers(d[b"peers"])]
+            self.assertEqual(len(ports), 4, ports)
+            self.assertEqual(sorted(ports[:2]), [42000, 42001], ports)
+            self.assertEqual(sorted(ports[2:]), [42100, 42101], ports)
+        # Fewer wanted than seeders: seeders only. One more than seeders: one leecher.
+        for _ in range(3):
+            ports = [p for _, p in split_peers(self.announce_ok(h, me, 42200, numwant=1)[b"peers"])]
+            self.assertEqual(len(ports), 1)
+            self.assertIn(ports[0], (42000, 42001))
+            ports = [p for _, p in split_peers(self.announce_ok(h, me, 42200, numwant=3)[b"peers"])]
+            self.assertEqual(sorted(ports[:2]), [42000, 42001], ports)
+            self.assertEqual(len(ports), 3)
+            self.assertIn(ports[2], (42100, 42101))
+
+    def test_numwant(self):
+        h = random_hash()
+        for i in range(8):
+            self.announce(h, random_peer_id(), 43000 + i)
+        me = random_peer_id()
+        cases = [(None, 3), ("2", 2), ("4", 4), ("5", 5), ("6", 5), ("1000", 5), ("-1", 3),
+                 ("0", 0)]
+        for numwant, expected in cases:
+            d = self.announce_ok(h, me, 43100, numwant=numwant)
+            peers = split_peers(d[b"peers"])
+            self.assertEqual(len(peers), expected, "numwant=%s" % numwant)
+            self.assertEqual(len(set(peers)), expected, "duplicates for numwant=%s" % numwant)
+            self.assertNotIn((LOCAL, 43100), peers)
+            self.assertEqual((d[b"complete"], d[b"incomplete"]), (0, 9))
+
+    def test_numwant_zero_exact_bytes(self):
+        h = random_hash()
+        self.announce(h, random_peer_id(), 43500)
+        r = self.announce(h, random_peer_id(), 43501, numwant=0)
+        self.assertEqual(r.body, announce_reply(0, 2))
+
+    def test_dictionary_list(self):
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 44001)
+        r = self.announce(h, random_peer_id(), 44002, compact=0)
+        self.assertEqual(r.body, b"d8:completei0e10:incompletei2e8:intervali1800e"
+                                 b"12:min intervali900e5:peersld2:ip9:127.0.0.1"
+                                 b"7:peer id" + bstr(a) + b"4:porti44001eeee")
+        r = self.announce(h, random_peer_id(), 44003, compact=0, extra=["no_peer_id=1"])
+        d = bdecode(r.body)
+        self.assertEqual(d[b"incomplete"], 3)
+        self.assertNotIn(b"peers6", d)
+        self.assertEqual(len(d[b"peers"]), 2)
+        for p in d[b"peers"]:
+            self.assertEqual(sorted(p.keys()), [b"ip", b"port"])
+            self.assertEqual(p[b"ip"], b"127.0.0.1")
+        self.assertEqual(sorted(p[b"port"] for p in d[b"peers"]), [44001, 44002])
+
+    def test_dictionary_list_no_peer_id_exact_bytes(self):
+        h = random_hash()
+        self.announce(h, random_peer_id(), 44101, left=0)
+        r = self.announce(h, random_peer_id(), 44102, compact=0, extra=["no_peer_id=1"])
+        self.assertEqual(r.body, b"d8:completei1e10:incompletei1e8:intervali1800e"
+                                 b"12:min intervali900e5:peersld2:ip9:127.0.0.1"
+                                 b"4:porti44101eeee")
+
+    def test_compact_other_values_are_compact(self):
+        h = random_hash()
+        self.announce(h, random_peer_id(), 44201)
+        asker = random_peer_id()
+        for value in ("1", "yes", ""):
+            r = self.announce(h, asker, 44202, compact=value)
+            self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 44201)),
+                             "compact=%s" % value)
+
+    def test_reannounce_from_new_port_replaces(self):
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 45001)
+        r = self.announce(h, a, 45002)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assertEqual(self.rcall("ZRANGE", key(h, "leechers"), 0, -1), [member(a, 45002)])
+        self.assertEqual(self.rcall("HGET", key(h, "peers"), a), b"L" + compact4(LOCAL, 45002))
+        r = self.announce(h, random_peer_id(), 45003)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 45002)))
+        self.assertEqual(self.scrape_counts(h), (0, 2, 0))
+
+    def test_stopped_removes(self):
+        h = random_hash()
+        a, b = random_peer_id(), random_peer_id()
+        self.announce(h, a, 46001)
+        self.announce(h, b, 46002)
+        self.assertEqual(self.rcall("ZCARD", key(h, "leechers")), 2)
+        r = self.announce(h, b, 46002, event="stopped")
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assertEqual(self.rcall("ZCARD", key(h, "leechers")), 1)
+        self.assertIsNone(self.rcall("HGET", key(h, "peers"), b))
+        self.assertEqual(self.scrape_counts(h), (0, 1, 0))
+        r = self.announce(h, random_peer_id(), 46003)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 46001)))
+        # A seeder that stops leaves the seeders.
+        s = random_peer_id()
+        self.announce(h, s, 46004, left=0)
+        r = self.announce(h, s, 46004, left=0, event="stopped")
+        self.assertEqual(r.body, announce_reply(0, 2))
+        self.assertEqual(self.rcall("ZCARD", key(h, "seeders")), 0)
+        # Stopping a peer the swarm never saw changes nothing.
+        r = self.announce(h, random_peer_id(), 46005, event="stopped")
+        self.assertEqual(r.body, announce_reply(0, 2))
+
+    def test_completed_counts_once(self):
+        h = random_hash()
+        a, b = random_peer_id(), random_peer_id()
+        self.announce(h, a, 47001, left=100, event="started")
+        d = self.announce_ok(h, a, 47001, left=0, event="completed")
+        self.assertEqual((d[b"complete"], d[b"incomplete"]), (1, 0))
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        self.announce_ok(h, a, 47001, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        self.announce_ok(h, a, 47001, left=0)
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        self.announce(h, b, 47002, left=100)
+        self.announce_ok(h, b, 47002, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (2, 0, 2))
+        self.assertEqual(self.rcall("HGET", key(h, "peers"), "downloaded"), b"2")
+
+    def test_leecher_becomes_seeder(self):
+        h = random_hash()
+        a = random_peer_id()
+        other = random_peer_id()
+        self.announce(h, other, 48000)
+        before = now_ms()
+        self.announce(h, a, 48001, left=100)
+        self.assertIsNotNone(self.rcall("ZSCORE", key(h, "leechers"), member(a, 48001)))
+        self.assertIsNone(self.rcall("ZSCORE", key(h, "seeders"), member(a, 48001)))
+        r = self.announce(h, a, 48001, left=0)
+        after = now_ms()
+        self.assertEqual(r.body, announce_reply(1, 1, compact4(LOCAL, 48000)))
+        self.assertIsNone(self.rcall("ZSCORE", key(h, "leechers"), member(a, 48001)))
+        score = self.rcall("ZSCORE", key(h, "seeders"), member(a, 48001))
+        self.assertIsNotNone(score)
+        # The score is the expiry: the announce's clock + 1.5 x interval.
+        self.assertGreaterEqual(float(score), before + DEFAULT_TTL_MS - 2000)
+        self.assertLessEqual(float(score), after + DEFAULT_TTL_MS + 2000)
+        self.assertEqual(self.rcall("HGET", key(h, "peers"), a), b"S" + compact4(LOCAL, 48001))
+        self.assertEqual(self.scrape_counts(h), (1, 1, 0))
+        # ... and back: a seeder announcing left>0 is a leecher again, listed once.
+        self.announce(h, a, 48001, left=5)
+        self.assertEqual(self.rcall("ZCARD", key(h, "seeders")), 0)
+        self.assertEqual(self.rcall("ZCARD", key(h, "leechers")), 2)
+
+    def test_redis_keys_and_ttl(self):
+        h = random_hash()
+        a, s = random_peer_id(), random_peer_id()
+        self.announce(h, a, 49001, left=1)
+        self.announce(h, s, 49002, left=0)
+        hexh = h.hex()
+        self.assertEqual(hexh, hexh.lower())
+        for kind in ("seeders", "leechers", "peers"):
+            name = "{%s}:%s" % (hexh, kind)
+            self.assertEqual(self.rcall("EXISTS", name), 1, name)
+            pttl = self.rcall("PTTL", name)
+            self.assertGreater(pttl, 0, name)
+            self.assertLessEqual(pttl, DEFAULT_TTL_MS, name)
+        self.assertEqual(self.rcall("TYPE", key(h, "seeders")), b"zset")
+        self.assertEqual(self.rcall("TYPE", key(h, "leechers")), b"zset")
+        self.assertEqual(self.rcall("TYPE", key(h, "peers")), b"hash")
+        self.assertEqual(self.rcall("ZRANGE", key(h, "leechers"), 0, -1), [member(a, 49001)])
+        self.assertEqual(self.rcall("ZRANGE", key(h, "seeders"), 0, -1), [member(s, 49002)])
+
+    def test_paused_and_empty_events_are_plain_announces(self):
+        h = random_hash()
+        a = random_peer_id()
+        for event in ("", "empty", "paused", "started"):
+            r = self.announce(h, a, 49101, event=event)
+            self.assertEqual(r.body, announce_reply(0, 1), "event=%s" % event)
+
+
+class ExpiryTest(TrackerTestCase):
+    # announce 2s: peers live 3 s after their last announce.
+    CONFIG = {"announce": "2s", "min_announce": "1s"}
+
+    def test_interval_and_min_interval(self):
+        r = self.announce(random_hash(), random_peer_id(), 6881)
+        self.assertEqual(r.body, announce_reply(0, 1, interval=2, min_interval=1))
+
+    def test_peers_expire(self):
+        h = random_hash()
+        a, b = random_peer_id(), random_peer_id()
+        t0 = time.monotonic()
+        self.announce(h, a, 50001)
+        for kind in ("leechers", "peers"):
+            pttl = self.rcall("PTTL", key(h, kind))
+            self.assertGreater(pttl, 0, kind)
+            self.assertLessEqual(pttl, 3000, kind)
+        time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+        r = self.announce(h, b, 50002)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 50001),
+                                                interval=2, min_interval=1))
+        self.assertEqual(self.scrape_counts(h), (0, 2, 0))
+        # a expires at t0 + 3 s, b at t0 + 5 s.
+        time.sleep(max(0.0, t0 + 3.8 - time.monotonic()))
+        self.assertEqual(self.scrape_counts(h), (0, 1, 0))
+        r = self.announce(h, b, 50002)
+        self.assertEqual(r.body, announce_reply(0, 1, interval=2, min_interval=1))
+        self.assertEqual(self.rcall("ZRANGE", key(h, "leechers"), 0, -1), [member(b, 50002)])
+        self.assertIsNone(self.rcall("HGET", key(h, "peers"), a))
+
+    def test_abandoned_swarm_vanishes(self):
+        h = random_hash()
+        t0 = time.monotonic()
+        self.announce(h, random_peer_id(), 50101, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        time.sleep(max(0.0, t0 + 3.6 - time.monotonic()))
+        self.assertEqual(self.scrape_counts(h), (0, 0, 0))
+        for kind in ("seeders", "leechers", "peers"):
+            self.assertEqual(self.rcall("EXISTS", key(h, kind)), 0, kind)
+
+
+class NoPurgeTest(TrackerTestCase):
+    CONFIG = {"purge_inactive_torrents": False}
+
+    def test_keys_have_no_ttl(self):
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 51001, left=1)
+        self.announce(h, random_peer_id(), 51002, left=0, event="completed")
+        for kind in ("seeders", "leechers", "peers"):
+            self.assertEqual(self.rcall("PTTL", key(h, kind)), -1, kind)
+        self.assertEqual(self.scrape_counts(h), (1, 1, 1))
+        self.announce(h, a, 51001, left=1, event="stopped")
+        self.assertEqual(self.rcall("EXISTS", key(h, "leechers")), 0)
+        self.assertEqual(self.rcall("PTTL", key(h, "peers")), -1)
+        self.assertEqual(self.rcall("HGET", key(h, "peers"), "downloaded"), b"1")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,302 @@
+"""The command line, config validation (exit status 2 naming the key) and environment
+overrides."""
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (STORAGE_UNAVAILABLE, RedisServer, Starling, announce, announce_reply,
+                     compact4, failure, free_port, key, random_hash, random_peer_id,
+                     require_binary, run_starling, source_dir)
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        require_binary()
+        self.dir = tempfile.mkdtemp(prefix="starling-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        # A port nothing listens on, so a config wrongly accepted cannot reach anything.
+        self.dead_port = free_port()
+
+    def write(self, name, content):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    def bad(self, cfg):
+        """A bad config with harmless listen/redis settings around it."""
+        full = {"http_listen_addr": "127.0.0.1:0",
+                "redis": {"host": "127.0.0.1", "port": self.dead_port}}
+        for k, v in cfg.items():
+            if k == "redis":
+                full["redis"] = dict(full["redis"], **v)
+            else:
+                full[k] = v
+        return full
+
+    def test_version(self):
+        rc, out, err = run_starling(["--version"])
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(source_dir(), "CMakeLists.txt")) as f:
+            version = re.search(r"project\(starling VERSION ([0-9.]+)", f.read()).group(1)
+        self.assertIn(version, out + err)
+
+    def test_help(self):
+        rc, out, err = run_starling(["--help"])
+        self.assertEqual(rc, 0, err)
+        for option in ("--config", "--check-config", "--version"):
+            self.assertIn(option, out + err)
+
+    def test_unknown_option(self):
+        rc, out, err = run_starling(["--no-such-option"])
+        self.assertNotEqual(rc, 0)
+        self.assertNotIn("http listening", err)
+
+    def test_repo_config_is_valid(self):
+        path = os.path.join(source_dir(), "config.json")
+        self.assertTrue(os.path.exists(path), "the repo has no config.json")
+        rc, out, err = run_starling(["--config", path, "--check-config"])
+        self.assertEqual(rc, 0, err)
+
+    def test_repo_config_is_the_default(self):
+        # README: config.json is the documented default. Spot-check the documented values.
+        path = os.path.join(source_dir(), "config.json")
+        self.assertTrue(os.path.exists(path), "the repo has no config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        documented = {"announce": "30m", "min_announce": "15m", "default_num_want": 50,
+                      "max_num_want": 200, "allow_ip_spoofing": False,
+                      "dual_stacked_peers": True, "respect_af": False,
+                      "purge_inactive_torrents": True, "allow_full_scrape": False,
+                      "max_scrape_hashes": 74, "real_ip_header": "", "trusted_proxies": [],
+                      "http_read_timeout": "30s", "http_write_timeout": "10s",
+                      "http_request_timeout": "5s", "http_listen_limit": 4096,
+                      "http_max_request_bytes": 8192, "log_level": "info"}
+        for k, v in documented.items():
+            if k in cfg:
+                self.assertEqual(cfg[k], v, k)
+
+    def test_minimal_configs_are_valid(self):
+        for text in ("{}", '{"redis": {}}'):
+            rc, out, err = run_starling(["--config", self.write("c.json", text),
+                                         "--check-config"])
+            self.assertEqual(rc, 0, "%s: %s" % (text, err))
+
+    def test_every_documented_key_accepted(self):
+        cfg = {"announce": "1h30m", "min_announce": "1.5s", "default_num_want": 10,
+               "max_num_want": 1000, "allow_ip_spoofing": True, "dual_stacked_peers": False,
+               "respect_af": True, "purge_inactive_torrents": False, "allow_full_scrape": True,
+               "max_scrape_hashes": 10, "real_ip_header": "X-Real-IP",
+               "trusted_proxies": ["10.0.0.0/8", "::1/128", "127.0.0.1"],
+               "http_listen_addr": ["127.0.0.1:0", "[::1]:0"], "http_read_timeout": "250ms",
+               "http_write_timeout": "1s", "http_request_timeout": "2s",
+               "http_listen_limit": 16, "http_max_request_bytes": 4096, "log_level": "warn",
+               "redis": {"url": "redis://u:p@127.0.0.1:%d/3" % self.dead_port,
+                         "host": "127.0.0.1", "port": self.dead_port, "unix_socket": "",
+                         "user": "", "password": "", "db": 1, "connect_timeout": "1s",
+                         "command_timeout": "500ms", "connections": 3}}
+        rc, out, err = run_starling(["--config", self.write("c.json", cfg), "--check-config"])
+        self.assertEqual(rc, 0, err)
+        cfg["http_listen_addr"] = "127.0.0.1:0,[::1]:0"
+        rc, out, err = run_starling(["--config", self.write("c.json", cfg), "--check-config"])
+        self.assertEqual(rc, 0, err)
+
+    BAD = [
+        ("bogus_key", {"bogus_key": 1}),
+        ("hots", {"redis": {"hots": "127.0.0.1"}}),
+        ("announce", {"announce": "5x"}),
+        ("announce", {"announce": "-5m"}),
+        ("min_announce", {"min_announce": ""}),
+        ("command_timeout", {"redis": {"command_timeout": "fast"}}),
+        ("trusted_proxies", {"trusted_proxies": ["10.0.0.0/33"]}),
+        ("trusted_proxies", {"trusted_proxies": ["not-a-cidr"]}),
+        ("max_num_want", {"max_num_want": "5"}),
+        ("max_num_want", {"max_num_want": 1001}),
+        ("allow_ip_spoofing", {"allow_ip_spoofing": "yes"}),
+        ("http_listen_addr", {"http_listen_addr": "nonsense"}),
+        ("http_listen_addr", {"http_listen_addr": "127.0.0.1:70000"}),
+        ("log_level", {"log_level": "verbose"}),
+        ("port", {"redis": {"port": "6379"}}),
+    ]
+
+    def test_bad_values_exit_2_naming_the_key(self):
+        for name, cfg in self.BAD:
+            path = self.write("bad.json", self.bad(cfg))
+            for args in (["--config", path, "--check-config"], ["--config", path]):
+                with self.subTest(config=cfg, args=args[2:]):
+                    rc, out, err = run_starling(args)
+                    self.assertEqual(rc, 2, "%s: rc %d, stderr %r" % (cfg, rc, err))
+                    self.assertIn(name, err)
+                    self.assertNotIn("http listening", err)
+
+    def test_unreadable_files_exit_2(self):
+        for args in (["--config", self.write("broken.json", '{"announce": "30m",')],
+                     ["--config", self.write("list.json", "[]")],
+                     ["--config", os.path.join(self.dir, "missing.json")]):
+            for extra in (["--check-config"], []):
+                rc, out, err = run_starling(args + extra)
+                self.assertEqual(rc, 2, "%s: %r" % (args + extra, err))
+                self.assertTrue(err.strip(), "no message on stderr")
+
+    def test_bad_environment_exits_2(self):
+        good = self.write("good.json", self.bad({}))
+        for var, value in (("STARLING_LOG_LEVEL", "loud"),
+                           ("STARLING_REDIS_URL", "http://127.0.0.1:1"),
+                           ("STARLING_HTTP_LISTEN_ADDR", "nonsense")):
+            rc, out, err = run_starling(["--config", good, "--check-config"], env={var: value})
+            self.assertEqual(rc, 2, "%s=%s: %r" % (var, value, err))
+            self.assertIn(var, err)
+
+    def test_starling_config_variable(self):
+        good = self.write("good.json", self.bad({}))
+        bad = self.write("bad.json", self.bad({"bogus_key": 1}))
+        rc, out, err = run_starling(["--check-config"], env={"STARLING_CONFIG": good})
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run_starling(["--check-config"], env={"STARLING_CONFIG": bad})
+        self.assertEqual(rc, 2, err)
+        self.assertIn("bogus_key", err)
+        # --config beats STARLING_CONFIG.
+        rc, out, err = run_starling(["--config", good, "--check-config"],
+                                    env={"STARLING_CONFIG": bad})
+        self.assertEqual(rc, 0, err)
+
+
+class EnvOverrideTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        require_binary()
+        cls.redis = RedisServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.cleanup()
+
+    def run_tracker(self, config, env, **kw):
+        t = Starling(None, config, env=env, **kw)
+
+        def stop():
+            report = t.cleanup()
+            self.assertIsNone(report, "sanitizer report in starling log")
+        self.addCleanup(stop)
+        return t
+
+    def redis_cfg(self, port):
+        return {"host": "127.0.0.1", "port": port, "command_timeout": "300ms",
+                "connect_timeout": "300ms"}
+
+    def test_listen_addr_from_env(self):
+        port = free_port()
+        t = self.run_tracker({"http_listen_addr": "127.0.0.1:0",
+                              "redis": self.redis_cfg(self.redis.port)},
+                             {"STARLING_HTTP_LISTEN_ADDR": "127.0.0.1:%d" % port}).start()
+        self.assertEqual(t.listeners, [("127.0.0.1", port)])
+        lines = [l for l in t.log().splitlines() if "http listening on" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r'^ts=\S+ level=info msg="http listening on 127\.0\.0\.1:%d"$'
+                         % port)
+        r = announce(port, random_hash(), random_peer_id(), 6881)
+        self.assertEqual(r.body, announce_reply(0, 1))
+
+    def test_listen_addr_list_from_env(self):
+        p1, p2 = free_port(), free_port()
+        while p2 == p1:
+            p2 = free_port()
+        t = self.run_tracker({"redis": self.redis_cfg(self.redis.port)},
+                             {"STARLING_HTTP_LISTEN_ADDR": "127.0.0.1:%d,127.0.0.1:%d" % (p1, p2)}
+                             ).start()
+        self.assertEqual(sorted(t.listeners), sorted([("127.0.0.1", p1), ("127.0.0.1", p2)]))
+        h = random_hash()
+        self.assertEqual(announce(p1, h, random_peer_id(), 7001).body, announce_reply(0, 1))
+        self.assertEqual(announce(p2, h, random_peer_id(), 7002).body,
+                         announce_reply(0, 2, bytes([127, 0, 0, 1]) + (7001).to_bytes(2, "big")))
+
+    def test_empty_variable_ignored(self):
+        port = free_port()
+        t = self.run_tracker({"http_listen_addr": "127.0.0.1:%d" % port,
+                              "redis": self.redis_cfg(self.redis.port)},
+                             {"STARLING_HTTP_LISTEN_ADDR": "", "STARLING_REDIS_URL": ""}).start()
+        self.assertEqual(t.listeners, [("127.0.0.1", port)])
+
+    def test_redis_url_from_env(self):
+        dead = free_port()
+        t = self.run_tracker({"redis": self.redis_cfg(dead)},
+                             {"STARLING_REDIS_URL": "redis://127.0.0.1:%d/1" % self.redis.port})
+        t.start()  # waits until announces are answered by redis
+        h = random_hash()
+        r = announce(t.port, h, random_peer_id(), 6881)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        with self.redis.client() as c:
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 0)  # not in db 0
+            self.assertEqual(c.call("SELECT", "1"), b"OK")
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 1)
+
+
+class RedisConnectionConfigTest(unittest.TestCase):
+    """redis.password / STARLING_REDIS_PASSWORD, redis.unix_socket and unix:// URLs."""
+
+    def run_tracker(self, redis_cfg, env=None):
+        t = Starling(None, {"redis": dict({"command_timeout": "300ms",
+                                           "connect_timeout": "300ms"}, **redis_cfg)},
+                     env=env)
+
+        def stop():
+            report = t.cleanup()
+            self.assertIsNone(report, "sanitizer report in starling log")
+        self.addCleanup(stop)
+        return t
+
+    def redis(self, **kw):
+        require_binary()
+        r = RedisServer(**kw)
+        self.addCleanup(r.cleanup)
+        return r.start()
+
+    def test_password(self):
+        r = self.redis(password="s3cret")
+        t = self.run_tracker({"port": r.port}, env={"STARLING_REDIS_PASSWORD": "s3cret"}).start()
+        h = random_hash()
+        self.assertEqual(announce(t.port, h, random_peer_id(), 6881).body, announce_reply(0, 1))
+        with r.client() as c:
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 1)
+        t2 = self.run_tracker({"port": r.port, "password": "s3cret"}).start()
+        self.assertEqual(announce(t2.port, h, random_peer_id(), 6882).body,
+                         announce_reply(0, 2, compact4("127.0.0.1", 6881)))
+
+    def test_wrong_password(self):
+        r = self.redis(password="s3cret")
+        t = self.run_tracker({"port": r.port, "password": "wrong"}).start(wait_ready=False)
+        time.sleep(0.5)
+        for _ in range(2):
+            res = announce(t.port, random_hash(), random_peer_id(), 6881, timeout=5.0)
+            self.assertEqual(res.body, failure(STORAGE_UNAVAILABLE))
+        t.assert_alive()
+
+    def test_unix_socket(self):
+        r = self.redis(unix_socket=True)
+        t = self.run_tracker({"host": "127.0.0.1", "port": free_port(),
+                              "unix_socket": r.unix_socket}).start()
+        h = random_hash()
+        self.assertEqual(announce(t.port, h, random_peer_id(), 6881).body, announce_reply(0, 1))
+        with r.client() as c:
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 1)
+
+    def test_unix_url_with_db(self):
+        r = self.redis(unix_socket=True)
+        t = self.run_tracker({"url": "unix://%s?db=2" % r.unix_socket}).start()
+        h = random_hash()
+        self.assertEqual(announce(t.port, h, random_peer_id(), 6881).body, announce_reply(0, 1))
+        with r.client() as c:
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 0)
+            self.assertEqual(c.call("SELECT", "2"), b"OK")
+            self.assertEqual(c.call("EXISTS", key(h, "leechers")), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,199 @@
+"""Redis down, slow, restarted or erroring: clients get `storage unavailable, retry later`
+quickly, never a hang, and service resumes by itself."""
+
+import os
+import socket
+import struct
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (STORAGE_UNAVAILABLE, Conn, RedisServer, Starling, announce,
+                     announce_reply, announce_target, build_request, compact4, failure, key,
+                     random_hash, random_peer_id, require_binary, scrape, scrape_target,
+                     wait_until)
+
+LOCAL = "127.0.0.1"
+COMMAND_TIMEOUT = 0.3  # redis.command_timeout below
+# Generous bounds on how long a refusal may take: "no hang", not a benchmark.
+REFUSAL_BOUND = 3.0
+
+
+class RedisFailureTest(unittest.TestCase):
+    """A fresh redis-server and starling per test: each test breaks them."""
+
+    def setUp(self):
+        require_binary()
+        self.redis = RedisServer()
+        self.addCleanup(self.redis.cleanup)
+        self.redis.start()
+        self.tracker = Starling(self.redis, {"redis": {"command_timeout": "300ms",
+                                                       "connect_timeout": "300ms"}})
+        self.addCleanup(self.check_tracker)
+        self.tracker.start()
+        self.port = self.tracker.port
+
+    def check_tracker(self):
+        alive = self.tracker.alive()
+        log = self.tracker.log()[-3000:]
+        report = self.tracker.cleanup()
+        if report:
+            raise AssertionError("sanitizer report in starling log:\n" + report)
+        if not alive:
+            raise AssertionError("starling died; log:\n" + log)
+
+    def timed_announce(self, *args, **kw):
+        t0 = time.monotonic()
+        r = announce(self.port, *args, timeout=10.0, **kw)
+        return r, time.monotonic() - t0
+
+    def assert_unavailable(self, bound=REFUSAL_BOUND, info_hash=None):
+        r, elapsed = self.timed_announce(info_hash or random_hash(), random_peer_id(), 6881)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, failure(STORAGE_UNAVAILABLE))
+        self.assertEqual(r.body, b"d14:failure reason32:storage unavailable, retry latere")
+        self.assertLess(elapsed, bound, "refusal took %.2fs" % elapsed)
+        return elapsed
+
+    def wait_service(self, timeout=10.0):
+        def works():
+            r = announce(self.port, random_hash(), random_peer_id(), 6881, event="stopped",
+                         timeout=5.0)
+            return b"failure reason" not in r.body
+        wait_until(works, timeout, interval=0.1, what="service to resume")
+
+    def test_redis_stopped_and_restarted(self):
+        h = random_hash()
+        r = announce(self.port, h, random_peer_id(), 30001)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.redis.stop()
+        self.assert_unavailable()
+        # With the connection known to be down, refusals come at once.
+        time.sleep(0.5)
+        for _ in range(3):
+            self.assert_unavailable(bound=1.0)
+        r = scrape(self.port, h, timeout=REFUSAL_BOUND)
+        self.assertEqual(r.body, failure(STORAGE_UNAVAILABLE))
+        self.tracker.assert_alive()
+
+        self.redis.start()  # same port, empty (no persistence)
+        self.wait_service()
+        r = announce(self.port, random_hash(), random_peer_id(), 30002)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        r = announce(self.port, h, random_peer_id(), 30003)
+        self.assertEqual(r.body, announce_reply(0, 1))  # the old swarm died with redis
+        r = scrape(self.port, h)
+        self.assertEqual(r.body, b"d5:filesd20:" + h + b"d8:completei0e10:downloadedi0e"
+                                                       b"10:incompletei1eeee")
+
+    def test_script_flush(self):
+        h = random_hash()
+        first = random_peer_id()
+        r = announce(self.port, h, first, 31000)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assertEqual(self.redis.call("SCRIPT", "FLUSH"), b"OK")
+        # Every connection meets NOSCRIPT once; all calls must still succeed.
+        for i in range(1, 5):
+            r = announce(self.port, h, random_peer_id(), 31000 + i, numwant=0)
+            self.assertEqual(r.body, announce_reply(0, i + 1), "announce %d after flush" % i)
+        r = scrape(self.port, h)
+        self.assertEqual(r.body, b"d5:filesd20:" + h + b"d8:completei0e10:downloadedi0e"
+                                                       b"10:incompletei5eeee")
+        self.assertEqual(self.redis.call("SCRIPT", "FLUSH"), b"OK")
+        r = scrape(self.port, h)
+        self.assertEqual(r.body, b"d5:filesd20:" + h + b"d8:completei0e10:downloadedi0e"
+                                                       b"10:incompletei5eeee")
+        r = announce(self.port, h, first, 31000, event="stopped")
+        self.assertEqual(r.body, announce_reply(0, 4))
+
+    def test_slow_redis(self):
+        h = random_hash()
+        p = random_peer_id()
+        r = announce(self.port, h, p, 32001)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        with self.redis.client(timeout=10.0) as blocker:
+            t_sleep = time.monotonic()
+            blocker.send("DEBUG", "SLEEP", "2")
+            time.sleep(0.15)  # let redis start sleeping
+            self.assert_unavailable(bound=COMMAND_TIMEOUT + 1.2)
+            if time.monotonic() - t_sleep < 1.5:
+                self.assert_unavailable(bound=COMMAND_TIMEOUT + 1.2)
+            self.assertEqual(blocker.read_reply(), b"OK")
+        self.wait_service()
+        r = announce(self.port, h, random_peer_id(), 32002)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 32001)))
+
+    def test_clients_leave_while_calls_in_flight(self):
+        # Each storage call still owes an answer to a connection that is gone: reset,
+        # closed, or half-closed. The tracker must answer into the void, not crash.
+        with self.redis.client(timeout=10.0) as blocker:
+            blocker.send("DEBUG", "SLEEP", "1")
+            time.sleep(0.1)
+            conns = []
+            for i in range(6):
+                c = Conn(self.port)
+                if i % 2:
+                    c.send(build_request(announce_target(random_hash(), random_peer_id(), 34000 + i)))
+                else:
+                    c.send(build_request(scrape_target(random_hash(), random_hash())))
+                conns.append(c)
+            time.sleep(0.05)
+            for i, c in enumerate(conns):
+                if i % 3 == 0:
+                    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))  # RST
+                    c.close()
+                elif i % 3 == 1:
+                    c.close()
+                else:
+                    c.sock.shutdown(socket.SHUT_WR)
+            # The half-closed ones still get their (failure) answer.
+            for i, c in enumerate(conns):
+                if i % 3 == 2:
+                    r = c.read_response(timeout=REFUSAL_BOUND)
+                    self.assertEqual(r.body, failure(STORAGE_UNAVAILABLE))
+                    c.close()
+            self.assertEqual(blocker.read_reply(), b"OK")
+        self.wait_service()
+        r = announce(self.port, random_hash(), random_peer_id(), 34100)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.tracker.assert_alive()
+
+    def test_redis_error_reply(self):
+        bad, good = random_hash(), random_hash()
+        self.redis.call("SET", key(bad, "seeders"), "not a sorted set")
+        self.assert_unavailable(info_hash=bad)
+        r = scrape(self.port, bad)
+        self.assertEqual(r.body, failure(STORAGE_UNAVAILABLE))
+        # The error concerned one swarm: others are served at once, on the same connections.
+        for i in range(4):
+            r = announce(self.port, good, random_peer_id(), 33000 + i, numwant=0)
+            self.assertEqual(r.body, announce_reply(0, i + 1))
+
+
+class RedisDownAtStartTest(unittest.TestCase):
+    def test_start_before_redis(self):
+        require_binary()
+        redis = RedisServer()
+        self.addCleanup(redis.cleanup)
+        tracker = Starling(redis)
+
+        def stop_tracker():
+            report = tracker.cleanup()
+            self.assertIsNone(report, "sanitizer report in starling log")
+        self.addCleanup(stop_tracker)
+        tracker.start(wait_ready=False)
+        t0 = time.monotonic()
+        r = announce(tracker.port, random_hash(), random_peer_id(), 6881, timeout=10.0)
+        self.assertEqual(r.body, failure(STORAGE_UNAVAILABLE))
+        self.assertLess(time.monotonic() - t0, REFUSAL_BOUND)
+        redis.start()
+        tracker.wait_ready(timeout=10.0)
+        r = announce(tracker.port, random_hash(), random_peer_id(), 6881)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assertTrue(tracker.alive())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,139 @@
+"""Scrape: counts, many hashes in raw sorted order, unknown and duplicate hashes, limits."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TrackerTestCase, bdecode, bstr, failure, http_get, pct, random_hash,
+                     random_peer_id, scrape)
+
+
+def entry(complete, downloaded, incomplete):
+    return b"d8:completei%de10:downloadedi%de10:incompletei%dee" % (
+        complete, downloaded, incomplete)
+
+
+def files(*pairs):
+    """pairs: (hash, entry bytes), already in the expected order."""
+    return b"d5:filesd" + b"".join(bstr(h) + e for h, e in pairs) + b"ee"
+
+
+class ScrapeTest(TrackerTestCase):
+    CONFIG = {"max_scrape_hashes": 5}
+
+    def swarm(self, seeders, leechers, completed=0, prefix=None):
+        h = random_hash() if prefix is None else prefix + random_hash()[len(prefix):]
+        for i in range(seeders):
+            p = random_peer_id()
+            if i < completed:
+                self.announce(h, p, 30000 + i, left=10)
+                self.announce(h, p, 30000 + i, left=0, event="completed")
+            else:
+                self.announce(h, p, 30000 + i, left=0)
+        for i in range(leechers):
+            self.announce(h, random_peer_id(), 31000 + i, left=10)
+        return h
+
+    def test_one_hash_exact_bytes(self):
+        h = self.swarm(2, 1, completed=1)
+        r = scrape(self.port, h)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, files((h, entry(2, 1, 1))))
+        self.assertEqual(r.header("Content-Type"), "text/plain")
+
+    def test_many_hashes_sorted_raw(self):
+        # First bytes chosen so a signed-char comparison would misorder them.
+        hi = self.swarm(1, 0, prefix=b"\xff")
+        mid = self.swarm(0, 2, prefix=b"\x80")
+        lo = self.swarm(1, 3, completed=1, prefix=b"\x01")
+        low2 = self.swarm(0, 1, prefix=b"\x01\x00")
+        r = scrape(self.port, mid, hi, lo, low2)
+        self.assertEqual(r.status, 200)
+        expected = sorted([(hi, entry(1, 0, 0)), (mid, entry(0, 0, 2)),
+                           (lo, entry(1, 1, 3)), (low2, entry(0, 0, 1))])
+        self.assertEqual(r.body, files(*expected))
+        self.assertEqual(list(bdecode(r.body)[b"files"].keys()), [h for h, _ in expected])
+
+    def test_unknown_hash_zeros(self):
+        h = random_hash()
+        r = scrape(self.port, h)
+        self.assertEqual(r.body, files((h, entry(0, 0, 0))))
+        known = self.swarm(1, 1)
+        r = scrape(self.port, h, known)
+        self.assertEqual(r.body, files(*sorted([(h, entry(0, 0, 0)), (known, entry(1, 0, 1))])))
+
+    def test_duplicates_once(self):
+        h = self.swarm(1, 2)
+        r = scrape(self.port, h, h, h)
+        self.assertEqual(r.body, files((h, entry(1, 0, 2))))
+
+    def test_counts_follow_stopped(self):
+        h = random_hash()
+        p = random_peer_id()
+        self.announce(h, p, 32000)
+        self.assertEqual(scrape(self.port, h).body, files((h, entry(0, 0, 1))))
+        self.announce(h, p, 32000, event="stopped")
+        self.assertEqual(scrape(self.port, h).body, files((h, entry(0, 0, 0))))
+
+    def test_full_scrape_refused(self):
+        expected = b"d14:failure reason23:full scrape is disabled" + b"e"
+        self.assertEqual(expected, failure("full scrape is disabled"))
+        for target in ("/scrape", "/scrape?", "/scrape?foo=bar"):
+            r = http_get(self.port, target)
+            self.assertEqual(r.status, 200, target)
+            self.assertEqual(r.body, expected, target)
+
+    def test_max_hashes(self):
+        hashes = [random_hash() for _ in range(5)]
+        r = scrape(self.port, *hashes)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, files(*sorted((h, entry(0, 0, 0)) for h in hashes)))
+
+    def test_too_many_hashes(self):
+        hashes = [random_hash() for _ in range(6)]
+        r = scrape(self.port, *hashes)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, failure("too many info_hash values"))
+        self.assertEqual(r.body, b"d14:failure reason25:too many info_hash valuese")
+
+    def test_invalid_hash(self):
+        good = random_hash()
+        for bad in (good[:19], good + b"x"):
+            r = http_get(self.port, "/scrape?info_hash=%s&info_hash=%s" % (pct(good), pct(bad)))
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, failure("invalid info_hash"), bad)
+
+    def test_malformed_query(self):
+        for target in ("/scrape?info_hash=%G1" + pct(random_hash()[1:]),
+                       "/scrape?info_hash=" + pct(random_hash()[:19]) + "%4"):
+            r = http_get(self.port, target)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, failure("malformed query"), target)
+
+    def test_plus_is_literal(self):
+        h = b"+" * 20
+        self.announce(h, random_peer_id(), 33000, left=0)
+        r = http_get(self.port, "/scrape?info_hash=" + "+" * 20)
+        self.assertEqual(r.body, files((h, entry(1, 0, 0))))
+
+
+class FullScrapeAllowedTest(TrackerTestCase):
+    CONFIG = {"allow_full_scrape": True}
+
+    def test_full_scrape_answers_empty_files(self):
+        self.announce(random_hash(), random_peer_id(), 34000)
+        r = http_get(self.port, "/scrape")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"d5:filesdee")
+
+    def test_default_limit_is_74(self):
+        hashes = [random_hash() for _ in range(74)]
+        r = scrape(self.port, *hashes)
+        self.assertEqual(len(bdecode(r.body)[b"files"]), 74)
+        r = scrape(self.port, *(hashes + [random_hash()]))
+        self.assertEqual(r.body, failure("too many info_hash values"))
+
+
+if __name__ == "__main__":
+    unittest.main()
