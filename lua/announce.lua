@@ -6,7 +6,7 @@
 --                                 replace it when the peer moves); "downloaded" -> count
 -- endpoints = ipv4(4)+port(2) | ipv6(16)+port(2) | both (v4 first): 6, 18 or 24 bytes.
 --
--- ARGV[1] now_ms       ARGV[2] expiry_ms (now + peer ttl)   ARGV[3] peer_ttl_ms
+-- ARGV[1] now_ms       ARGV[2] expiry_ms (now + peer ttl)   ARGV[3] key_ttl_ms (2 x peer ttl)
 -- ARGV[4] peer_id      ARGV[5] endpoints   ARGV[6] '1' seeding
 -- ARGV[7] event: '0' none, '1' started, '2' completed, '3' stopped
 -- ARGV[8] numwant      ARGV[9] family filter: '0' any, '4' IPv4 only, '6' IPv6 only
@@ -44,6 +44,8 @@ prune(leechers)
 
 local me = peer_id .. endpoints
 local role = seeding and 'S' or 'L'
+local written = nil -- the set this announce added to or refreshed
+local added = false -- whether its member is new there
 
 -- The member of the peer's previous announce, unless it is `me` in the set of `role`.
 local function forget_previous()
@@ -66,28 +68,37 @@ else
     local set = seeding and seeders or leechers
     -- A re-announce from the same place in the same role only refreshes the score; the
     -- hash is read only when the member is new (new peer, new address, new role).
-    local was_completed = false
-    if redis.call('ZADD', set, ARGV[2], me) == 1 then
+    local was_seeder = seeding
+    written = set
+    added = redis.call('ZADD', set, ARGV[2], me) == 1
+    if added then
         local old = forget_previous()
         redis.call('HSET', peers, peer_id, role .. endpoints)
-        was_completed = old and string.sub(old, 1, 1) == 'S' or false
-    else
-        was_completed = seeding
+        was_seeder = old and string.sub(old, 1, 1) == 'S' or false
     end
     -- A completed event counts once: not again from a peer already known as a seeder.
-    if event == '2' and not was_completed then
+    if event == '2' and not was_seeder then
         redis.call('HINCRBY', peers, 'downloaded', 1)
-    end
-    if ARGV[10] == '1' then
-        -- Every member of `set` expires by expiry_ms, so the key may too; the hash lives
-        -- as long as its longest-lived peer. An idle swarm thus vanishes by itself.
-        redis.call('PEXPIRE', set, ARGV[3])
-        redis.call('PEXPIRE', peers, ARGV[3])
     end
 end
 
 local nseeders = redis.call('ZCARD', seeders)
 local nleechers = redis.call('ZCARD', leechers)
+local rand = tonumber(ARGV[11])
+
+-- Idle swarms expire (purge_inactive_torrents): the keys live key_ttl (2 x peer ttl) past
+-- a refresh. A new member always refreshes (a new key has no TTL yet); otherwise a swarm
+-- of n > 8 peers refreshes on a random 8/n of its announces, which saves two calls on
+-- the busy swarms. A live swarm gets ~1.5n announces per peer ttl, so ~24 refreshes per
+-- key ttl: the chance of missing them all is about e^-24.
+if ARGV[10] == '1' and written then
+    local n = nseeders + nleechers
+    if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
+        redis.call('PEXPIRE', written, ARGV[3])
+        redis.call('PEXPIRE', peers, ARGV[3])
+    end
+end
+
 local reply = {nseeders, nleechers}
 if event == '3' or numwant <= 0 then return reply end
 
@@ -98,8 +109,6 @@ local function wanted(m)
     if family == '6' then return #m ~= 26 end
     return true
 end
-
-local rand = tonumber(ARGV[11])
 
 -- Appends up to `want` members of `key` (holding `card`). Small sets are returned whole;
 -- from a larger one, a window at a random rank: O(log n + want) on the skiplist, where
