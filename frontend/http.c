@@ -1,5 +1,5 @@
 /*
- * A small HTTP/1.x server for tracker requests, on libevent bufferevents.
+ * A small HTTP/1.x server for tracker requests, on plain libevent events and evbuffers.
  *
  * Trackers see one kind of traffic: short GETs, answered from one storage call each.
  * So this server parses a request only once its headers are complete, handles one
@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <event2/listener.h>
@@ -35,6 +34,8 @@
 #define LISTEN_BACKLOG 1024
 /* Stop answering pipelined requests while this much output is waiting for the client. */
 #define OUTPUT_HIGH_WATER (64 * 1024)
+/* Stop reading while this much input waits behind the request being answered. */
+#define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
 
 struct http_server {
     struct event_base *base;
@@ -44,7 +45,9 @@ struct http_server {
     size_t nlisteners;
     uint32_t nconns;
     bool listeners_paused; /* http_listen_limit reached */
-    const struct timeval *request_timeout; /* libevent common timeout */
+    const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
+    const struct timeval *read_timeout;
+    const struct timeval *write_timeout;
     struct evbuffer *body;                 /* scratch for the reply being built */
     struct http_conn *conns;               /* open connections, to close at shutdown */
 };
@@ -54,7 +57,11 @@ enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
 struct http_conn {
     struct http_server *srv;
     struct http_conn *prev, *next; /* srv->conns, while the socket is open */
-    struct bufferevent *bev; /* NULL once the socket is closed */
+    evutil_socket_t fd;      /* -1 once the socket is closed */
+    struct event read_ev;    /* persistent; its timeout is http_read_timeout */
+    struct event write_ev;   /* added only while output waits for the client */
+    bool reading, writing;   /* whether read_ev / write_ev are added */
+    struct evbuffer *in, *out;
     struct addr client;      /* socket peer, v4-mapped unmapped */
     bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
     struct event request_timer;
@@ -86,9 +93,14 @@ static void conn_free(struct http_conn *c)
 static void conn_close(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
-    if (c->bev != NULL) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+    if (c->fd >= 0) {
+        event_del(&c->read_ev);
+        event_del(&c->write_ev);
+        evutil_closesocket(c->fd);
+        c->fd = -1;
+        evbuffer_free(c->in);
+        evbuffer_free(c->out);
+        c->in = c->out = NULL;
         if (c->prev != NULL)
             c->prev->next = c->next;
         else
@@ -157,11 +169,11 @@ static char *put_uint(char *p, size_t v)
 static void conn_send(struct http_conn *c, int status)
 {
     struct evbuffer *body = c->srv->body;
-    if (c->bev == NULL) {
+    if (c->fd < 0) {
         evbuffer_drain(body, evbuffer_get_length(body));
         return;
     }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     if (status != 200 && status != 404)
         c->close_after_write = true;
     if (!c->keep_alive)
@@ -186,8 +198,6 @@ static void conn_send(struct http_conn *c, int status)
     p = put_str(p, "\r\n");
     evbuffer_add(out, head, (size_t)(p - head));
     evbuffer_add_buffer(out, body);
-    if (c->close_after_write)
-        bufferevent_disable(c->bev, EV_READ);
 }
 
 static void send_failure(struct http_conn *c, int status, const char *reason)
@@ -197,31 +207,49 @@ static void send_failure(struct http_conn *c, int status, const char *reason)
 }
 
 /*
- * After the client half-closed and every request it sent is answered: close once the
- * output is flushed (now, if it already is). Returns true when the connection is gone.
+ * Ends every turn of a connection (a read, a write, a storage answer): writes what is
+ * pending right away (no write event unless the socket is full), then closes the
+ * connection if it is done. Returns false when the connection is gone.
  */
-static bool conn_finish_eof(struct http_conn *c)
+static bool conn_settle(struct http_conn *c)
 {
-    if (!c->eof || c->busy || c->bev == NULL)
+    if (c->fd < 0)
         return false;
-    c->close_after_write = true;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-        return false; /* on_write closes it */
-    conn_close(c);
+    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 &&
+        errno != EAGAIN && errno != EINTR) {
+        conn_close(c);
+        return false;
+    }
+    if (evbuffer_get_length(c->out) > 0) {
+        if (!c->writing)
+            event_add(&c->write_ev, c->srv->write_timeout);
+        c->writing = true;
+        return true;
+    }
+    if (c->writing)
+        event_del(&c->write_ev);
+    c->writing = false;
+    /* After a half-close, once no request is in flight everything sent was answered. */
+    if (c->eof && !c->busy)
+        c->close_after_write = true;
+    if (c->close_after_write && !c->busy) {
+        conn_close(c);
+        return false;
+    }
     return true;
 }
 
-/* After a reply: go on with pipelined input, or wait for the write callback to close. */
+/* After a storage answer: go on with pipelined input, then settle. */
 static void conn_request_done(struct http_conn *c)
 {
     c->busy = false;
-    if (c->bev == NULL) {
+    if (c->fd < 0) {
         conn_free(c);
         return;
     }
     if (!c->close_after_write)
         conn_process_input(c);
-    conn_finish_eof(c);
+    conn_settle(c);
 }
 
 /* With respect_af a dual-stacked peer is given out under the announcer's family only. */
@@ -655,16 +683,16 @@ static void reject_oversized(struct http_conn *c, const char *data, size_t len)
 static void conn_process_input(struct http_conn *c)
 {
     const size_t limit = c->srv->cfg->http_max_request_bytes;
-    while (c->bev != NULL && !c->busy && !c->close_after_write) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER)
-            return; /* resumed by the write callback */
+    while (c->fd >= 0 && !c->busy && !c->close_after_write) {
+        struct evbuffer *in = c->in;
+        if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER)
+            break; /* resumed by the write callback */
         size_t len = evbuffer_get_length(in);
         if (len == 0) {
             if (c->request_timer_armed)
                 event_del(&c->request_timer);
             c->request_timer_armed = false;
-            return;
+            break;
         }
         size_t look = len < limit ? len : limit;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
@@ -676,50 +704,85 @@ static void conn_process_input(struct http_conn *c)
                 event_add(&c->request_timer, c->srv->request_timeout);
                 c->request_timer_armed = true;
             }
-            return;
+            break;
         }
         if (c->request_timer_armed)
             event_del(&c->request_timer);
         c->request_timer_armed = false;
-        conn_handle(c, data, hdr_len);
-        /* conn_handle() may have closed nothing: the bufferevent is still ours. */
+        conn_handle(c, data, hdr_len); /* never closes: only marks */
         evbuffer_drain(in, hdr_len);
     }
+    /* Reading pauses while a client has queued more than this ahead of its answers. */
+    if (c->fd >= 0 && !c->reading && !c->eof &&
+        evbuffer_get_length(c->in) < READ_HIGH_WATER(c->srv)) {
+        event_add(&c->read_ev, c->srv->read_timeout);
+        c->reading = true;
+    }
 }
 
-/* ---- bufferevent callbacks ---- */
+/* ---- socket events ---- */
 
-static void on_read(struct bufferevent *bev, void *arg)
+#define READ_CHUNK 16384
+
+/* Reads what the socket has (no FIONREAD ioctl, unlike evbuffer_read()). Returns the
+ * bytes read, 0 at end of stream, -1 when nothing is there now or on error (errno). */
+static ssize_t read_some(struct http_conn *c)
 {
-    (void)bev;
-    conn_process_input(arg);
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(c->in, READ_CHUNK, &vec, 1) < 1) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t n = recv(c->fd, vec.iov_base, READ_CHUNK, 0);
+    if (n > 0) {
+        vec.iov_len = (size_t)n;
+        evbuffer_commit_space(c->in, &vec, 1);
+    }
+    return n;
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
-    (void)bev;
-    /* Called when the output has drained. */
-    if (c->close_after_write) {
-        if (!c->busy)
-            conn_close(c);
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_debug("http: connection idle past http_read_timeout, closing");
+        conn_close(c);
         return;
     }
-    conn_process_input(c);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct http_conn *c = arg;
-    (void)bev;
-    if ((what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+    ssize_t n = read_some(c);
+    if (n == 0) {
         /* The client half-closed after sending: answer what it sent, then close. */
         c->eof = true;
-        conn_process_input(c);
-        conn_finish_eof(c);
+        event_del(&c->read_ev);
+        c->reading = false;
+    } else if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+    } else if (evbuffer_get_length(c->in) >= READ_HIGH_WATER(c->srv)) {
+        event_del(&c->read_ev);
+        c->reading = false;
+    }
+    conn_process_input(c);
+    conn_settle(c);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_debug("http: client not reading past http_write_timeout, closing");
+        conn_close(c);
         return;
     }
-    conn_close(c);
+    if (!conn_settle(c) || c->writing)
+        return;
+    /* The output drained: pipelined requests may go on. */
+    conn_process_input(c);
+    conn_settle(c);
 }
 
 /* ---- accepting ---- */
@@ -731,16 +794,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     const struct config *cfg = srv->cfg;
     (void)l, (void)salen;
     struct http_conn *c = calloc(1, sizeof(*c));
-    struct bufferevent *bev =
-        c != NULL ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (bev == NULL) {
+    struct evbuffer *in = evbuffer_new();
+    struct evbuffer *out = evbuffer_new();
+    if (c == NULL || in == NULL || out == NULL) {
         log_error("http: out of memory accepting a connection");
         free(c);
+        if (in != NULL)
+            evbuffer_free(in);
+        if (out != NULL)
+            evbuffer_free(out);
         evutil_closesocket(fd);
         return;
     }
     c->srv = srv;
-    c->bev = bev;
+    c->fd = fd;
+    c->in = in;
+    c->out = out;
     c->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = c;
@@ -753,21 +822,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
             c->client_trusted = true;
     event_assign(&c->request_timer, srv->base, -1, 0, on_request_timeout, c);
 
-    struct timeval rtv = {.tv_sec = (time_t)(cfg->http_read_timeout_ms / 1000),
-                          .tv_usec = (suseconds_t)(cfg->http_read_timeout_ms % 1000) * 1000};
-    struct timeval wtv = {.tv_sec = (time_t)(cfg->http_write_timeout_ms / 1000),
-                          .tv_usec = (suseconds_t)(cfg->http_write_timeout_ms % 1000) * 1000};
-    bufferevent_set_timeouts(bev, &rtv, &wtv);
-    /* Bound what a client can queue ahead of its answers (pipelining). */
-    bufferevent_setwatermark(bev, EV_READ, 0, (size_t)cfg->http_max_request_bytes * 4);
-    bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-
+    event_assign(&c->read_ev, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    event_add(&c->read_ev, srv->read_timeout);
+    c->reading = true;
     if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused) {
         for (size_t i = 0; i < srv->nlisteners; i++)
             evconnlistener_disable(srv->listeners[i]);
         srv->listeners_paused = true;
     }
+    /* A client sends its request right after connecting: it is usually here already,
+     * and reading it now saves a trip through the event loop. */
+    on_read(fd, EV_READ, c);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -843,6 +909,12 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     struct timeval tv = {.tv_sec = (time_t)(cfg->http_request_timeout_ms / 1000),
                          .tv_usec = (suseconds_t)(cfg->http_request_timeout_ms % 1000) * 1000};
     srv->request_timeout = event_base_init_common_timeout(base, &tv);
+    tv.tv_sec = (time_t)(cfg->http_read_timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(cfg->http_read_timeout_ms % 1000) * 1000;
+    srv->read_timeout = event_base_init_common_timeout(base, &tv);
+    tv.tv_sec = (time_t)(cfg->http_write_timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(cfg->http_write_timeout_ms % 1000) * 1000;
+    srv->write_timeout = event_base_init_common_timeout(base, &tv);
     for (size_t i = 0; i < cfg->n_http_listen_addr; i++) {
         if (listen_on(srv, cfg->http_listen_addr[i], err) < 0) {
             http_server_free(srv);
