@@ -29,6 +29,7 @@
 #include "addr.h"
 #include "bencode.h"
 #include "log.h"
+#include "numtext.h"
 #include "request.h"
 
 #define LISTEN_BACKLOG 1024
@@ -143,26 +144,6 @@ static const char *status_text(int status)
     case 431: return "Request Header Fields Too Large";
     default: return "Error";
     }
-}
-
-static char *put_str(char *p, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-static char *put_uint(char *p, size_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
 }
 
 /* Sends status + headers + srv->body (emptied). Closing statuses end the connection. */

@@ -5,9 +5,9 @@
 #
 # Environment knobs (defaults in brackets):
 #   BENCH_SECONDS      length of each measured wrk run                  [10]
-#   BENCH_WARMUP       warm-up seconds per tracker before measuring    [3]
+#   BENCH_WARMUP       warm-up seconds per tracker before measuring    [5]
 #   BENCH_TORRENTS     info_hashes, Zipf (s=1) popularity             [100000] (max 3000000)
-#   BENCH_PEERS        simulated peer pool                             [1000000]
+#   BENCH_PEERS        simulated peer pool                             [100000]
 #   BENCH_CONNECTIONS  wrk connections (one wrk thread)                [64]
 #   BENCH_ONLY         opentracker | starling: run one tracker only    [both]
 #
@@ -24,6 +24,7 @@
 #       announce-close  announces with "Connection: close" (one connection per announce,
 #                       as real clients do)
 #       announce-ka     announces on keep-alive connections
+#       announce-close-c8  as announce-close with 8 connections: latency below saturation
 #       scrape-close    scrapes of 1-3 Zipf-chosen torrents, "Connection: close" (chosen
 #                       because opentracker closes after every reply anyway, so both
 #                       trackers do the same work per request)
@@ -40,9 +41,9 @@ LUA="$ROOT/scripts/bench/tracker.lua"
 HASHES="$ROOT/scripts/bench/hashes.py"
 
 DUR=${BENCH_SECONDS:-10}
-WARMUP=${BENCH_WARMUP:-3}
+WARMUP=${BENCH_WARMUP:-5}
 TORRENTS=${BENCH_TORRENTS:-100000}
-PEERS=${BENCH_PEERS:-1000000}
+PEERS=${BENCH_PEERS:-100000}
 CONNS=${BENCH_CONNECTIONS:-64}
 ONLY=${BENCH_ONLY:-}
 
@@ -219,9 +220,10 @@ for s in "${SYSTEMS[@]}"; do sanity "$s"; done
 # ---------------------------------------------------------------- wrk runs
 declare -A R   # R[sys,mode,key]
 run_wrk() {   # run_wrk SYSTEM MODE SECONDS SEED -> fills R[SYSTEM,MODE,*]
-  local sys=$1 mode=$2 secs=$3 seed=$4 kind hdr=() t0 t1 out line kv
+  local sys=$1 mode=$2 secs=$3 seed=$4 kind hdr=() t0 t1 out line kv conns=$CONNS
   case $mode in
     announce-close) kind=announce; hdr=(-H "Connection: close") ;;
+    announce-close-c8) kind=announce; hdr=(-H "Connection: close"); conns=8 ;;
     announce-ka|warmup) kind=announce ;;
     scrape-close) kind=scrape; hdr=(-H "Connection: close") ;;
   esac
@@ -231,7 +233,7 @@ run_wrk() {   # run_wrk SYSTEM MODE SECONDS SEED -> fills R[SYSTEM,MODE,*]
   for i in "${pids[@]}"; do b+=("$(cpu_ticks "$i")"); done
   alive "${pids[@]}" || die "$sys died before $mode"
   t0=$(cpu_ticks "${pids[@]}")
-  timeout -k 5 $((secs + 60)) "${PIN_WRK[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" "${hdr[@]}" \
+  timeout -k 5 $((secs + 60)) "${PIN_WRK[@]}" wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" \
     -s "$LUA" "${URL[$sys]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" >"$out" 2>&1 \
     || { cat "$out" >&2; die "wrk failed against $sys ($mode)"; }
   t1=$(cpu_ticks "${pids[@]}")
@@ -248,7 +250,9 @@ run_wrk() {   # run_wrk SYSTEM MODE SECONDS SEED -> fills R[SYSTEM,MODE,*]
     "tracker CPU ${R[$sys,$mode,cpu]} s (per process:$split)" >&2
 }
 
-MODES=(announce-close announce-ka scrape-close)
+# announce-close-c8: 8 connections instead of $CONNS, below saturation, for latency: at
+# saturation latency is just connections / throughput (Little's law).
+MODES=(announce-close announce-ka scrape-close announce-close-c8)
 if ((WARMUP > 0)); then
   for s in "${SYSTEMS[@]}"; do run_wrk "$s" warmup "$WARMUP" 1; done
 fi
@@ -277,19 +281,19 @@ fi
 echo
 printf 'starling benchmark: %s torrents (Zipf s=1), %s peers, wrk -t1 -c%s -d%ss on core 1, trackers on core 0, warm-up %ss\n' \
   "$TORRENTS" "$PEERS" "$CONNS" "$DUR" "$WARMUP"
-printf '%-12s %-15s %9s %8s %8s %7s %8s %10s\n' system mode "req/s" "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s"
+printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' system mode "req/s" "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s"
 for m in "${MODES[@]}"; do
   for s in "${SYSTEMS[@]}"; do
     errs=$(( R[$s,$m,connect] + R[$s,$m,write] + R[$s,$m,status] + R[$s,$m,timeout] + R[$s,$m,failures] ))
-    printf '%-12s %-15s %9s %8s %8s %7s %8s %10s\n' "$s" "$m" "${R[$s,$m,rps]}" \
+    printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' "$s" "$m" "${R[$s,$m,rps]}" \
       "${R[$s,$m,p50_ms]}" "${R[$s,$m,p99_ms]}" "$errs" "${R[$s,$m,read]}" "${R[$s,$m,rpc]}"
   done
 done
 if has_sys starling && has_sys opentracker; then
   echo
-  printf '%-15s %18s %22s\n' mode "req/s st/ot" "req/CPU-s st/ot"
+  printf '%-18s %15s %22s\n' mode "req/s st/ot" "req/CPU-s st/ot"
   for m in "${MODES[@]}"; do
-    printf '%-15s %18s %22s\n' "$m" \
+    printf '%-18s %15s %22s\n' "$m" \
       "$(awk -v a="${R[starling,$m,rps]}" -v b="${R[opentracker,$m,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
       "$(awk -v a="${R[starling,$m,rpc]}" -v b="${R[opentracker,$m,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
   done

@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "numtext.h"
 
 #define SHA_HEX_LEN 40
 #define BACKOFF_MIN_MS 100
@@ -273,20 +274,6 @@ static void conn_connect(struct conn *c)
 }
 
 /* ---- calls ---- */
-
-/* Appends the decimal text of v at p; returns the end. */
-static char *put_uint(char *p, size_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
 
 /*
  * The RESP form of a command, malloc'd. hiredis's redisFormatCommandArgv() does the same

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "numtext.h"
 #include "redis.h"
 
 #define TAG_LEN 42 /* "{" + 40 hex + "}" */
@@ -62,18 +63,10 @@ static void swarm_keys_fill(struct swarm_keys *k, const uint8_t *info_hash)
     k->peers_len = key_with_suffix(k->peers, tag, ":peers");
 }
 
-/* Decimal text of v into out (cap >= 21); returns its length. No printf: hot path. */
-static size_t u64_text(char *out, size_t cap, uint64_t v)
+/* Writes v as decimal text into out (room for 20); returns its length. */
+static size_t u64_text(char *out, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0 && n < sizeof(tmp));
-    for (size_t i = 0; i < n && i < cap; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
+    return (size_t)(put_uint(out, v) - out);
 }
 
 /* xorshift64*: the window the script returns peers from. Not for anything secret. */
@@ -186,17 +179,17 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         k.seeders_len,
         k.leechers_len,
         k.peers_len,
-        u64_text(now, sizeof(now), a->now_ms),
-        u64_text(expiry, sizeof(expiry), a->now_ms + a->peer_ttl_ms),
-        u64_text(ttl, sizeof(ttl), 2 * a->peer_ttl_ms),
+        u64_text(now, a->now_ms),
+        u64_text(expiry, a->now_ms + a->peer_ttl_ms),
+        u64_text(ttl, 2 * a->peer_ttl_ms),
         PEER_ID_LEN,
         endpoints_len,
         1,
         1,
-        u64_text(numwant, sizeof(numwant), a->numwant),
+        u64_text(numwant, a->numwant),
         1,
         1,
-        u64_text(rand, sizeof(rand), next_random() >> 33),
+        u64_text(rand, next_random() >> 33),
     };
 
     struct announce_call *call = malloc(sizeof(*call));
@@ -268,7 +261,7 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         goto fail;
 
     char now[24];
-    size_t now_len = u64_text(now, sizeof(now), now_ms);
+    size_t now_len = u64_text(now, now_ms);
     for (size_t i = 0; i < n; i++) {
         struct swarm_keys k;
         swarm_keys_fill(&k, hashes[i]);

@@ -10,8 +10,8 @@
 -- The info_hashes are those of scripts/bench/hashes.py (keep ih_bytes() identical),
 -- which writes opentracker's whitelist.
 --
--- announce: torrent by Zipf, peer uniformly from the pool (so re-announces replace
---   entries); peer p has peer_id "-SB0001-" .. 12 decimal digits of p and port
+-- announce: peer uniformly from the pool; each peer p belongs to one torrent, drawn by
+--   Zipf from a hash of p, so a peer drawn again re-announces its entry; peer p has peer_id "-SB0001-" .. 12 decimal digits of p and port
 --   1024 + p % 64000; peers with p % 10 < 3 are seeders (left=0, 30%); events:
 --   5% started, 1% stopped, 1% completed (left=0), the rest none; compact=1;
 --   numwant omitted. Every byte of info_hash and peer_id is percent-encoded.
@@ -51,13 +51,14 @@ end
 local mode, ntor, npeers
 local H        -- H[t] = percent-encoded info_hash of torrent t-1 (t = 1..ntor)
 local CDF      -- CDF[t] = P(index <= t)
+local TOR      -- TOR[p] = the torrent peer p is in (fixed, Zipf-distributed)
 local G3       -- G3[n] = percent-encoded 3 decimal digits of n (0..999)
 local PID_PREFIX = pct_bytes({string.byte("-SB0001-", 1, 8)})
 local random, floor = math.random, math.floor
 failures = 0   -- global: read by done() through thread:get()
 
-local function zipf()
-  local u = random()
+local function zipf(u)
+  u = u or random()
   local lo, hi = 1, ntor
   while lo < hi do
     local mid = floor((lo + hi) / 2)
@@ -89,6 +90,12 @@ function init(args)
   end
   for t = 1, ntor do CDF[t] = CDF[t] / sum end
   CDF[ntor] = 1.0
+  -- Each simulated peer stays in one torrent, so its later announces are re-announces
+  -- of the same entry, as real clients' are (a peer drawn twice is the same peer).
+  TOR = {}
+  for p = 0, npeers - 1 do
+    TOR[p] = zipf((((p * 2654435761) % M32) + 0.5) / M32)
+  end
   G3 = {}
   for n = 0, 999 do
     local d = string.format("%03d", n)
@@ -100,8 +107,8 @@ function init(args)
 end
 
 local function announce_path()
-  local t = zipf()
   local p = random(0, npeers - 1)
+  local t = TOR[p]
   local pid = PID_PREFIX .. G3[floor(p / 1e9) % 1000] .. G3[floor(p / 1e6) % 1000]
               .. G3[floor(p / 1e3) % 1000] .. G3[p % 1000]
   local left = (p % 10 < 3) and "0" or "1048576"
