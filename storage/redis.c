@@ -276,13 +276,14 @@ static void conn_connect(struct conn *c)
 /* ---- calls ---- */
 
 /*
- * The RESP form of a command, malloc'd. hiredis's redisFormatCommandArgv() does the same
- * with one sprintf per argument, which showed up in profiles of the announce path.
+ * The RESP form of a command, malloc'd and NUL-terminated (hiredis scans it with strchr).
+ * hiredis's redisFormatCommandArgv() does the same with one sprintf per argument, which
+ * showed up in profiles of the announce path.
  */
 static char *format_command(int argc, const char *const *argv, const size_t *lens,
                             size_t *out_len)
 {
-    size_t total = 1 + 20 + 2;
+    size_t total = 1 + 20 + 2 + 1; /* + NUL: hiredis strchr()s through the command */
     for (int i = 0; i < argc; i++)
         total += 1 + 20 + 2 + lens[i] + 2;
     char *cmd = malloc(total);
@@ -300,6 +301,7 @@ static char *format_command(int argc, const char *const *argv, const size_t *len
         p += lens[i];
         *p++ = '\r', *p++ = '\n';
     }
+    *p = '\0';
     *out_len = (size_t)(p - cmd);
     return cmd;
 }
@@ -363,7 +365,7 @@ static int resend_as_eval(struct call *call)
     char prefix[64];
     int n = snprintf(prefix, sizeof(prefix), "$4\r\nEVAL\r\n$%zu\r\n", s->len);
     size_t len = head_len + (size_t)n + s->len + 2 + tail_len;
-    char *cmd = malloc(len);
+    char *cmd = malloc(len + 1); /* NUL-terminated, as hiredis expects */
     if (cmd == NULL)
         return -1;
     char *p = cmd;
@@ -372,6 +374,7 @@ static int resend_as_eval(struct call *call)
     memcpy(p, s->body, s->len), p += s->len;
     memcpy(p, "\r\n", 2), p += 2;
     memcpy(p, call->cmd + call->sha_end, tail_len);
+    cmd[len] = '\0';
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
         return -1;
