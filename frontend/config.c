@@ -51,6 +51,13 @@ void config_defaults(struct config *cfg)
     cfg->http_max_request_bytes = 8192;
 
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
+    snprintf(cfg->metrics_listen_addr, CONFIG_ADDR_LEN, "%s", "127.0.0.1:9100");
+    cfg->shutdown_timeout_ms = 10 * SEC_MS;
+
+    cfg->aggregator.interval_ms = MIN_MS;
+    cfg->aggregator.lock_ttl_ms = 30 * SEC_MS;
+    cfg->aggregator.scan_count = 1000;
+    snprintf(cfg->aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", "127.0.0.1:9101");
 
     snprintf(cfg->redis.host, sizeof(cfg->redis.host), "%s", "127.0.0.1");
     cfg->redis.port = REDIS_DEFAULT_PORT;
@@ -111,6 +118,16 @@ static bool is_log_level(const char *s)
     }
     return false;
 }
+
+/* A listen address for an auxiliary server, or "" for none. */
+static bool is_listen_addr_or_empty(const char *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char reason[STARLING_ERR_LEN];
+    return s[0] == '\0' || listen_addr_parse(s, &ss, &sslen, reason, sizeof(reason)) == 0;
+}
+#define LISTEN_ADDR_HINT "expected host:port, [v6]:port, :port, or \"\" to disable"
 
 /* Only token characters real header names use, so the value can never smuggle a CR or ':'. */
 static bool is_header_name(const char *s)
@@ -516,6 +533,30 @@ static const struct field redis_fields[] = {
      .max = REDIS_CONNECTIONS_MAX},
 };
 
+/* Scans beyond this would make one SCAN call long enough to delay announces. */
+#define SCAN_COUNT_MAX 100000
+
+static const struct field aggregator_fields[] = {
+    {FIELD_AT("interval", FIELD_DURATION, struct aggregator_config, interval_ms)},
+    {FIELD_AT("lock_ttl", FIELD_DURATION, struct aggregator_config, lock_ttl_ms)},
+    {FIELD_AT("scan_count", FIELD_UINT, struct aggregator_config, scan_count), .min = 1,
+     .max = SCAN_COUNT_MAX},
+    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct aggregator_config, metrics_listen_addr),
+     .valid = is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
+};
+
+static int apply_aggregator(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    char prefix[32];
+
+    if (!json_is_object(val))
+        return set_err(err, "\"%s\": expected an object", path);
+    snprintf(prefix, sizeof(prefix), "%s.", path);
+    return apply_object(&cfg->aggregator, aggregator_fields,
+                        sizeof(aggregator_fields) / sizeof(aggregator_fields[0]), prefix, val, err);
+}
+
 /* The URL goes first, whatever the key order, so explicit keys beside it win. */
 static int apply_redis(void *base, json_t *val, const char *path, char *err)
 {
@@ -565,7 +606,12 @@ static const struct field config_fields[] = {
      .min = HTTP_REQUEST_BYTES_MIN, .max = HTTP_REQUEST_BYTES_MAX},
     {FIELD_AT("log_level", FIELD_STRING, struct config, log_level), .valid = is_log_level,
      .hint = LOG_LEVEL_HINT},
+    {FIELD_AT("log_file", FIELD_STRING, struct config, log_file)},
+    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct config, metrics_listen_addr),
+     .valid = is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
+    {FIELD_AT("shutdown_timeout", FIELD_DURATION, struct config, shutdown_timeout_ms)},
     {.name = "redis", .kind = FIELD_CUSTOM, .custom = apply_redis},
+    {.name = "aggregator", .kind = FIELD_CUSTOM, .custom = apply_aggregator},
 };
 
 /*
@@ -644,6 +690,22 @@ int config_apply_env(struct config *cfg, char *err)
     if ((v = env_value("STARLING_HTTP_LISTEN_ADDR")) != NULL &&
         set_listen_list(&tmp, v, "STARLING_HTTP_LISTEN_ADDR", err) < 0)
         return -1;
+    /* Each binary serves its own metrics: the variable sets the address of whichever
+     * reads it (the frontend's metrics_listen_addr, the aggregator's own). */
+    if ((v = env_value("STARLING_METRICS_LISTEN_ADDR")) != NULL) {
+        if (strlen(v) >= CONFIG_ADDR_LEN || !is_listen_addr_or_empty(v))
+            return set_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value \"%s\": %s", v,
+                           LISTEN_ADDR_HINT);
+        snprintf(tmp.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
+        snprintf(tmp.aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
+    }
+    if ((v = env_value("STARLING_AGGREGATOR_INTERVAL")) != NULL &&
+        duration_parse_ms(v, &tmp.aggregator.interval_ms, reason, sizeof(reason)) < 0)
+        return set_err(err, "STARLING_AGGREGATOR_INTERVAL: %s", reason);
+    if ((v = env_value("STARLING_LOG_FILE")) != NULL &&
+        copy_str(tmp.log_file, sizeof(tmp.log_file), v, strlen(v)) < 0)
+        return set_err(err, "STARLING_LOG_FILE: too long (at most %zu bytes)",
+                       sizeof(tmp.log_file) - 1);
     if ((v = env_value("STARLING_LOG_LEVEL")) != NULL) {
         if (!is_log_level(v))
             return set_err(err, "STARLING_LOG_LEVEL: bad value \"%s\": %s", v, LOG_LEVEL_HINT);
@@ -680,6 +742,8 @@ int config_validate(const struct config *cfg, char *err)
         return set_err(err, "redis: a host or a unix_socket is needed");
     if (rc->connections < 1 || rc->connections > REDIS_CONNECTIONS_MAX)
         return set_err(err, "redis.connections must be 1..%d", REDIS_CONNECTIONS_MAX);
+    if (cfg->aggregator.lock_ttl_ms < 1000)
+        return set_err(err, "aggregator.lock_ttl must be at least 1s");
     /* real_ip_header without trusted_proxies is allowed: the header is then never honoured. */
     return 0;
 }

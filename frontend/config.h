@@ -28,6 +28,14 @@ struct redis_config {
     uint32_t connections; /* connections per frontend; calls are spread round-robin */
 };
 
+/* starling-aggregator: the purge/stats process (aggregator/). */
+struct aggregator_config {
+    uint64_t interval_ms;                       /* a pass every this long */
+    uint64_t lock_ttl_ms;                       /* leader lock; a dead leader's lasts this */
+    uint32_t scan_count;                        /* SCAN ... COUNT per batch */
+    char metrics_listen_addr[CONFIG_ADDR_LEN];  /* its /metrics; "" disables */
+};
+
 struct config {
     /* Tracker behaviour; names and meanings follow Chihaya's config. */
     uint64_t announce_ms;     /* `interval` given to clients */
@@ -56,6 +64,13 @@ struct config {
     uint32_t http_max_request_bytes;  /* request line + headers */
 
     char log_level[16]; /* debug, info, warn, error */
+    char log_file[256]; /* "" logs to stderr; reopened on SIGHUP */
+
+    /* Operations. */
+    char metrics_listen_addr[CONFIG_ADDR_LEN]; /* /metrics, /healthz, /readyz; "" disables */
+    uint64_t shutdown_timeout_ms; /* SIGTERM: in-flight requests get this long to finish */
+
+    struct aggregator_config aggregator;
 
     struct redis_config redis;
 };

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -28,11 +29,12 @@
 
 #include "addr.h"
 #include "bencode.h"
+#include "listen.h"
 #include "log.h"
+#include "stats.h"
 #include "numtext.h"
 #include "request.h"
 
-#define LISTEN_BACKLOG 1024
 /* Stop answering pipelined requests while this much output is waiting for the client. */
 #define OUTPUT_HIGH_WATER (64 * 1024)
 /* Stop reading while this much input waits behind the request being answered. */
@@ -51,6 +53,10 @@ struct http_server {
     const struct timeval *write_timeout;
     struct evbuffer *body;                 /* scratch for the reply being built */
     struct http_conn *conns;               /* open connections, to close at shutdown */
+    bool draining;                         /* http_server_drain() was called */
+    struct event *drained_ev;              /* fires drained_cb once no connection is left */
+    void (*drained_cb)(void *);
+    void *drained_arg;
 };
 
 enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
@@ -77,6 +83,9 @@ struct http_conn {
     bool compact;
     bool no_peer_id;
     int family_only; /* respect_af: AF_INET or AF_INET6; 0 gives out both */
+    enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
+    const char *failure;         /* ... the failure reason it gets, if any ... */
+    uint64_t started_us;         /* ... and when its headers were complete */
     size_t nscrape;
     uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
 };
@@ -113,7 +122,11 @@ static void conn_close(struct http_conn *c)
             event_del(&c->request_timer);
         c->request_timer_armed = false;
         srv->nconns--;
-        if (srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit) {
+        frontend_stats.connections_open--;
+        if (srv->draining && srv->conns == NULL)
+            event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
+        if (!srv->draining && srv->listeners_paused &&
+            srv->nconns < srv->cfg->http_listen_limit) {
             for (size_t i = 0; i < srv->nlisteners; i++)
                 evconnlistener_enable(srv->listeners[i]);
             srv->listeners_paused = false;
@@ -147,9 +160,38 @@ static const char *status_text(int status)
     }
 }
 
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Counts the reply about to be sent in the metrics, by endpoint and result class. */
+static void count_reply(struct http_conn *c, int status)
+{
+    enum stat_result result = STAT_OK;
+    if (status == 404)
+        result = STAT_NOT_FOUND;
+    else if (status != 200)
+        result = STAT_BAD_HTTP;
+    else if (c->failure == TRACKER_STORAGE_FAILURE)
+        result = STAT_STORAGE_ERROR;
+    else if (c->failure != NULL)
+        result = STAT_BAD_PARAMS;
+    frontend_stats.requests[c->endpoint][result]++;
+    if (c->endpoint != STAT_OTHER && c->started_us != 0)
+        latency_observe(&frontend_stats.latency[c->endpoint],
+                        (double)(monotonic_us() - c->started_us) / 1e6);
+    c->endpoint = STAT_OTHER;
+    c->failure = NULL;
+    c->started_us = 0;
+}
+
 /* Sends status + headers + srv->body (emptied). Closing statuses end the connection. */
 static void conn_send(struct http_conn *c, int status)
 {
+    count_reply(c, status);
     struct evbuffer *body = c->srv->body;
     if (c->fd < 0) {
         evbuffer_drain(body, evbuffer_get_length(body));
@@ -184,6 +226,7 @@ static void conn_send(struct http_conn *c, int status)
 
 static void send_failure(struct http_conn *c, int status, const char *reason)
 {
+    c->failure = reason;
     bencode_failure(c->srv->body, reason);
     conn_send(c, status);
 }
@@ -361,6 +404,26 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
     conn_request_done(c);
 }
 
+static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *b = c->srv->body;
+    if (err != NULL) {
+        log_debug("full scrape failed: %s", err);
+        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+        conn_request_done(c);
+        return;
+    }
+    evbuffer_add(b, "d5:files", 8);
+    if (files != NULL)
+        evbuffer_add(b, files, len);
+    else
+        evbuffer_add(b, "de", 2); /* no pass yet */
+    evbuffer_add(b, "e", 1);
+    conn_send(c, 200);
+    conn_request_done(c);
+}
+
 /* ---- handling one parsed request ---- */
 
 /* The real client address: real_ip_header's last entry, if any and if trusted. */
@@ -430,10 +493,13 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
             send_failure(c, 200, "full scrape is disabled");
             return;
         }
-        /* Full scrape needs a walk over every swarm: not a per-request job for a
-         * stateless frontend. Until the aggregator publishes one, it is empty. */
-        evbuffer_add(c->srv->body, "d5:filesdee", 11);
-        conn_send(c, 200);
+        /* Walking every swarm is no per-request job for a stateless frontend: the
+         * aggregator writes a snapshot each pass, and this is one GET of it. */
+        if (tracker_full_scrape(c->srv->tracker, on_fullscrape_done, c, &reason) < 0) {
+            send_failure(c, 200, reason);
+            return;
+        }
+        c->busy = true;
         return;
     }
     /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
@@ -602,6 +668,7 @@ static void conn_handle(struct http_conn *c, const char *data, size_t len)
 {
     struct parsed_request r;
     c->keep_alive = false; /* until we know the version */
+    c->started_us = monotonic_us();
     if (parse_request(c->srv->cfg, data, len, &r) < 0) {
         send_failure(c, 400, "bad request");
         return;
@@ -638,7 +705,11 @@ static void conn_handle(struct http_conn *c, const char *data, size_t len)
     const char *query = q != NULL ? q + 1 : target + target_len;
     size_t query_len = target_len - path_len - (q != NULL);
 
-    switch (route_of(target, path_len)) {
+    enum route route = route_of(target, path_len);
+    c->endpoint = route == ROUTE_ANNOUNCE ? STAT_ANNOUNCE
+                  : route == ROUTE_SCRAPE ? STAT_SCRAPE
+                                          : STAT_OTHER;
+    switch (route) {
     case ROUTE_ANNOUNCE: {
         struct addr client;
         client_address(c, r.real_ip, r.real_ip_len, &client);
@@ -809,6 +880,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     event_assign(&c->read_ev, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    frontend_stats.connections_open++;
+    frontend_stats.connections_total++;
     if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused) {
         for (size_t i = 0; i < srv->nlisteners; i++)
             evconnlistener_disable(srv->listeners[i]);
@@ -830,52 +903,22 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 
 static int listen_on(struct http_server *srv, const char *text, char *err)
 {
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    char why[96];
-    if (listen_addr_parse(text, &ss, &sslen, why, sizeof(why)) < 0) {
-        snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": %s", text, why);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
+    int fd = listen_socket(text, SOCK_STREAM, "http_listen_addr", err, STARLING_ERR_LEN);
     if (fd < 0)
-        goto fail;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* Accepted sockets inherit it on Linux: one setsockopt per listener, not per client. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* An IPv6 listener serves IPv6 only, so "0.0.0.0:P" and "[::]:P" can both be listed. */
-    if (ss.ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-        goto fail;
-    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-        goto fail;
+        return -1;
     struct evconnlistener *l =
         evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-    if (l == NULL)
-        goto fail;
+    if (l == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": out of memory", text);
+        close(fd);
+        return -1;
+    }
     evconnlistener_set_error_cb(l, on_accept_error);
     srv->listeners[srv->nlisteners++] = l;
-
-    /* Log the real port: with ":0" the kernel picked it. */
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    struct addr a;
-    uint16_t port = 0;
-    char text_addr[ADDR_TEXT_LEN];
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
-    addr_from_sockaddr((struct sockaddr *)&bound, &a, &port);
-    addr_format(&a, text_addr, sizeof(text_addr));
-    if (a.family == AF_INET6)
-        log_info("http listening on [%s]:%u", text_addr, port);
-    else
-        log_info("http listening on %s:%u", text_addr, port);
+    char where[LISTEN_TEXT_LEN];
+    listen_socket_text(fd, where);
+    log_info("http listening on %s", where);
     return 0;
-fail:
-    snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": %s", text, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return -1;
 }
 
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
@@ -908,10 +951,54 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     return srv;
 }
 
+static void on_drained(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *srv = arg;
+    (void)fd, (void)what;
+    if (srv->drained_cb != NULL)
+        srv->drained_cb(srv->drained_arg);
+}
+
+void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    srv->drained_cb = done;
+    srv->drained_arg = arg;
+    srv->drained_ev = event_new(srv->base, -1, 0, on_drained, srv);
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        evconnlistener_free(srv->listeners[i]);
+    srv->nlisteners = 0;
+    /* Idle connections go now; one answering a request closes after its reply. */
+    struct http_conn *c = srv->conns;
+    while (c != NULL) {
+        struct http_conn *next = c->next;
+        if (c->busy) {
+            c->keep_alive = false;
+            c->last_request = true;
+        } else if (evbuffer_get_length(c->out) == 0) {
+            conn_close(c);
+        } else {
+            c->close_after_write = true; /* a reply is still being written */
+        }
+        c = next;
+    }
+    if (srv->conns == NULL)
+        event_active(srv->drained_ev, 0, 0);
+}
+
+bool http_server_draining(const struct http_server *srv)
+{
+    return srv->draining;
+}
+
 void http_server_free(struct http_server *srv)
 {
     if (srv == NULL)
         return;
+    if (srv->drained_ev != NULL)
+        event_free(srv->drained_ev);
     for (size_t i = 0; i < srv->nlisteners; i++)
         evconnlistener_free(srv->listeners[i]);
     srv->nlisteners = 0;

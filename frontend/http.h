@@ -1,6 +1,8 @@
 #ifndef STARLING_HTTP_H
 #define STARLING_HTTP_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "tracker.h"
 
@@ -14,6 +16,15 @@ struct http_server;
  */
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct tracker *tracker, char *err);
+
+/*
+ * Graceful shutdown, step one: stops accepting, closes idle connections, and lets each
+ * connection that is answering a request finish it (with Connection: close). Calls
+ * done(arg) from the event loop once no connection is left.
+ */
+void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg);
+
+bool http_server_draining(const struct http_server *srv);
 
 /* Closes the listeners and every connection (requests in flight are answered by storage
  * into the void: their connections are freed when the answer comes). */

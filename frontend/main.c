@@ -4,16 +4,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
+#include "admin.h"
 #include "config.h"
+#include "counters.h"
 #include "http.h"
 #include "log.h"
 #include "redis.h"
+#include "stats.h"
 #include "tracker.h"
 
 #define EXIT_CONFIG 2
+/* How often the request counters go to Redis for the aggregator's totals. */
+#define COUNTERS_INTERVAL_MS 1000
+
+struct frontend {
+    struct event_base *base;
+    const struct config *cfg;
+    struct redis_pool *pool;
+    struct http_server *http;
+    struct admin_server *admin;
+    struct event *counters_timer;
+    struct event *shutdown_deadline;
+    char node_id[128]; /* host:pid, names this process in {starling}:frontends */
+    /* What Redis already has of frontend_stats.requests, and what is on its way. */
+    uint64_t reported[STAT_ENDPOINTS][STAT_RESULTS];
+    uint64_t sending[STAT_ENDPOINTS][STAT_RESULTS];
+    bool report_in_flight;
+    bool shutting_down;
+    bool exit_after_report; /* the last report of a shutdown */
+};
 
 static void usage(FILE *out)
 {
@@ -25,14 +49,6 @@ static void usage(FILE *out)
             "  --check-config   validate the configuration and exit (0 when good)\n"
             "  --help           this text\n"
             "  --version        print the version\n");
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    struct event_base *base = arg;
-    (void)what;
-    log_info("signal %d: shutting down", (int)sig);
-    event_base_loopexit(base, NULL);
 }
 
 /* Defaults, then the file, then the environment, then cross-checks. Exits 2 on error. */
@@ -48,6 +64,113 @@ static void load_config(const char *path, struct config *cfg)
         fprintf(stderr, "starling: config: %s\n", err);
         exit(EXIT_CONFIG);
     }
+}
+
+/* ---- counters for the aggregator ---- */
+
+static void on_report_done(void *arg, int result)
+{
+    struct frontend *fe = arg;
+    fe->report_in_flight = false;
+    if (result == 0) {
+        for (int e = 0; e < STAT_ENDPOINTS; e++)
+            for (int r = 0; r < STAT_RESULTS; r++)
+                fe->reported[e][r] += fe->sending[e][r];
+    }
+    /* else: the same increments are sent again with the next report */
+    if (fe->exit_after_report)
+        event_base_loopexit(fe->base, NULL);
+}
+
+/* Sends what the counters gained since the last report. Returns 0 when a report left. */
+static int report_counters(struct frontend *fe)
+{
+    static char fields[STAT_ENDPOINTS * STAT_RESULTS][32];
+    const char *names[STAT_ENDPOINTS * STAT_RESULTS];
+    uint64_t increments[STAT_ENDPOINTS * STAT_RESULTS];
+    size_t n = 0;
+    if (fe->report_in_flight)
+        return -1;
+    for (int e = 0; e < STAT_ENDPOINTS; e++) {
+        for (int r = 0; r < STAT_RESULTS; r++) {
+            fe->sending[e][r] = frontend_stats.requests[e][r] - fe->reported[e][r];
+            snprintf(fields[n], sizeof(fields[n]), "%s:%s", stat_endpoint_name(e),
+                     stat_result_name(r));
+            names[n] = fields[n];
+            increments[n++] = fe->sending[e][r];
+        }
+    }
+    if (counters_report(fe->pool, fe->node_id, tracker_now_ms(), names, increments, n,
+                        on_report_done, fe) < 0)
+        return -1;
+    fe->report_in_flight = true;
+    return 0;
+}
+
+static void on_counters_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    report_counters(arg);
+}
+
+/* ---- shutdown ---- */
+
+static void on_drained(void *arg)
+{
+    struct frontend *fe = arg;
+    log_info("all connections closed");
+    /* One last report, so the totals miss nothing; the deadline still bounds it. */
+    fe->exit_after_report = true;
+    if (report_counters(fe) < 0 && !fe->report_in_flight)
+        event_base_loopexit(fe->base, NULL);
+}
+
+static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct frontend *fe = arg;
+    (void)fd, (void)what;
+    log_warn("shutdown_timeout reached with requests in flight: stopping now");
+    event_base_loopexit(fe->base, NULL);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct frontend *fe = arg;
+    (void)what;
+    if (fe->shutting_down) {
+        log_warn("signal %d again: stopping now", (int)sig);
+        event_base_loopexit(fe->base, NULL);
+        return;
+    }
+    fe->shutting_down = true;
+    log_info("signal %d: draining connections (up to %llu ms)", (int)sig,
+             (unsigned long long)fe->cfg->shutdown_timeout_ms);
+    struct timeval tv = {.tv_sec = (time_t)(fe->cfg->shutdown_timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(fe->cfg->shutdown_timeout_ms % 1000) * 1000};
+    evtimer_add(fe->shutdown_deadline, &tv);
+    http_server_drain(fe->http, on_drained, fe);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what, (void)arg;
+    log_reopen();
+    log_info("SIGHUP: log file reopened");
+}
+
+/* ---- /metrics, /readyz ---- */
+
+static void render_metrics(struct evbuffer *out, void *arg)
+{
+    struct frontend *fe = arg;
+    frontend_stats_render(out, &frontend_stats, redis_pool_stats(fe->pool),
+                          redis_pool_ready(fe->pool), fe->shutting_down);
+}
+
+static bool is_ready(void *arg)
+{
+    struct frontend *fe = arg;
+    return !fe->shutting_down && redis_pool_ready(fe->pool);
 }
 
 int main(int argc, char **argv)
@@ -102,43 +225,69 @@ int main(int argc, char **argv)
     enum log_level level = LOG_INFO;
     log_level_parse(cfg.log_level, &level);
     log_set_level(level);
+    if (log_open_file(cfg.log_file) < 0) {
+        fprintf(stderr, "starling: log_file \"%s\": cannot open\n", cfg.log_file);
+        return 1;
+    }
 
     signal(SIGPIPE, SIG_IGN);
-    struct event_base *base = event_base_new();
-    if (base == NULL) {
+    static struct frontend fe;
+    fe.cfg = &cfg;
+    fe.base = event_base_new();
+    if (fe.base == NULL) {
         log_error("cannot create the event loop");
         return 1;
     }
-    struct redis_pool *pool = redis_pool_new(base, &cfg.redis);
-    struct tracker tracker = {.cfg = &cfg, .pool = pool};
+    char host[64] = "unknown";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(fe.node_id, sizeof(fe.node_id), "%s:%ld", host, (long)getpid());
+
+    fe.pool = redis_pool_new(fe.base, &cfg.redis);
+    struct tracker tracker = {.cfg = &cfg, .pool = fe.pool};
     char err[STARLING_ERR_LEN];
-    struct http_server *http = http_server_new(base, &cfg, &tracker, err);
-    if (http == NULL) {
+    fe.http = http_server_new(fe.base, &cfg, &tracker, err);
+    if (fe.http != NULL && cfg.metrics_listen_addr[0] != '\0')
+        fe.admin = admin_server_new(fe.base, cfg.metrics_listen_addr, render_metrics, is_ready,
+                                    &fe, err);
+    if (fe.http == NULL || (cfg.metrics_listen_addr[0] != '\0' && fe.admin == NULL)) {
         log_error("%s", err);
-        redis_pool_free(pool);
-        event_base_free(base);
+        http_server_free(fe.http);
+        redis_pool_free(fe.pool);
+        event_base_free(fe.base);
         return 1;
     }
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    struct event *sigint = evsignal_new(fe.base, SIGINT, on_stop_signal, &fe);
+    struct event *sigterm = evsignal_new(fe.base, SIGTERM, on_stop_signal, &fe);
+    struct event *sighup = evsignal_new(fe.base, SIGHUP, on_hup, &fe);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
+    evsignal_add(sighup, NULL);
+    fe.shutdown_deadline = evtimer_new(fe.base, on_shutdown_deadline, &fe);
+    fe.counters_timer = event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe);
+    struct timeval every = {.tv_sec = COUNTERS_INTERVAL_MS / 1000,
+                            .tv_usec = (COUNTERS_INTERVAL_MS % 1000) * 1000};
+    evtimer_add(fe.counters_timer, &every);
     if (cfg.redis.unix_socket[0] != '\0')
-        log_info("starling %s started; redis at unix:%s", STARLING_VERSION,
+        log_info("starling %s started as %s; redis at unix:%s", STARLING_VERSION, fe.node_id,
                  cfg.redis.unix_socket);
     else
-        log_info("starling %s started; redis at %s:%u", STARLING_VERSION, cfg.redis.host,
-                 cfg.redis.port);
+        log_info("starling %s started as %s; redis at %s:%u", STARLING_VERSION, fe.node_id,
+                 cfg.redis.host, cfg.redis.port);
 
-    event_base_dispatch(base);
+    event_base_dispatch(fe.base);
 
     /* Storage first: it answers every call still in flight ("shutting down"), so the
      * HTTP server can then close connections none of which is waiting. */
-    redis_pool_free(pool);
-    http_server_free(http);
+    redis_pool_free(fe.pool);
+    http_server_free(fe.http);
+    admin_server_free(fe.admin);
+    event_free(fe.counters_timer);
+    event_free(fe.shutdown_deadline);
     event_free(sigint);
     event_free(sigterm);
-    event_base_free(base);
+    event_free(sighup);
+    event_base_free(fe.base);
     log_info("stopped");
+    log_open_file(NULL);
     return 0;
 }

@@ -49,6 +49,16 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
     return 0;
 }
 
+int tracker_full_scrape(struct tracker *t, tracker_fullscrape_fn *done, void *arg,
+                        const char **failure)
+{
+    if (swarm_full_scrape(t->pool, done, arg) < 0) {
+        *failure = TRACKER_STORAGE_FAILURE;
+        return -1;
+    }
+    return 0;
+}
+
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                    tracker_scrape_fn *done, void *arg, const char **failure)
 {

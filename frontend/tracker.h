@@ -43,6 +43,12 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                    tracker_scrape_fn *done, void *arg, const char **failure);
 
+typedef swarm_fullscrape_fn tracker_fullscrape_fn;
+
+/* Every swarm, as of the aggregator's last pass; same return convention. */
+int tracker_full_scrape(struct tracker *t, tracker_fullscrape_fn *done, void *arg,
+                        const char **failure);
+
 /* Wall clock in ms since the epoch: the time base of peer expiry in Redis. */
 uint64_t tracker_now_ms(void);
 

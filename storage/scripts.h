@@ -12,8 +12,14 @@ struct lua_script {
 
 extern const struct lua_script lua_announce;
 extern const struct lua_script lua_scrape;
+extern const struct lua_script lua_counters;
+/* The aggregator's (not loaded by frontends). */
+extern const struct lua_script lua_purge;
+extern const struct lua_script lua_family;
+extern const struct lua_script lua_lock_renew;
+extern const struct lua_script lua_lock_release;
 
-/* All of the above, loaded with SCRIPT LOAD on every connection. */
+/* The frontend's scripts, loaded with SCRIPT LOAD on every connection of its pool. */
 extern const struct lua_script *const lua_scripts[];
 extern const size_t lua_script_count;
 

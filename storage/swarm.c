@@ -204,6 +204,44 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     return 0;
 }
 
+/* ---- full scrape ---- */
+
+struct fullscrape_call {
+    swarm_fullscrape_fn *done;
+    void *arg;
+};
+
+static void on_fullscrape_reply(void *arg, redisReply *r, const char *err)
+{
+    struct fullscrape_call *call = arg;
+    if (err != NULL)
+        call->done(call->arg, NULL, 0, err);
+    else if (r->type == REDIS_REPLY_STRING)
+        call->done(call->arg, r->str, r->len, NULL);
+    else if (r->type == REDIS_REPLY_NIL)
+        call->done(call->arg, NULL, 0, NULL);
+    else
+        call->done(call->arg, NULL, 0, ERR_BAD_REPLY);
+    free(call);
+}
+
+int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg)
+{
+    static const char key[] = "starling:fullscrape";
+    const char *argv[] = {"GET", key};
+    size_t lens[] = {3, sizeof(key) - 1};
+    struct fullscrape_call *call = malloc(sizeof(*call));
+    if (call == NULL)
+        return -1;
+    call->done = done;
+    call->arg = arg;
+    if (redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, call) < 0) {
+        free(call);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- scrape ---- */
 
 struct scrape_call;

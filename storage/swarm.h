@@ -64,6 +64,15 @@ typedef void swarm_scrape_fn(void *arg, const struct scrape_counts *counts, size
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
 
+/*
+ * The aggregator's full-scrape snapshot (starling:fullscrape): the bencoded `files`
+ * dictionary, valid during the callback; files NULL when no pass has written one yet.
+ */
+typedef void swarm_fullscrape_fn(void *arg, const char *files, size_t len, const char *err);
+
+/* One GET. Returns 0, or -1 (done not called) when Redis is down. */
+int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg);
+
 /* Writes the swarm's hash tag "{<40 lowercase hex>}" (42 bytes, no NUL) into out. */
 void swarm_hash_tag(const uint8_t *info_hash, char out[42]);
 

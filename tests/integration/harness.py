@@ -26,7 +26,8 @@ STORAGE_UNAVAILABLE = "storage unavailable, retry later"
 # Config variables of starling: scrubbed from the children's environment so the
 # developer's shell cannot change what a test runs.
 STARLING_ENV_VARS = ("STARLING_CONFIG", "STARLING_REDIS_URL", "STARLING_REDIS_PASSWORD",
-                     "STARLING_HTTP_LISTEN_ADDR", "STARLING_LOG_LEVEL")
+                     "STARLING_HTTP_LISTEN_ADDR", "STARLING_LOG_LEVEL", "STARLING_LOG_FILE",
+                     "STARLING_METRICS_LISTEN_ADDR", "STARLING_AGGREGATOR_INTERVAL")
 # A sanitizer report in a starling log means a memory or UB bug, whatever the replies were.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -288,6 +289,7 @@ class RedisServer:
 # starling
 
 LISTEN_RE = re.compile(r'http listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)')
+METRICS_RE = re.compile(r'metrics listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)')
 
 
 class Starling:
@@ -299,6 +301,8 @@ class Starling:
         self.dir = tempfile.mkdtemp(prefix="starling-")
         self.config = dict(config or {})
         self.config.setdefault("http_listen_addr", "127.0.0.1:0")
+        # Many processes run at once: the metrics endpoint gets a free port too.
+        self.config.setdefault("metrics_listen_addr", "127.0.0.1:0")
         if redis is not None:
             rc = dict(self.config.get("redis", {}))
             if "url" not in rc:
@@ -335,6 +339,14 @@ class Starling:
             if (":" in host) == (family == socket.AF_INET6):
                 return host, port
         raise AssertionError("no listener of family %s in %r" % (family, self.listeners))
+
+    @property
+    def metrics_port(self):
+        """The port of the /metrics endpoint, from the log."""
+        found = METRICS_RE.findall(self.log())
+        if not found:
+            raise AssertionError("no 'metrics listening on' in the log:\n" + self.log()[-2000:])
+        return int(found[0][1])
 
     def log(self):
         try:
@@ -413,6 +425,146 @@ class Starling:
             time.sleep(0.1)
         stop_pid(self.proc)
         if getattr(self, "logfile", None):
+            self.logfile.close()
+            self.logfile = None
+
+    def cleanup(self):
+        """Stops the process; returns a sanitizer report found in its log, if any."""
+        self.stop()
+        report = self.sanitizer_report()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return report
+
+
+# ---------------------------------------------------------------------------
+# starling-aggregator
+
+LEADER_ACQUIRED = "leader: acquired"
+
+
+def aggregator_bin():
+    """STARLING_AGGREGATOR_BIN, else the file starling-aggregator next to the frontend."""
+    path = os.environ.get("STARLING_AGGREGATOR_BIN")
+    if not path:
+        path = os.path.join(os.path.dirname(starling_bin()), "starling-aggregator")
+    return os.path.abspath(path)
+
+
+def require_aggregator():
+    """As require_binary(), for starling-aggregator: skips when it is not built (unless
+    STARLING_AGGREGATOR_BIN names it, then a missing file fails)."""
+    path = aggregator_bin()
+    if os.path.exists(path):
+        return
+    if os.environ.get("STARLING_AGGREGATOR_BIN"):
+        raise AssertionError("STARLING_AGGREGATOR_BIN=%s does not exist" % path)
+    raise unittest.SkipTest("starling-aggregator binary not built: %s" % path)
+
+
+class Aggregator:
+    """One starling-aggregator process, configured like Starling: `config` is written as
+    JSON, the redis host/port of `redis` filled in, aggregator.metrics_listen_addr
+    defaults to a free loopback port. stdout and stderr go to self.log_path."""
+
+    def __init__(self, redis=None, config=None, env=None):
+        self.dir = tempfile.mkdtemp(prefix="starling-aggregator-")
+        self.config = json.loads(json.dumps(config or {}))  # a deep copy
+        agg = self.config.setdefault("aggregator", {})
+        agg.setdefault("metrics_listen_addr", "127.0.0.1:0")
+        if redis is not None:
+            rc = self.config.setdefault("redis", {})
+            if "url" not in rc:
+                rc.setdefault("host", "127.0.0.1")
+                rc.setdefault("port", redis.port)
+            rc.setdefault("command_timeout", "1s")
+            rc.setdefault("connect_timeout", "300ms")
+        self.config_path = os.path.join(self.dir, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=2)
+        self.log_path = os.path.join(self.dir, "aggregator.log")
+        self.env = env or {}
+        self.proc = None
+        self.logfile = None
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def metrics_port(self):
+        found = METRICS_RE.findall(self.log())
+        if not found:
+            raise AssertionError("no 'metrics listening on' in the aggregator log:\n"
+                                 + self.log()[-2000:])
+        return int(found[0][1])
+
+    def _spawn(self, extra_args):
+        env = {k: v for k, v in os.environ.items() if k not in STARLING_ENV_VARS}
+        env.update(self.env)
+        if self.logfile is None:
+            self.logfile = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([aggregator_bin(), "--config", self.config_path]
+                                     + list(extra_args), stdin=subprocess.DEVNULL,
+                                     stdout=self.logfile, stderr=self.logfile, env=env,
+                                     cwd=self.dir)
+
+    def start(self):
+        """A long-running aggregator; returns once its metrics endpoint listens (or at
+        once when metrics are disabled)."""
+        self._spawn([])
+        if self.config["aggregator"].get("metrics_listen_addr", "") == "":
+            return self
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise AssertionError("starling-aggregator exited with %s; log:\n%s"
+                                     % (self.proc.returncode, self.log()[-3000:]))
+            return METRICS_RE.search(self.log())
+        wait_until(listening, START_TIMEOUT, what="starling-aggregator 'metrics listening on'")
+        return self
+
+    def run_once(self, timeout=START_TIMEOUT):
+        """`starling-aggregator --once` to completion: its exit status."""
+        self._spawn(["--once"])
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("starling-aggregator --once still running after %.0fs; "
+                                 "log:\n%s" % (timeout, self.log()[-3000:]))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def assert_alive(self):
+        if not self.alive():
+            raise AssertionError("starling-aggregator exited with %s; log:\n%s"
+                                 % (self.proc.returncode if self.proc else None,
+                                    self.log()[-3000:]))
+
+    def sanitizer_report(self):
+        text = self.log()
+        for marker in SANITIZER_MARKERS:
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return None
+
+    def kill(self):
+        """SIGKILL, by PID."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self):
+        stop_pid(self.proc)
+        if self.logfile is not None:
             self.logfile.close()
             self.logfile = None
 

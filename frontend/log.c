@@ -6,11 +6,43 @@
 #include <time.h>
 
 static enum log_level min_level = LOG_INFO;
+static FILE *log_out;           /* NULL: stderr */
+static char log_path[256];
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level)
 {
     min_level = level;
+}
+
+int log_open_file(const char *path)
+{
+    if (path == NULL || path[0] == '\0') {
+        if (log_out != NULL)
+            fclose(log_out);
+        log_out = NULL;
+        log_path[0] = '\0';
+        return 0;
+    }
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return -1;
+    setvbuf(f, NULL, _IOLBF, 0); /* whole lines reach the file as they are written */
+    if (log_out != NULL)
+        fclose(log_out);
+    log_out = f;
+    snprintf(log_path, sizeof(log_path), "%s", path);
+    return 0;
+}
+
+void log_reopen(void)
+{
+    char path[sizeof(log_path)];
+    if (log_path[0] == '\0')
+        return;
+    memcpy(path, log_path, sizeof(path));
+    if (log_open_file(path) < 0)
+        log_msg(LOG_ERROR, "cannot reopen log file %s", path);
 }
 
 int log_level_parse(const char *text, enum log_level *out)
@@ -47,6 +79,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
         else if (*p == '\n')
             *p = ' ';
     }
-    fprintf(stderr, "ts=%s.%03ldZ level=%s msg=\"%s\"\n", ts, now.tv_nsec / 1000000L,
-            level_names[level], text);
+    fprintf(log_out != NULL ? log_out : stderr, "ts=%s.%03ldZ level=%s msg=\"%s\"\n", ts,
+            now.tv_nsec / 1000000L, level_names[level], text);
 }

@@ -1,0 +1,477 @@
+/*
+ * The aggregator's pass: walk every swarm with SCAN, purge and count each with
+ * lua/purge.lua (pipelined per batch), then publish the totals, the full-scrape snapshot
+ * and the pass history. No single Redis call handles more than one swarm, and no swarm
+ * call handles more than FAMILY_CHUNK members, so a pass never blocks Redis for long.
+ */
+#include "aggregate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "counters.h"
+#include "log.h"
+#include "numtext.h"
+
+/* Most expired peers one purge call removes per set, and the largest set whose families
+ * it counts in the same call; bigger sets are counted by family.lua in slices this big. */
+#define FAMILY_CHUNK 2000
+/* A swarm whose expired peers take more calls than this is finished by the next pass. */
+#define MAX_PURGE_ROUNDS 64
+#define TAG_LEN 42 /* "{" + 40 hex + "}" */
+#define PEERS_SUFFIX ":peers"
+#define FRONTEND_ALIVE_MS 60000
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void note_call(struct aggregate_pass *p, uint64_t us)
+{
+    if (us > p->totals.max_call_us)
+        p->totals.max_call_us = us;
+}
+
+void aggregate_begin(struct aggregate_pass *p, uint64_t now_ms, bool purge, uint32_t scan_count)
+{
+    memset(p, 0, sizeof(*p));
+    p->now_ms = now_ms;
+    p->purge = purge;
+    p->scan_count = scan_count;
+    aggregate_next_node(p);
+}
+
+void aggregate_next_node(struct aggregate_pass *p)
+{
+    snprintf(p->cursor, sizeof(p->cursor), "0");
+    p->node_done = false;
+}
+
+void aggregate_end(struct aggregate_pass *p)
+{
+    free(p->entries);
+    p->entries = NULL;
+    p->nentries = p->capacity = 0;
+}
+
+static int hex_nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* "{<40 hex>}:peers" -> the raw hash. Returns 0, or -1 for a key of another shape. */
+static int key_info_hash(const char *key, size_t len, uint8_t *out)
+{
+    if (len != TAG_LEN + strlen(PEERS_SUFFIX) || key[0] != '{' || key[TAG_LEN - 1] != '}' ||
+        memcmp(key + TAG_LEN, PEERS_SUFFIX, strlen(PEERS_SUFFIX)) != 0)
+        return -1;
+    for (size_t i = 0; i < INFO_HASH_LEN; i++) {
+        int hi = hex_nibble(key[1 + 2 * i]), lo = hex_nibble(key[2 + 2 * i]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+struct swarm_keys {
+    char seeders[TAG_LEN + 16], leechers[TAG_LEN + 16], peers[TAG_LEN + 16];
+    size_t lens[3];
+};
+
+static void swarm_keys_from_tag(struct swarm_keys *k, const char *tag)
+{
+    memcpy(k->seeders, tag, TAG_LEN);
+    memcpy(k->seeders + TAG_LEN, ":seeders", 8);
+    memcpy(k->leechers, tag, TAG_LEN);
+    memcpy(k->leechers + TAG_LEN, ":leechers", 9);
+    memcpy(k->peers, tag, TAG_LEN);
+    memcpy(k->peers + TAG_LEN, ":peers", 6);
+    k->lens[0] = TAG_LEN + 8;
+    k->lens[1] = TAG_LEN + 9;
+    k->lens[2] = TAG_LEN + 6;
+}
+
+/* The arguments of purge.lua for one swarm; the strings live in k and the numbers. */
+struct purge_args {
+    const char *args[6];
+    size_t lens[6];
+    char now[21], chunk[21];
+};
+
+static void purge_args_fill(struct purge_args *a, const struct swarm_keys *k, uint64_t now_ms,
+                            bool purge)
+{
+    a->args[0] = k->seeders, a->lens[0] = k->lens[0];
+    a->args[1] = k->leechers, a->lens[1] = k->lens[1];
+    a->args[2] = k->peers, a->lens[2] = k->lens[2];
+    a->args[3] = a->now, a->lens[3] = (size_t)(put_uint(a->now, now_ms) - a->now);
+    a->args[4] = purge ? "1" : "0", a->lens[4] = 1;
+    a->args[5] = a->chunk, a->lens[5] = (size_t)(put_uint(a->chunk, FAMILY_CHUNK) - a->chunk);
+}
+
+struct swarm_counts {
+    uint64_t seeders, leechers, v4, v6, downloaded, removed, deleted, more;
+};
+
+static int read_counts(const redisReply *r, struct swarm_counts *c)
+{
+    uint64_t *fields[] = {&c->seeders, &c->leechers, &c->v4,      &c->v6,
+                          &c->downloaded, &c->removed, &c->deleted, &c->more};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 8)
+        return -1;
+    for (size_t i = 0; i < 8; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer < 0)
+            return -1;
+        *fields[i] = (uint64_t)r->element[i]->integer;
+    }
+    return 0;
+}
+
+static const char *reply_error(const redisReply *r, struct sync_conn *sc)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        return r->str;
+    if (r != NULL)
+        return "unexpected reply";
+    return sc->c == NULL ? "connection lost or timed out" : "no reply";
+}
+
+/* Address families of a set too large for purge.lua to count, in FAMILY_CHUNK slices. */
+static int count_families(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
+                          size_t key_len, uint64_t members, struct swarm_counts *c, char *err)
+{
+    for (uint64_t start = 0; start < members; start += FAMILY_CHUNK) {
+        char a[21], b[21];
+        const char *args[] = {key, a, b};
+        size_t lens[] = {key_len, (size_t)(put_uint(a, start) - a),
+                         (size_t)(put_uint(b, start + FAMILY_CHUNK - 1) - b)};
+        uint64_t t0 = monotonic_us();
+        redisReply *r = sync_eval(sc, &lua_family, 1, 3, args, lens);
+        note_call(p, monotonic_us() - t0);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            snprintf(err, STARLING_ERR_LEN, "family.lua: %s", reply_error(r, sc));
+            if (r != NULL)
+                freeReplyObject(r);
+            return -1;
+        }
+        c->v4 += (uint64_t)r->element[0]->integer;
+        c->v6 += (uint64_t)r->element[1]->integer;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static void add_entry(struct aggregate_pass *p, const uint8_t *info_hash,
+                      const struct swarm_counts *c)
+{
+    if (p->nentries == p->capacity) {
+        size_t cap = p->capacity ? p->capacity * 2 : 1024;
+        struct fullscrape_entry *e = realloc(p->entries, cap * sizeof(*e));
+        if (e == NULL) {
+            log_error("aggregate: out of memory for the full-scrape snapshot");
+            abort();
+        }
+        p->entries = e;
+        p->capacity = cap;
+    }
+    struct fullscrape_entry *e = &p->entries[p->nentries++];
+    memcpy(e->info_hash, info_hash, INFO_HASH_LEN);
+    e->complete = c->seeders;
+    e->incomplete = c->leechers;
+    e->downloaded = c->downloaded;
+}
+
+/* Everything after the first purge.lua reply of a swarm: more rounds, big sets, totals. */
+static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
+                        struct swarm_counts *c, char *err)
+{
+    uint8_t info_hash[INFO_HASH_LEN];
+    struct swarm_keys k;
+    struct purge_args a;
+    swarm_keys_from_tag(&k, key);
+    purge_args_fill(&a, &k, p->now_ms, p->purge);
+    p->totals.peers_expired += c->removed;
+    for (int round = 0; c->more && round < MAX_PURGE_ROUNDS; round++) {
+        uint64_t t0 = monotonic_us();
+        redisReply *r = sync_eval(sc, &lua_purge, 3, 6, a.args, a.lens);
+        note_call(p, monotonic_us() - t0);
+        int bad = read_counts(r, c);
+        if (bad)
+            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        if (bad)
+            return -1;
+        p->totals.peers_expired += c->removed;
+    }
+    if (c->deleted) {
+        p->totals.swarms_deleted++;
+        return 0;
+    }
+    if (c->seeders > FAMILY_CHUNK &&
+        count_families(p, sc, k.seeders, k.lens[0], c->seeders, c, err) < 0)
+        return -1;
+    if (c->leechers > FAMILY_CHUNK &&
+        count_families(p, sc, k.leechers, k.lens[1], c->leechers, c, err) < 0)
+        return -1;
+    p->totals.seeders += c->seeders;
+    p->totals.leechers += c->leechers;
+    p->totals.peers_v4 += c->v4;
+    p->totals.peers_v6 += c->v6;
+    p->totals.completed += c->downloaded;
+    if (c->seeders + c->leechers > 0)
+        p->totals.torrents++;
+    if ((c->seeders + c->leechers > 0 || c->downloaded > 0) &&
+        key_info_hash(key, TAG_LEN + strlen(PEERS_SUFFIX), info_hash) == 0)
+        add_entry(p, info_hash, c);
+    return 0;
+}
+
+int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
+{
+    if (p->node_done)
+        return 0;
+    char count[21];
+    const char *scan[] = {"SCAN", p->cursor, "MATCH", "{*}:peers", "COUNT", count};
+    size_t scan_lens[] = {4, strlen(p->cursor), 5, 9, 5,
+                          (size_t)(put_uint(count, p->scan_count) - count)};
+    uint64_t t0 = monotonic_us();
+    redisReply *r = sync_command(sc, 6, scan, scan_lens);
+    note_call(p, monotonic_us() - t0);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, STARLING_ERR_LEN, "SCAN: %s", reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    snprintf(p->cursor, sizeof(p->cursor), "%s", r->element[0]->str);
+    const redisReply *keys = r->element[1];
+    int rc = 0;
+
+    /* Only keys of the swarm shape: "{" 40 hex "}:peers" (MATCH is a glob, not a check). */
+    bool *ours = calloc(keys->elements + 1, sizeof(*ours));
+    if (ours == NULL)
+        abort();
+    uint8_t scratch[INFO_HASH_LEN];
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *key = keys->element[i];
+        ours[i] = key->type == REDIS_REPLY_STRING &&
+                  key_info_hash(key->str, key->len, scratch) == 0;
+        if (!ours[i])
+            continue;
+        struct swarm_keys k;
+        struct purge_args a;
+        swarm_keys_from_tag(&k, key->str);
+        purge_args_fill(&a, &k, p->now_ms, p->purge);
+        if (sync_eval_append(sc, &lua_purge, 3, 6, a.args, a.lens) < 0) {
+            snprintf(err, STARLING_ERR_LEN, "purge.lua: cannot send");
+            rc = -1;
+            goto out;
+        }
+    }
+    /* The replies come back in order; the time between two is about one call's. */
+    uint64_t last = monotonic_us();
+    struct swarm_counts *counts = calloc(keys->elements + 1, sizeof(*counts));
+    if (counts == NULL)
+        abort();
+    for (size_t i = 0; i < keys->elements && rc == 0; i++) {
+        if (!ours[i])
+            continue;
+        redisReply *reply = sync_eval_reply(sc);
+        uint64_t now = monotonic_us();
+        note_call(p, now - last);
+        last = now;
+        if (read_counts(reply, &counts[i]) < 0) {
+            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(reply, sc));
+            rc = -1;
+        }
+        if (reply != NULL)
+            freeReplyObject(reply);
+    }
+    /* Big swarms need more calls; the pipeline is drained, so they go one by one. */
+    for (size_t i = 0; i < keys->elements && rc == 0; i++) {
+        if (ours[i] && finish_swarm(p, sc, keys->element[i]->str, &counts[i], err) < 0)
+            rc = -1;
+    }
+    free(counts);
+out:
+    free(ours);
+    freeReplyObject(r);
+    if (rc < 0)
+        return -1;
+    if (strcmp(p->cursor, "0") == 0) {
+        p->node_done = true;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- publishing ---- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct fullscrape_entry *)a)->info_hash,
+                  ((const struct fullscrape_entry *)b)->info_hash, INFO_HASH_LEN);
+}
+
+/* The bencoded `files` dictionary, keys sorted as bencode wants. malloc'd. */
+static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
+{
+    qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
+    /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
+     * "10:incomplete" "i<20>e" "e" */
+    size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    char *w = buf;
+    *w++ = 'd';
+    for (size_t i = 0; i < p->nentries; i++) {
+        const struct fullscrape_entry *e = &p->entries[i];
+        w = put_str(w, "20:");
+        memcpy(w, e->info_hash, INFO_HASH_LEN), w += INFO_HASH_LEN;
+        w = put_str(w, "d8:completei");
+        w = put_uint(w, e->complete);
+        w = put_str(w, "e10:downloadedi");
+        w = put_uint(w, e->downloaded);
+        w = put_str(w, "e10:incompletei");
+        w = put_uint(w, e->incomplete);
+        w = put_str(w, "ee");
+    }
+    *w++ = 'e';
+    *out_len = (size_t)(w - buf);
+    return buf;
+}
+
+/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
+#define MAX_REQUEST_FIELDS 32
+
+int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const struct pass_info *info,
+                      char *err)
+{
+    int rc = -1;
+    char cutoff[22];
+    cutoff[0] = '(';
+    size_t cutoff_len = (size_t)(put_uint(cutoff + 1, info->finished_ms - FRONTEND_ALIVE_MS) - cutoff);
+    const char *zc[] = {"ZCOUNT", COUNTERS_FRONTENDS_KEY, cutoff, "+inf"};
+    size_t zc_lens[] = {6, strlen(COUNTERS_FRONTENDS_KEY), cutoff_len, 4};
+    redisReply *frontends = sync_command(sc, 4, zc, zc_lens);
+    const char *hg[] = {"HGETALL", COUNTERS_REQUESTS_KEY};
+    size_t hg_lens[] = {7, strlen(COUNTERS_REQUESTS_KEY)};
+    redisReply *requests = frontends != NULL ? sync_command(sc, 2, hg, hg_lens) : NULL;
+    if (frontends == NULL || frontends->type != REDIS_REPLY_INTEGER || requests == NULL ||
+        requests->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, STARLING_ERR_LEN, "reading the frontends' counters: %s",
+                 reply_error(requests != NULL ? requests : frontends, sc));
+        goto out;
+    }
+    p->totals.frontends = (uint64_t)frontends->integer;
+
+    /* HSET starling:stats with every field; numbers as text in one buffer. */
+    const struct {
+        const char *name;
+        uint64_t value;
+    } fields[] = {
+        {"torrents", p->totals.torrents},
+        {"seeders", p->totals.seeders},
+        {"leechers", p->totals.leechers},
+        {"peers_ipv4", p->totals.peers_v4},
+        {"peers_ipv6", p->totals.peers_v6},
+        {"completed", p->totals.completed},
+        {"frontends", p->totals.frontends},
+        {"peers_expired", p->totals.peers_expired},
+        {"swarms_deleted", p->totals.swarms_deleted},
+        {"pass_started_ms", info->started_ms},
+        {"pass_finished_ms", info->finished_ms},
+        {"pass_duration_ms", info->finished_ms - info->started_ms},
+        {"pass_max_call_ms", p->totals.max_call_us / 1000},
+        {"passes", info->passes},
+    };
+    enum { NFIELDS = sizeof(fields) / sizeof(fields[0]) };
+    const char *argv[2 + 2 * (NFIELDS + 1 + MAX_REQUEST_FIELDS)];
+    size_t lens[2 + 2 * (NFIELDS + 1 + MAX_REQUEST_FIELDS)];
+    char numbers[NFIELDS][21];
+    char names[MAX_REQUEST_FIELDS][64];
+    int argc = 0;
+    argv[argc] = "HSET", lens[argc++] = 4;
+    argv[argc] = STATS_KEY, lens[argc++] = strlen(STATS_KEY);
+    for (size_t i = 0; i < NFIELDS; i++) {
+        argv[argc] = fields[i].name, lens[argc++] = strlen(fields[i].name);
+        argv[argc] = numbers[i];
+        lens[argc++] = (size_t)(put_uint(numbers[i], fields[i].value) - numbers[i]);
+    }
+    argv[argc] = "leader", lens[argc++] = 6;
+    argv[argc] = info->leader, lens[argc++] = strlen(info->leader);
+    for (size_t i = 0; i + 1 < requests->elements && i / 2 < MAX_REQUEST_FIELDS; i += 2) {
+        const redisReply *f = requests->element[i], *v = requests->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        int n = snprintf(names[i / 2], sizeof(names[i / 2]), "requests:%.*s", (int)f->len,
+                         f->str);
+        argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
+        argv[argc] = v->str, lens[argc++] = v->len;
+    }
+    redisReply *r = sync_command(sc, argc, argv, lens);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        goto out;
+    }
+    freeReplyObject(r);
+
+    size_t blob_len = 0;
+    char *blob = fullscrape_encode(p, &blob_len);
+    if (blob == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "out of memory for the full-scrape snapshot");
+        goto out;
+    }
+    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
+    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
+    r = sync_command(sc, 3, set, set_lens);
+    free(blob);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, STARLING_ERR_LEN, "SET %s: %s", FULLSCRAPE_KEY, reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        goto out;
+    }
+    freeReplyObject(r);
+
+    char record[256];
+    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
+                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
+    const char *push[] = {"LPUSH", PASSES_KEY, record};
+    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
+    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
+    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
+    r = sync_command(sc, 3, push, push_lens);
+    if (r != NULL)
+        freeReplyObject(r);
+    r = r != NULL ? sync_command(sc, 4, trim, trim_lens) : NULL;
+    if (r == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
+        goto out;
+    }
+    freeReplyObject(r);
+    rc = 0;
+out:
+    if (frontends != NULL)
+        freeReplyObject(frontends);
+    if (requests != NULL)
+        freeReplyObject(requests);
+    return rc;
+}

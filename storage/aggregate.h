@@ -1,0 +1,73 @@
+#ifndef STARLING_AGGREGATE_H
+#define STARLING_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+#include "sync.h"
+
+/* Keys the aggregator writes (README, "What the aggregator does"). */
+#define STATS_KEY "starling:stats"
+#define FULLSCRAPE_KEY "starling:fullscrape"
+#define PASSES_KEY "starling:aggregator:passes"
+
+struct aggregate_totals {
+    uint64_t torrents; /* swarms with a live peer */
+    uint64_t seeders, leechers;
+    uint64_t peers_v4, peers_v6; /* a dual-stacked peer counts in both */
+    uint64_t completed;
+    uint64_t peers_expired, swarms_deleted; /* what this pass removed */
+    uint64_t max_call_us;                   /* longest single Redis call seen */
+    uint64_t frontends;                     /* that reported within a minute */
+};
+
+struct fullscrape_entry {
+    uint8_t info_hash[INFO_HASH_LEN];
+    uint64_t complete, incomplete, downloaded;
+};
+
+/*
+ * One pass over every swarm, done in steps (one SCAN batch each) so the caller's event
+ * loop runs in between. Owns its memory until aggregate_end().
+ */
+struct aggregate_pass {
+    struct aggregate_totals totals;
+    struct fullscrape_entry *entries; /* swarms with peers or completed downloads */
+    size_t nentries, capacity;
+    char cursor[32]; /* "0" at the start of a node */
+    bool node_done;
+    uint64_t now_ms;
+    bool purge;
+    uint32_t scan_count;
+};
+
+void aggregate_begin(struct aggregate_pass *p, uint64_t now_ms, bool purge, uint32_t scan_count);
+
+/* Starts over on another master (Redis Cluster: each is walked separately). */
+void aggregate_next_node(struct aggregate_pass *p);
+
+/*
+ * One SCAN batch of the current node and the swarms in it (lua/purge.lua, pipelined).
+ * Returns 1 while the node has more, 0 when it is done, -1 on a Redis failure (err).
+ */
+int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err);
+
+/* Who ran the pass and when, for starling:stats and starling:aggregator:passes. */
+struct pass_info {
+    const char *leader;
+    uint64_t started_ms, finished_ms;
+    uint64_t passes; /* this replica's count, this one included */
+};
+
+/*
+ * Reads the frontends' request totals, then writes starling:stats, the full-scrape
+ * snapshot and the pass history. Returns 0 or -1 with err.
+ */
+int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const struct pass_info *info,
+                      char *err);
+
+void aggregate_end(struct aggregate_pass *p);
+
+#endif

@@ -1,0 +1,166 @@
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#define MAX_ARGS 64
+
+static const struct lua_script *const sync_scripts[] = {&lua_purge, &lua_family, &lua_lock_renew,
+                                                        &lua_lock_release};
+#define SYNC_SCRIPTS (sizeof(sync_scripts) / sizeof(sync_scripts[0]))
+
+static int script_index(const struct lua_script *s)
+{
+    for (size_t i = 0; i < SYNC_SCRIPTS; i++)
+        if (sync_scripts[i] == s)
+            return (int)i;
+    return -1;
+}
+
+static struct timeval ms_tv(uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+/* Runs a setup command; 0 when it did not fail. */
+
+static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *r)
+{
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, STARLING_ERR_LEN, "redis %s failed: %s", what,
+                 r != NULL ? r->str : sc->c != NULL ? sc->c->errstr : "connection lost");
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int sync_connect(struct sync_conn *sc, const struct redis_config *rc, uint64_t command_timeout_ms,
+                 char *err)
+{
+    memset(sc, 0, sizeof(*sc));
+    struct timeval ctv = ms_tv(rc->connect_timeout_ms);
+    sc->c = rc->unix_socket[0] != '\0' ? redisConnectUnixWithTimeout(rc->unix_socket, ctv)
+                                       : redisConnectWithTimeout(rc->host, rc->port, ctv);
+    if (sc->c == NULL || sc->c->err) {
+        snprintf(err, STARLING_ERR_LEN, "redis connect failed: %s",
+                 sc->c != NULL ? sc->c->errstr : "out of memory");
+        sync_close(sc);
+        return -1;
+    }
+    redisSetTimeout(sc->c, ms_tv(command_timeout_ms));
+    if (rc->password[0] != '\0') {
+        redisReply *r = rc->user[0] != '\0'
+                            ? redisCommand(sc->c, "AUTH %s %s", rc->user, rc->password)
+                            : redisCommand(sc->c, "AUTH %s", rc->password);
+        if (setup(sc, err, "AUTH", r) < 0)
+            goto fail;
+    }
+    if (rc->db != 0 && setup(sc, err, "SELECT", redisCommand(sc->c, "SELECT %u", rc->db)) < 0)
+        goto fail;
+    if (sync_load_scripts(sc, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    sync_close(sc);
+    return -1;
+}
+
+void sync_close(struct sync_conn *sc)
+{
+    if (sc->c != NULL)
+        redisFree(sc->c);
+    sc->c = NULL;
+}
+
+static redisReply *get_reply(struct sync_conn *sc)
+{
+    void *reply = NULL;
+    if (sc->c == NULL)
+        return NULL;
+    if (redisGetReply(sc->c, &reply) != REDIS_OK || reply == NULL) {
+        sync_close(sc); /* a timeout or a lost link leaves the stream unusable */
+        return NULL;
+    }
+    return reply;
+}
+
+redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv,
+                         const size_t *lens)
+{
+    if (sc->c == NULL || redisAppendCommandArgv(sc->c, argc, (const char **)argv, lens) != REDIS_OK)
+        return NULL;
+    return get_reply(sc);
+}
+
+/* Appends EVALSHA (or EVAL with the body) of script with args. */
+static int append_eval(struct sync_conn *sc, const struct lua_script *script, bool by_body,
+                       int nkeys, int nargs, const char *const *args, const size_t *lens)
+{
+    int idx = script_index(script);
+    if (sc->c == NULL || idx < 0 || nargs > MAX_ARGS - 3)
+        return -1;
+    const char *argv[MAX_ARGS];
+    size_t argvlen[MAX_ARGS];
+    char numkeys[16];
+    argv[0] = by_body ? "EVAL" : "EVALSHA";
+    argvlen[0] = strlen(argv[0]);
+    argv[1] = by_body ? script->body : sc->sha[idx];
+    argvlen[1] = by_body ? script->len : 40;
+    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
+    argv[2] = numkeys;
+    for (int i = 0; i < nargs; i++)
+        argv[3 + i] = args[i], argvlen[3 + i] = lens[i];
+    return redisAppendCommandArgv(sc->c, 3 + nargs, argv, argvlen) == REDIS_OK ? 0 : -1;
+}
+
+int sync_eval_append(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
+                     const char *const *args, const size_t *lens)
+{
+    return append_eval(sc, script, false, nkeys, nargs, args, lens);
+}
+
+redisReply *sync_eval_reply(struct sync_conn *sc)
+{
+    return get_reply(sc);
+}
+
+int sync_load_scripts(struct sync_conn *sc, char *err)
+{
+    for (size_t i = 0; i < SYNC_SCRIPTS; i++) {
+        if (sc->c == NULL) {
+            snprintf(err, STARLING_ERR_LEN, "redis connection lost");
+            return -1;
+        }
+        redisReply *r = redisCommand(sc->c, "SCRIPT LOAD %b", sync_scripts[i]->body,
+                                     sync_scripts[i]->len);
+        if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40)
+            memcpy(sc->sha[i], r->str, 41);
+        if (r == NULL)
+            sync_close(sc);
+        if (setup(sc, err, "SCRIPT LOAD", r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
+                      const char *const *args, const size_t *lens)
+{
+    if (append_eval(sc, script, false, nkeys, nargs, args, lens) < 0)
+        return NULL;
+    redisReply *r = get_reply(sc);
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        if (append_eval(sc, script, true, nkeys, nargs, args, lens) < 0)
+            return NULL;
+        r = get_reply(sc);
+    }
+    return r;
+}
