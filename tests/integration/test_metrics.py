@@ -132,7 +132,8 @@ class PromTextSelfTest(unittest.TestCase):
             "second TYPE": "# TYPE x gauge\n# TYPE x counter\nx 1\n",
             "second HELP": "# HELP x a\n# HELP x b\n# TYPE x gauge\nx 1\n",
             "unknown type": "# TYPE x meter\nx 1\n",
-            "TYPE after samples": "# TYPE x_count gauge\nx_count 1\n# TYPE x histogram\n",
+            "TYPE after samples": "# HELP x doc\nx 1\n# TYPE x gauge\n",
+            "histogram name clash": "# TYPE h_count gauge\nh_count 1\n# TYPE h histogram\n",
             "interleaved families": "# TYPE x gauge\n# TYPE y gauge\ny 1\nx 1\n",
             "negative counter": "# TYPE x counter\nx -1\n",
             "no trailing newline": "# TYPE x gauge\nx 1",
@@ -245,6 +246,7 @@ class MetricsTest(FrontendTestBase):
         expected[("scrape", "ok")] = 1
         expected[("other", "not_found")] = 1
         expected[("other", "bad_http")] = 1
+        self.maxDiff = None
         b, a = request_counts(before), request_counts(after)
         self.assertEqual({k: a[k] - b[k] for k in a}, expected)
 

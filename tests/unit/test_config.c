@@ -18,6 +18,9 @@ static const char *const env_vars[] = {
     "STARLING_REDIS_PASSWORD",
     "STARLING_HTTP_LISTEN_ADDR",
     "STARLING_LOG_LEVEL",
+    "STARLING_LOG_FILE",
+    "STARLING_METRICS_LISTEN_ADDR",
+    "STARLING_AGGREGATOR_INTERVAL",
 };
 
 /* Every test starts from the same bytes, so "unchanged" can be a memcmp. */
@@ -94,6 +97,13 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->purge_inactive_torrents, b->purge_inactive_torrents);
     assert_int_equal(a->allow_full_scrape, b->allow_full_scrape);
     assert_int_equal(a->max_scrape_hashes, b->max_scrape_hashes);
+    assert_string_equal(a->log_file, b->log_file);
+    assert_string_equal(a->metrics_listen_addr, b->metrics_listen_addr);
+    assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
+    assert_int_equal(a->aggregator.interval_ms, b->aggregator.interval_ms);
+    assert_int_equal(a->aggregator.lock_ttl_ms, b->aggregator.lock_ttl_ms);
+    assert_int_equal(a->aggregator.scan_count, b->aggregator.scan_count);
+    assert_string_equal(a->aggregator.metrics_listen_addr, b->aggregator.metrics_listen_addr);
     assert_string_equal(a->real_ip_header, b->real_ip_header);
     assert_int_equal(a->n_trusted_proxies, b->n_trusted_proxies);
     for (size_t i = 0; i < a->n_trusted_proxies; i++)
@@ -169,6 +179,13 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis.connect_timeout_ms, 1000);
     assert_int_equal(cfg.redis.command_timeout_ms, 500);
     assert_int_equal(cfg.redis.connections, 2);
+    assert_string_equal(cfg.log_file, "");
+    assert_string_equal(cfg.metrics_listen_addr, "127.0.0.1:9100");
+    assert_int_equal(cfg.shutdown_timeout_ms, 10000);
+    assert_int_equal(cfg.aggregator.interval_ms, 60000);
+    assert_int_equal(cfg.aggregator.lock_ttl_ms, 30000);
+    assert_int_equal(cfg.aggregator.scan_count, 1000);
+    assert_string_equal(cfg.aggregator.metrics_listen_addr, "127.0.0.1:9101");
     assert_int_equal(config_validate(&cfg, err), 0);
     assert_int_equal(config_peer_ttl_ms(&cfg), 45 * 60 * 1000);
 }
@@ -1119,6 +1136,69 @@ static void test_load_does_not_validate(void **state)
     assert_int_equal(config_validate(&cfg, err), -1);
 }
 
+/* The operations keys (issue 3): metrics addresses, shutdown, the aggregator object. */
+static void test_operations_keys(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    load_ok("{\"metrics_listen_addr\": \"[::1]:0\", \"shutdown_timeout\": \"2s\", "
+            "\"log_file\": \"/tmp/x.log\", \"aggregator\": {\"interval\": \"5s\", "
+            "\"lock_ttl\": \"3s\", \"scan_count\": 50, \"metrics_listen_addr\": \"\"}}",
+            &cfg);
+    assert_string_equal(cfg.metrics_listen_addr, "[::1]:0");
+    assert_int_equal(cfg.shutdown_timeout_ms, 2000);
+    assert_string_equal(cfg.log_file, "/tmp/x.log");
+    assert_int_equal(cfg.aggregator.interval_ms, 5000);
+    assert_int_equal(cfg.aggregator.lock_ttl_ms, 3000);
+    assert_int_equal(cfg.aggregator.scan_count, 50);
+    assert_string_equal(cfg.aggregator.metrics_listen_addr, "");
+    assert_int_equal(config_validate(&cfg, err), 0);
+
+    load_fails("{\"metrics_listen_addr\": \"nowhere\"}", "\"metrics_listen_addr\": bad value");
+    load_fails("{\"aggregator\": {\"bogus\": 1}}", "unknown key \"aggregator.bogus\"");
+    load_fails("{\"aggregator\": {\"scan_count\": 0}}", "\"aggregator.scan_count\": out of range");
+    load_fails("{\"aggregator\": {\"interval\": \"soon\"}}", "\"aggregator.interval\":");
+    load_fails("{\"aggregator\": 5}", "\"aggregator\": expected an object");
+    load_fails("{\"shutdown_timeout\": 10}", "\"shutdown_timeout\": expected a duration");
+
+    load_ok("{\"aggregator\": {\"lock_ttl\": \"500ms\"}}", &cfg);
+    assert_int_equal(config_validate(&cfg, err), -1);
+    assert_contains(err, "aggregator.lock_ttl");
+}
+
+static void test_operations_env(void **state)
+{
+    struct config cfg, before;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    clear_env();
+    fresh(&cfg);
+    setenv("STARLING_METRICS_LISTEN_ADDR", "127.0.0.1:7777", 1);
+    setenv("STARLING_AGGREGATOR_INTERVAL", "15s", 1);
+    setenv("STARLING_LOG_FILE", "/var/log/starling.log", 1);
+    assert_int_equal(config_apply_env(&cfg, err), 0);
+    assert_string_equal(cfg.metrics_listen_addr, "127.0.0.1:7777");
+    assert_string_equal(cfg.aggregator.metrics_listen_addr, "127.0.0.1:7777");
+    assert_int_equal(cfg.aggregator.interval_ms, 15000);
+    assert_string_equal(cfg.log_file, "/var/log/starling.log");
+    clear_env();
+
+    fresh(&cfg);
+    before = cfg;
+    setenv("STARLING_METRICS_LISTEN_ADDR", "no-port", 1);
+    assert_int_equal(config_apply_env(&cfg, err), -1);
+    assert_starts_with(err, "STARLING_METRICS_LISTEN_ADDR:");
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    clear_env();
+    setenv("STARLING_AGGREGATOR_INTERVAL", "-1s", 1);
+    assert_int_equal(config_apply_env(&cfg, err), -1);
+    assert_starts_with(err, "STARLING_AGGREGATOR_INTERVAL:");
+    clear_env();
+}
+
 static void test_peer_ttl(void **state)
 {
     struct config cfg;
@@ -1145,6 +1225,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_operations_keys),
+        cmocka_unit_test(test_operations_env),
         cmocka_unit_test(test_repo_config_json_is_defaults),
         cmocka_unit_test(test_full_string),
         cmocka_unit_test(test_full_file),
