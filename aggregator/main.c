@@ -29,7 +29,7 @@
 #define EXIT_CONFIG 2
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
 #define PASS_COMMAND_TIMEOUT_MS 5000
-#define MAX_VIEW_REQUESTS 32
+#define MAX_VIEW_REQUESTS 64
 
 /* The latest published totals, read back from starling:stats (the same on every replica). */
 struct view {

@@ -49,6 +49,10 @@ void config_defaults(struct config *cfg)
     cfg->http_request_timeout_ms = 5 * SEC_MS;
     cfg->http_listen_limit = 4096;
     cfg->http_max_request_bytes = 8192;
+    snprintf(cfg->udp_listen_addr[0], CONFIG_ADDR_LEN, "%s", "127.0.0.1:6969");
+    cfg->n_udp_listen_addr = 1;
+    cfg->udp_batch_size = 32;
+    cfg->udp_reuseport = false;
 
     snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", "info");
     snprintf(cfg->metrics_listen_addr, CONFIG_ADDR_LEN, "%s", "127.0.0.1:9100");
@@ -299,8 +303,8 @@ int config_parse_redis_url(const char *url, struct redis_config *rc, char *err)
  * Appends one listen address (len bytes, blanks around it ignored) to cfg after checking it.
  * label starts each error: a quoted key path or an environment variable.
  */
-static int add_listen_addr(struct config *cfg, const char *s, size_t len, const char *label,
-                           char *err)
+static int add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *s, size_t len,
+                           const char *label, char *err)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -312,27 +316,31 @@ static int add_listen_addr(struct config *cfg, const char *s, size_t len, const 
         len--;
     if (len == 0)
         return set_err(err, "%s: empty address", label);
-    if (cfg->n_http_listen_addr >= CONFIG_MAX_LISTEN)
+    if (*n >= CONFIG_MAX_LISTEN)
         return set_err(err, "%s: at most %d addresses", label, CONFIG_MAX_LISTEN);
-    char *slot = cfg->http_listen_addr[cfg->n_http_listen_addr];
+    char *slot = list[*n];
     if (copy_str(slot, CONFIG_ADDR_LEN, s, len) < 0)
         return set_err(err, "%s: address too long (at most %d bytes)", label, CONFIG_ADDR_LEN - 1);
     if (listen_addr_parse(slot, &ss, &sslen, reason, sizeof(reason)) < 0)
         return set_err(err, "%s: %s", label, reason);
-    cfg->n_http_listen_addr++;
+    (*n)++;
     return 0;
 }
 
-/* Replaces cfg's listen list with the comma-separated addresses in text. */
-static int set_listen_list(struct config *cfg, const char *text, const char *label, char *err)
+/* Replaces a listen list with the comma-separated addresses in text ("" for none only when
+ * allow_empty). */
+static int set_listen_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *text,
+                           bool allow_empty, const char *label, char *err)
 {
     const char *p = text;
 
-    cfg->n_http_listen_addr = 0;
+    *n = 0;
+    if (allow_empty && text[strspn(text, " \t")] == '\0')
+        return 0;
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (add_listen_addr(cfg, p, len, label, err) < 0)
+        if (add_listen_addr(list, n, p, len, label, err) < 0)
             return -1;
         if (comma == NULL)
             return 0;
@@ -485,31 +493,46 @@ static int apply_trusted_proxies(void *base, json_t *val, const char *path, char
 }
 
 /* A string, maybe "a,b", or an array of strings; either way it replaces the whole list. */
-static int apply_listen_addr(void *base, json_t *val, const char *path, char *err)
+static int apply_address_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, bool allow_empty,
+                              json_t *val, const char *path, char *err)
 {
-    struct config *cfg = base;
     char label[64];
     size_t i;
     json_t *item;
 
     if (json_is_string(val)) {
         snprintf(label, sizeof(label), "\"%s\"", path);
-        return set_listen_list(cfg, json_string_value(val), label, err);
+        return set_listen_list(list, n, json_string_value(val), allow_empty, label, err);
     }
     if (!json_is_array(val))
         return set_err(err, "\"%s\": expected a string or an array of strings", path);
-    if (json_array_size(val) == 0)
+    if (json_array_size(val) == 0 && !allow_empty)
         return set_err(err, "\"%s\": at least one address is needed", path);
-    cfg->n_http_listen_addr = 0;
+    *n = 0;
     json_array_foreach (val, i, item) {
         snprintf(label, sizeof(label), "\"%s[%zu]\"", path, i);
         if (!json_is_string(item))
             return set_err(err, "%s: expected a string", label);
         const char *s = json_string_value(item);
-        if (add_listen_addr(cfg, s, strlen(s), label, err) < 0)
+        if (add_listen_addr(list, n, s, strlen(s), label, err) < 0)
             return -1;
     }
     return 0;
+}
+
+static int apply_listen_addr(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_address_list(cfg->http_listen_addr, &cfg->n_http_listen_addr, false, val, path,
+                              err);
+}
+
+/* UDP may be switched off: an empty list (or "") is allowed. */
+static int apply_udp_listen_addr(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_address_list(cfg->udp_listen_addr, &cfg->n_udp_listen_addr, true, val, path,
+                              err);
 }
 
 /* "redis.url" is applied before the other keys by apply_redis(); here it is only skipped. */
@@ -606,6 +629,12 @@ static const struct field config_fields[] = {
      .min = HTTP_REQUEST_BYTES_MIN, .max = HTTP_REQUEST_BYTES_MAX},
     {FIELD_AT("log_level", FIELD_STRING, struct config, log_level), .valid = is_log_level,
      .hint = LOG_LEVEL_HINT},
+    {.name = "udp_listen_addr", .kind = FIELD_CUSTOM, .custom = apply_udp_listen_addr},
+    {FIELD_AT("udp_secret", FIELD_STRING, struct config, udp_secret)},
+    {FIELD_AT("udp_previous_secret", FIELD_STRING, struct config, udp_previous_secret)},
+    {FIELD_AT("udp_batch_size", FIELD_UINT, struct config, udp_batch_size), .min = 1,
+     .max = UDP_BATCH_MAX},
+    {FIELD_AT("udp_reuseport", FIELD_BOOL, struct config, udp_reuseport)},
     {FIELD_AT("log_file", FIELD_STRING, struct config, log_file)},
     {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct config, metrics_listen_addr),
      .valid = is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
@@ -688,8 +717,23 @@ int config_apply_env(struct config *cfg, char *err)
         return set_err(err, "STARLING_REDIS_PASSWORD: too long (at most %zu bytes)",
                        sizeof(tmp.redis.password) - 1);
     if ((v = env_value("STARLING_HTTP_LISTEN_ADDR")) != NULL &&
-        set_listen_list(&tmp, v, "STARLING_HTTP_LISTEN_ADDR", err) < 0)
+        set_listen_list(tmp.http_listen_addr, &tmp.n_http_listen_addr, v, false,
+                        "STARLING_HTTP_LISTEN_ADDR", err) < 0)
         return -1;
+    /* Set but empty is "unset" for every variable; "none" switches UDP off. */
+    if ((v = env_value("STARLING_UDP_LISTEN_ADDR")) != NULL &&
+        set_listen_list(tmp.udp_listen_addr, &tmp.n_udp_listen_addr,
+                        strcmp(v, "none") == 0 ? "" : v, true, "STARLING_UDP_LISTEN_ADDR",
+                        err) < 0)
+        return -1;
+    if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
+        copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
+        return set_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
+                       sizeof(tmp.udp_secret) - 1);
+    if ((v = env_value("STARLING_UDP_PREVIOUS_SECRET")) != NULL &&
+        copy_str(tmp.udp_previous_secret, sizeof(tmp.udp_previous_secret), v, strlen(v)) < 0)
+        return set_err(err, "STARLING_UDP_PREVIOUS_SECRET: too long (at most %zu bytes)",
+                       sizeof(tmp.udp_previous_secret) - 1);
     /* Each binary serves its own metrics: the variable sets the address of whichever
      * reads it (the frontend's metrics_listen_addr, the aggregator's own). */
     if ((v = env_value("STARLING_METRICS_LISTEN_ADDR")) != NULL) {
@@ -734,6 +778,10 @@ int config_validate(const struct config *cfg, char *err)
     /* The counts index fixed arrays: a struct built by hand must not send readers past them. */
     if (cfg->n_http_listen_addr > CONFIG_MAX_LISTEN)
         return set_err(err, "at most %d http_listen_addr entries", CONFIG_MAX_LISTEN);
+    if (cfg->n_udp_listen_addr > CONFIG_MAX_LISTEN)
+        return set_err(err, "at most %d udp_listen_addr entries", CONFIG_MAX_LISTEN);
+    if (cfg->udp_batch_size < 1 || cfg->udp_batch_size > UDP_BATCH_MAX)
+        return set_err(err, "udp_batch_size must be 1..%d", UDP_BATCH_MAX);
     if (cfg->n_trusted_proxies > CONFIG_MAX_PROXIES)
         return set_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
     if (!is_log_level(cfg->log_level))

@@ -15,6 +15,8 @@
 /* Hard ceilings on what an operator may configure, so replies stay bounded. */
 #define CONFIG_NUM_WANT_CEILING 1000
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
+/* recvmmsg/sendmmsg batches: past this the kernel's UIO_MAXIOV-sized loops stop paying. */
+#define UDP_BATCH_MAX 1024
 
 struct redis_config {
     char host[256];        /* TCP host (default 127.0.0.1) */
@@ -62,6 +64,14 @@ struct config {
     uint64_t http_request_timeout_ms; /* from a request's first byte to its last header */
     uint32_t http_listen_limit;       /* concurrent connections per frontend */
     uint32_t http_max_request_bytes;  /* request line + headers */
+
+    /* UDP tracker protocol (BEP 15). */
+    char udp_listen_addr[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
+    size_t n_udp_listen_addr; /* 0: no UDP */
+    char udp_secret[256];          /* connection-ID key; "" = random per process */
+    char udp_previous_secret[256]; /* accepted for checking only, during a rotation */
+    uint32_t udp_batch_size;       /* datagrams per recvmmsg/sendmmsg */
+    bool udp_reuseport;            /* SO_REUSEPORT: several processes share the ports */
 
     char log_level[16]; /* debug, info, warn, error */
     char log_file[256]; /* "" logs to stderr; reopened on SIGHUP */

@@ -459,7 +459,8 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
     c->compact = req.compact;
     c->no_peer_id = req.no_peer_id;
     c->family_only = c->srv->cfg->respect_af ? client->family : 0;
-    if (tracker_announce(c->srv->tracker, &req, client, on_announce_done, c, &reason) < 0) {
+    if (tracker_announce(c->srv->tracker, &req, client, false, on_announce_done, c, &reason) <
+        0) {
         send_failure(c, 200, reason);
         return;
     }

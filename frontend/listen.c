@@ -1,6 +1,7 @@
 #include "listen.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@
 /* The kernel caps it at net.core.somaxconn anyway; ask for plenty for connection bursts. */
 #define LISTEN_BACKLOG 4096
 
-int listen_socket(const char *text, int type, const char *what, char *err, size_t errlen)
+static int open_socket(const char *text, int type, bool reuseport, const char *what, char *err,
+                       size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -27,6 +29,8 @@ int listen_socket(const char *text, int type, const char *what, char *err, size_
     if (fd < 0)
         goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
     /* Accepted sockets inherit it on Linux: one setsockopt per listener, not per client. */
     if (type == SOCK_STREAM)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -43,6 +47,16 @@ fail:
     if (fd >= 0)
         close(fd);
     return -1;
+}
+
+int listen_socket(const char *text, int type, const char *what, char *err, size_t errlen)
+{
+    return open_socket(text, type, false, what, err, errlen);
+}
+
+int listen_socket_shared(const char *text, int type, const char *what, char *err, size_t errlen)
+{
+    return open_socket(text, type, true, what, err, errlen);
 }
 
 void listen_socket_text(int fd, char *buf)

@@ -14,6 +14,10 @@
  */
 int listen_socket(const char *text, int type, const char *what, char *err, size_t errlen);
 
+/* The same with SO_REUSEPORT, so several processes can serve one port (the kernel spreads
+ * datagrams and connections over them by a hash of the sender). */
+int listen_socket_shared(const char *text, int type, const char *what, char *err, size_t errlen);
+
 /* The address a socket is bound to, "127.0.0.1:40123" or "[::1]:40123" (the real port
  * when ":0" was asked for), into buf (LISTEN_TEXT_LEN bytes). */
 void listen_socket_text(int fd, char *buf);

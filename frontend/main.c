@@ -17,23 +17,27 @@
 #include "redis.h"
 #include "stats.h"
 #include "tracker.h"
+#include "udp.h"
 
 #define EXIT_CONFIG 2
 /* How often the request counters go to Redis for the aggregator's totals. */
 #define COUNTERS_INTERVAL_MS 1000
+/* HTTP endpoint x result, then UDP action x result. */
+#define REPORTED_COUNTERS (STAT_ENDPOINTS * STAT_RESULTS + STAT_UDP_ACTIONS * STAT_UDP_RESULTS)
 
 struct frontend {
     struct event_base *base;
     const struct config *cfg;
     struct redis_pool *pool;
     struct http_server *http;
+    struct udp_server *udp;
     struct admin_server *admin;
     struct event *counters_timer;
     struct event *shutdown_deadline;
     char node_id[128]; /* host:pid, names this process in {starling}:frontends */
-    /* What Redis already has of frontend_stats.requests, and what is on its way. */
-    uint64_t reported[STAT_ENDPOINTS][STAT_RESULTS];
-    uint64_t sending[STAT_ENDPOINTS][STAT_RESULTS];
+    /* What Redis already has of the request counters, and what is on its way. */
+    uint64_t reported[REPORTED_COUNTERS];
+    uint64_t sending[REPORTED_COUNTERS];
     bool report_in_flight;
     bool shutting_down;
     bool exit_after_report; /* the last report of a shutdown */
@@ -73,9 +77,8 @@ static void on_report_done(void *arg, int result)
     struct frontend *fe = arg;
     fe->report_in_flight = false;
     if (result == 0) {
-        for (int e = 0; e < STAT_ENDPOINTS; e++)
-            for (int r = 0; r < STAT_RESULTS; r++)
-                fe->reported[e][r] += fe->sending[e][r];
+        for (size_t i = 0; i < REPORTED_COUNTERS; i++)
+            fe->reported[i] += fe->sending[i];
     }
     /* else: the same increments are sent again with the next report */
     if (fe->exit_after_report)
@@ -85,22 +88,31 @@ static void on_report_done(void *arg, int result)
 /* Sends what the counters gained since the last report. Returns 0 when a report left. */
 static int report_counters(struct frontend *fe)
 {
-    static char fields[STAT_ENDPOINTS * STAT_RESULTS][32];
-    const char *names[STAT_ENDPOINTS * STAT_RESULTS];
-    uint64_t increments[STAT_ENDPOINTS * STAT_RESULTS];
+    static char fields[REPORTED_COUNTERS][40];
+    const char *names[REPORTED_COUNTERS];
+    uint64_t totals[REPORTED_COUNTERS];
     size_t n = 0;
     if (fe->report_in_flight)
         return -1;
     for (int e = 0; e < STAT_ENDPOINTS; e++) {
         for (int r = 0; r < STAT_RESULTS; r++) {
-            fe->sending[e][r] = frontend_stats.requests[e][r] - fe->reported[e][r];
             snprintf(fields[n], sizeof(fields[n]), "%s:%s", stat_endpoint_name(e),
                      stat_result_name(r));
-            names[n] = fields[n];
-            increments[n++] = fe->sending[e][r];
+            totals[n++] = frontend_stats.requests[e][r];
         }
     }
-    if (counters_report(fe->pool, fe->node_id, tracker_now_ms(), names, increments, n,
+    for (int a = 0; a < STAT_UDP_ACTIONS; a++) {
+        for (int r = 0; r < STAT_UDP_RESULTS; r++) {
+            snprintf(fields[n], sizeof(fields[n]), "udp_%s:%s", stat_udp_action_name(a),
+                     stat_udp_result_name(r));
+            totals[n++] = frontend_stats.udp_requests[a][r];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        names[i] = fields[i];
+        fe->sending[i] = totals[i] - fe->reported[i];
+    }
+    if (counters_report(fe->pool, fe->node_id, tracker_now_ms(), names, fe->sending, n,
                         on_report_done, fe) < 0)
         return -1;
     fe->report_in_flight = true;
@@ -148,6 +160,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     struct timeval tv = {.tv_sec = (time_t)(fe->cfg->shutdown_timeout_ms / 1000),
                          .tv_usec = (suseconds_t)(fe->cfg->shutdown_timeout_ms % 1000) * 1000};
     evtimer_add(fe->shutdown_deadline, &tv);
+    udp_server_stop_reading(fe->udp);
     http_server_drain(fe->http, on_drained, fe);
 }
 
@@ -246,11 +259,15 @@ int main(int argc, char **argv)
     struct tracker tracker = {.cfg = &cfg, .pool = fe.pool};
     char err[STARLING_ERR_LEN];
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
-    if (fe.http != NULL && cfg.metrics_listen_addr[0] != '\0')
+    if (fe.http != NULL)
+        fe.udp = udp_server_new(fe.base, &cfg, &tracker, err);
+    if (fe.http != NULL && fe.udp != NULL && cfg.metrics_listen_addr[0] != '\0')
         fe.admin = admin_server_new(fe.base, cfg.metrics_listen_addr, render_metrics, is_ready,
                                     &fe, err);
-    if (fe.http == NULL || (cfg.metrics_listen_addr[0] != '\0' && fe.admin == NULL)) {
+    if (fe.http == NULL || fe.udp == NULL ||
+        (cfg.metrics_listen_addr[0] != '\0' && fe.admin == NULL)) {
         log_error("%s", err);
+        udp_server_free(fe.udp);
         http_server_free(fe.http);
         redis_pool_free(fe.pool);
         event_base_free(fe.base);
@@ -279,6 +296,7 @@ int main(int argc, char **argv)
     /* Storage first: it answers every call still in flight ("shutting down"), so the
      * HTTP server can then close connections none of which is waiting. */
     redis_pool_free(fe.pool);
+    udp_server_free(fe.udp);
     http_server_free(fe.http);
     admin_server_free(fe.admin);
     event_free(fe.counters_timer);

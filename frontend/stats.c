@@ -12,6 +12,27 @@ static const char *const endpoint_names[STAT_ENDPOINTS] = {"announce", "scrape",
 static const char *const result_names[STAT_RESULTS] = {"ok", "bad_params", "storage_error",
                                                        "bad_http", "not_found"};
 
+static const char *const udp_action_names[STAT_UDP_ACTIONS] = {"connect", "announce", "scrape",
+                                                               "unknown"};
+static const char *const udp_result_names[STAT_UDP_RESULTS] = {"ok", "malformed",
+                                                               "bad_connection_id",
+                                                               "storage_error"};
+/* By enum udp_parse_result. */
+static const char *const udp_reason_names[] = {
+    "ok",          "short",         "bad_magic",  "unknown_action", "short_announce",
+    "bad_options", "bad_port",      "bad_event",  "scrape_count",
+};
+
+const char *stat_udp_action_name(enum stat_udp_action a)
+{
+    return udp_action_names[a];
+}
+
+const char *stat_udp_result_name(enum stat_udp_result r)
+{
+    return udp_result_names[r];
+}
+
 const char *stat_endpoint_name(enum stat_endpoint e)
 {
     return endpoint_names[e];
@@ -46,6 +67,23 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
     metrics_family(out, "starling_http_connections_total", "counter",
                    "Client connections accepted.");
     metrics_sample_u64(out, "starling_http_connections_total", NULL, s->connections_total);
+
+    metrics_family(out, "starling_udp_requests_total", "counter",
+                   "UDP requests (BEP 15), by action and result.");
+    for (int a = 0; a < STAT_UDP_ACTIONS; a++) {
+        for (int r = 0; r < STAT_UDP_RESULTS; r++) {
+            snprintf(labels, sizeof(labels), "action=\"%s\",result=\"%s\"", udp_action_names[a],
+                     udp_result_names[r]);
+            metrics_sample_u64(out, "starling_udp_requests_total", labels, s->udp_requests[a][r]);
+        }
+    }
+    metrics_family(out, "starling_udp_malformed_total", "counter",
+                   "Malformed UDP datagrams, by reason (short and bad_magic are dropped "
+                   "silently, the others get an error reply).");
+    for (size_t i = 1; i < sizeof(udp_reason_names) / sizeof(udp_reason_names[0]); i++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", udp_reason_names[i]);
+        metrics_sample_u64(out, "starling_udp_malformed_total", labels, s->udp_malformed[i]);
+    }
 
     metrics_family(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.");
     metrics_sample_u64(out, "starling_redis_calls_total", NULL, redis->calls);

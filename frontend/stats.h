@@ -20,18 +20,35 @@ enum stat_result {
     STAT_RESULTS
 };
 
+/* UDP (BEP 15): the action asked for, and how it ended. */
+enum stat_udp_action { STAT_UDP_CONNECT, STAT_UDP_ANNOUNCE, STAT_UDP_SCRAPE, STAT_UDP_UNKNOWN,
+                       STAT_UDP_ACTIONS };
+enum stat_udp_result {
+    STAT_UDP_OK,
+    STAT_UDP_MALFORMED,     /* an error reply or a silent drop (udp_malformed says why) */
+    STAT_UDP_BAD_CONNID,    /* wrong or expired connection id: error reply, no Redis work */
+    STAT_UDP_STORAGE_ERROR, /* "storage unavailable, retry later" */
+    STAT_UDP_RESULTS
+};
+/* Indexed by enum udp_parse_result (frontend/udp_proto.h). */
+#define STAT_UDP_REASONS 16
+
 /* The frontend's own numbers. One event loop per process: plain integers suffice. */
 struct frontend_stats {
     uint64_t requests[STAT_ENDPOINTS][STAT_RESULTS];
     struct latency_histogram latency[STAT_ENDPOINTS]; /* parsed -> reply queued */
     uint64_t connections_open;
     uint64_t connections_total;
+    uint64_t udp_requests[STAT_UDP_ACTIONS][STAT_UDP_RESULTS];
+    uint64_t udp_malformed[STAT_UDP_REASONS];
 };
 
 extern struct frontend_stats frontend_stats;
 
 const char *stat_endpoint_name(enum stat_endpoint e);
 const char *stat_result_name(enum stat_result r);
+const char *stat_udp_action_name(enum stat_udp_action a);
+const char *stat_udp_result_name(enum stat_udp_result r);
 
 /* The frontend's /metrics page. */
 void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,

@@ -18,7 +18,8 @@ static uint32_t effective_numwant(const struct config *cfg, int32_t asked)
 }
 
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
-                     tracker_announce_fn *done, void *arg, const char **failure)
+                     bool own_family_only, tracker_announce_fn *done, void *arg,
+                     const char **failure)
 {
     const struct config *cfg = t->cfg;
     struct peer_addr_policy policy = {
@@ -40,7 +41,7 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         *failure = "invalid peer address";
         return -1;
     }
-    if (cfg->respect_af)
+    if (cfg->respect_af || own_family_only)
         a.family = client->family == AF_INET ? SWARM_V4_ONLY : SWARM_V6_ONLY;
     if (swarm_announce(t->pool, &a, done, arg) < 0) {
         *failure = TRACKER_STORAGE_FAILURE;

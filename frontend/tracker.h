@@ -33,11 +33,13 @@ typedef swarm_scrape_fn tracker_scrape_fn;
 
 /*
  * Records the announce and asks for peers. `client` is the address the request came from
- * (after trusted-proxy handling). Returns 0 when done will be called later, or -1 with a
+ * (after trusted-proxy handling). own_family_only asks for peers of the client's family
+ * only (UDP replies carry one family; respect_af does the same for HTTP). Returns 0 when done will be called later, or -1 with a
  * client-facing reason in *failure (done not called).
  */
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
-                     tracker_announce_fn *done, void *arg, const char **failure);
+                     bool own_family_only, tracker_announce_fn *done, void *arg,
+                     const char **failure);
 
 /* Counts for n (> 0) distinct hashes; same return convention as tracker_announce(). */
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,

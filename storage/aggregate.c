@@ -357,7 +357,7 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
 }
 
 /* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
-#define MAX_REQUEST_FIELDS 32
+#define MAX_REQUEST_FIELDS 64
 
 int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const struct pass_info *info,
                       char *err)

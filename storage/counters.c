@@ -7,7 +7,7 @@
 #include "numtext.h"
 #include "redis.h"
 
-#define MAX_COUNTERS 24
+#define MAX_COUNTERS 48
 
 struct report {
     counters_done_fn *done;

@@ -448,7 +448,7 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     return 0;
 }
 
-#define MAX_ARGS 64
+#define MAX_ARGS 128
 
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
                     int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,

@@ -27,7 +27,9 @@ STORAGE_UNAVAILABLE = "storage unavailable, retry later"
 # developer's shell cannot change what a test runs.
 STARLING_ENV_VARS = ("STARLING_CONFIG", "STARLING_REDIS_URL", "STARLING_REDIS_PASSWORD",
                      "STARLING_HTTP_LISTEN_ADDR", "STARLING_LOG_LEVEL", "STARLING_LOG_FILE",
-                     "STARLING_METRICS_LISTEN_ADDR", "STARLING_AGGREGATOR_INTERVAL")
+                     "STARLING_METRICS_LISTEN_ADDR", "STARLING_AGGREGATOR_INTERVAL",
+                     "STARLING_UDP_LISTEN_ADDR", "STARLING_UDP_SECRET",
+                     "STARLING_UDP_PREVIOUS_SECRET")
 # A sanitizer report in a starling log means a memory or UB bug, whatever the replies were.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -303,6 +305,7 @@ class Starling:
         self.config.setdefault("http_listen_addr", "127.0.0.1:0")
         # Many processes run at once: the metrics endpoint gets a free port too.
         self.config.setdefault("metrics_listen_addr", "127.0.0.1:0")
+        self.config.setdefault("udp_listen_addr", "127.0.0.1:0")
         if redis is not None:
             rc = dict(self.config.get("redis", {}))
             if "url" not in rc:

@@ -263,6 +263,17 @@ def parse(text):
                     kind = arg.strip(BLANKS)
                     if kind not in TYPES:
                         raise PromTextError("unknown type %r for %s" % (kind, name))
+                    # A histogram/summary owns name_bucket, name_sum, name_count.
+                    if kind in ("histogram", "summary"):
+                        for sfx in ("_bucket", "_sum", "_count"):
+                            if name + sfx in families:
+                                raise PromTextError("%s %s clashes with family %s"
+                                                    % (kind, name, name + sfx))
+                    for sfx in ("_bucket", "_sum", "_count"):
+                        base = families.get(name[:-len(sfx)]) if name.endswith(sfx) else None
+                        if base is not None and base["type"] in ("histogram", "summary"):
+                            raise PromTextError("%s clashes with %s %s"
+                                                % (name, base["type"], name[:-len(sfx)]))
                     fam["type"] = kind
                 continue
             name, labels, value = _parse_sample(line)
@@ -293,12 +304,13 @@ def parse(text):
     return families
 
 
-def value(families, name, family=None, **labels):
-    """The value of the one series `name` with exactly `labels`; KeyError if absent.
-    `family` defaults to `name` (give it for a histogram's _bucket/_sum/_count)."""
-    fam = families.get(family or name)
-    if fam is not None:
-        for n, l, v in fam["samples"]:
+def value(families, name, **labels):
+    """The value of the one series `name` with exactly `labels` (a histogram's _bucket,
+    _sum and _count are found under their family); KeyError if absent."""
+    candidates = [name] + [name[:-len(sfx)] for sfx in ("_bucket", "_sum", "_count")
+                           if name.endswith(sfx)]
+    for family in candidates:
+        for n, l, v in families.get(family, {"samples": []})["samples"]:
             if n == name and l == labels:
                 return v
     raise KeyError("%s%s not in the metrics" % (name, labels))

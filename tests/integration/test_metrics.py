@@ -106,7 +106,7 @@ class PromTextSelfTest(unittest.TestCase):
         self.assertEqual(promtext.value(f, "a_total", path='/x"y\\z\n', code="200"), 3)
         self.assertEqual(promtext.value(f, "a_total", path="/", code="200"), 1000)
         self.assertTrue(math.isnan(promtext.value(f, "g")))
-        self.assertEqual(promtext.value(f, "h_bucket", family="h", le="+Inf"), 2)
+        self.assertEqual(promtext.value(f, "h_bucket", le="+Inf"), 2)
         self.assertEqual(promtext.value(f, "u"), -math.inf)
         self.assertEqual(f["h"]["help"], None)
         with self.assertRaises(KeyError):
@@ -216,7 +216,7 @@ class MetricsTest(FrontendTestBase):
         self.assertEqual(promtext.value(f, "starling_redis_ready"), 1)
         self.assertEqual(promtext.value(f, "starling_draining"), 0)
         for e in ("announce", "scrape"):
-            promtext.value(f, HISTOGRAM + "_count", family=HISTOGRAM, endpoint=e)
+            promtext.value(f, HISTOGRAM + "_count", endpoint=e)
 
     def test_counters_move_with_traffic(self):
         t = self.start()
@@ -251,7 +251,7 @@ class MetricsTest(FrontendTestBase):
         self.assertEqual({k: a[k] - b[k] for k in a}, expected)
 
         def hist(f, endpoint, series):
-            return promtext.value(f, HISTOGRAM + series, family=HISTOGRAM, endpoint=endpoint)
+            return promtext.value(f, HISTOGRAM + series, endpoint=endpoint)
         self.assertEqual(hist(after, "announce", "_count") - hist(before, "announce", "_count"), 4)
         self.assertEqual(hist(after, "scrape", "_count") - hist(before, "scrape", "_count"), 1)
         self.assertGreater(hist(after, "announce", "_sum"), hist(before, "announce", "_sum"))

@@ -1,0 +1,495 @@
+/*
+ * The UDP tracker (BEP 15): one persistent read event per socket; each wake-up reads up
+ * to a few batches of datagrams with recvmmsg(), answers connects and malformed requests
+ * at once, and hands announces and scrapes to the tracker (storage calls go out pipelined).
+ * Replies, immediate or from storage, queue per socket and leave with sendmmsg() at the
+ * end of the current burst (a deferred event), so a batch costs a couple of syscalls.
+ *
+ * Connection IDs are derived (frontend/connid.c): a request with a wrong or expired one
+ * gets an error reply and costs no Redis work.
+ */
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
+#include "udp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "addr.h"
+#include "connid.h"
+#include "listen.h"
+#include "log.h"
+#include "stats.h"
+#include "udp_proto.h"
+
+#define UDP_MAX_DATAGRAM 2048 /* requests are small; a larger one is malformed anyway */
+#define UDP_REPLY_MAX 1500    /* announce replies are capped to fit one MTU */
+/* Batches read per wake-up: enough to drain bursts, few enough to let other events run. */
+#define READS_PER_WAKEUP 8
+#define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
+
+struct udp_socket;
+
+struct out_msg {
+    struct sockaddr_storage to;
+    socklen_t to_len;
+    size_t len;
+    uint8_t data[UDP_REPLY_MAX];
+};
+
+struct udp_socket {
+    struct udp_server *srv;
+    int fd;
+    int family; /* AF_INET or AF_INET6: which peers its announce replies carry */
+    struct event *read_ev;
+    struct mmsghdr *in_msgs;
+    struct iovec *in_iov;
+    struct sockaddr_storage *in_addr;
+    uint8_t (*in_buf)[UDP_MAX_DATAGRAM];
+    struct out_msg *out; /* replies waiting for sendmmsg */
+    size_t nout;
+    struct mmsghdr *out_msgs;
+    struct iovec *out_iov;
+};
+
+struct udp_server {
+    struct event_base *base;
+    const struct config *cfg;
+    struct tracker *tracker;
+    struct connid_keys keys;
+    struct udp_socket socks[CONFIG_MAX_LISTEN];
+    size_t nsocks;
+    size_t batch;
+    struct event *flush_ev; /* sends every queued reply once the current burst is handled */
+    bool flush_pending;
+    bool closing;
+};
+
+/* A request waiting for storage. */
+struct pending {
+    struct udp_socket *sock;
+    struct sockaddr_storage from;
+    socklen_t from_len;
+    uint32_t transaction_id;
+    int action;
+    size_t nhashes; /* scrape */
+};
+
+static uint64_t unix_seconds(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+/* ---- sending ---- */
+
+static void flush_socket(struct udp_socket *s)
+{
+    size_t sent = 0;
+    while (sent < s->nout) {
+        for (size_t i = sent; i < s->nout; i++) {
+            s->out_iov[i].iov_base = s->out[i].data;
+            s->out_iov[i].iov_len = s->out[i].len;
+            memset(&s->out_msgs[i], 0, sizeof(s->out_msgs[i]));
+            s->out_msgs[i].msg_hdr.msg_name = &s->out[i].to;
+            s->out_msgs[i].msg_hdr.msg_namelen = s->out[i].to_len;
+            s->out_msgs[i].msg_hdr.msg_iov = &s->out_iov[i];
+            s->out_msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = sendmmsg(s->fd, &s->out_msgs[sent], (unsigned)(s->nout - sent), MSG_DONTWAIT);
+        if (n <= 0) {
+            /* A full socket buffer or a vanished client: UDP replies may be lost. */
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                sent++; /* skip the datagram the error was about */
+            else
+                break;
+            continue;
+        }
+        sent += (size_t)n;
+    }
+    s->nout = 0;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct udp_server *srv = arg;
+    (void)fd, (void)what;
+    srv->flush_pending = false;
+    for (size_t i = 0; i < srv->nsocks; i++)
+        if (srv->socks[i].nout > 0)
+            flush_socket(&srv->socks[i]);
+}
+
+/* A slot for a reply to `to`, flushed at the end of this burst. */
+static struct out_msg *reply_slot(struct udp_socket *s, const struct sockaddr_storage *to,
+                                  socklen_t to_len)
+{
+    struct udp_server *srv = s->srv;
+    if (s->nout == srv->batch)
+        flush_socket(s);
+    struct out_msg *m = &s->out[s->nout++];
+    memcpy(&m->to, to, to_len);
+    m->to_len = to_len;
+    m->len = 0;
+    if (!srv->flush_pending) {
+        event_active(srv->flush_ev, EV_TIMEOUT, 0);
+        srv->flush_pending = true;
+    }
+    return m;
+}
+
+static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, socklen_t to_len,
+                       uint32_t txid, const char *message)
+{
+    struct out_msg *m = reply_slot(s, to, to_len);
+    m->len = udp_build_error(m->data, sizeof(m->data), txid, message);
+}
+
+/* ---- storage answers ---- */
+
+static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
+{
+    struct pending *p = arg;
+    struct udp_socket *s = p->sock;
+    (void)err;
+    if (s->srv->closing) {
+        free(p);
+        return;
+    }
+    if (r == NULL) {
+        frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
+        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE);
+        free(p);
+        return;
+    }
+    const uint8_t *peers[UDP_MAX_PEERS_V4];
+    size_t n = 0, max = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
+    for (size_t i = 0; i < r->npeers && n < max; i++) {
+        const uint8_t *e = s->family == AF_INET ? r->peers[i].v4 : r->peers[i].v6;
+        if (e != NULL)
+            peers[n++] = e;
+    }
+    struct out_msg *m = reply_slot(s, &p->from, p->from_len);
+    uint32_t interval = (uint32_t)(s->srv->cfg->announce_ms / 1000);
+    m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,
+                                (uint32_t)r->incomplete, (uint32_t)r->complete, peers, n,
+                                s->family == AF_INET ? COMPACT_V4_LEN : COMPACT_V6_LEN);
+    frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_OK]++;
+    free(p);
+}
+
+static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
+                           const char *err)
+{
+    struct pending *p = arg;
+    struct udp_socket *s = p->sock;
+    (void)err;
+    if (s->srv->closing) {
+        free(p);
+        return;
+    }
+    if (counts == NULL) {
+        frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
+        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE);
+        free(p);
+        return;
+    }
+    uint32_t triples[UDP_SCRAPE_MAX_HASHES][3];
+    for (size_t i = 0; i < n && i < UDP_SCRAPE_MAX_HASHES; i++) {
+        triples[i][0] = (uint32_t)counts[i].complete;
+        triples[i][1] = (uint32_t)counts[i].downloaded;
+        triples[i][2] = (uint32_t)counts[i].incomplete;
+    }
+    struct out_msg *m = reply_slot(s, &p->from, p->from_len);
+    m->len = udp_build_scrape(m->data, sizeof(m->data), p->transaction_id,
+                              (const uint32_t(*)[3])triples, n);
+    frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_OK]++;
+    free(p);
+}
+
+/* ---- requests ---- */
+
+static void count_malformed(int action, enum udp_parse_result why)
+{
+    frontend_stats.udp_malformed[why]++;
+    frontend_stats.udp_requests[action][STAT_UDP_MALFORMED]++;
+}
+
+static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_storage *from,
+                                   socklen_t from_len, const struct udp_header *h)
+{
+    struct pending *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->sock = s;
+    memcpy(&p->from, from, from_len);
+    p->from_len = from_len;
+    p->transaction_id = h->transaction_id;
+    p->action = (int)h->action;
+    return p;
+}
+
+static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len,
+                            const struct sockaddr_storage *from, socklen_t from_len,
+                            const struct udp_header *h, const struct addr *client)
+{
+    const struct config *cfg = s->srv->cfg;
+    struct announce_req req;
+    char url_data[UDP_URL_DATA_MAX + 1];
+    size_t url_len = 0;
+    enum udp_parse_result r = udp_parse_announce(pkt, len, &req, url_data, &url_len);
+    if (r != UDP_OK) {
+        count_malformed(STAT_UDP_ANNOUNCE, r);
+        send_error(s, from, from_len, h->transaction_id, udp_error_text(r));
+        return;
+    }
+    /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
+    /* The reply carries one family's peers and must fit one datagram: cap numwant. */
+    uint32_t want = req.numwant < 0 ? cfg->default_num_want : (uint32_t)req.numwant;
+    uint32_t mtu_cap = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
+    req.numwant = (int32_t)(want < mtu_cap ? want : mtu_cap);
+    struct pending *p = pending_new(s, from, from_len, h);
+    const char *failure = NULL;
+    if (p == NULL || tracker_announce(s->srv->tracker, &req, client, true, on_announce_done, p,
+                                      &failure) < 0) {
+        free(p);
+        frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
+        send_error(s, from, from_len, h->transaction_id,
+                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE);
+    }
+}
+
+static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
+                          const struct sockaddr_storage *from, socklen_t from_len,
+                          const struct udp_header *h)
+{
+    const uint8_t *hashes;
+    size_t n;
+    enum udp_parse_result r = udp_parse_scrape(pkt, len, &hashes, &n);
+    if (r != UDP_OK) {
+        count_malformed(STAT_UDP_SCRAPE, r);
+        send_error(s, from, from_len, h->transaction_id, udp_error_text(r));
+        return;
+    }
+    struct pending *p = pending_new(s, from, from_len, h);
+    const char *failure = NULL;
+    if (p != NULL)
+        p->nhashes = n;
+    /* The reply lists the hashes in the request's order, duplicates included. */
+    if (p == NULL ||
+        tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n,
+                       on_scrape_done, p, &failure) < 0) {
+        free(p);
+        frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
+        send_error(s, from, from_len, h->transaction_id,
+                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE);
+    }
+}
+
+static void handle_datagram(struct udp_socket *s, const uint8_t *pkt, size_t len,
+                            const struct sockaddr_storage *from, socklen_t from_len)
+{
+    struct udp_header h;
+    struct addr client;
+    uint16_t port;
+    if (addr_from_sockaddr((const struct sockaddr *)from, &client, &port) < 0)
+        return;
+    enum udp_parse_result r = udp_parse_header(pkt, len, &h);
+    if (r != UDP_OK) {
+        count_malformed(STAT_UDP_UNKNOWN, r); /* dropped without a reply */
+        return;
+    }
+    uint64_t now = unix_seconds();
+    if (h.action == UDP_ACTION_CONNECT) {
+        struct out_msg *m = reply_slot(s, from, from_len);
+        m->len = udp_build_connect(m->data, sizeof(m->data), h.transaction_id,
+                                   connid_issue(&s->srv->keys, &client, port, now));
+        frontend_stats.udp_requests[STAT_UDP_CONNECT][STAT_UDP_OK]++;
+        return;
+    }
+    if (h.action != UDP_ACTION_ANNOUNCE && h.action != UDP_ACTION_SCRAPE) {
+        count_malformed(STAT_UDP_UNKNOWN, UDP_ERR_UNKNOWN_ACTION);
+        send_error(s, from, from_len, h.transaction_id, udp_error_text(UDP_ERR_UNKNOWN_ACTION));
+        return;
+    }
+    int action = h.action == UDP_ACTION_ANNOUNCE ? STAT_UDP_ANNOUNCE : STAT_UDP_SCRAPE;
+    if (!connid_check(&s->srv->keys, &client, port, now, h.connection_id)) {
+        frontend_stats.udp_requests[action][STAT_UDP_BAD_CONNID]++;
+        send_error(s, from, from_len, h.transaction_id, "invalid connection id");
+        return;
+    }
+    if (h.action == UDP_ACTION_ANNOUNCE)
+        handle_announce(s, pkt, len, from, from_len, &h, &client);
+    else
+        handle_scrape(s, pkt, len, from, from_len, &h);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct udp_socket *s = arg;
+    size_t batch = s->srv->batch;
+    (void)what;
+    for (int round = 0; round < READS_PER_WAKEUP; round++) {
+        for (size_t i = 0; i < batch; i++) {
+            s->in_iov[i].iov_base = s->in_buf[i];
+            s->in_iov[i].iov_len = UDP_MAX_DATAGRAM;
+            memset(&s->in_msgs[i].msg_hdr, 0, sizeof(s->in_msgs[i].msg_hdr));
+            s->in_msgs[i].msg_hdr.msg_name = &s->in_addr[i];
+            s->in_msgs[i].msg_hdr.msg_namelen = sizeof(s->in_addr[i]);
+            s->in_msgs[i].msg_hdr.msg_iov = &s->in_iov[i];
+            s->in_msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(fd, s->in_msgs, (unsigned)batch, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return; /* EAGAIN: drained (errors on UDP sockets are per datagram: ignored) */
+        for (int i = 0; i < n; i++) {
+            struct msghdr *mh = &s->in_msgs[i].msg_hdr;
+            size_t len = s->in_msgs[i].msg_len;
+            if (mh->msg_flags & MSG_TRUNC) {
+                count_malformed(STAT_UDP_UNKNOWN, UDP_DROP_SHORT); /* oversized: dropped */
+                continue;
+            }
+            handle_datagram(s, s->in_buf[i], len, &s->in_addr[i], mh->msg_namelen);
+        }
+        if ((size_t)n < batch)
+            return;
+    }
+}
+
+/* ---- setup ---- */
+
+static void socket_free(struct udp_socket *s)
+{
+    if (s->read_ev != NULL)
+        event_free(s->read_ev);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->in_msgs);
+    free(s->in_iov);
+    free(s->in_addr);
+    free(s->in_buf);
+    free(s->out);
+    free(s->out_msgs);
+    free(s->out_iov);
+}
+
+static int socket_open(struct udp_server *srv, struct udp_socket *s, const char *text, char *err)
+{
+    const struct config *cfg = srv->cfg;
+    size_t batch = srv->batch;
+    memset(s, 0, sizeof(*s));
+    s->srv = srv;
+    s->fd = cfg->udp_reuseport
+                ? listen_socket_shared(text, SOCK_DGRAM, "udp_listen_addr", err, STARLING_ERR_LEN)
+                : listen_socket(text, SOCK_DGRAM, "udp_listen_addr", err, STARLING_ERR_LEN);
+    if (s->fd < 0)
+        return -1;
+    int size = SOCKET_BUFFER_BYTES;
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    getsockname(s->fd, (struct sockaddr *)&ss, &sslen);
+    s->family = ss.ss_family;
+    s->in_msgs = calloc(batch, sizeof(*s->in_msgs));
+    s->in_iov = calloc(batch, sizeof(*s->in_iov));
+    s->in_addr = calloc(batch, sizeof(*s->in_addr));
+    s->in_buf = calloc(batch, sizeof(*s->in_buf));
+    s->out = calloc(batch, sizeof(*s->out));
+    s->out_msgs = calloc(batch, sizeof(*s->out_msgs));
+    s->out_iov = calloc(batch, sizeof(*s->out_iov));
+    s->read_ev = event_new(srv->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
+    if (s->in_msgs == NULL || s->in_iov == NULL || s->in_addr == NULL || s->in_buf == NULL ||
+        s->out == NULL || s->out_msgs == NULL || s->out_iov == NULL || s->read_ev == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "udp_listen_addr \"%s\": out of memory", text);
+        return -1;
+    }
+    event_add(s->read_ev, NULL);
+    char where[LISTEN_TEXT_LEN];
+    listen_socket_text(s->fd, where);
+    log_info("udp listening on %s%s", where, cfg->udp_reuseport ? " (SO_REUSEPORT)" : "");
+    return 0;
+}
+
+/* Keys from the configured secrets, or a random one when none is set (single node only). */
+static int make_keys(struct udp_server *srv, char *err)
+{
+    const struct config *cfg = srv->cfg;
+    if (cfg->udp_secret[0] != '\0') {
+        connid_key_from_secret(cfg->udp_secret, strlen(cfg->udp_secret), srv->keys.current);
+    } else {
+        FILE *f = fopen("/dev/urandom", "rb");
+        size_t got = f != NULL ? fread(srv->keys.current, 1, CONNID_KEY_LEN, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        if (got != CONNID_KEY_LEN) {
+            snprintf(err, STARLING_ERR_LEN, "udp: cannot read /dev/urandom for a secret");
+            return -1;
+        }
+        log_warn("udp_secret not set: using a random per-process secret; other frontends "
+                 "will not accept this one's connection IDs (set udp_secret on every node)");
+    }
+    if (cfg->udp_previous_secret[0] != '\0') {
+        connid_key_from_secret(cfg->udp_previous_secret, strlen(cfg->udp_previous_secret),
+                               srv->keys.previous);
+        srv->keys.has_previous = true;
+    }
+    return 0;
+}
+
+struct udp_server *udp_server_new(struct event_base *base, const struct config *cfg,
+                                  struct tracker *tracker, char *err)
+{
+    struct udp_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->tracker = tracker;
+    srv->batch = cfg->udp_batch_size;
+    srv->flush_ev = event_new(base, -1, 0, on_flush, srv);
+    if (srv->flush_ev == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "out of memory");
+        free(srv);
+        return NULL;
+    }
+    if (cfg->n_udp_listen_addr > 0 && make_keys(srv, err) < 0) {
+        udp_server_free(srv);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_udp_listen_addr; i++) {
+        int rc = socket_open(srv, &srv->socks[i], cfg->udp_listen_addr[i], err);
+        srv->nsocks = i + 1;
+        if (rc < 0) {
+            udp_server_free(srv);
+            return NULL;
+        }
+    }
+    return srv;
+}
+
+void udp_server_stop_reading(struct udp_server *srv)
+{
+    for (size_t i = 0; i < srv->nsocks; i++)
+        if (srv->socks[i].read_ev != NULL)
+            event_del(srv->socks[i].read_ev);
+}
+
+void udp_server_free(struct udp_server *srv)
+{
+    if (srv == NULL)
+        return;
+    srv->closing = true;
+    on_flush(-1, 0, srv);
+    for (size_t i = 0; i < srv->nsocks; i++)
+        socket_free(&srv->socks[i]);
+    event_free(srv->flush_ev);
+    free(srv);
+}
