@@ -864,6 +864,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->srv = srv;
+    c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
     c->in = in;
     c->out = out;

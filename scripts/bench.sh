@@ -10,6 +10,15 @@
 #   BENCH_PEERS        simulated peer pool                             [100000]
 #   BENCH_CONNECTIONS  wrk connections (one wrk thread)                [64]
 #   BENCH_ONLY         opentracker | starling: run one tracker only    [both]
+#   BENCH_MODES        modes to run, space/comma separated; "http" and "udp" name groups,
+#                      "none" runs no main mode (e.g. with BENCH_UDP_OPTIONS=1 only)
+#                      [announce-close announce-ka scrape-close announce-close-c8
+#                       udp-announce udp-scrape]  (also available: udp-announce-c8)
+#   BENCH_UDP_SOCKETS  udpload sockets (distinct source ports / clients)  [16]
+#   BENCH_UDP_OPTIONS  1: also measure starling's UDP options, starling only (+~40 s):
+#                      udp_batch_size 1 vs 32, one process vs two with udp_reuseport  [0]
+#
+#   Quick UDP-only iteration:  BENCH_MODES=udp BENCH_WARMUP=2 BENCH_SECONDS=5 scripts/bench.sh
 #
 # What it does:
 #   - installs wrk, opentracker, redis-server, curl, python3 if missing (apt-get), builds
@@ -28,6 +37,19 @@
 #       scrape-close    scrapes of 1-3 Zipf-chosen torrents, "Connection: close" (chosen
 #                       because opentracker closes after every reply anyway, so both
 #                       trackers do the same work per request)
+#     and over UDP (BEP 15) with build/tests/tools/udpload (same torrents, peers and events
+#     as the wrk script; BENCH_CONNECTIONS requests in flight over BENCH_UDP_SOCKETS
+#     sockets, each a client with its own connection ID; num_want 50, both trackers'
+#     HTTP default), pinned to core 1, against starling's udp_listen_addr and opentracker's -P
+#     (checked first with a connect, two announces, a scrape and a wrong connection ID):
+#       udp-announce    connect, then announces (connection ID reused up to 55 s)
+#       udp-scrape      scrapes of 1-3 Zipf-chosen torrents
+#       udp-announce-c8 as udp-announce with 8 in flight (not run by default)
+#   - with BENCH_UDP_OPTIONS=1, starling only, udp-announce with the same request sequence
+#     for each row: the default frontend (udp_batch_size 32, one process), a frontend with
+#     udp_batch_size 1 (no recvmmsg/sendmmsg batching), two frontends sharing the UDP port
+#     with udp_reuseport, and the default again (run-to-run noise). Every frontend and the
+#     redis-server stay on core 0, so all rows have the same CPU budget;
 #   - reports requests/s, p50/p99 latency, errors, requests per CPU-second of the tracker's
 #     own processes (utime+stime from /proc/PID/stat; starling = frontend + its redis-server),
 #     the ratios starling/opentracker, and starling's Redis memory per stored peer.
@@ -46,13 +68,38 @@ TORRENTS=${BENCH_TORRENTS:-100000}
 PEERS=${BENCH_PEERS:-100000}
 CONNS=${BENCH_CONNECTIONS:-64}
 ONLY=${BENCH_ONLY:-}
+UDP_SOCKETS=${BENCH_UDP_SOCKETS:-16}
+UDP_OPTS=${BENCH_UDP_OPTIONS:-0}
 
 die() { echo "bench: $*" >&2; exit 1; }
-for v in DUR WARMUP TORRENTS PEERS CONNS; do
+for v in DUR WARMUP TORRENTS PEERS CONNS UDP_SOCKETS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( DUR >= 1 && TORRENTS >= 1 && TORRENTS <= 3000000 && PEERS >= 1 && CONNS >= 1 )) \
   || die "need BENCH_SECONDS>=1, 1<=BENCH_TORRENTS<=3000000, BENCH_PEERS>=1, BENCH_CONNECTIONS>=1"
+(( UDP_SOCKETS >= 1 && UDP_SOCKETS <= 4096 && CONNS <= 65535 )) \
+  || die "need 1<=BENCH_UDP_SOCKETS<=4096 and BENCH_CONNECTIONS<=65535"
+[[ $UDP_OPTS == 0 || $UDP_OPTS == 1 ]] || die "BENCH_UDP_OPTIONS must be 0 or 1"
+HTTP_MODES=(announce-close announce-ka scrape-close announce-close-c8)
+UDP_MODES=(udp-announce udp-scrape)
+MODES=()
+for m in ${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]}}; do
+  for m in ${m//,/ }; do
+    case $m in
+      http) MODES+=("${HTTP_MODES[@]}") ;;
+      udp) MODES+=("${UDP_MODES[@]}") ;;
+      none) ;;
+      announce-close|announce-ka|scrape-close|announce-close-c8|udp-announce|udp-scrape|udp-announce-c8)
+        MODES+=("$m") ;;
+      *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8; groups: http udp none)" ;;
+    esac
+  done
+done
+HAS_HTTP=0; HAS_UDP=$UDP_OPTS
+for m in "${MODES[@]}"; do
+  if [[ $m == udp-* ]]; then HAS_UDP=1; else HAS_HTTP=1; fi
+done
+((${#MODES[@]} > 0 || UDP_OPTS)) || die "nothing to run: BENCH_MODES=none without BENCH_UDP_OPTIONS=1"
 case "$ONLY" in
   "") SYSTEMS=(opentracker starling) ;;
   opentracker|starling) SYSTEMS=("$ONLY") ;;
@@ -87,11 +134,21 @@ fi
 
 BIN="$ROOT/build/starling"
 if has_sys starling && [[ ! -x $BIN ]]; then
-  need_pkgs cmake gcc make pkg-config libhiredis-dev libevent-dev libjansson-dev
+  need_pkgs cmake gcc make pkg-config libhiredis-dev libevent-dev libjansson-dev libcmocka-dev
   echo "bench: building starling" >&2
   (cd "$ROOT" && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2 \
      && cmake --build build -j2 >&2) || die "build failed"
   [[ -x $BIN ]] || die "build produced no $BIN"
+fi
+UDPLOAD="$ROOT/build/tests/tools/udpload"
+if ((HAS_UDP)) && [[ ! -x $UDPLOAD || $ROOT/tests/tools/udpload.c -nt $UDPLOAD ]]; then
+  need_pkgs cmake gcc make pkg-config libhiredis-dev libevent-dev libjansson-dev libcmocka-dev
+  echo "bench: building udpload" >&2
+  (cd "$ROOT" && { [[ -f build/CMakeCache.txt ]] \
+      || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2; } \
+     && cmake --build build -j2 --target udpload >&2) \
+    || die "udpload build failed (it is built with the tests: BUILD_TESTING must be on in build/)"
+  [[ -x $UDPLOAD ]] || die "build produced no $UDPLOAD"
 fi
 
 if (( $(nproc) >= 2 )); then
@@ -142,6 +199,21 @@ cpu_ticks() {   # cpu_ticks PID...: sum of utime+stime (fields 14, 15) in clock 
   echo "$t"
 }
 alive() { local pid; for pid in "$@"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+running() {   # running PID: exists and is no zombie (kill -0 succeeds on an unreaped child)
+  local st
+  st=$(<"/proc/$1/stat") 2>/dev/null || return 1
+  st=${st##*) }
+  [[ ${st:0:1} != Z ]]
+}
+stop_pid() {   # stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reaped and dropped from PIDS
+  local pid=$1 i p keep=()
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do running "$pid" || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
 # shellcheck disable=SC2001
 pct_hex() { sed 's/../%&/g' <<<"$1"; }
 
@@ -152,7 +224,7 @@ H0=$(head -n1 "$TMP/whitelist.txt")
 HN=$(tail -n1 "$TMP/whitelist.txt")
 
 # ---------------------------------------------------------------- start trackers
-declare -A URL CPU_PIDS
+declare -A URL CPU_PIDS UDPPORT
 if has_sys opentracker; then
   OTDIR="$TMP/opentracker"; mkdir -m 755 "$OTDIR"
   install -m 644 "$TMP/whitelist.txt" "$OTDIR/whitelist.txt"
@@ -162,6 +234,7 @@ if has_sys opentracker; then
   OTPID=$!; PIDS+=("$OTPID")
   wait_port "$OTPORT" "$OTPID" || { cat "$TMP/opentracker.log" >&2; die "opentracker did not start"; }
   URL[opentracker]="http://127.0.0.1:$OTPORT"
+  UDPPORT[opentracker]=$OTPORT
   CPU_PIDS[opentracker]="$OTPID"
 fi
 if has_sys starling; then
@@ -174,21 +247,36 @@ if has_sys starling; then
   for ((i = 0; i < 50; i++)); do [[ $(rcli PING 2>/dev/null) == PONG ]] && break; sleep 0.1; done
   mem_used() { rcli INFO memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
   MEM0=$(mem_used)
-  cat >"$TMP/starling.json" <<EOF
-{ "redis": { "url": "redis://127.0.0.1:$RPORT" }, "log_level": "info" }
+  # starling_json FILE [EXTRA-KEYS [UDP-PORT]]: a frontend's config. Ports 0 unless given
+  # (read back from its log); one udp_secret for all, so each accepts the others' IDs.
+  starling_json() {
+    cat >"$1" <<EOF
+{ "redis": { "url": "redis://127.0.0.1:$RPORT" }, "log_level": "info",
+  "http_listen_addr": "127.0.0.1:0", "udp_listen_addr": "127.0.0.1:${3:-0}",
+  "udp_secret": "starling-bench-secret"${2:+, $2} }
 EOF
-  STARLING_HTTP_LISTEN_ADDR=127.0.0.1:0 "${PIN_TRACKER[@]}" "$BIN" --config "$TMP/starling.json" \
-    2>"$TMP/starling.log" &
-  SPID=$!; PIDS+=("$SPID")
-  SPORT=""
-  for ((i = 0; i < 100; i++)); do
-    SPORT=$(sed -n 's/.*http listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/starling.log" | head -n1)
-    [[ -n $SPORT ]] && break
-    kill -0 "$SPID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $SPORT ]] || { cat "$TMP/starling.log" >&2; die "starling did not start"; }
+  }
+  # start_starling NAME JSON: a frontend pinned with the trackers, logging to $TMP/NAME.log;
+  # sets ST_PID, ST_HTTP and ST_UDP (its ports, from its log).
+  start_starling() {
+    local log="$TMP/$1.log" i
+    "${PIN_TRACKER[@]}" "$BIN" --config "$2" 2>"$log" &
+    ST_PID=$!; PIDS+=("$ST_PID")
+    ST_HTTP=""; ST_UDP=""
+    for ((i = 0; i < 100; i++)); do
+      ST_HTTP=$(sed -n 's/.*http listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
+      ST_UDP=$(sed -n 's/.*udp listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
+      [[ -n $ST_HTTP && -n $ST_UDP ]] && break
+      running "$ST_PID" || break
+      sleep 0.1
+    done
+    [[ -n $ST_HTTP && -n $ST_UDP ]] || { cat "$log" >&2; die "$1 did not start"; }
+  }
+  starling_json "$TMP/starling.json"
+  start_starling starling "$TMP/starling.json"
+  SPID=$ST_PID; SPORT=$ST_HTTP
   URL[starling]="http://127.0.0.1:$SPORT"
+  UDPPORT[starling]=$ST_UDP
   CPU_PIDS[starling]="$SPID $RPID"
 fi
 
@@ -215,7 +303,69 @@ sanity() {   # sanity SYSTEM: one announce (twice, second must see the first) an
   curl -sS -m 5 -o /dev/null "$u/announce?$q&port=6882&peer_id=-SANITY-000000000002&event=stopped" || true
   echo "bench: $sys sanity ok (${URL[$sys]})" >&2
 }
-for s in "${SYSTEMS[@]}"; do sanity "$s"; done
+if ((HAS_HTTP)); then
+  for s in "${SYSTEMS[@]}"; do sanity "$s"; done
+fi
+
+# udp_sanity SYSTEM: over BEP 15, independently of udpload: connect; two announces (the
+# second must count both peers and list the first); a scrape of two hashes; an announce
+# with a wrong connection ID must get an error reply; then the two peers stop again.
+UDP_SANITY_PY='
+import socket, struct, sys
+port, h0, hn = int(sys.argv[1]), bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("127.0.0.1", port))
+def call(pkt, txid):
+    s.send(pkt)
+    while True:
+        r = s.recv(4096)
+        if len(r) >= 8 and struct.unpack(">I", r[4:8])[0] == txid:
+            return r
+def fail(msg):
+    print("FAIL " + msg)
+    sys.exit(1)
+try:
+    r = call(struct.pack(">QII", 0x41727101980, 0, 1), 1)
+    if len(r) < 16 or struct.unpack(">I", r[:4])[0] != 0:
+        fail("connect reply %r" % r)
+    cid = struct.unpack(">Q", r[8:16])[0]
+    def announce(txid, n, event, c=None):
+        return call(struct.pack(">QII20s20sQQQIIIiH", cid if c is None else c, 1, txid, h0,
+                                b"-SANITY-00000000000%d" % n, 0, 100, 0, event, 0, 0, 50,
+                                6880 + n), txid)
+    for txid, n in ((2, 1), (3, 2)):
+        a = announce(txid, n, 2)
+        if len(a) < 20 or (len(a) - 20) % 6 or struct.unpack(">I", a[:4])[0] != 1:
+            fail("announce reply %r" % a)
+    _, _, interval, leechers, seeders = struct.unpack(">IIIII", a[:20])
+    warn = ""
+    if (leechers, seeders) != (2, 0) or a[20:] != bytes([127, 0, 0, 1]) + struct.pack(">H", 6881):
+        warn = "second announce: %d leechers, %d seeders, peers %s" % (leechers, seeders, a[20:].hex())
+    r = call(struct.pack(">QII", cid, 2, 4) + h0 + hn, 4)
+    if len(r) != 32 or struct.unpack(">I", r[:4])[0] != 2:
+        fail("scrape reply %r" % r)
+    if struct.unpack(">III", r[8:20]) != (0, 0, 2):
+        fail("scrape of the sanity torrent: (seeders, completed, leechers) = %r" % (struct.unpack(">III", r[8:20]),))
+    r = announce(5, 3, 2, cid ^ 0x5a5a)
+    if struct.unpack(">I", r[:4])[0] != 3:
+        fail("announce with a wrong connection id got %r" % r)
+    announce(6, 1, 3)
+    announce(7, 2, 3)
+    print("WARN " + warn if warn else "OK")
+except socket.timeout:
+    fail("no reply within 3 s")
+'
+udp_sanity() {
+  local sys=$1 out
+  out=$(python3 -c "$UDP_SANITY_PY" "${UDPPORT[$sys]}" "$H0" "$HN" 2>&1) \
+    || die "$sys: UDP sanity check (127.0.0.1:${UDPPORT[$sys]}): $out"
+  [[ $out != WARN* ]] || echo "bench: warning: $sys: UDP sanity: ${out#WARN }" >&2
+  echo "bench: $sys UDP sanity ok (udp://127.0.0.1:${UDPPORT[$sys]})" >&2
+}
+if ((HAS_UDP)); then
+  for s in "${SYSTEMS[@]}"; do udp_sanity "$s"; done
+fi
 
 # ---------------------------------------------------------------- wrk runs
 declare -A R   # R[sys,mode,key]
@@ -250,17 +400,102 @@ run_wrk() {   # run_wrk SYSTEM MODE SECONDS SEED -> fills R[SYSTEM,MODE,*]
     "tracker CPU ${R[$sys,$mode,cpu]} s (per process:$split)" >&2
 }
 
+# ---------------------------------------------------------------- udpload runs
+# run_udp LABEL PORT "PIDS" MODE SECONDS SEED -> fills R[LABEL,MODE,*]; PIDS are the
+# processes whose CPU time the run is charged (the tracker's).
+run_udp() {
+  local label=$1 port=$2 mode=$4 secs=$5 seed=$6 kind=announce conns=$CONNS socks out line kv
+  local pids b=() split="" i t0 t1
+  case $mode in
+    udp-scrape) kind=scrape ;;
+    udp-announce-c8) conns=8 ;;
+  esac
+  socks=$UDP_SOCKETS; ((socks <= conns)) || socks=$conns
+  out="$TMP/udpload-$label-$mode.txt"
+  read -r -a pids <<<"$3"
+  alive "${pids[@]}" || die "$label died before $mode"
+  for i in "${pids[@]}"; do b+=("$(cpu_ticks "$i")"); done
+  t0=$(cpu_ticks "${pids[@]}")
+  timeout -k 5 $((secs + 30)) "${PIN_WRK[@]}" "$UDPLOAD" -h 127.0.0.1 -p "$port" -c "$conns" \
+    -k "$socks" -d "$secs" -t "$TORRENTS" -P "$PEERS" -m "$kind" -s "$seed" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "udpload failed against $label ($mode)"; }
+  t1=$(cpu_ticks "${pids[@]}")
+  for i in "${!pids[@]}"; do
+    split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
+  done
+  alive "${pids[@]}" || die "$label died during $mode"
+  line=$(grep '^UDPRESULT ' "$out") || { cat "$out" >&2; die "no result from udpload ($label $mode)"; }
+  for kv in ${line#UDPRESULT }; do R[$label,$mode,${kv%%=*}]=${kv#*=}; done
+  R[$label,$mode,cpu]=$(awk -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')
+  R[$label,$mode,split]=${split# }
+  R[$label,$mode,rpc]=$(awk -v n="${R[$label,$mode,requests]}" -v c="${R[$label,$mode,cpu]}" \
+    'BEGIN { if (c > 0) printf "%.0f", n / c; else print "n/a" }')
+  R[$label,$mode,errs]=$(( R[$label,$mode,timeouts] + R[$label,$mode,errors] + R[$label,$mode,bad_replies] ))
+  echo "bench: $label $mode: ${R[$label,$mode,rps]} req/s, p99 ${R[$label,$mode,p99_ms]} ms," \
+    "tracker CPU ${R[$label,$mode,cpu]} s (per process:$split); timeouts ${R[$label,$mode,timeouts]}," \
+    "error replies ${R[$label,$mode,errors]}, bad replies ${R[$label,$mode,bad_replies]}," \
+    "connects ${R[$label,$mode,connects]}, ${R[$label,$mode,peers_per_reply]} peers/reply" >&2
+}
+
 # announce-close-c8: 8 connections instead of $CONNS, below saturation, for latency: at
 # saturation latency is just connections / throughput (Little's law).
-MODES=(announce-close announce-ka scrape-close announce-close-c8)
 if ((WARMUP > 0)); then
-  for s in "${SYSTEMS[@]}"; do run_wrk "$s" warmup "$WARMUP" 1; done
+  for s in "${SYSTEMS[@]}"; do
+    if ((HAS_HTTP)); then
+      run_wrk "$s" warmup "$WARMUP" 1
+    else
+      run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" udp-warmup "$WARMUP" 1
+    fi
+  done
 fi
 seed=100
 for m in "${MODES[@]}"; do
   seed=$((seed + 1))
-  for s in "${SYSTEMS[@]}"; do run_wrk "$s" "$m" "$DUR" "$seed"; done   # same requests for both
+  for s in "${SYSTEMS[@]}"; do   # same requests for both
+    if [[ $m == udp-* ]]; then
+      run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" "$m" "$DUR" "$seed"
+    else
+      run_wrk "$s" "$m" "$DUR" "$seed"
+    fi
+  done
 done
+
+# ---------------------------------------------------------------- starling UDP options
+# Each row replays the same announces (one seed) against a differently configured
+# frontend on the same Redis; the extra frontends run only during their row.
+OPT_ROWS=()
+declare -A OPT_DESC
+if ((UDP_OPTS)) && has_sys starling; then
+  seed=$((seed + 1))
+  OPT_DESC[default]="udp_batch_size 32, 1 process (default)"
+  run_udp default "${UDPPORT[starling]}" "$SPID $RPID" udp-announce "$DUR" "$seed"
+  OPT_ROWS+=(default)
+
+  starling_json "$TMP/starling-batch1.json" '"metrics_listen_addr": "", "udp_batch_size": 1'
+  start_starling starling-batch1 "$TMP/starling-batch1.json"
+  B1PID=$ST_PID
+  OPT_DESC[batch1]="udp_batch_size 1, 1 process"
+  run_udp batch1 "$ST_UDP" "$B1PID $RPID" udp-announce "$DUR" "$seed"
+  OPT_ROWS+=(batch1)
+  stop_pid "$B1PID"
+
+  starling_json "$TMP/starling-rp1.json" '"metrics_listen_addr": "", "udp_reuseport": true'
+  start_starling starling-rp1 "$TMP/starling-rp1.json"
+  RP1PID=$ST_PID; RPPORT=$ST_UDP
+  starling_json "$TMP/starling-rp2.json" '"metrics_listen_addr": "", "udp_reuseport": true' "$RPPORT"
+  start_starling starling-rp2 "$TMP/starling-rp2.json"
+  RP2PID=$ST_PID
+  [[ $ST_UDP == "$RPPORT" ]] || die "second udp_reuseport frontend listens on $ST_UDP, not $RPPORT"
+  OPT_DESC[reuseport2]="udp_reuseport, 2 processes (batch 32)"
+  run_udp reuseport2 "$RPPORT" "$RP1PID $RP2PID $RPID" udp-announce "$DUR" "$seed"
+  OPT_ROWS+=(reuseport2)
+  stop_pid "$RP1PID"
+  stop_pid "$RP2PID"
+
+  OPT_DESC[default2]="udp_batch_size 32, 1 process (again)"
+  run_udp default2 "${UDPPORT[starling]}" "$SPID $RPID" udp-announce "$DUR" "$seed"
+  OPT_ROWS+=(default2)
+fi
 
 # ---------------------------------------------------------------- Redis memory per peer
 if has_sys starling; then
@@ -281,15 +516,26 @@ fi
 echo
 printf 'starling benchmark: %s torrents (Zipf s=1), %s peers, wrk -t1 -c%s -d%ss on core 1, trackers on core 0, warm-up %ss\n' \
   "$TORRENTS" "$PEERS" "$CONNS" "$DUR" "$WARMUP"
-printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' system mode "req/s" "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s"
-for m in "${MODES[@]}"; do
-  for s in "${SYSTEMS[@]}"; do
-    errs=$(( R[$s,$m,connect] + R[$s,$m,write] + R[$s,$m,status] + R[$s,$m,timeout] + R[$s,$m,failures] ))
-    printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' "$s" "$m" "${R[$s,$m,rps]}" \
-      "${R[$s,$m,p50_ms]}" "${R[$s,$m,p99_ms]}" "$errs" "${R[$s,$m,read]}" "${R[$s,$m,rpc]}"
+if ((HAS_UDP)); then
+  printf 'UDP: udpload -c%s -k%s (requests in flight, sockets) -d%ss, num_want 50, on core 1\n' \
+    "$CONNS" "$UDP_SOCKETS" "$DUR"
+fi
+if ((${#MODES[@]})); then
+  printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' system mode "req/s" "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s"
+  for m in "${MODES[@]}"; do
+    for s in "${SYSTEMS[@]}"; do
+      if [[ $m == udp-* ]]; then
+        errs=${R[$s,$m,errs]}; rderr=-
+      else
+        errs=$(( R[$s,$m,connect] + R[$s,$m,write] + R[$s,$m,status] + R[$s,$m,timeout] + R[$s,$m,failures] ))
+        rderr=${R[$s,$m,read]}
+      fi
+      printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' "$s" "$m" "${R[$s,$m,rps]}" \
+        "${R[$s,$m,p50_ms]}" "${R[$s,$m,p99_ms]}" "$errs" "$rderr" "${R[$s,$m,rpc]}"
+    done
   done
-done
-if has_sys starling && has_sys opentracker; then
+fi
+if ((${#MODES[@]})) && has_sys starling && has_sys opentracker; then
   echo
   printf '%-18s %15s %22s\n' mode "req/s st/ot" "req/CPU-s st/ot"
   for m in "${MODES[@]}"; do
@@ -297,6 +543,21 @@ if has_sys starling && has_sys opentracker; then
       "$(awk -v a="${R[starling,$m,rps]}" -v b="${R[opentracker,$m,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
       "$(awk -v a="${R[starling,$m,rpc]}" -v b="${R[opentracker,$m,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
   done
+fi
+if ((${#OPT_ROWS[@]})); then
+  echo
+  printf 'starling UDP options: udp-announce, starling only, frontends + redis-server on core 0, same requests per row\n'
+  printf '%-40s %9s %8s %8s %7s %10s %8s %8s  %s\n' config "req/s" "p50 ms" "p99 ms" errors \
+    "req/CPU-s" "req/s x" "CPU-s x" "CPU s per process (frontends, redis)"
+  for o in "${OPT_ROWS[@]}"; do
+    m=udp-announce
+    printf '%-40s %9s %8s %8s %7s %10s %8s %8s  %s\n' "${OPT_DESC[$o]}" "${R[$o,$m,rps]}" \
+      "${R[$o,$m,p50_ms]}" "${R[$o,$m,p99_ms]}" "${R[$o,$m,errs]}" "${R[$o,$m,rpc]}" \
+      "$(awk -v a="${R[$o,$m,rps]}" -v b="${R[default,$m,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
+      "$(awk -v a="${R[$o,$m,rpc]}" -v b="${R[default,$m,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')" \
+      "${R[$o,$m,split]}"
+  done
+  echo "(x = relative to the first row)"
 fi
 if has_sys starling; then
   echo
@@ -306,12 +567,18 @@ if has_sys starling; then
   }'
 fi
 if has_sys starling; then
-  nwarn=$(grep -cE 'level=(warn|error)' "$TMP/starling.log" || true)
-  echo "starling log: $(wc -l <"$TMP/starling.log") lines, $nwarn at level warn/error"
-  grep -E 'level=(warn|error)' "$TMP/starling.log" | head -n 5 || true
+  for f in "$TMP"/starling*.log; do
+    nwarn=$(grep -cE 'level=(warn|error)' "$f" || true)
+    echo "$(basename "$f" .log) log: $(wc -l <"$f") lines, $nwarn at level warn/error"
+    grep -E 'level=(warn|error)' "$f" | head -n 5 || true
+  done
 fi
 echo
 echo "errors = wrk connect+write errors + timeouts + non-2xx + replies containing \"failure\"."
 echo "rd-err = wrk read errors: the server closed a connection wrk expected to reuse. opentracker"
 echo "         closes after every reply without sending \"Connection: close\", so it shows ~1 per request."
 echo "req/CPU-s = requests / (utime+stime of the tracker's processes; starling: frontend + redis-server)."
+if ((HAS_UDP)); then
+  echo "UDP: errors = timeouts (no reply within 1 s) + error replies + malformed replies; req/s"
+  echo "     counts announce/scrape replies (connects not counted); latency from send to reply."
+fi

@@ -330,7 +330,8 @@ static int entry_cmp(const void *a, const void *b)
 /* The bencoded `files` dictionary, keys sorted as bencode wants. malloc'd. */
 static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
 {
-    qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
+    if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
+        qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
     /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
      * "10:incomplete" "i<20>e" "e" */
     size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);

@@ -20,6 +20,7 @@ Each subcommand prints `key=value` lines (values may contain spaces) for the she
 import calendar
 import hashlib
 import json
+import math
 import os
 import re
 import socket
@@ -197,12 +198,22 @@ def script_names(luadir):
 SWARM_KEY = re.compile(r"^\{([0-9a-f]{40})\}:(seeders|leechers|peers)$")
 
 
+# Commands that only starling's Lua scripts send here: Redis 7 logs a script's inner
+# commands in the slowlog too; each is part of (and no longer than) its EVALSHA.
+INNER = {"ZRANGEBYSCORE", "ZREM", "HDEL", "ZCARD", "ZRANGE", "HGET", "DEL", "ZADD",
+         "HINCRBY", "PEXPIRE"}
+
+
 def describe(args, names):
     """'EVALSHA purge.lua {hex}:seeders' and the swarm's hex (or None)."""
     a = [s(x) for x in args]
     cmd = a[0].upper() if a else "?"
     what = cmd
-    if cmd == "EVALSHA" and len(a) > 1:
+    if cmd in INNER:
+        what += " (inside a script)"
+    if cmd == "SCAN":
+        key = ""
+    elif cmd == "EVALSHA" and len(a) > 1:
         what += " " + names.get(a[1].lower(), a[1][:12])
         key = a[3] if len(a) > 3 else ""
     elif cmd == "EVAL":
@@ -214,7 +225,11 @@ def describe(args, names):
     return what, (m.group(1) if m else None), key
 
 
-def cmd_slowlog_off(port, state, prefix, luadir):
+def cmd_slowlog_off(port, state, prefix, luadir, meta_path=None):
+    loaded = {}
+    if meta_path:
+        for e in json.load(open(meta_path))["top"]:
+            loaded[e["index"]] = e
     r = Redis(port)
     entries = r.call("SLOWLOG", "GET", "-1")
     cmdstats = info_fields(r, "commandstats")
@@ -239,13 +254,18 @@ def cmd_slowlog_off(port, state, prefix, luadir):
         k[0] += 1
         if e[2] > k[1]:
             k[1], k[2], k[3] = e[2], key, hexh
-    for i, e in enumerate(entries[:5]):
+    top = [e for e in entries if not (e[3] and s(e[3][0]).upper() in INNER)]
+    for i, e in enumerate(top[:5]):
         what, hexh, key = describe(e[3], names)
         extra = ""
         if hexh:
             tag = "{%s}" % hexh
             zs, zl = r.pipeline([("ZCARD", tag + ":seeders"), ("ZCARD", tag + ":leechers")])
-            extra = " swarm #%d (%d peers now)" % (int(hexh[32:], 16), zs + zl)
+            idx = int(hexh[32:], 16)
+            extra = " swarm #%d (%d peers now" % (idx, zs + zl)
+            if idx in loaded:
+                extra += "; loaded %d, %d of them expired" % (loaded[idx]["peers"], loaded[idx]["expired"])
+            extra += ")"
         elif key:
             extra = " " + key
         emit("%s_slow_top%d" % (prefix, i + 1), "%d us %s%s" % (e[2], what, extra))
@@ -290,6 +310,7 @@ def cmd_passes(port, log, w0, w1):
         emit("passes_warning", "%d passes in the log, %d in starling:aggregator:passes"
              % (len(done), len(mine)))
     rows = []
+    calls_in = []
     covered = 0
     for i, kv in enumerate(done):
         st, fi = mine[i] if i < len(mine) else (None, None)
@@ -299,19 +320,21 @@ def cmd_passes(port, log, w0, w1):
         if ov <= 0:
             continue
         covered += ov
+        if fi <= w1 and "max_call_ms" in kv:
+            calls_in.append(float(kv["max_call_ms"]))
+        where = ""
+        if st < w0:
+            where = ", started before the window"
+        if fi > w1:
+            where = ", finished after the window (unloaded, and with this script's SLOWLOG read)"
         rows.append("%s ms (max_call %s ms, expired %s%s)" % (
-            kv.get("duration_ms", "?"), kv.get("max_call_ms", "?"), kv.get("expired", "?"),
-            "" if fi <= w1 and st >= w0 else ", partly outside the window"))
+            kv.get("duration_ms", "?"), kv.get("max_call_ms", "?"), kv.get("expired", "?"), where))
     emit("passes_total", len(done))
     emit("passes_in_window", len(rows))
     emit("passes_window_coverage_pct", "%.0f" % (100.0 * covered / max(1, w1 - w0)))
     emit("passes_list", "; ".join(rows))
-    durs = [float(kv["duration_ms"]) for kv in done if "duration_ms" in kv]
-    calls = [float(kv["max_call_ms"]) for kv in done if "max_call_ms" in kv]
-    if durs:
-        emit("passes_duration_max_ms", "%.0f" % max(durs))
-    if calls:
-        emit("passes_max_call_max_ms", "%.3f" % max(calls))
+    if calls_in:
+        emit("passes_max_call_max_ms", "%.3f" % max(calls_in))
 
 
 def to_ms(text):
@@ -391,6 +414,8 @@ def cmd_summary(path):
     for i in range(1, 4):
         if g("once_slow_top%d" % i):
             P("             slowlog #%d: %s" % (i, g("once_slow_top%d" % i)))
+    P("           per swarm: %.1f us of pass wall time, %.1f us of redis-server CPU"
+      % (1e6 * num("once_wall_s") / meta["swarms"], 1e6 * num("once_redis_cpu") / meta["swarms"]))
     P("           redis-server CPU during the pass %.2f s (%.0f%% of the wall time); EVALSHA %s calls,"
       " %.0f ms in Redis; SCAN %s calls, %.0f ms"
       % (num("once_redis_cpu"), 100 * num("once_redis_cpu") / max(1e-9, num("once_wall_s")),
@@ -411,6 +436,8 @@ def cmd_summary(path):
             g(tag + "_slow_top1", "none over %s us" % g("slowlog_threshold_us"))))
     p99a, p99b = num("nopass_p99_ms"), num("pass_p99_ms")
     p50a, p50b = num("nopass_p50_ms"), num("pass_p50_ms")
+    P("           (wrk process wall time, including its script's init: %s s / %s s)"
+      % (g("nopass_wall_s"), g("pass_wall_s")))
     P("           p99 with/without passes: %.2fx   p50: %.2fx   req/s: %.2fx" % (
         p99b / p99a if p99a else 0, p50b / p50a if p50a else 0,
         num("pass_rps") / num("nopass_rps") if num("nopass_rps") else 0))
@@ -420,11 +447,19 @@ def cmd_summary(path):
          num("pass_agg_cpu")))
     P("           passes overlapping the with-pass window: %s (a pass was running %s%% of it): %s"
       % (g("passes_in_window"), g("passes_window_coverage_pct"), g("passes_list")))
-    P("           longest call of those passes (aggregator-measured): %s ms" % g("passes_max_call_max_ms", "?"))
+    P("           longest call of those passes that ended within the window (aggregator-measured): %s ms"
+      % g("passes_max_call_max_ms", "?"))
     if g("passes_warning"):
         P("           warning: " + g("passes_warning"))
-    P("           peers stored after the no-pass run: %s (before: %s; wrk's announces are re-announces of"
-      " loaded peers, 1%% 'stopped')" % (g("after_nopass_total_peers"), g("verify_total_peers")))
+    # wrk draws peers uniformly from the loaded ones: D distinct of W. If they are the
+    # loaded peers, only the ~5% the pass purged come back (minus ~1% 'stopped'); if they
+    # were not, nearly every distinct peer would be new.
+    W, draws = meta["wrk_peers"], num("warmup_requests") + num("nopass_requests")
+    D = W * (1 - math.exp(-draws / W)) if W else 0
+    before, after = num("before_nopass_total_peers"), num("after_nopass_total_peers")
+    P("           stored peers across the no-pass runs (warm-up + measured): %d -> %d (%+d); expected about"
+      " %+d if wrk re-announces the loaded peers, %+d if not" % (before, after, after - before,
+                                                              0.04 * D, 0.99 * D))
     kinds = multi.get("pass_slow_kind", [])
     if kinds:
         P("           SLOWLOG (>= %s us) during the with-pass run, by command:" % g("slowlog_threshold_us"))
@@ -435,6 +470,26 @@ def cmd_summary(path):
         P("           SLOWLOG (>= %s us) during the no-pass run, by command:" % g("slowlog_threshold_us"))
         for k in kinds[:4]:
             P("             " + k)
+    busy, seen = [], []
+    for key, wall, label in (("once_core0_other", "once_wall_s", "core 0 in the pass alone"),
+                             ("nopass_core0_other", "nopass_wall_s", "core 0 in the no-pass run"),
+                             ("nopass_core1_other", "nopass_wall_s", "core 1 in the no-pass run"),
+                             ("pass_core0_other", "pass_wall_s", "core 0 in the with-pass run"),
+                             ("pass_core1_other", "pass_wall_s", "core 1 in the with-pass run")):
+        share = 100 * num(key) / max(1e-9, num(wall))
+        seen.append("%.0f%%" % share)
+        if share > 5:
+            busy.append("%s %.0f%%" % (label, share))
+    if busy:
+        P("  WARNING  other processes ran on the benchmark's cores (%s of a core):"
+          " the figures are unreliable, run again on a quiet machine" % ", ".join(busy))
+    else:
+        P("  quiet    other processes used under 5%% of a core on the benchmark's cores (%s)"
+          % " ".join(seen))
+    P("  notes    slowlog durations are wall time inside redis-server: under load they include"
+      " time the kernel gave starling on core 0.")
+    P("           The aggregator's max_call is the time between two pipelined replies (or one blocking"
+      " call): under load it includes announces Redis served in between.")
     P("  total runtime %s s" % g("runtime_s"))
 
 

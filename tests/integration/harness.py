@@ -292,6 +292,7 @@ class RedisServer:
 
 LISTEN_RE = re.compile(r'http listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)')
 METRICS_RE = re.compile(r'metrics listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)')
+UDP_LISTEN_RE = re.compile(r'udp listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)')
 
 
 class Starling:
@@ -342,6 +343,28 @@ class Starling:
             if (":" in host) == (family == socket.AF_INET6):
                 return host, port
         raise AssertionError("no listener of family %s in %r" % (family, self.listeners))
+
+    @property
+    def udp_listeners(self):
+        """[(host, port)] of the UDP (BEP 15) sockets, from the log's `udp listening on`
+        lines (host without brackets); waits (bounded) for the first one."""
+        def found():
+            self.assert_alive()
+            return UDP_LISTEN_RE.findall(self.log())
+        hits = wait_until(found, START_TIMEOUT, what="starling to log 'udp listening on'")
+        return [(h.strip("[]"), int(p)) for h, p in hits]
+
+    def udp_addr(self, family=socket.AF_INET):
+        """(host, port) of the first UDP socket of that family."""
+        for host, port in self.udp_listeners:
+            if (":" in host) == (family == socket.AF_INET6):
+                return host, port
+        raise AssertionError("no UDP socket of family %s in %r" % (family, self.udp_listeners))
+
+    @property
+    def udp_port(self):
+        """The port of the first IPv4 UDP socket."""
+        return self.udp_addr(socket.AF_INET)[1]
 
     @property
     def metrics_port(self):
@@ -462,6 +485,32 @@ def require_aggregator():
     if os.environ.get("STARLING_AGGREGATOR_BIN"):
         raise AssertionError("STARLING_AGGREGATOR_BIN=%s does not exist" % path)
     raise unittest.SkipTest("starling-aggregator binary not built: %s" % path)
+
+
+def readme_metrics(heading):
+    """{name: type} from the README's metrics table that follows the line starting with
+    `heading` (e.g. "`starling` metrics"); {} when the README is not there."""
+    try:
+        with open(os.path.join(source_dir(), "README.md")) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    out = {}
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith(heading)]
+    if not starts:
+        return {}
+    for line in lines[starts[0] + 1:]:
+        if not line.startswith("|"):
+            if out:
+                break
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 2 or cells[0] in ("name", "") or set(cells[0]) <= set("-: "):
+            continue
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            out[re.sub(r"\{.*", "", name)] = cells[1]
+    return out
 
 
 class Aggregator:

@@ -17,8 +17,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (LEADER_ACQUIRED, Aggregator, RedisServer, Starling, announce, bdecode,
-                     compact4, compact6, http_get, now_ms, pct, random_hash, random_peer_id,
-                     require_aggregator, require_binary, wait_until)
+                     compact4, compact6, free_port, http_get, now_ms, pct, random_hash,
+                     random_peer_id, readme_metrics, require_aggregator, require_binary,
+                     wait_until)
 
 LOCAL = "127.0.0.1"
 V6 = "2001:db8::c1"  # the address a dual-stacked peer announces besides its connection's
@@ -490,12 +491,20 @@ class LeaderTest(AggregatorTestBase):
 class AggregatorMetricsTest(AggregatorTestBase):
     def test_metrics(self):
         fe = self.frontend()
+        # A swarm whose only peer expired a second ago: the first pass removes it.
+        gone = random_hash()
+        peer = random_peer_id()
+        ep = compact4(LOCAL, 7000)
+        self.redis.call("ZADD", key(gone, "leechers"), now_ms() - 1000, peer + ep)
+        self.redis.call("HSET", key(gone, "peers"), peer, b"L" + ep)
         agg = self.aggregator({"aggregator": {"interval": "500ms", "lock_ttl": "2s"}})
         port = agg.metrics_port
         wait_until(lambda: metric(port, "starling_aggregator_passes_total"), 5.0, interval=0.1,
                    what="a first pass")
+        self.assertEqual(self.redis.call("EXISTS", key(gone, "leechers"), key(gone, "peers")), 0)
         f = fetch_metrics(port)
-        for name, kind in AGGREGATOR_METRICS.items():
+        table = dict(AGGREGATOR_METRICS, **readme_metrics("`starling-aggregator` metrics"))
+        for name, kind in table.items():
             with self.subTest(name):
                 self.assertIn(name, f)
                 self.assertEqual(f[name]["type"], kind)
@@ -518,8 +527,8 @@ class AggregatorMetricsTest(AggregatorTestBase):
         http_get(fe.port, "/nope")
         expected = {"starling_torrents": 1, "starling_seeders": 1, "starling_leechers": 2,
                     "starling_completed": 0, "starling_aggregator_leader": 1,
-                    "starling_aggregator_peers_expired_total": 0,
-                    "starling_aggregator_swarms_deleted_total": 0}
+                    "starling_aggregator_peers_expired_total": 1,
+                    "starling_aggregator_swarms_deleted_total": 1}
         state = {}
 
         def caught_up():
@@ -571,6 +580,23 @@ class AggregatorMetricsTest(AggregatorTestBase):
         # The lock died with the data: passes resume within lock_ttl + interval + slack.
         wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 1, 6.0,
                    interval=0.1, what="passes to resume on the restarted redis")
+
+    def test_environment_overrides(self):
+        # STARLING_AGGREGATOR_INTERVAL and STARLING_METRICS_LISTEN_ADDR beat the file.
+        port = free_port()
+        a = Aggregator(self.redis, {"aggregator": {"interval": "1h", "lock_ttl": "2s"}},
+                       env={"STARLING_AGGREGATOR_INTERVAL": "200ms",
+                            "STARLING_METRICS_LISTEN_ADDR": "127.0.0.1:%d" % port})
+
+        def check():
+            terminate(a, self)
+            report = a.cleanup()
+            self.assertIsNone(report, "sanitizer report in aggregator log:\n%s" % report)
+        self.addCleanup(check)
+        a.start()
+        self.assertEqual(a.metrics_port, port)
+        wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 3, 3.0,
+                   interval=0.05, what="three passes 200 ms apart")
 
     def test_once_without_the_lock_does_no_pass(self):
         self.redis.call("SET", "starling:aggregator:lock", "someone-else", "PX", "20000")
