@@ -28,7 +28,10 @@ static int open_socket(const char *text, int type, bool reuseport, const char *w
     int one = 1;
     if (fd < 0)
         goto fail;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* TCP: rebind at once after a restart (TIME_WAIT). Not UDP: there it would let a
+     * second process silently take over a port that is in use. */
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
     /* Accepted sockets inherit it on Linux: one setsockopt per listener, not per client. */

@@ -85,6 +85,11 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
         metrics_sample_u64(out, "starling_udp_malformed_total", labels, s->udp_malformed[i]);
     }
 
+    metrics_family(out, "starling_udp_unanswered_total", "counter",
+                   "UDP error replies not sent because they would be larger than the request "
+                   "(no amplification towards spoofed senders).");
+    metrics_sample_u64(out, "starling_udp_unanswered_total", NULL, s->udp_unanswered);
+
     metrics_family(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.");
     metrics_sample_u64(out, "starling_redis_calls_total", NULL, redis->calls);
     metrics_family(out, "starling_redis_errors_total", "counter",

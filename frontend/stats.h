@@ -41,6 +41,7 @@ struct frontend_stats {
     uint64_t connections_total;
     uint64_t udp_requests[STAT_UDP_ACTIONS][STAT_UDP_RESULTS];
     uint64_t udp_malformed[STAT_UDP_REASONS];
+    uint64_t udp_unanswered; /* error replies not sent: longer than the request */
 };
 
 extern struct frontend_stats frontend_stats;

@@ -12,6 +12,7 @@
 #include "udp.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,11 +144,26 @@ static struct out_msg *reply_slot(struct udp_socket *s, const struct sockaddr_st
     return m;
 }
 
+/* No limit on an error reply's size: the sender proved its address (connection id). */
+#define VERIFIED SIZE_MAX
+
+/*
+ * An error reply of at most max_len bytes, else none: before the connection id is checked
+ * the sender's address may be spoofed, so a reply may not be larger than the datagram it
+ * answers (max_len = its length), or a tracker amplifies traffic at a victim.
+ */
 static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, socklen_t to_len,
-                       uint32_t txid, const char *message)
+                       uint32_t txid, const char *message, size_t max_len)
 {
+    uint8_t tmp[UDP_REPLY_MAX];
+    size_t len = udp_build_error(tmp, sizeof(tmp), txid, message);
+    if (len == 0 || len > max_len) {
+        frontend_stats.udp_unanswered++;
+        return;
+    }
     struct out_msg *m = reply_slot(s, to, to_len);
-    m->len = udp_build_error(m->data, sizeof(m->data), txid, message);
+    memcpy(m->data, tmp, len);
+    m->len = len;
 }
 
 /* ---- storage answers ---- */
@@ -163,7 +179,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     }
     if (r == NULL) {
         frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE);
+        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
+                   VERIFIED);
         free(p);
         return;
     }
@@ -195,7 +212,8 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
     }
     if (counts == NULL) {
         frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE);
+        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
+                   VERIFIED);
         free(p);
         return;
     }
@@ -245,7 +263,7 @@ static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len
     enum udp_parse_result r = udp_parse_announce(pkt, len, &req, url_data, &url_len);
     if (r != UDP_OK) {
         count_malformed(STAT_UDP_ANNOUNCE, r);
-        send_error(s, from, from_len, h->transaction_id, udp_error_text(r));
+        send_error(s, from, from_len, h->transaction_id, udp_error_text(r), VERIFIED);
         return;
     }
     /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
@@ -260,7 +278,7 @@ static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len
         free(p);
         frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
         send_error(s, from, from_len, h->transaction_id,
-                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE);
+                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE, VERIFIED);
     }
 }
 
@@ -273,7 +291,7 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
     enum udp_parse_result r = udp_parse_scrape(pkt, len, &hashes, &n);
     if (r != UDP_OK) {
         count_malformed(STAT_UDP_SCRAPE, r);
-        send_error(s, from, from_len, h->transaction_id, udp_error_text(r));
+        send_error(s, from, from_len, h->transaction_id, udp_error_text(r), VERIFIED);
         return;
     }
     struct pending *p = pending_new(s, from, from_len, h);
@@ -287,7 +305,7 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
         free(p);
         frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
         send_error(s, from, from_len, h->transaction_id,
-                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE);
+                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE, VERIFIED);
     }
 }
 
@@ -314,13 +332,14 @@ static void handle_datagram(struct udp_socket *s, const uint8_t *pkt, size_t len
     }
     if (h.action != UDP_ACTION_ANNOUNCE && h.action != UDP_ACTION_SCRAPE) {
         count_malformed(STAT_UDP_UNKNOWN, UDP_ERR_UNKNOWN_ACTION);
-        send_error(s, from, from_len, h.transaction_id, udp_error_text(UDP_ERR_UNKNOWN_ACTION));
+        send_error(s, from, from_len, h.transaction_id, udp_error_text(UDP_ERR_UNKNOWN_ACTION),
+                   len);
         return;
     }
     int action = h.action == UDP_ACTION_ANNOUNCE ? STAT_UDP_ANNOUNCE : STAT_UDP_SCRAPE;
     if (!connid_check(&s->srv->keys, &client, port, now, h.connection_id)) {
         frontend_stats.udp_requests[action][STAT_UDP_BAD_CONNID]++;
-        send_error(s, from, from_len, h.transaction_id, "invalid connection id");
+        send_error(s, from, from_len, h.transaction_id, "invalid connection id", len);
         return;
     }
     if (h.action == UDP_ACTION_ANNOUNCE)

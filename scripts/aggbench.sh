@@ -12,6 +12,7 @@
 #   AGGBENCH_CONNECTIONS  wrk connections, keep-alive, one thread        [8]
 #   AGGBENCH_SCAN_COUNT   aggregator.scan_count; empty: the default      []
 #   AGGBENCH_SLOWLOG_US   slowlog-log-slower-than while measuring        [100]
+#   AGGBENCH_QUIET_WAIT   seconds to wait at most for idle cores first   [30]
 #
 # What it does:
 #   1. starts a private redis-server (save '', appendonly no) on a free loopback port,
@@ -43,7 +44,10 @@
 #      the window the aggregator finishes the pass in progress (bounded) and is stopped;
 #      the passes overlapping the window come from its log ("pass done: ...
 #      duration_ms=... max_call_ms=...") and starling:aggregator:passes (start/finish);
-#   6. prints a summary.
+#   6. prints a summary, with a warning when processes other than this benchmark's used
+#      more than 5% of a core on core 0 or core 1 during a measurement (/proc/stat per
+#      core minus the benchmark's own processes): on a shared machine, run it again.
+#      Before loading, it waits up to AGGBENCH_QUIET_WAIT seconds for both cores to idle.
 #
 # Everything lives in a mktemp -d directory removed on exit; only the processes this script
 # started are stopped, by PID. Every wait and load run is bounded (timeout, loop limits).
@@ -61,13 +65,14 @@ WARMUP=${AGGBENCH_WARMUP:-3}
 CONNS=${AGGBENCH_CONNECTIONS:-8}
 SCAN_COUNT=${AGGBENCH_SCAN_COUNT:-}
 SLOW_US=${AGGBENCH_SLOWLOG_US:-100}
+QUIET_WAIT=${AGGBENCH_QUIET_WAIT:-30}
 INTERVAL=1s
 
 die() { echo "aggbench: $*" >&2; exit 1; }
 # the developer's STARLING_* variables would override the config written below
 unset "${!STARLING_@}"
 say() { echo "aggbench: $*" >&2; }
-for v in PEERS SWARMS DUR WARMUP CONNS SLOW_US; do
+for v in PEERS SWARMS DUR WARMUP CONNS SLOW_US QUIET_WAIT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 [[ -z $SCAN_COUNT || $SCAN_COUNT =~ ^[1-9][0-9]*$ ]] || die "AGGBENCH_SCAN_COUNT must be a positive integer"
@@ -164,6 +169,21 @@ times_ticks() {   # times_ticks FILE: children's user+sys from a saved `times` o
 secs() { awk -v t="$1" -v k="$TCK" 'BEGIN { printf "%.2f", t / k }'; }
 now_ms() { date +%s%3N; }
 alive() { local pid; for pid in "$@"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+
+# The measurements need the two cores to themselves: wait (bounded) for a quiet machine.
+# The summary says afterwards whether other processes ran there during the measurements.
+busy_pct() {   # busy_pct: the busier core's user+nice+system share over 1 s, in percent
+  local a0 a1 b0 b1
+  a0=$(core_busy 0); a1=$(core_busy 1); sleep 1; b0=$(core_busy 0); b1=$(core_busy 1)
+  awk -v x=$((b0 - a0)) -v y=$((b1 - a1)) -v k="$TCK" 'BEGIN { m = x > y ? x : y; printf "%d", 100 * m / k }'
+}
+b=0
+for ((i = 0; i < QUIET_WAIT; i++)); do
+  b=$(busy_pct)
+  ((b < 10)) && break
+  ((i == 0)) && say "the machine is busy ($b% of a core): waiting up to ${QUIET_WAIT}s for it to calm down"
+done
+((b < 10)) || say "still busy ($b% of a core): measuring anyway, see the summary"
 
 RES="$TMP/results.env"
 : >"$RES"
@@ -287,6 +307,7 @@ say "re-expiring $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]
 rcli --pipe <"$TMP/expire2.resp" >"$TMP/pipe2.log" 2>&1 || { cat "$TMP/pipe2.log" >&2; die "re-expiry failed"; }
 grep -q 'errors: 0,' "$TMP/pipe2.log" || { cat "$TMP/pipe2.log" >&2; die "re-expiry had errors"; }
 
+: >"$TMP/agg.log"
 "${PIN1[@]}" "$AGG" --config "$TMP/starling.json" 2>"$TMP/agg.log" &
 APID=$!; PIDS+=("$APID")
 for ((i = 0; i < 100; i++)); do

@@ -1,7 +1,7 @@
 """The UDP tracker (BEP 15, BEP 41): connect/announce/scrape byte for byte over IPv4 and
 IPv6 loopback, swarms shared with HTTP, connection IDs across frontends and secrets, no
 Redis work for a wrong ID, malformed datagrams (error texts and metrics), num_want caps,
-Redis down and back, and SO_REUSEPORT.
+Redis down and back, SO_REUSEPORT (and a port in use without it).
 
 Not tested here: the real expiry of an ID (it lives 60-120 s; the tests cannot wait and
 do not re-derive IDs outside the binary). IDs for another address/port and random IDs are
@@ -628,9 +628,15 @@ class UdpProtocolTest(UdpCase):
         txid, reply = a.announce(h, random_peer_id(), 55001, txid=0x01020304, conn_id=id_b)
         self.assertEqual(reply, b"\x00\x00\x00\x03\x01\x02\x03\x04invalid connection id")
         # The ID checks come before parsing: a short announce with a bad ID is refused
-        # for the ID.
-        reply = a.request(struct.pack(">QII", id_b, ANNOUNCE, 77))
+        # for the ID ...
+        reply = a.request(struct.pack(">QII", id_b, ANNOUNCE, 77) + b"\0" * 13)
         self.assertEqual(reply, error_resp(77, INVALID_ID))
+        # ... but an unverified sender never gets a reply larger than its datagram (no
+        # amplification towards a spoofed address): a 16-byte one gets nothing.
+        a.send(struct.pack(">QII", id_b, ANNOUNCE, 78))
+        txid = next_txid()
+        reply = a.request(connect_req(txid))
+        self.assertEqual(reply[:8], struct.pack(">II", CONNECT, txid), "a refusal came back")
         # An ID issued to an IPv6 client is not valid from an IPv4 one (and back).
         if HAVE_V6:
             c6 = self.client(self.main, socket.AF_INET6)
@@ -735,9 +741,11 @@ class UdpProtocolTest(UdpCase):
             # unknown_action: 3 (error) and up, with any ID and any tail.
             txid = next_txid()
             action = [3, 4, 5, 0xFF, 0x100, 0x7FFFFFFF, 0xFFFFFFFF][i % 7]
-            datagrams["unknown_action"].append(
-                (struct.pack(">QII", PROTOCOL_ID if i % 2 else 0, action, txid)
-                 + os.urandom(i * 3), txid))
+            # The sender is unverified: the 22-byte error goes only to datagrams at
+            # least that long (no amplification); shorter ones get nothing.
+            dgram = (struct.pack(">QII", PROTOCOL_ID if i % 2 else 0, action, txid)
+                     + os.urandom(i * 3))
+            datagrams["unknown_action"].append((dgram, txid if len(dgram) >= 22 else None))
             # short_announce: 16..97 bytes with a valid ID.
             cid = kinds["short_announce"].conn_id
             txid = next_txid()
@@ -781,9 +789,9 @@ class UdpProtocolTest(UdpCase):
         for reason in MALFORMED_REASONS:
             c = kinds[reason]
             if reason in expected_text:
-                got = sorted(c.recv() for _ in range(per_kind))
                 want = sorted(error_resp(txid, expected_text[reason])
-                              for _, txid in datagrams[reason])
+                              for _, txid in datagrams[reason] if txid is not None)
+                got = sorted(c.recv() for _ in range(len(want)))
                 self.assertEqual(got, want, reason)
             # Nothing else came back (dropped kinds: nothing at all): the next reply on
             # this socket is the connect sent now.
@@ -824,7 +832,7 @@ class UdpProtocolTest(UdpCase):
         cid = c.connect()
         h = random_hash()
         cases = [
-            (struct.pack(">QII", cid, 9, 0xA1A2A3A4), b"unknown action"),
+            (struct.pack(">QII", cid, 9, 0xA1A2A3A4) + b"\0" * 6, b"unknown action"),
             (struct.pack(">QII", cid, ANNOUNCE, 0xA1A2A3A4) + b"\0" * 81,
              b"malformed announce"),
             (announce_req(cid, 0xA1A2A3A4, h, random_peer_id(), 1, options=b"\x02\x09ab"),
