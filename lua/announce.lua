@@ -110,28 +110,42 @@ local function wanted(m)
     return true
 end
 
--- Appends up to `want` members of `key` (holding `card`). Small sets are returned whole;
--- from a larger one, a window at a random rank: O(log n + want) on the skiplist, where
--- ZRANDMEMBER would sample a hash table element by element. With a family filter a
--- wider window is read, as some of it will not match.
-local function take(key, card, want)
-    if want <= 0 or card == 0 then return end
-    local n = want + 1 -- room for the announcer itself
-    if family ~= '0' then n = want * 3 + 1 end
-    local window
-    if card <= n then
-        window = redis.call('ZRANGE', key, '0', '-1')
-    else
-        local start = rand % (card - n + 1)
-        window = redis.call('ZRANGE', key, start, start + n - 1)
-    end
+-- Appends the wanted members of window to the reply, up to want; returns how many more
+-- are wanted.
+local function keep(window, want)
     for i = 1, #window do
-        if want == 0 then return end
+        if want == 0 then break end
         local m = window[i]
         if wanted(m) then
             reply[#reply + 1] = m
             want = want - 1
         end
+    end
+    return want
+end
+
+-- Appends up to `want` members of `key` (holding `card`). Small sets are returned whole;
+-- from a larger one, a window at a random rank: O(log n + want) on the skiplist, where
+-- ZRANDMEMBER would sample a hash table element by element. With a family filter, when
+-- the window held too many of the other family, one wider window is read after it (most
+-- swarms are nearly all IPv4, so reading wide up front would mostly be waste).
+local function take(key, card, want)
+    if want <= 0 or card == 0 then return end
+    local n = want + 1 -- room for the announcer itself
+    if card <= n then
+        keep(redis.call('ZRANGE', key, '0', '-1'), want)
+        return
+    end
+    local start = rand % (card - n + 1)
+    want = keep(redis.call('ZRANGE', key, start, start + n - 1), want)
+    if want == 0 or family == '0' then return end
+    -- The rest of the set, after the first window, up to 4 x want more members.
+    local stop = math.min(card - 1, start + n + want * 4)
+    if stop >= start + n then
+        want = keep(redis.call('ZRANGE', key, start + n, stop), want)
+    end
+    if want > 0 and start > 0 then
+        keep(redis.call('ZRANGE', key, math.max(0, start - want * 4), start - 1), want)
     end
 end
 

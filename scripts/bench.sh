@@ -436,7 +436,8 @@ run_udp() {
   echo "bench: $label $mode: ${R[$label,$mode,rps]} req/s, p99 ${R[$label,$mode,p99_ms]} ms," \
     "tracker CPU ${R[$label,$mode,cpu]} s (per process:$split); timeouts ${R[$label,$mode,timeouts]}," \
     "error replies ${R[$label,$mode,errors]}, bad replies ${R[$label,$mode,bad_replies]}," \
-    "connects ${R[$label,$mode,connects]}, ${R[$label,$mode,peers_per_reply]} peers/reply" >&2
+    "connects ${R[$label,$mode,connects]}, ${R[$label,$mode,peers_per_reply]} peers/reply;" \
+    "udpload CPU ${R[$label,$mode,cpu_s]} s" >&2
 }
 
 # announce-close-c8: 8 connections instead of $CONNS, below saturation, for latency: at

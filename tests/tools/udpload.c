@@ -17,7 +17,7 @@
  *
  *   UDPRESULT requests=N seconds=S rps=R p50_ms=.. p99_ms=.. timeouts=.. errors=..
  *             connects=.. connid_errors=.. bad_replies=.. stray=.. send_errors=..
- *             peers_per_reply=..
+ *             peers_per_reply=.. cpu_s=..
  *
  *   requests      announce and scrape replies received (error replies included, as wrk
  *                 counts non-2xx answers); rps = requests / seconds
@@ -30,6 +30,8 @@
  *                 wrong length, more peers than the swarm counts): a tracker bug
  *   stray         datagrams matching no request in flight (late replies after a timeout)
  *   send_errors   datagrams the kernel refused to send (they then time out)
+ *   cpu_s         udpload's own CPU time (user + system): near `seconds`, the load
+ *                 generator is the limit, not the tracker
  *
  * The simulated swarm is scripts/bench/tracker.lua's, so the same info_hashes are
  * whitelisted in opentracker (scripts/bench/hashes.py): torrent i's info_hash is ih_bytes(i);
@@ -54,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -854,19 +857,24 @@ int main(int argc, char **argv)
     }
     cnt.timeouts += inflight; /* only after the hard stop */
 
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     double secs = (double)(last_reply_ns - start) / 1e9;
     if (secs <= 0)
         secs = (double)(now_ns() - start) / 1e9;
     printf("UDPRESULT requests=%" PRIu64 " seconds=%.3f rps=%.0f p50_ms=%.3f p99_ms=%.3f "
            "timeouts=%" PRIu64 " errors=%" PRIu64 " connects=%" PRIu64
            " connid_errors=%" PRIu64 " bad_replies=%" PRIu64 " stray=%" PRIu64
-           " send_errors=%" PRIu64 " peers_per_reply=%.1f\n",
+           " send_errors=%" PRIu64 " peers_per_reply=%.1f cpu_s=%.2f\n",
            cnt.requests, secs, (double)cnt.requests / secs, percentile_ms(50),
            percentile_ms(99), cnt.timeouts, cnt.errors, cnt.connects, cnt.connid_errors,
            cnt.bad_replies, cnt.stray, cnt.send_errors,
            cnt.announce_replies > 0
                ? (double)cnt.peers_returned / (double)cnt.announce_replies
-               : 0.0);
+               : 0.0,
+           cpu_s);
     rc = 0;
 out:
     for (uint32_t i = 0; socks != NULL && i < nsocks; i++)
