@@ -477,15 +477,16 @@ def cmd_summary(path):
                              ("pass_core0_other", "pass_wall_s", "core 0 in the with-pass run"),
                              ("pass_core1_other", "pass_wall_s", "core 1 in the with-pass run")):
         share = 100 * num(key) / max(1e-9, num(wall))
-        seen.append("%.0f%%" % share)
+        seen.append("%s %.0f%%" % (label, share))
         if share > 5:
             busy.append("%s %.0f%%" % (label, share))
     if busy:
         P("  WARNING  other processes ran on the benchmark's cores (%s of a core):"
           " the figures are unreliable, run again on a quiet machine" % ", ".join(busy))
     else:
-        P("  quiet    other processes used under 5%% of a core on the benchmark's cores (%s)"
-          % " ".join(seen))
+        P("  quiet    other processes used under 5% of a core on the benchmark's cores (/proc/stat minus"
+          " the benchmark's processes; tick sampling makes it +-5%):")
+        P("           " + ", ".join(seen))
     P("  notes    slowlog durations are wall time inside redis-server: under load they include"
       " time the kernel gave starling on core 0.")
     P("           The aggregator's max_call is the time between two pipelined replies (or one blocking"

@@ -1083,5 +1083,88 @@ class UdpReuseportTest(unittest.TestCase):
         a.assert_alive()
 
 
+
+# -- connection IDs, re-derived (frontend/connid.c), to test expiry without waiting ----
+
+def _rotl(x, b):
+    return ((x << b) | (x >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
+
+
+def siphash24(key, data):
+    """The reference SipHash-2-4, as frontend/connid.c implements it."""
+    M = 0xFFFFFFFFFFFFFFFF
+    k0, k1 = struct.unpack("<QQ", key)
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rnd():
+        v[0] = (v[0] + v[1]) & M; v[1] = _rotl(v[1], 13); v[1] ^= v[0]; v[0] = _rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & M; v[3] = _rotl(v[3], 16); v[3] ^= v[2]
+        v[0] = (v[0] + v[3]) & M; v[3] = _rotl(v[3], 21); v[3] ^= v[0]
+        v[2] = (v[2] + v[1]) & M; v[1] = _rotl(v[1], 17); v[1] ^= v[2]; v[2] = _rotl(v[2], 32)
+
+    full = len(data) - len(data) % 8
+    words = [struct.unpack_from("<Q", data, i)[0] for i in range(0, full, 8)]
+    last = (len(data) & 0xFF) << 56
+    for j, b in enumerate(data[full:]):
+        last |= b << (8 * j)
+    for m in words + [last]:
+        v[3] ^= m
+        rnd(); rnd()
+        v[0] ^= m
+    v[2] ^= 0xFF
+    for _ in range(4):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def connid_key(secret):
+    s = secret.encode()
+    return (struct.pack("<Q", siphash24(b"starling connid1", s))
+            + struct.pack("<Q", siphash24(b"starling connid2", s)))
+
+
+def connid_for(secret, ip, port, window):
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    msg = (bytes([6 if len(packed) == 16 else 4]) + packed + struct.pack(">H", port)
+           + struct.pack("<Q", window))
+    return siphash24(connid_key(secret), msg)
+
+
+class UdpExpiryTest(UdpCase):
+    """IDs are accepted in the minute they were made and the next, never later: checked
+    with IDs made here for past windows (the derivation is the one in frontend/connid.c)."""
+
+    NODE_CONFIGS = [("n", {"udp_secret": "expiry-secret"})]
+
+    def test_window_bounds(self):
+        n = self.nodes["n"]
+        with UdpClient(n.udp_addr()) as c:
+            # Not within a second of a minute's turn, so "now" is one window throughout.
+            while 58.5 <= time.time() % 60 or time.time() % 60 < 1.0:
+                time.sleep(0.2)
+            window = int(time.time()) // 60
+            issued = c.connect()
+            # The model is right: the server's ID is ours for this window.
+            self.assertEqual(issued, connid_for("expiry-secret", LOCAL4, c.port, window))
+            h = random_hash()
+
+            def answered(cid):
+                txid = next_txid()
+                reply = c.request(announce_req(cid, txid, h, random_peer_id(), 58101))
+                return reply != error_resp(txid, INVALID_ID)
+
+            self.assertTrue(answered(issued))
+            # Made a minute ago: still good (one to two minutes in all).
+            self.assertTrue(answered(connid_for("expiry-secret", LOCAL4, c.port, window - 1)))
+            # Two and more minutes ago: expired.
+            for age in (2, 3, 60):
+                self.assertFalse(answered(connid_for("expiry-secret", LOCAL4, c.port,
+                                                     window - age)), age)
+            # From the future: never issued, refused.
+            self.assertFalse(answered(connid_for("expiry-secret", LOCAL4, c.port, window + 1)))
+            # The right window, another secret: refused.
+            self.assertFalse(answered(connid_for("other-secret", LOCAL4, c.port, window)))
+
 if __name__ == "__main__":
     unittest.main()
