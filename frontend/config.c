@@ -60,7 +60,8 @@ void config_defaults(struct config *cfg)
 
     cfg->aggregator.interval_ms = MIN_MS;
     cfg->aggregator.lock_ttl_ms = 30 * SEC_MS;
-    cfg->aggregator.scan_count = 1000;
+    /* Small batches: each is a burst of pipelined calls that announces queue behind. */
+    cfg->aggregator.scan_count = 250;
     snprintf(cfg->aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", "127.0.0.1:9101");
 
     snprintf(cfg->redis.host, sizeof(cfg->redis.host), "%s", "127.0.0.1");

@@ -2,16 +2,16 @@
 -- and delete the swarm when nothing is left (purge_inactive_torrents).
 --
 -- KEYS[1] {<hex>}:seeders  KEYS[2] {<hex>}:leechers  KEYS[3] {<hex>}:peers
--- ARGV[1] now_ms   ARGV[2] '1' to delete an empty swarm   ARGV[3] chunk: most peers
---         removed per set, and largest set whose families are counted here
+-- ARGV[1] now_ms   ARGV[2] '1' to delete an empty swarm   ARGV[3] most expired peers
+-- removed per set in this call   ARGV[4] largest set whose families are counted here
 --
 -- Reply: {seeders, leechers, ipv4, ipv6, downloaded, removed, deleted, more}
 --   ipv4/ipv6: live peers with such an address (dual-stacked count in both), only for
---   sets of at most `chunk` members: the caller counts larger ones with family.lua, in
---   pieces, so that no single call runs long. more = 1 when a set had more than `chunk`
+--   sets of at most ARGV[4] members: the caller counts larger ones with family.lua, in
+--   pieces, so that no single call runs long. more = 1 when a set had more than ARGV[3]
 --   expired peers: call again.
 
-local now, chunk = ARGV[1], tonumber(ARGV[3])
+local now, chunk, family_max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 local removed, more = 0, 0
 
@@ -32,7 +32,7 @@ local nseeders = redis.call('ZCARD', seeders)
 local nleechers = redis.call('ZCARD', leechers)
 local v4, v6 = 0, 0
 local function families(key, n)
-    if n == 0 or n > chunk then return end
+    if n == 0 or n > family_max then return end
     local members = redis.call('ZRANGE', key, '0', '-1')
     for i = 1, #members do
         local len = #members[i] -- 26 IPv4, 38 IPv6, 44 both

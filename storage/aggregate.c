@@ -1,8 +1,9 @@
 /*
  * The aggregator's pass: walk every swarm with SCAN, purge and count each with
  * lua/purge.lua (pipelined per batch), then publish the totals, the full-scrape snapshot
- * and the pass history. No single Redis call handles more than one swarm, and no swarm
- * call handles more than FAMILY_CHUNK members, so a pass never blocks Redis for long.
+ * and the pass history. No single Redis call handles more than one swarm, nor removes more
+ * than PURGE_CHUNK peers or reads more than FAMILY_CHUNK members of a set, so no call
+ * blocks Redis for long.
  */
 #include "aggregate.h"
 
@@ -17,11 +18,14 @@
 #include "log.h"
 #include "numtext.h"
 
-/* Most expired peers one purge call removes per set, and the largest set whose families
- * it counts in the same call; bigger sets are counted by family.lua in slices this big. */
-#define FAMILY_CHUNK 2000
+/* Most expired peers one purge call removes per set (as announce.lua), and the largest set
+ * whose families it counts in the same call; bigger sets are counted by family.lua in
+ * slices this big. Both keep one call near a millisecond (aggbench: a 2000 limit let one
+ * call on an 80k-peer swarm take 7.5 ms). */
+#define PURGE_CHUNK 256
+#define FAMILY_CHUNK 500
 /* A swarm whose expired peers take more calls than this is finished by the next pass. */
-#define MAX_PURGE_ROUNDS 64
+#define MAX_PURGE_ROUNDS 256
 #define TAG_LEN 42 /* "{" + 40 hex + "}" */
 #define PEERS_SUFFIX ":peers"
 #define FRONTEND_ALIVE_MS 60000
@@ -105,9 +109,9 @@ static void swarm_keys_from_tag(struct swarm_keys *k, const char *tag)
 
 /* The arguments of purge.lua for one swarm; the strings live in k and the numbers. */
 struct purge_args {
-    const char *args[6];
-    size_t lens[6];
-    char now[21], chunk[21];
+    const char *args[7];
+    size_t lens[7];
+    char now[21], chunk[21], family[21];
 };
 
 static void purge_args_fill(struct purge_args *a, const struct swarm_keys *k, uint64_t now_ms,
@@ -118,7 +122,8 @@ static void purge_args_fill(struct purge_args *a, const struct swarm_keys *k, ui
     a->args[2] = k->peers, a->lens[2] = k->lens[2];
     a->args[3] = a->now, a->lens[3] = (size_t)(put_uint(a->now, now_ms) - a->now);
     a->args[4] = purge ? "1" : "0", a->lens[4] = 1;
-    a->args[5] = a->chunk, a->lens[5] = (size_t)(put_uint(a->chunk, FAMILY_CHUNK) - a->chunk);
+    a->args[5] = a->chunk, a->lens[5] = (size_t)(put_uint(a->chunk, PURGE_CHUNK) - a->chunk);
+    a->args[6] = a->family, a->lens[6] = (size_t)(put_uint(a->family, FAMILY_CHUNK) - a->family);
 }
 
 struct swarm_counts {
@@ -205,7 +210,7 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const ch
     p->totals.peers_expired += c->removed;
     for (int round = 0; c->more && round < MAX_PURGE_ROUNDS; round++) {
         uint64_t t0 = monotonic_us();
-        redisReply *r = sync_eval(sc, &lua_purge, 3, 6, a.args, a.lens);
+        redisReply *r = sync_eval(sc, &lua_purge, 3, 7, a.args, a.lens);
         note_call(p, monotonic_us() - t0);
         int bad = read_counts(r, c);
         if (bad)
@@ -276,7 +281,7 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
         struct purge_args a;
         swarm_keys_from_tag(&k, key->str);
         purge_args_fill(&a, &k, p->now_ms, p->purge);
-        if (sync_eval_append(sc, &lua_purge, 3, 6, a.args, a.lens) < 0) {
+        if (sync_eval_append(sc, &lua_purge, 3, 7, a.args, a.lens) < 0) {
             snprintf(err, STARLING_ERR_LEN, "purge.lua: cannot send");
             rc = -1;
             goto out;

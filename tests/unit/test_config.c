@@ -184,7 +184,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.shutdown_timeout_ms, 10000);
     assert_int_equal(cfg.aggregator.interval_ms, 60000);
     assert_int_equal(cfg.aggregator.lock_ttl_ms, 30000);
-    assert_int_equal(cfg.aggregator.scan_count, 1000);
+    assert_int_equal(cfg.aggregator.scan_count, 250);
     assert_string_equal(cfg.aggregator.metrics_listen_addr, "127.0.0.1:9101");
     assert_int_equal(config_validate(&cfg, err), 0);
     assert_int_equal(config_peer_ttl_ms(&cfg), 45 * 60 * 1000);
