@@ -1,0 +1,46 @@
+"""The shipped deployment stays valid: its config passes both binaries' --check-config,
+and the Kubernetes manifests render (when kubectl is installed; offline, no cluster)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import aggregator_bin, require_binary, source_dir, starling_bin
+
+
+class DeployTest(unittest.TestCase):
+    def setUp(self):
+        require_binary()
+        self.config = os.path.join(source_dir(), "deploy", "starling-config.json")
+
+    def check(self, binary):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
+        r = subprocess.run([binary, "--config", self.config, "--check-config"], env=env,
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("config ok", r.stdout)
+
+    def test_frontend_accepts_deploy_config(self):
+        self.check(starling_bin())
+
+    def test_aggregator_accepts_deploy_config(self):
+        self.check(aggregator_bin())
+
+    def test_manifests_render(self):
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            self.skipTest("kubectl not installed")
+        r = subprocess.run([kubectl, "kustomize", os.path.join(source_dir(), "deploy")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for kind in ("Deployment", "Service", "ConfigMap", "Namespace"):
+            self.assertIn("kind: " + kind, r.stdout)
+        self.assertIn("name: starling-aggregator", r.stdout)
+        self.assertIn("protocol: UDP", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
