@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "aggregate.h"
+#include "clock.h"
 #include "config.h"
 #include "leader.h"
 #include "log.h"
@@ -59,26 +60,6 @@ struct aggregator {
     bool once;
     bool stopping;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
 
 static bool connected(const struct aggregator *ag)
 {
@@ -265,7 +246,7 @@ static void abort_pass(struct aggregator *ag, const char *why)
 /* Renews the lock when a third of its TTL has passed. Returns false when it is lost. */
 static bool keep_lock(struct aggregator *ag)
 {
-    uint64_t now = wall_ms();
+    uint64_t now = clock_wall_ms();
     if (now - ag->last_renew_ms < ag->cfg->aggregator.lock_ttl_ms / 3)
         return true;
     int r = leader_renew(&ag->sc, ag->id, ag->cfg->aggregator.lock_ttl_ms);
@@ -290,7 +271,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         abort_pass(ag, "leadership lost");
         return;
     }
-    uint64_t t0 = monotonic_us();
+    uint64_t t0 = clock_monotonic_us();
     int r = aggregate_step(&ag->pass, &ag->sc, err);
     if (r < 0) {
         abort_pass(ag, err);
@@ -299,9 +280,8 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
     if (r > 0) {
         /* Pace the pass: rest as long as the batch took, so a pass never holds Redis for
          * more than half of its time and announces keep their latency (aggbench). */
-        uint64_t took = monotonic_us() - t0;
-        struct timeval rest = {.tv_sec = (time_t)(took / 1000000),
-                               .tv_usec = (suseconds_t)(took % 1000000)};
+        uint64_t took = clock_monotonic_us() - t0;
+        struct timeval rest = clock_us_to_tv(took);
         evtimer_add(ag->step_ev, &rest);
         return;
     }
@@ -312,7 +292,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
     }
     struct pass_info info = {.leader = ag->id,
                              .started_ms = ag->pass_started_ms,
-                             .finished_ms = wall_ms(),
+                             .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
     if (aggregate_publish(&ag->pass, &ag->sc, &info, err) < 0) {
         abort_pass(ag, err);
@@ -342,7 +322,7 @@ static void start_pass(struct aggregator *ag)
         return;
     }
     ag->in_pass = true;
-    ag->pass_started_ms = wall_ms();
+    ag->pass_started_ms = clock_wall_ms();
     aggregate_begin(&ag->pass, ag->pass_started_ms, ag->cfg->purge_inactive_torrents,
                     ag->cfg->aggregator.scan_count);
     event_active(ag->step_ev, EV_TIMEOUT, 0);
@@ -366,7 +346,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         if (!ag->leader)
             log_info("leader: acquired as %s", ag->id);
         ag->leader = true;
-        ag->last_renew_ms = wall_ms();
+        ag->last_renew_ms = clock_wall_ms();
         start_pass(ag);
         return;
     }
@@ -425,9 +405,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
     };
-    const char *config_path = getenv("STARLING_CONFIG");
-    if (config_path != NULL && config_path[0] == '\0')
-        config_path = NULL;
+    const char *config_path = config_path_from_env();
     bool check_only = false, once = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
@@ -458,9 +436,7 @@ int main(int argc, char **argv)
     }
     static struct config cfg;
     char err[STARLING_ERR_LEN];
-    config_defaults(&cfg);
-    if ((config_path != NULL && config_load_file(config_path, &cfg, err) < 0) ||
-        config_apply_env(&cfg, err) < 0 || config_validate(&cfg, err) < 0) {
+    if (config_load(config_path, &cfg, err) < 0) {
         fprintf(stderr, "starling-aggregator: config: %s\n", err);
         return EXIT_CONFIG;
     }
@@ -507,8 +483,8 @@ int main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sighup, NULL);
-    struct timeval interval = ms_tv(cfg.aggregator.interval_ms);
-    struct timeval renew = ms_tv(cfg.aggregator.lock_ttl_ms / 3);
+    struct timeval interval = clock_ms_to_tv(cfg.aggregator.interval_ms);
+    struct timeval renew = clock_ms_to_tv(cfg.aggregator.lock_ttl_ms / 3);
     evtimer_add(ag.tick_timer, &interval);
     evtimer_add(ag.renew_timer, &renew);
     log_info("starling-aggregator %s started as %s; a pass every %llu ms", STARLING_VERSION,

@@ -797,6 +797,21 @@ int config_validate(const struct config *cfg, char *err)
     return 0;
 }
 
+int config_load(const char *path, struct config *cfg, char *err)
+{
+    config_defaults(cfg);
+    if (path != NULL && config_load_file(path, cfg, err) < 0)
+        return -1;
+    if (config_apply_env(cfg, err) < 0 || config_validate(cfg, err) < 0)
+        return -1;
+    return 0;
+}
+
+const char *config_path_from_env(void)
+{
+    return env_value("STARLING_CONFIG");
+}
+
 uint64_t config_peer_ttl_ms(const struct config *cfg)
 {
     uint64_t a = cfg->announce_ms;

@@ -113,6 +113,15 @@ int config_parse_redis_url(const char *url, struct redis_config *rc, char *err);
 /* Cross-field checks (min_announce <= announce, default_num_want <= max_num_want, ...). */
 int config_validate(const struct config *cfg, char *err);
 
+/*
+ * What both binaries do at start: defaults, then the file at path (none when NULL), then
+ * the environment, then config_validate(). Returns 0 or -1 with a reason in err.
+ */
+int config_load(const char *path, struct config *cfg, char *err);
+
+/* $STARLING_CONFIG, or NULL when unset or empty (--config beats it). */
+const char *config_path_from_env(void);
+
 /* Peer lifetime in Redis: 1.5 x the announce interval, so one late announce is forgiven. */
 uint64_t config_peer_ttl_ms(const struct config *cfg);
 

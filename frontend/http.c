@@ -29,6 +29,7 @@
 
 #include "addr.h"
 #include "bencode.h"
+#include "clock.h"
 #include "listen.h"
 #include "log.h"
 #include "stats.h"
@@ -160,13 +161,6 @@ static const char *status_text(int status)
     }
 }
 
-static uint64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Counts the reply about to be sent in the metrics, by endpoint and result class. */
 static void count_reply(struct http_conn *c, int status)
 {
@@ -182,7 +176,7 @@ static void count_reply(struct http_conn *c, int status)
     frontend_stats.requests[c->endpoint][result]++;
     if (c->endpoint != STAT_OTHER && c->started_us != 0)
         latency_observe(&frontend_stats.latency[c->endpoint],
-                        (double)(monotonic_us() - c->started_us) / 1e6);
+                        (double)(clock_monotonic_us() - c->started_us) / 1e6);
     c->endpoint = STAT_OTHER;
     c->failure = NULL;
     c->started_us = 0;
@@ -669,7 +663,7 @@ static void conn_handle(struct http_conn *c, const char *data, size_t len)
 {
     struct parsed_request r;
     c->keep_alive = false; /* until we know the version */
-    c->started_us = monotonic_us();
+    c->started_us = clock_monotonic_us();
     if (parse_request(c->srv->cfg, data, len, &r) < 0) {
         send_failure(c, 400, "bad request");
         return;
@@ -935,14 +929,11 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     srv->base = base;
     srv->cfg = cfg;
     srv->tracker = tracker;
-    struct timeval tv = {.tv_sec = (time_t)(cfg->http_request_timeout_ms / 1000),
-                         .tv_usec = (suseconds_t)(cfg->http_request_timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(cfg->http_request_timeout_ms);
     srv->request_timeout = event_base_init_common_timeout(base, &tv);
-    tv.tv_sec = (time_t)(cfg->http_read_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)(cfg->http_read_timeout_ms % 1000) * 1000;
+    tv = clock_ms_to_tv(cfg->http_read_timeout_ms);
     srv->read_timeout = event_base_init_common_timeout(base, &tv);
-    tv.tv_sec = (time_t)(cfg->http_write_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)(cfg->http_write_timeout_ms % 1000) * 1000;
+    tv = clock_ms_to_tv(cfg->http_write_timeout_ms);
     srv->write_timeout = event_base_init_common_timeout(base, &tv);
     for (size_t i = 0; i < cfg->n_http_listen_addr; i++) {
         if (listen_on(srv, cfg->http_listen_addr[i], err) < 0) {

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "config.h"
 #include "counters.h"
 #include "http.h"
@@ -53,21 +54,6 @@ static void usage(FILE *out)
             "  --check-config   validate the configuration and exit (0 when good)\n"
             "  --help           this text\n"
             "  --version        print the version\n");
-}
-
-/* Defaults, then the file, then the environment, then cross-checks. Exits 2 on error. */
-static void load_config(const char *path, struct config *cfg)
-{
-    char err[STARLING_ERR_LEN];
-    config_defaults(cfg);
-    if (path != NULL && config_load_file(path, cfg, err) < 0) {
-        fprintf(stderr, "starling: config: %s\n", err);
-        exit(EXIT_CONFIG);
-    }
-    if (config_apply_env(cfg, err) < 0 || config_validate(cfg, err) < 0) {
-        fprintf(stderr, "starling: config: %s\n", err);
-        exit(EXIT_CONFIG);
-    }
 }
 
 /* ---- counters for the aggregator ---- */
@@ -157,8 +143,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     fe->shutting_down = true;
     log_info("signal %d: draining connections (up to %llu ms)", (int)sig,
              (unsigned long long)fe->cfg->shutdown_timeout_ms);
-    struct timeval tv = {.tv_sec = (time_t)(fe->cfg->shutdown_timeout_ms / 1000),
-                         .tv_usec = (suseconds_t)(fe->cfg->shutdown_timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_ms_to_tv(fe->cfg->shutdown_timeout_ms);
     evtimer_add(fe->shutdown_deadline, &tv);
     udp_server_stop_reading(fe->udp);
     http_server_drain(fe->http, on_drained, fe);
@@ -195,9 +180,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = getenv("STARLING_CONFIG");
-    if (config_path != NULL && config_path[0] == '\0')
-        config_path = NULL;
+    const char *config_path = config_path_from_env();
     bool check_only = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
@@ -226,7 +209,11 @@ int main(int argc, char **argv)
     }
 
     static struct config cfg;
-    load_config(config_path, &cfg);
+    char err[STARLING_ERR_LEN];
+    if (config_load(config_path, &cfg, err) < 0) {
+        fprintf(stderr, "starling: config: %s\n", err);
+        return EXIT_CONFIG;
+    }
     if (check_only) {
         /* scripts/run.sh reads the Redis address from this line. */
         if (cfg.redis.unix_socket[0] != '\0')
@@ -257,7 +244,6 @@ int main(int argc, char **argv)
 
     fe.pool = redis_pool_new(fe.base, &cfg.redis);
     struct tracker tracker = {.cfg = &cfg, .pool = fe.pool};
-    char err[STARLING_ERR_LEN];
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
     if (fe.http != NULL)
         fe.udp = udp_server_new(fe.base, &cfg, &tracker, err);
@@ -281,8 +267,7 @@ int main(int argc, char **argv)
     evsignal_add(sighup, NULL);
     fe.shutdown_deadline = evtimer_new(fe.base, on_shutdown_deadline, &fe);
     fe.counters_timer = event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe);
-    struct timeval every = {.tv_sec = COUNTERS_INTERVAL_MS / 1000,
-                            .tv_usec = (COUNTERS_INTERVAL_MS % 1000) * 1000};
+    struct timeval every = clock_ms_to_tv(COUNTERS_INTERVAL_MS);
     evtimer_add(fe.counters_timer, &every);
     if (cfg.redis.unix_socket[0] != '\0')
         log_info("starling %s started as %s; redis at unix:%s", STARLING_VERSION, fe.node_id,

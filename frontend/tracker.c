@@ -1,14 +1,12 @@
 #include "tracker.h"
 
-#include <time.h>
+#include "clock.h"
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 
 uint64_t tracker_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return clock_wall_ms();
 }
 
 static uint32_t effective_numwant(const struct config *cfg, int32_t asked)

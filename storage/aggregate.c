@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "counters.h"
 #include "log.h"
 #include "numtext.h"
@@ -29,13 +30,6 @@
 #define TAG_LEN 42 /* "{" + 40 hex + "}" */
 #define PEERS_SUFFIX ":peers"
 #define FRONTEND_ALIVE_MS 60000
-
-static uint64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void note_call(struct aggregate_pass *p, uint64_t us)
 {
@@ -162,9 +156,9 @@ static int count_families(struct aggregate_pass *p, struct sync_conn *sc, const 
         const char *args[] = {key, a, b};
         size_t lens[] = {key_len, (size_t)(put_uint(a, start) - a),
                          (size_t)(put_uint(b, start + FAMILY_CHUNK - 1) - b)};
-        uint64_t t0 = monotonic_us();
+        uint64_t t0 = clock_monotonic_us();
         redisReply *r = sync_eval(sc, &lua_family, 1, 3, args, lens);
-        note_call(p, monotonic_us() - t0);
+        note_call(p, clock_monotonic_us() - t0);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             snprintf(err, STARLING_ERR_LEN, "family.lua: %s", reply_error(r, sc));
             if (r != NULL)
@@ -209,9 +203,9 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const ch
     purge_args_fill(&a, &k, p->now_ms, p->purge);
     p->totals.peers_expired += c->removed;
     for (int round = 0; c->more && round < MAX_PURGE_ROUNDS; round++) {
-        uint64_t t0 = monotonic_us();
+        uint64_t t0 = clock_monotonic_us();
         redisReply *r = sync_eval(sc, &lua_purge, 3, 7, a.args, a.lens);
-        note_call(p, monotonic_us() - t0);
+        note_call(p, clock_monotonic_us() - t0);
         int bad = read_counts(r, c);
         if (bad)
             snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
@@ -252,9 +246,9 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
     const char *scan[] = {"SCAN", p->cursor, "MATCH", "{*}:peers", "COUNT", count};
     size_t scan_lens[] = {4, strlen(p->cursor), 5, 9, 5,
                           (size_t)(put_uint(count, p->scan_count) - count)};
-    uint64_t t0 = monotonic_us();
+    uint64_t t0 = clock_monotonic_us();
     redisReply *r = sync_command(sc, 6, scan, scan_lens);
-    note_call(p, monotonic_us() - t0);
+    note_call(p, clock_monotonic_us() - t0);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
         snprintf(err, STARLING_ERR_LEN, "SCAN: %s", reply_error(r, sc));
@@ -288,7 +282,7 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
         }
     }
     /* The replies come back in order; the time between two is about one call's. */
-    uint64_t last = monotonic_us();
+    uint64_t last = clock_monotonic_us();
     struct swarm_counts *counts = calloc(keys->elements + 1, sizeof(*counts));
     if (counts == NULL)
         abort();
@@ -296,7 +290,7 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
         if (!ours[i])
             continue;
         redisReply *reply = sync_eval_reply(sc);
-        uint64_t now = monotonic_us();
+        uint64_t now = clock_monotonic_us();
         note_call(p, now - last);
         last = now;
         if (read_counts(reply, &counts[i]) < 0) {

@@ -20,6 +20,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "log.h"
 #include "numtext.h"
 
@@ -79,19 +80,6 @@ struct call {
 
 static void conn_connect(struct conn *c);
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static struct timeval ms_to_tv(uint64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n, size);
@@ -147,7 +135,7 @@ static void schedule_reconnect(struct conn *c)
     if (c->pool->closing)
         return;
     c->state = CONN_DOWN;
-    struct timeval tv = ms_to_tv(c->backoff_ms);
+    struct timeval tv = clock_ms_to_tv(c->backoff_ms);
     evtimer_add(c->timer, &tv);
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
@@ -219,7 +207,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (c->was_ready)
             c->pool->stats.reconnects++;
         c->was_ready = true;
-        c->last_reply_ms = now_ms();
+        c->last_reply_ms = (clock_monotonic_us() / 1000);
         log_info("redis connection %u ready", c->index);
     }
 }
@@ -269,7 +257,7 @@ static void conn_connect(struct conn *c)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     queue_setup(c);
-    struct timeval tv = ms_to_tv(rc->connect_timeout_ms);
+    struct timeval tv = clock_ms_to_tv(rc->connect_timeout_ms);
     evtimer_add(c->timer, &tv);
 }
 
@@ -336,7 +324,7 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
         call_free(call);
         return;
     }
-    c->last_reply_ms = now_ms();
+    c->last_reply_ms = (clock_monotonic_us() / 1000);
     if (r->type == REDIS_REPLY_ERROR) {
         bool noscript = call->script != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
         if (noscript)
@@ -398,7 +386,7 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
     /* Replies come in order: if the oldest call is overdue and nothing at all came back
      * for a whole timeout, the connection is stuck (Redis busy or the link dead), not
      * merely slow. Drop it; hiredis then frees every call it holds. */
-    uint64_t now = now_ms();
+    uint64_t now = (clock_monotonic_us() / 1000);
     if (call == c->oldest && now - c->last_reply_ms >= c->pool->rc.command_timeout_ms)
         conn_drop(c, "no reply within the command timeout");
 }
@@ -432,7 +420,7 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     call->script = script;
     call->done = done;
     call->arg = arg;
-    call->sent_ms = now_ms();
+    call->sent_ms = (clock_monotonic_us() / 1000);
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
         free(call);
@@ -501,7 +489,7 @@ struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_co
     struct redis_pool *pool = xcalloc(1, sizeof(*pool));
     pool->base = base;
     pool->rc = *rc;
-    struct timeval tv = ms_to_tv(rc->command_timeout_ms);
+    struct timeval tv = clock_ms_to_tv(rc->command_timeout_ms);
     pool->call_timeout = event_base_init_common_timeout(base, &tv);
     pool->nconns = rc->connections > 0 ? rc->connections : 1;
     pool->conns = xcalloc(pool->nconns, sizeof(*pool->conns));

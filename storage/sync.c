@@ -6,6 +6,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
+
 #define MAX_ARGS 64
 
 static const struct lua_script *const sync_scripts[] = {&lua_purge, &lua_family, &lua_lock_renew,
@@ -18,12 +20,6 @@ static int script_index(const struct lua_script *s)
         if (sync_scripts[i] == s)
             return (int)i;
     return -1;
-}
-
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return tv;
 }
 
 /* Runs a setup command; 0 when it did not fail. */
@@ -45,7 +41,7 @@ int sync_connect(struct sync_conn *sc, const struct redis_config *rc, uint64_t c
                  char *err)
 {
     memset(sc, 0, sizeof(*sc));
-    struct timeval ctv = ms_tv(rc->connect_timeout_ms);
+    struct timeval ctv = clock_ms_to_tv(rc->connect_timeout_ms);
     sc->c = rc->unix_socket[0] != '\0' ? redisConnectUnixWithTimeout(rc->unix_socket, ctv)
                                        : redisConnectWithTimeout(rc->host, rc->port, ctv);
     if (sc->c == NULL || sc->c->err) {
@@ -54,7 +50,7 @@ int sync_connect(struct sync_conn *sc, const struct redis_config *rc, uint64_t c
         sync_close(sc);
         return -1;
     }
-    redisSetTimeout(sc->c, ms_tv(command_timeout_ms));
+    redisSetTimeout(sc->c, clock_ms_to_tv(command_timeout_ms));
     if (rc->password[0] != '\0') {
         redisReply *r = rc->user[0] != '\0'
                             ? redisCommand(sc->c, "AUTH %s %s", rc->user, rc->password)
