@@ -383,11 +383,17 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     c->pool->stats.timeouts++;
     call_answer(call, NULL, ERR_TIMEOUT);
-    /* Replies come in order: if the oldest call is overdue and nothing at all came back
-     * for a whole timeout, the connection is stuck (Redis busy or the link dead), not
-     * merely slow. Drop it; hiredis then frees every call it holds. */
-    uint64_t now = (clock_monotonic_us() / 1000);
-    if (call == c->oldest && now - c->last_reply_ms >= c->pool->rc.command_timeout_ms)
+    /* Replies come in order: if nothing came back since the oldest call in flight was
+     * sent, or since the last reply, for (nearly) a whole timeout, the connection is stuck
+     * (Redis busy or the link dead), not merely slow. Drop it; hiredis then frees every
+     * call it holds. Any overdue call checks, not only the oldest: timers may fire a
+     * millisecond early, and the oldest stays in the list until hiredis answers it. */
+    uint64_t now = clock_monotonic_us() / 1000;
+    uint64_t timeout = c->pool->rc.command_timeout_ms;
+    uint64_t quiet_since = c->last_reply_ms;
+    if (c->oldest != NULL && c->oldest->sent_ms > quiet_since)
+        quiet_since = c->oldest->sent_ms;
+    if (c->oldest != NULL && now - quiet_since >= timeout - timeout / 10)
         conn_drop(c, "no reply within the command timeout");
 }
 

@@ -124,6 +124,43 @@ class RedisFailureTest(unittest.TestCase):
         r = announce(self.port, h, random_peer_id(), 32002)
         self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 32001)))
 
+    def test_stalled_redis_under_load(self):
+        # Redis frozen (SIGSTOP) while many calls are in flight on both connections: every
+        # client gets the failure within about the command timeout, the stuck connections
+        # are dropped (so later requests fail at once instead of each waiting out its own
+        # deadline), and service comes back after SIGCONT.
+        import signal as _signal
+        import threading
+        h = random_hash()
+        self.assertEqual(announce(self.port, h, random_peer_id(), 33000).body,
+                         announce_reply(0, 1))
+        results = []
+
+        def client(i):
+            t0 = time.monotonic()
+            try:
+                r = announce(self.port, h, random_peer_id(), 33001 + i, timeout=10.0)
+                results.append((r.body, time.monotonic() - t0))
+            except OSError as e:
+                results.append((repr(e).encode(), time.monotonic() - t0))
+        os.kill(self.redis.proc.pid, _signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10.0)
+            self.assertEqual(len(results), 40)
+            for body, elapsed in results:
+                self.assertEqual(body, failure(STORAGE_UNAVAILABLE))
+                self.assertLess(elapsed, REFUSAL_BOUND)
+            # Still frozen: the connections were dropped, so this fails fast too.
+            self.assert_unavailable()
+            self.assertIn("dropped: no reply within the command timeout", self.tracker.log())
+        finally:
+            os.kill(self.redis.proc.pid, _signal.SIGCONT)
+        self.wait_service()
+
     def test_clients_leave_while_calls_in_flight(self):
         # Each storage call still owes an answer to a connection that is gone: reset,
         # closed, or half-closed. The tracker must answer into the void, not crash.
