@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target starling >/dev/null
+cmake --build build -j"$(nproc)" --target starling starling-aggregator >/dev/null
 
 config=${STARLING_CONFIG:-config.json}
 line=$(build/starling --config "$config" --check-config) # exits 2 on a bad config
