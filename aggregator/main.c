@@ -186,6 +186,16 @@ static void render_metrics(struct evbuffer *out, void *arg)
           v->frontends);
     gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
           ag->leader ? 1 : 0);
+    /* Which replica this is, as the lock and starling:stats name it. */
+    char id[sizeof(ag->id)], labels[sizeof(ag->id) + 16];
+    snprintf(id, sizeof(id), "%s", ag->id);
+    for (char *p = id; *p != '\0'; p++)
+        if (*p == '"' || *p == '\\' || *p == '\n')
+            *p = '_';
+    snprintf(labels, sizeof(labels), "instance=\"%s\"", id);
+    metrics_family(out, "starling_aggregator_info", "gauge",
+                   "This replica's id (the lock's value when it leads); always 1.");
+    metrics_sample_u64(out, "starling_aggregator_info", labels, 1);
     counter(out, "starling_aggregator_passes_total", "Passes this replica completed.",
             ag->passes);
     metrics_family(out, "starling_aggregator_pass_duration_seconds", "gauge",
