@@ -22,6 +22,7 @@
 #include "aggregate.h"
 #include "clock.h"
 #include "config.h"
+#include "keyslot.h"
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,10 +44,18 @@ struct view {
     uint64_t request_count[MAX_VIEW_REQUESTS];
 };
 
+/* One Redis master: a plain Redis is one node serving every slot. */
+struct node {
+    struct sync_conn sc;
+    struct cluster_master master; /* nranges 0: every slot */
+};
+
 struct aggregator {
     struct event_base *base;
     const struct config *cfg;
-    struct sync_conn sc;
+    struct node nodes[CLUSTER_MAX_MASTERS];
+    size_t nnodes;
+    size_t pass_node; /* the master the pass is walking */
     char id[128];
     bool leader;
     uint64_t last_renew_ms;
@@ -63,19 +72,83 @@ struct aggregator {
 
 static bool connected(const struct aggregator *ag)
 {
-    return ag->sc.c != NULL;
+    if (ag->nnodes == 0)
+        return false;
+    for (size_t i = 0; i < ag->nnodes; i++)
+        if (ag->nodes[i].sc.c == NULL)
+            return false;
+    return true;
 }
 
+static void disconnect_all(struct aggregator *ag)
+{
+    for (size_t i = 0; i < ag->nnodes; i++)
+        sync_close(&ag->nodes[i].sc);
+    ag->nnodes = 0;
+}
+
+/* The node serving a key: by slot on a cluster, the only one otherwise. */
+static struct sync_conn *route(void *arg, const char *key)
+{
+    struct aggregator *ag = arg;
+    if (ag->nnodes <= 1)
+        return &ag->nodes[0].sc;
+    unsigned slot = key_hash_slot(key, strlen(key));
+    for (size_t i = 0; i < ag->nnodes; i++) {
+        const struct cluster_master *m = &ag->nodes[i].master;
+        for (size_t r = 0; r < m->nranges; r++)
+            if (slot >= m->ranges[r][0] && slot <= m->ranges[r][1])
+                return &ag->nodes[i].sc;
+    }
+    return &ag->nodes[0].sc; /* a slot nobody serves: its calls fail and are reported */
+}
+
+/*
+ * Connects to the configured Redis; if it is a Redis Cluster node, to every master instead,
+ * so that each is walked separately (SCAN sees one node's keys only). Any lost connection
+ * makes the next tick connect everything again, as the cluster may have changed.
+ */
 static bool ensure_connected(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
+    static struct cluster_master masters[CLUSTER_MAX_MASTERS];
+    size_t n = 0;
     if (connected(ag))
         return true;
-    if (sync_connect(&ag->sc, &ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS, err) < 0) {
+    disconnect_all(ag);
+    struct node *seed = &ag->nodes[0];
+    if (sync_connect(&seed->sc, &ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS, err) < 0 ||
+        sync_cluster_masters(&seed->sc, ag->cfg->redis.host, masters, CLUSTER_MAX_MASTERS, &n,
+                             err) < 0) {
         log_warn("%s", err);
+        sync_close(&seed->sc);
         return false;
     }
-    log_info("redis connected");
+    memset(&seed->master, 0, sizeof(seed->master));
+    ag->nnodes = 1;
+    if (n == 0) {
+        log_info("redis connected");
+        return true;
+    }
+    sync_close(&seed->sc);
+    ag->nnodes = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct redis_config rc = ag->cfg->redis;
+        rc.unix_socket[0] = '\0';
+        _Static_assert(sizeof(rc.host) == sizeof(masters[i].host), "host buffers differ");
+        memcpy(rc.host, masters[i].host, sizeof(rc.host));
+        rc.host[sizeof(rc.host) - 1] = '\0';
+        rc.port = masters[i].port;
+        rc.db = 0; /* a cluster has only database 0 */
+        struct node *node = &ag->nodes[ag->nnodes++];
+        node->master = masters[i];
+        if (sync_connect(&node->sc, &rc, PASS_COMMAND_TIMEOUT_MS, err) < 0) {
+            log_warn("cluster master %s:%u: %s", masters[i].host, masters[i].port, err);
+            disconnect_all(ag);
+            return false;
+        }
+    }
+    log_info("redis cluster connected: %zu masters, each walked separately", ag->nnodes);
     return true;
 }
 
@@ -93,7 +166,9 @@ static void refresh_view(struct aggregator *ag)
 {
     const char *argv[] = {"HGETALL", STATS_KEY};
     size_t lens[] = {7, strlen(STATS_KEY)};
-    redisReply *r = sync_command(&ag->sc, 2, argv, lens);
+    if (!connected(ag))
+        return;
+    redisReply *r = sync_command(route(ag, STATS_KEY), 2, argv, lens);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
@@ -226,7 +301,7 @@ static bool is_ready(void *arg)
         return true;
     const char *argv[] = {"PING"};
     size_t lens[] = {4};
-    redisReply *r = sync_command(&ag->sc, 1, argv, lens);
+    redisReply *r = sync_command(&ag->nodes[0].sc, 1, argv, lens);
     bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
     if (r != NULL)
         freeReplyObject(r);
@@ -259,7 +334,7 @@ static bool keep_lock(struct aggregator *ag)
     uint64_t now = clock_wall_ms();
     if (now - ag->last_renew_ms < ag->cfg->aggregator.lock_ttl_ms / 3)
         return true;
-    int r = leader_renew(&ag->sc, ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    int r = leader_renew(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         ag->last_renew_ms = now;
         return true;
@@ -282,7 +357,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         return;
     }
     uint64_t t0 = clock_monotonic_us();
-    int r = aggregate_step(&ag->pass, &ag->sc, err);
+    int r = aggregate_step(&ag->pass, &ag->nodes[ag->pass_node].sc, err);
     if (r < 0) {
         abort_pass(ag, err);
         return;
@@ -295,7 +370,12 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         evtimer_add(ag->step_ev, &rest);
         return;
     }
-    /* One master today; with Redis Cluster, aggregate_next_node() and the next one here. */
+    if (++ag->pass_node < ag->nnodes) {
+        /* This master is done; the next one (Redis Cluster: SCAN walks one node). */
+        aggregate_next_node(&ag->pass);
+        event_active(ag->step_ev, EV_TIMEOUT, 0);
+        return;
+    }
     if (!keep_lock(ag)) {
         abort_pass(ag, "leadership lost");
         return;
@@ -304,7 +384,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
                              .started_ms = ag->pass_started_ms,
                              .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
-    if (aggregate_publish(&ag->pass, &ag->sc, &info, err) < 0) {
+    if (aggregate_publish(&ag->pass, route, ag, &info, err) < 0) {
         abort_pass(ag, err);
         return;
     }
@@ -326,12 +406,15 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
 static void start_pass(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
-    if (sync_load_scripts(&ag->sc, err) < 0) {
-        log_warn("%s", err);
-        lose_leadership(ag, "redis connection lost");
-        return;
+    for (size_t i = 0; i < ag->nnodes; i++) {
+        if (sync_load_scripts(&ag->nodes[i].sc, err) < 0) {
+            log_warn("%s", err);
+            lose_leadership(ag, "redis connection lost");
+            return;
+        }
     }
     ag->in_pass = true;
+    ag->pass_node = 0;
     ag->pass_started_ms = clock_wall_ms();
     aggregate_begin(&ag->pass, ag->pass_started_ms, ag->cfg->purge_inactive_torrents,
                     ag->cfg->aggregator.scan_count);
@@ -351,7 +434,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             event_base_loopexit(ag->base, NULL);
         return;
     }
-    int r = leader_acquire(&ag->sc, ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    int r = leader_acquire(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         if (!ag->leader)
             log_info("leader: acquired as %s", ag->id);
@@ -506,10 +589,10 @@ int main(int argc, char **argv)
     if (ag.in_pass)
         aggregate_end(&ag.pass);
     if (ag.leader && connected(&ag)) {
-        leader_release(&ag.sc, ag.id);
+        leader_release(route(&ag, LEADER_LOCK_KEY), ag.id);
         log_info("leader: released");
     }
-    sync_close(&ag.sc);
+    disconnect_all(&ag);
     admin_server_free(ag.admin);
     event_free(ag.step_ev);
     event_free(ag.tick_timer);

@@ -359,9 +359,10 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
 /* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
 #define MAX_REQUEST_FIELDS 64
 
-int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const struct pass_info *info,
-                      char *err)
+int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
+                      const struct pass_info *info, char *err)
 {
+    struct sync_conn *sc = route(route_arg, COUNTERS_REQUESTS_KEY);
     int rc = -1;
     char cutoff[22];
     cutoff[0] = '(';
@@ -424,6 +425,7 @@ int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const stru
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
+    sc = route(route_arg, STATS_KEY);
     redisReply *r = sync_command(sc, argc, argv, lens);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
@@ -441,6 +443,7 @@ int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const stru
     }
     const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
     size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
+    sc = route(route_arg, FULLSCRAPE_KEY);
     r = sync_command(sc, 3, set, set_lens);
     free(blob);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -458,6 +461,7 @@ int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const stru
     size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
     const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
     size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
+    sc = route(route_arg, PASSES_KEY);
     r = sync_command(sc, 3, push, push_lens);
     if (r != NULL)
         freeReplyObject(r);

@@ -63,10 +63,11 @@ struct pass_info {
 
 /*
  * Reads the frontends' request totals, then writes starling:stats, the full-scrape
- * snapshot and the pass history. Returns 0 or -1 with err.
+ * snapshot and the pass history, each on the connection route() gives for its key.
+ * Returns 0 or -1 with err.
  */
-int aggregate_publish(struct aggregate_pass *p, struct sync_conn *sc, const struct pass_info *info,
-                      char *err);
+int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
+                      const struct pass_info *info, char *err);
 
 void aggregate_end(struct aggregate_pass *p);
 
