@@ -69,7 +69,6 @@ struct udp_server {
     size_t batch;
     struct event *flush_ev; /* sends every queued reply once the current burst is handled */
     bool flush_pending;
-    bool closing;
 };
 
 /* A request waiting for storage. */
@@ -78,8 +77,6 @@ struct pending {
     struct sockaddr_storage from;
     socklen_t from_len;
     uint32_t transaction_id;
-    int action;
-    size_t nhashes; /* scrape */
 };
 
 static uint64_t unix_seconds(void)
@@ -166,22 +163,26 @@ static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, 
     m->len = len;
 }
 
-/* ---- storage answers ---- */
+/* ---- storage answers ----
+ * main.c frees the Redis pool before this server, so every answer arrives while the
+ * sockets are still open (at shutdown as "shutting down" failures). */
+
+/* A storage failure: the client is told to retry. Frees p. */
+static void answer_storage_failure(struct pending *p, int action)
+{
+    frontend_stats.udp_requests[action][STAT_UDP_STORAGE_ERROR]++;
+    send_error(p->sock, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
+               VERIFIED);
+    free(p);
+}
 
 static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
 {
     struct pending *p = arg;
     struct udp_socket *s = p->sock;
     (void)err;
-    if (s->srv->closing) {
-        free(p);
-        return;
-    }
     if (r == NULL) {
-        frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
-                   VERIFIED);
-        free(p);
+        answer_storage_failure(p, STAT_UDP_ANNOUNCE);
         return;
     }
     const uint8_t *peers[UDP_MAX_PEERS_V4];
@@ -206,15 +207,8 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
     struct pending *p = arg;
     struct udp_socket *s = p->sock;
     (void)err;
-    if (s->srv->closing) {
-        free(p);
-        return;
-    }
     if (counts == NULL) {
-        frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
-                   VERIFIED);
-        free(p);
+        answer_storage_failure(p, STAT_UDP_SCRAPE);
         return;
     }
     uint32_t triples[UDP_SCRAPE_MAX_HASHES][3];
@@ -248,7 +242,6 @@ static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_s
     memcpy(&p->from, from, from_len);
     p->from_len = from_len;
     p->transaction_id = h->transaction_id;
-    p->action = (int)h->action;
     return p;
 }
 
@@ -296,8 +289,6 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
     }
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
-    if (p != NULL)
-        p->nhashes = n;
     /* The reply lists the hashes in the request's order, duplicates included. */
     if (p == NULL ||
         tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n,
@@ -505,7 +496,6 @@ void udp_server_free(struct udp_server *srv)
 {
     if (srv == NULL)
         return;
-    srv->closing = true;
     on_flush(-1, 0, srv);
     for (size_t i = 0; i < srv->nsocks; i++)
         socket_free(&srv->socks[i]);

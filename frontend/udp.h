@@ -23,7 +23,7 @@ struct udp_server *udp_server_new(struct event_base *base, const struct config *
 /* Graceful shutdown: stop reading datagrams (answers to requests in flight still go out). */
 void udp_server_stop_reading(struct udp_server *srv);
 
-/* Stops reading; requests still waiting for storage are answered into the void. */
+/* Closes the sockets. Free the Redis pool first: storage answers need the sockets. */
 void udp_server_free(struct udp_server *srv);
 
 #endif
