@@ -18,15 +18,15 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "admin.h"
-#include "aggregate.h"
-#include "clock.h"
-#include "config.h"
-#include "keyslot.h"
-#include "leader.h"
-#include "log.h"
-#include "metrics.h"
-#include "sync.h"
+#include "common/admin.h"
+#include "storage/aggregate.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "storage/keyslot.h"
+#include "storage/leader.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "storage/sync.h"
 
 #define EXIT_CONFIG 2
 /* Pass calls may take longer than an announce's: they walk whole swarms. */

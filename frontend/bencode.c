@@ -1,4 +1,4 @@
-#include "bencode.h"
+#include "frontend/bencode.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "connid.h"
+#include "frontend/connid.h"
 
 #include <string.h>
 

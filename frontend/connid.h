@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
+#include "common/addr.h"
 
 /*
  * BEP 15 connection IDs, derived rather than stored, so every frontend that shares the

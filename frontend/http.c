@@ -10,7 +10,7 @@
  * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
  * then it is only marked closed, and the storage callback frees it.
  */
-#include "http.h"
+#include "frontend/http.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,14 +27,14 @@
 #include <event2/event_struct.h>
 #include <event2/listener.h>
 
-#include "addr.h"
-#include "bencode.h"
-#include "clock.h"
-#include "listen.h"
-#include "log.h"
-#include "stats.h"
-#include "numtext.h"
-#include "request.h"
+#include "common/addr.h"
+#include "frontend/bencode.h"
+#include "common/clock.h"
+#include "common/listen.h"
+#include "common/log.h"
+#include "frontend/stats.h"
+#include "common/numtext.h"
+#include "frontend/request.h"
 
 /* Stop answering pipelined requests while this much output is waiting for the client. */
 #define OUTPUT_HIGH_WATER (64 * 1024)

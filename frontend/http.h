@@ -3,8 +3,8 @@
 
 #include <stdbool.h>
 
-#include "config.h"
-#include "tracker.h"
+#include "common/config.h"
+#include "frontend/tracker.h"
 
 struct event_base;
 struct http_server;

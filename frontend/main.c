@@ -9,16 +9,16 @@
 
 #include <event2/event.h>
 
-#include "admin.h"
-#include "clock.h"
-#include "config.h"
-#include "counters.h"
-#include "http.h"
-#include "log.h"
-#include "redis.h"
-#include "stats.h"
-#include "tracker.h"
-#include "udp.h"
+#include "common/admin.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "storage/counters.h"
+#include "frontend/http.h"
+#include "common/log.h"
+#include "storage/redis.h"
+#include "frontend/stats.h"
+#include "frontend/tracker.h"
+#include "frontend/udp.h"
 
 #define EXIT_CONFIG 2
 /* How often the request counters go to Redis for the aggregator's totals. */

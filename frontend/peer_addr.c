@@ -1,4 +1,4 @@
-#include "peer_addr.h"
+#include "frontend/peer_addr.h"
 
 #include <string.h>
 

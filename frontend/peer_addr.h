@@ -4,18 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "request.h"
-
-#define COMPACT_V4_LEN 6  /* 4-byte address + 2-byte port, network order (BEP 23) */
-#define COMPACT_V6_LEN 18 /* 16-byte address + 2-byte port (BEP 7) */
-
-/* The addresses a peer is given out under, in compact form. At least one is present. */
-struct peer_endpoints {
-    bool has_v4, has_v6;
-    uint8_t v4[COMPACT_V4_LEN];
-    uint8_t v6[COMPACT_V6_LEN];
-};
+#include "common/addr.h"
+#include "common/torrent.h"
 
 struct peer_addr_policy {
     bool allow_ip_spoofing;  /* honour ip=, ipv4=, ipv6= */

@@ -1,6 +1,8 @@
-#include "request.h"
+#include "frontend/request.h"
 
 #include <string.h>
+
+#include "common/text.h"
 
 /* Longer than every parameter name we know; a longer key is simply unknown. */
 #define PARAM_NAME_MAX 16
@@ -51,51 +53,6 @@ struct slice {
 
 static const char malformed[] = "malformed query";
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/*
- * Percent-decodes in, writing at most outcap bytes but checking every escape. Returns the
- * full decoded length (which may exceed outcap: the caller learns the value is too long
- * without a second pass), or -1 on a malformed escape.
- */
-static ssize_t decode(const char *in, size_t len, uint8_t *out, size_t outcap)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++, n++) {
-        uint8_t c = (uint8_t)in[i];
-        if (c == '%') {
-            if (len - i < 3)
-                return -1;
-            int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (uint8_t)(hi << 4 | lo);
-            i += 2;
-        }
-        if (n < outcap)
-            out[n] = c;
-    }
-    return (ssize_t)n;
-}
-
-ssize_t percent_decode(const char *in, size_t len, uint8_t *out, size_t outcap)
-{
-    ssize_t n = decode(in, len, out, outcap);
-    if (n < 0 || (size_t)n > outcap)
-        return -1;
-    return n;
-}
-
 /*
  * Steps to the next non-empty "key[=value]" pair from *pos. Returns false at the end.
  * Indices, not pointers, so an empty query may be NULL.
@@ -124,7 +81,7 @@ static bool next_pair(const char *q, size_t len, size_t *pos, struct slice *key,
 /* Decodes a key into name (PARAM_NAME_MAX bytes). Returns its length, or -1 if malformed. */
 static ssize_t decode_key(const struct slice *key, char *name)
 {
-    return decode(key->p, key->len, (uint8_t *)name, PARAM_NAME_MAX);
+    return percent_decode_measure(key->p, key->len, (uint8_t *)name, PARAM_NAME_MAX);
 }
 
 static bool key_is(const char *name, ssize_t n, const char *want)
@@ -161,7 +118,7 @@ static int collect_params(const char *q, size_t len, struct slice vals[P_COUNT],
         enum param p = lookup_param(name, n);
         if (p == P_COUNT || seen[p])
             continue;
-        if (decode(val.p, val.len, NULL, 0) < 0)
+        if (percent_decode_measure(val.p, val.len, NULL, 0) < 0)
             return -1;
         seen[p] = true;
         vals[p] = val;
@@ -175,7 +132,7 @@ static int collect_params(const char *q, size_t len, struct slice vals[P_COUNT],
  */
 static ssize_t value_text(const struct slice *v, char text[VALUE_TEXT_MAX])
 {
-    ssize_t n = decode(v->p, v->len, (uint8_t *)text, VALUE_TEXT_MAX - 1);
+    ssize_t n = percent_decode_measure(v->p, v->len, (uint8_t *)text, VALUE_TEXT_MAX - 1);
     if (n < 0 || n > VALUE_TEXT_MAX - 1 || memchr(text, '\0', (size_t)n) != NULL)
         return -1;
     text[n] = '\0';
@@ -185,26 +142,13 @@ static ssize_t value_text(const struct slice *v, char text[VALUE_TEXT_MAX])
 /* Decodes a value that must be exactly len bytes (info_hash, peer_id). */
 static int fixed_bytes(const struct slice *v, uint8_t *out, size_t len)
 {
-    return decode(v->p, v->len, out, len) == (ssize_t)len ? 0 : -1;
+    return percent_decode_measure(v->p, v->len, out, len) == (ssize_t)len ? 0 : -1;
 }
 
-/* Parses one or more digits, no sign, no more than max. Returns 0 or -1. */
+/* A NUL-terminated decimal text no larger than max. Returns 0 or -1. */
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
-    uint64_t v = 0;
-
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        uint64_t d = (uint64_t)(*s - '0');
-        if (v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    return decimal_parse(s, strlen(s), max, out);
 }
 
 static int parse_counter(const struct slice *v, uint64_t *out)
@@ -334,7 +278,7 @@ static const char *parse_optional(const struct slice vals[P_COUNT], const bool s
     if (seen[P_NUMWANT] && parse_numwant(&vals[P_NUMWANT], &req->numwant) < 0)
         return "invalid numwant";
     if (seen[P_KEY]) {
-        ssize_t n = decode(vals[P_KEY].p, vals[P_KEY].len, req->key, ANNOUNCE_KEY_MAX);
+        ssize_t n = percent_decode_measure(vals[P_KEY].p, vals[P_KEY].len, req->key, ANNOUNCE_KEY_MAX);
         if (n < 0 || n > ANNOUNCE_KEY_MAX)
             return "invalid key";
         req->key_len = (size_t)n;
@@ -401,7 +345,7 @@ int request_parse_scrape(const char *query, size_t len, uint8_t (*hashes)[INFO_H
             *reason = "too many info_hash values";
             return -1;
         }
-        ssize_t got = decode(val.p, val.len, hashes[n_hashes], INFO_HASH_LEN);
+        ssize_t got = percent_decode_measure(val.p, val.len, hashes[n_hashes], INFO_HASH_LEN);
         if (got != INFO_HASH_LEN) {
             *reason = got < 0 ? malformed : "invalid info_hash";
             return -1;

@@ -1,10 +1,10 @@
-#include "stats.h"
+#include "frontend/stats.h"
 
 #include <stdio.h>
 
 #include <event2/buffer.h>
 
-#include "redis.h"
+#include "storage/redis.h"
 
 struct frontend_stats frontend_stats;
 

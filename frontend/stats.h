@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "common/metrics.h"
 
 struct evbuffer;
 struct redis_stats;

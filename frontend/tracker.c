@@ -1,6 +1,7 @@
-#include "tracker.h"
+#include "frontend/tracker.h"
 
-#include "clock.h"
+#include "common/clock.h"
+#include "frontend/peer_addr.h"
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 

@@ -4,10 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "config.h"
-#include "request.h"
-#include "swarm.h"
+#include "common/addr.h"
+#include "common/config.h"
+#include "frontend/request.h"
+#include "storage/swarm.h"
 
 struct redis_pool;
 

@@ -9,7 +9,7 @@
  * gets an error reply and costs no Redis work.
  */
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
-#include "udp.h"
+#include "frontend/udp.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -22,12 +22,12 @@
 
 #include <event2/event.h>
 
-#include "addr.h"
-#include "connid.h"
-#include "listen.h"
-#include "log.h"
-#include "stats.h"
-#include "udp_proto.h"
+#include "common/addr.h"
+#include "frontend/connid.h"
+#include "common/listen.h"
+#include "common/log.h"
+#include "frontend/stats.h"
+#include "frontend/udp_proto.h"
 
 #define UDP_MAX_DATAGRAM 2048 /* requests are small; a larger one is malformed anyway */
 #define UDP_REPLY_MAX 1500    /* announce replies are capped to fit one MTU */

@@ -3,8 +3,8 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "tracker.h"
+#include "common/config.h"
+#include "frontend/tracker.h"
 
 struct event_base;
 struct udp_server;

@@ -1,4 +1,4 @@
-#include "udp_proto.h"
+#include "frontend/udp_proto.h"
 
 #include <string.h>
 

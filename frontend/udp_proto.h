@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "request.h"
+#include "frontend/request.h"
 
 /*
  * BEP 15 packets: parsing requests and building replies. Pure: no sockets, no allocation.

@@ -5,7 +5,7 @@
  * than PURGE_CHUNK peers or reads more than FAMILY_CHUNK members of a set, so no call
  * blocks Redis for long.
  */
-#include "aggregate.h"
+#include "storage/aggregate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +14,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "clock.h"
-#include "counters.h"
-#include "log.h"
-#include "numtext.h"
+#include "common/clock.h"
+#include "storage/counters.h"
+#include "common/log.h"
+#include "common/numtext.h"
 
 /* Most expired peers one purge call removes per set (as announce.lua), and the largest set
  * whose families it counts in the same call; bigger sets are counted by family.lua in

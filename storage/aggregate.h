@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "request.h"
-#include "sync.h"
+#include "common/torrent.h"
+#include "storage/sync.h"
 
 /* Keys the aggregator writes (README, "What the aggregator does"). */
 #define STATS_KEY "starling:stats"

@@ -1,11 +1,11 @@
-#include "counters.h"
+#include "storage/counters.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "numtext.h"
-#include "redis.h"
+#include "common/numtext.h"
+#include "storage/redis.h"
 
 #define MAX_COUNTERS 48
 

@@ -1,4 +1,4 @@
-#include "keyslot.h"
+#include "storage/keyslot.h"
 
 #include <string.h>
 

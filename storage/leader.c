@@ -1,10 +1,10 @@
-#include "leader.h"
+#include "storage/leader.h"
 
 #include <string.h>
 
 #include <hiredis/hiredis.h>
 
-#include "numtext.h"
+#include "common/numtext.h"
 
 int leader_acquire(struct sync_conn *sc, const char *id, uint64_t ttl_ms)
 {

@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "sync.h"
+#include "storage/sync.h"
 
 /* Held by the aggregator replica that runs passes; its value is the holder's id. */
 #define LEADER_LOCK_KEY "starling:aggregator:lock"

@@ -6,7 +6,7 @@
  * run its reply callback (which it always does, with NULL on disconnect). Its caller is
  * answered exactly once, by the reply or by the deadline, whichever comes first.
  */
-#include "redis.h"
+#include "storage/redis.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,9 +20,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "clock.h"
-#include "log.h"
-#include "numtext.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/numtext.h"
 
 #define SHA_HEX_LEN 40
 #define BACKOFF_MIN_MS 100

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "scripts.h"
+#include "common/config.h"
+#include "storage/scripts.h"
 
 struct event_base;
 struct redisReply;

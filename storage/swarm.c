@@ -2,7 +2,7 @@
  * Typed announce and scrape over the Lua scripts: builds KEYS/ARGV, reads the reply.
  * Key layout and reply formats are documented at the top of lua/announce.lua.
  */
-#include "swarm.h"
+#include "storage/swarm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +12,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
-#include "log.h"
-#include "numtext.h"
-#include "redis.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/numtext.h"
+#include "storage/redis.h"
 
 #define TAG_LEN 42 /* "{" + 40 hex + "}" */
 #define KEY_MAX (TAG_LEN + 16)

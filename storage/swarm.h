@@ -5,8 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "peer_addr.h"
-#include "request.h"
+#include "common/torrent.h"
 
 struct redis_pool;
 

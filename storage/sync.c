@@ -1,4 +1,4 @@
-#include "sync.h"
+#include "storage/sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "clock.h"
+#include "common/clock.h"
 
 #define MAX_ARGS 64
 

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "scripts.h"
+#include "common/config.h"
+#include "storage/scripts.h"
 
 /*
  * Blocking Redis access for the aggregator, which does few, batched calls on its own

@@ -8,7 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "addr.h"
+#include "common/addr.h"
 
 /* Parses a C string that must be accepted; returns the address. */
 static struct addr parse_ok(const char *text)

@@ -8,7 +8,7 @@
 
 #include <event2/buffer.h>
 
-#include "bencode.h"
+#include "frontend/bencode.h"
 
 static int setup(void **state)
 {

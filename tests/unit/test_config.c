@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "common/config.h"
 
 static const char *const env_vars[] = {
     "STARLING_REDIS_URL",

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "connid.h"
+#include "frontend/connid.h"
 
 /* A time well inside a window, so "+60 s" is always the next window. */
 #define T0 (1700000000ULL - 1700000000ULL % CONNID_WINDOW_S + 10)

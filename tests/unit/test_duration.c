@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "duration.h"
+#include "common/duration.h"
 
 static uint64_t parse_ok(const char *text)
 {

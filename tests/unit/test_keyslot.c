@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "keyslot.h"
+#include "storage/keyslot.h"
 
 static unsigned slot(const char *key)
 {

@@ -10,7 +10,7 @@
 
 #include <event2/buffer.h>
 
-#include "metrics.h"
+#include "common/metrics.h"
 
 /* The buffer's text, NUL-terminated (copied into out, cap bytes). */
 static const char *text_of(struct evbuffer *b, char *out, size_t cap)

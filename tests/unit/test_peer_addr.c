@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "peer_addr.h"
+#include "frontend/peer_addr.h"
 
 static const struct peer_addr_policy strict = {false, false};
 static const struct peer_addr_policy strict_dual = {false, true};

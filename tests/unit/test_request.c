@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "request.h"
+#include "frontend/request.h"
 
 /* Twenty bytes each, so a query built from these is valid. */
 #define HASH_TEXT "aaaaaaaaaaaaaaaaaaaa"
@@ -741,53 +741,6 @@ static void test_scrape_malformed(void **state)
     scrape_bad(IH "&%", 8, "malformed query");
 }
 
-static void test_percent_decode(void **state)
-{
-    (void)state;
-    uint8_t out[32];
-    assert_int_equal(percent_decode("abc", 3, out, sizeof(out)), 3);
-    assert_memory_equal(out, "abc", 3);
-    assert_int_equal(percent_decode("%41%62%7e%7E", 12, out, sizeof(out)), 4);
-    assert_memory_equal(out, "Ab~~", 4);
-    assert_int_equal(percent_decode("a+b", 3, out, sizeof(out)), 3);
-    assert_memory_equal(out, "a+b", 3);
-    assert_int_equal(percent_decode("%00%ff%FF", 9, out, sizeof(out)), 3);
-    const uint8_t want[3] = {0x00, 0xff, 0xff};
-    assert_memory_equal(out, want, 3);
-    assert_int_equal(percent_decode("", 0, out, sizeof(out)), 0);
-    assert_int_equal(percent_decode(NULL, 0, NULL, 0), 0);
-    /* Only len bytes are read. */
-    assert_int_equal(percent_decode("ab%4", 2, out, sizeof(out)), 2);
-}
-
-static void test_percent_decode_capacity(void **state)
-{
-    (void)state;
-    uint8_t out[4];
-    assert_int_equal(percent_decode("%61%62%63%64", 12, out, 4), 4);
-    assert_memory_equal(out, "abcd", 4);
-    assert_int_equal(percent_decode("abcde", 5, out, 4), -1);
-    assert_int_equal(percent_decode("a", 1, out, 0), -1);
-}
-
-static void test_percent_decode_malformed(void **state)
-{
-    (void)state;
-    const char *bad[] = {"%",  "%4",   "a%",  "a%4", "%G1", "%1G",  "%g0",
-                         "%%", "%%41", "% 1", "%+1", "%-1", "%x41", "%4\0"};
-    uint8_t out[32];
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        size_t len = strlen(bad[i]);
-        if (percent_decode(bad[i], len, out, sizeof(out)) != -1)
-            fail_msg("\"%s\" accepted", bad[i]);
-    }
-    /* An escape cut by len is truncated even if the bytes after it would complete it. */
-    assert_int_equal(percent_decode("%41", 2, out, sizeof(out)), -1);
-    assert_int_equal(percent_decode("x%41", 3, out, sizeof(out)), -1);
-    /* An embedded NUL is just a byte, but it is no hex digit. */
-    assert_int_equal(percent_decode("%4\0", 3, out, sizeof(out)), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -839,9 +792,6 @@ int main(void)
         cmocka_unit_test(test_scrape_not_nul_terminated),
         cmocka_unit_test(test_scrape_invalid),
         cmocka_unit_test(test_scrape_malformed),
-        cmocka_unit_test(test_percent_decode),
-        cmocka_unit_test(test_percent_decode_capacity),
-        cmocka_unit_test(test_percent_decode_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "udp_proto.h"
+#include "frontend/udp_proto.h"
 
 /* Room for an announce with options, as a datagram could carry. */
 #define PKT_MAX 1500

@@ -1,4 +1,4 @@
-#include "listen.h"
+#include "common/listen.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "addr.h"
+#include "common/addr.h"
 
 /* The kernel caps it at net.core.somaxconn anyway; ask for plenty for connection bursts. */
 #define LISTEN_BACKLOG 4096

@@ -1,5 +1,4 @@
-#include "config.h"
-#include "request.h"
+#include "common/config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +7,8 @@
 
 #include <jansson.h>
 
-#include "duration.h"
+#include "common/duration.h"
+#include "common/text.h"
 
 #define REDIS_DEFAULT_PORT 6379
 /* Redis' own `databases` setting may be raised above 16, so only the wire type bounds db. */
@@ -93,25 +93,6 @@ static int copy_str(char *dst, size_t cap, const char *src, size_t len)
         return -1;
     memcpy(dst, src, len);
     dst[len] = '\0';
-    return 0;
-}
-
-/* Parses len decimal digits (no sign, no spaces) no larger than max. Returns 0 or -1. */
-static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (len == 0)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
     return 0;
 }
 
@@ -215,7 +196,7 @@ static int parse_host_port(const char *s, size_t len, struct redis_config *rc, c
 
     size_t rlen = len - (size_t)(rest - s);
     uint64_t port = REDIS_DEFAULT_PORT;
-    if (rlen > 0 && (rest[0] != ':' || parse_uint(rest + 1, rlen - 1, 65535, &port) < 0))
+    if (rlen > 0 && (rest[0] != ':' || decimal_parse(rest + 1, rlen - 1, 65535, &port) < 0))
         return set_err(err, "bad port (1..65535)");
     if (port == 0)
         return set_err(err, "bad port (1..65535)");
@@ -227,7 +208,7 @@ static int parse_db(const char *s, size_t len, struct redis_config *rc, char *er
 {
     uint64_t db;
 
-    if (parse_uint(s, len, REDIS_DB_MAX, &db) < 0)
+    if (decimal_parse(s, len, REDIS_DB_MAX, &db) < 0)
         return set_err(err, "bad db (0..%d)", REDIS_DB_MAX);
     rc->db = (uint32_t)db;
     return 0;

@@ -1,4 +1,4 @@
-#include "admin.h"
+#include "common/admin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +11,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "config.h"
-#include "listen.h"
-#include "log.h"
+#include "common/config.h"
+#include "common/listen.h"
+#include "common/log.h"
 
 struct admin_server {
     struct evhttp *http;

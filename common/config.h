@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
+#include "common/addr.h"
 
 /* Room for every error message the config code writes. */
 #define STARLING_ERR_LEN 256
