@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/text.h"
+
 /* Longer than any literal inet_pton() accepts (45 characters), so nothing valid is cut. */
 #define ADDR_INPUT_MAX 64
 #define V4_BITS 32
@@ -13,11 +15,6 @@
 #define V4_MAPPED_PREFIX 96
 
 static const uint8_t v4_mapped_head[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
 
 static bool is_v4_mapped(const uint8_t bytes[16])
 {
@@ -99,16 +96,9 @@ int addr_parse(const char *text, size_t len, struct addr *out)
 /* Parses 1..5 decimal digits worth 0..65535. Returns 0 or -1. */
 static int parse_port(const char *text, size_t len, uint16_t *port)
 {
-    uint32_t v = 0;
+    uint64_t v;
 
-    if (len == 0 || len > 5)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(text[i]))
-            return -1;
-        v = v * 10 + (uint32_t)(text[i] - '0');
-    }
-    if (v > UINT16_MAX)
+    if (len > 5 || decimal_parse(text, len, UINT16_MAX, &v) < 0)
         return -1;
     *port = (uint16_t)v;
     return 0;
@@ -220,16 +210,11 @@ static int cidr_fail(char *err, size_t errlen, const char *text, const char *why
 static int parse_prefix(const char *text, unsigned *prefix)
 {
     size_t len = strlen(text);
-    unsigned v = 0;
+    uint64_t v;
 
-    if (len == 0 || len > 3)
+    if (len > 3 || decimal_parse(text, len, 999, &v) < 0)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(text[i]))
-            return -1;
-        v = v * 10 + (unsigned)(text[i] - '0');
-    }
-    *prefix = v;
+    *prefix = (unsigned)v;
     return 0;
 }
 

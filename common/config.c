@@ -5,26 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "common/duration.h"
 #include "common/text.h"
+#include "common/config_internal.h"
 
 #define REDIS_DEFAULT_PORT 6379
-/* Redis' own `databases` setting may be raised above 16, so only the wire type bounds db. */
-#define REDIS_DB_MAX INT32_MAX
-/* More connections than this only queue on Redis' single thread. */
-#define REDIS_CONNECTIONS_MAX 64
-/* A request line plus headers: below 256 no real announce fits, above 1 MiB it is abuse. */
-#define HTTP_REQUEST_BYTES_MIN 256
-#define HTTP_REQUEST_BYTES_MAX 1048576
 
 #define SEC_MS UINT64_C(1000)
 #define MIN_MS (60 * SEC_MS)
 
-/* The names storage/log.h knows; checked here so config does not depend on the logger. */
+/* The names common/log.c knows; checked here so config does not depend on the logger. */
 static const char *const log_levels[] = {"debug", "info", "warn", "error"};
-#define LOG_LEVEL_HINT "expected debug, info, warn or error"
 
 void config_defaults(struct config *cfg)
 {
@@ -74,9 +65,9 @@ void config_defaults(struct config *cfg)
 
 /*
  * Writes a reason into err (STARLING_ERR_LEN bytes; longer text is cut) and returns -1, so a
- * failure reads `return set_err(err, ...)`.
+ * failure reads `return config_err(err, ...)`.
  */
-__attribute__((format(printf, 2, 3))) static int set_err(char *err, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) int config_err(char *err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -87,7 +78,7 @@ __attribute__((format(printf, 2, 3))) static int set_err(char *err, const char *
 }
 
 /* Copies len bytes of src and a NUL into dst (cap bytes). Returns 0, or -1 if it won't fit. */
-static int copy_str(char *dst, size_t cap, const char *src, size_t len)
+int config_copy_str(char *dst, size_t cap, const char *src, size_t len)
 {
     if (len >= cap)
         return -1;
@@ -96,7 +87,7 @@ static int copy_str(char *dst, size_t cap, const char *src, size_t len)
     return 0;
 }
 
-static bool is_log_level(const char *s)
+bool config_is_log_level(const char *s)
 {
     for (size_t i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
         if (strcmp(s, log_levels[i]) == 0)
@@ -106,17 +97,16 @@ static bool is_log_level(const char *s)
 }
 
 /* A listen address for an auxiliary server, or "" for none. */
-static bool is_listen_addr_or_empty(const char *s)
+bool config_is_listen_addr_or_empty(const char *s)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
     char reason[STARLING_ERR_LEN];
     return s[0] == '\0' || listen_addr_parse(s, &ss, &sslen, reason, sizeof(reason)) == 0;
 }
-#define LISTEN_ADDR_HINT "expected host:port, [v6]:port, :port, or \"\" to disable"
 
 /* Only token characters real header names use, so the value can never smuggle a CR or ':'. */
-static bool is_header_name(const char *s)
+bool config_is_header_name(const char *s)
 {
     for (; *s != '\0'; s++) {
         char c = *s;
@@ -147,10 +137,10 @@ static int url_part_decode(char *dst, size_t cap, const char *src, size_t len, c
 {
     ssize_t n = percent_decode(src, len, (uint8_t *)dst, cap - 1);
     if (n < 0)
-        return set_err(err, "bad %%-escape in %s, or %s too long (at most %zu bytes)", what,
+        return config_err(err, "bad %%-escape in %s, or %s too long (at most %zu bytes)", what,
                        what, cap - 1);
     if (memchr(dst, '\0', (size_t)n) != NULL)
-        return set_err(err, "bad %%-escape in %s", what);
+        return config_err(err, "bad %%-escape in %s", what);
     dst[n] = '\0';
     return 0;
 }
@@ -178,7 +168,7 @@ static int parse_host_port(const char *s, size_t len, struct redis_config *rc, c
     if (len > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (close == NULL)
-            return set_err(err, "missing ']' after IPv6 host");
+            return config_err(err, "missing ']' after IPv6 host");
         host = s + 1;
         hlen = (size_t)(close - host);
         rest = close + 1;
@@ -187,19 +177,19 @@ static int parse_host_port(const char *s, size_t len, struct redis_config *rc, c
         hlen = colon != NULL ? (size_t)(colon - s) : len;
         rest = s + hlen;
         if (colon != NULL && memchr(colon + 1, ':', len - hlen - 1) != NULL)
-            return set_err(err, "IPv6 host needs [brackets]");
+            return config_err(err, "IPv6 host needs [brackets]");
     }
     if (hlen == 0)
-        return set_err(err, "missing host");
-    if (copy_str(rc->host, sizeof(rc->host), host, hlen) < 0)
-        return set_err(err, "host too long (at most %zu bytes)", sizeof(rc->host) - 1);
+        return config_err(err, "missing host");
+    if (config_copy_str(rc->host, sizeof(rc->host), host, hlen) < 0)
+        return config_err(err, "host too long (at most %zu bytes)", sizeof(rc->host) - 1);
 
     size_t rlen = len - (size_t)(rest - s);
     uint64_t port = REDIS_DEFAULT_PORT;
     if (rlen > 0 && (rest[0] != ':' || decimal_parse(rest + 1, rlen - 1, 65535, &port) < 0))
-        return set_err(err, "bad port (1..65535)");
+        return config_err(err, "bad port (1..65535)");
     if (port == 0)
-        return set_err(err, "bad port (1..65535)");
+        return config_err(err, "bad port (1..65535)");
     rc->port = (uint16_t)port;
     return 0;
 }
@@ -209,7 +199,7 @@ static int parse_db(const char *s, size_t len, struct redis_config *rc, char *er
     uint64_t db;
 
     if (decimal_parse(s, len, REDIS_DB_MAX, &db) < 0)
-        return set_err(err, "bad db (0..%d)", REDIS_DB_MAX);
+        return config_err(err, "bad db (0..%d)", REDIS_DB_MAX);
     rc->db = (uint32_t)db;
     return 0;
 }
@@ -247,9 +237,9 @@ static int parse_unix_url(const char *s, struct redis_config *rc, char *err)
     const char *db;
 
     if (s[0] != '/')
-        return set_err(err, "socket path must be absolute (unix:///path)");
-    if (copy_str(rc->unix_socket, sizeof(rc->unix_socket), s, plen) < 0)
-        return set_err(err, "socket path too long (at most %zu bytes)",
+        return config_err(err, "socket path must be absolute (unix:///path)");
+    if (config_copy_str(rc->unix_socket, sizeof(rc->unix_socket), s, plen) < 0)
+        return config_err(err, "socket path too long (at most %zu bytes)",
                        sizeof(rc->unix_socket) - 1);
     rc->user[0] = '\0';
     rc->password[0] = '\0';
@@ -258,7 +248,7 @@ static int parse_unix_url(const char *s, struct redis_config *rc, char *err)
         return 0;
     db = skip_prefix(query + 1, "db=");
     if (db == NULL)
-        return set_err(err, "unknown query (only ?db=N)");
+        return config_err(err, "unknown query (only ?db=N)");
     return parse_db(db, strlen(db), rc, err);
 }
 
@@ -273,7 +263,7 @@ int config_parse_redis_url(const char *url, struct redis_config *rc, char *err)
     else if ((rest = skip_prefix(url, "unix://")) != NULL)
         r = parse_unix_url(rest, &tmp, err);
     else
-        r = set_err(err, "expected redis://host:port or unix:///path");
+        r = config_err(err, "expected redis://host:port or unix:///path");
     if (r == 0)
         *rc = tmp;
     return r;
@@ -285,7 +275,7 @@ int config_parse_redis_url(const char *url, struct redis_config *rc, char *err)
  * Appends one listen address (len bytes, blanks around it ignored) to cfg after checking it.
  * label starts each error: a quoted key path or an environment variable.
  */
-static int add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *s, size_t len,
+int config_add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *s, size_t len,
                            const char *label, char *err)
 {
     struct sockaddr_storage ss;
@@ -297,21 +287,21 @@ static int add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char 
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
         len--;
     if (len == 0)
-        return set_err(err, "%s: empty address", label);
+        return config_err(err, "%s: empty address", label);
     if (*n >= CONFIG_MAX_LISTEN)
-        return set_err(err, "%s: at most %d addresses", label, CONFIG_MAX_LISTEN);
+        return config_err(err, "%s: at most %d addresses", label, CONFIG_MAX_LISTEN);
     char *slot = list[*n];
-    if (copy_str(slot, CONFIG_ADDR_LEN, s, len) < 0)
-        return set_err(err, "%s: address too long (at most %d bytes)", label, CONFIG_ADDR_LEN - 1);
+    if (config_copy_str(slot, CONFIG_ADDR_LEN, s, len) < 0)
+        return config_err(err, "%s: address too long (at most %d bytes)", label, CONFIG_ADDR_LEN - 1);
     if (listen_addr_parse(slot, &ss, &sslen, reason, sizeof(reason)) < 0)
-        return set_err(err, "%s: %s", label, reason);
+        return config_err(err, "%s: %s", label, reason);
     (*n)++;
     return 0;
 }
 
 /* Replaces a listen list with the comma-separated addresses in text ("" for none only when
  * allow_empty). */
-static int set_listen_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *text,
+int config_set_listen_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *text,
                            bool allow_empty, const char *label, char *err)
 {
     const char *p = text;
@@ -322,357 +312,12 @@ static int set_listen_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char 
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (add_listen_addr(list, n, p, len, label, err) < 0)
+        if (config_add_listen_addr(list, n, p, len, label, err) < 0)
             return -1;
         if (comma == NULL)
             return 0;
         p = comma + 1;
     }
-}
-
-/* ---- JSON ---------------------------------------------------------------------------- */
-
-enum field_kind { FIELD_DURATION, FIELD_UINT, FIELD_BOOL, FIELD_STRING, FIELD_CUSTOM };
-
-/* base is the struct the field lives in; path is the key path, for errors. */
-typedef int custom_fn(void *base, json_t *val, const char *path, char *err);
-
-/* One JSON key and where its value goes. */
-struct field {
-    const char *name;
-    enum field_kind kind;
-    size_t offset;               /* into struct config, or struct redis_config for "redis.*" */
-    size_t size;                 /* integer width, or string capacity with its NUL */
-    long long min, max;          /* FIELD_UINT */
-    bool (*valid)(const char *); /* FIELD_STRING: optional extra check ... */
-    const char *hint;            /* ... and what to say when it fails */
-    custom_fn *custom;           /* FIELD_CUSTOM */
-};
-
-/* The members every table entry sets: key, kind and where the value goes. */
-#define FIELD_AT(key, k, type, m)                                                                  \
-    .name = (key), .kind = (k), .offset = offsetof(type, m), .size = sizeof(((type *)0)->m)
-
-static int apply_duration(void *dst, json_t *val, const char *path, char *err)
-{
-    char reason[STARLING_ERR_LEN];
-    uint64_t ms;
-
-    if (!json_is_string(val))
-        return set_err(err, "\"%s\": expected a duration string such as \"30s\"", path);
-    /* duration_parse_ms() names the text: `bad duration "5x": unknown unit ...` */
-    if (duration_parse_ms(json_string_value(val), &ms, reason, sizeof(reason)) < 0)
-        return set_err(err, "\"%s\": %s", path, reason);
-    memcpy(dst, &ms, sizeof(ms));
-    return 0;
-}
-
-static int apply_uint(void *dst, const struct field *f, json_t *val, const char *path, char *err)
-{
-    if (!json_is_integer(val))
-        return set_err(err, "\"%s\": expected an integer", path);
-    long long v = (long long)json_integer_value(val);
-    if (v < f->min || v > f->max)
-        return set_err(err, "\"%s\": out of range (%lld..%lld)", path, f->min, f->max);
-    if (f->size == sizeof(uint16_t)) {
-        uint16_t x = (uint16_t)v;
-        memcpy(dst, &x, sizeof(x));
-    } else {
-        uint32_t x = (uint32_t)v;
-        memcpy(dst, &x, sizeof(x));
-    }
-    return 0;
-}
-
-static int apply_bool(void *dst, json_t *val, const char *path, char *err)
-{
-    if (!json_is_boolean(val))
-        return set_err(err, "\"%s\": expected true or false", path);
-    bool b = json_is_true(val);
-    memcpy(dst, &b, sizeof(b));
-    return 0;
-}
-
-static int apply_string(char *dst, const struct field *f, json_t *val, const char *path, char *err)
-{
-    if (!json_is_string(val))
-        return set_err(err, "\"%s\": expected a string", path);
-    /* The loaders never pass JSON_ALLOW_NUL, so the length is also the C length. */
-    const char *s = json_string_value(val);
-    if (copy_str(dst, f->size, s, json_string_length(val)) < 0)
-        return set_err(err, "\"%s\": too long (at most %zu bytes)", path, f->size - 1);
-    if (f->valid != NULL && !f->valid(dst))
-        return set_err(err, "\"%s\": bad value \"%s\": %s", path, dst, f->hint);
-    return 0;
-}
-
-static int apply_field(void *base, const struct field *f, json_t *val, const char *path, char *err)
-{
-    char *dst = (char *)base + f->offset;
-
-    switch (f->kind) {
-    case FIELD_DURATION:
-        return apply_duration(dst, val, path, err);
-    case FIELD_UINT:
-        return apply_uint(dst, f, val, path, err);
-    case FIELD_BOOL:
-        return apply_bool(dst, val, path, err);
-    case FIELD_STRING:
-        return apply_string(dst, f, val, path, err);
-    case FIELD_CUSTOM:
-        return f->custom(base, val, path, err);
-    }
-    return set_err(err, "\"%s\": internal error: bad field kind", path);
-}
-
-/*
- * Applies every key of obj through fields (n entries) onto base. prefix ("" or "redis.")
- * makes the key paths in errors. Returns 0 or -1 with err; base may be half-written then.
- */
-static int apply_object(void *base, const struct field *fields, size_t n, const char *prefix,
-                        json_t *obj, char *err)
-{
-    const char *key;
-    json_t *val;
-
-    json_object_foreach (obj, key, val) {
-        const struct field *f = NULL;
-        char path[64];
-
-        for (size_t i = 0; i < n && f == NULL; i++) {
-            if (strcmp(fields[i].name, key) == 0)
-                f = &fields[i];
-        }
-        if (f == NULL)
-            return set_err(err, "unknown key \"%s%s\"", prefix, key);
-        snprintf(path, sizeof(path), "%s%s", prefix, f->name);
-        if (apply_field(base, f, val, path, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int apply_trusted_proxies(void *base, json_t *val, const char *path, char *err)
-{
-    struct config *cfg = base;
-    char reason[STARLING_ERR_LEN];
-    size_t i;
-    json_t *item;
-
-    if (!json_is_array(val))
-        return set_err(err, "\"%s\": expected an array of CIDR strings", path);
-    if (json_array_size(val) > CONFIG_MAX_PROXIES)
-        return set_err(err, "\"%s\": at most %d entries", path, CONFIG_MAX_PROXIES);
-    json_array_foreach (val, i, item) {
-        if (!json_is_string(item))
-            return set_err(err, "\"%s[%zu]\": expected a string", path, i);
-        if (cidr_parse(json_string_value(item), &cfg->trusted_proxies[i], reason, sizeof(reason)) <
-            0)
-            return set_err(err, "\"%s[%zu]\": %s", path, i, reason);
-    }
-    cfg->n_trusted_proxies = json_array_size(val);
-    return 0;
-}
-
-/* A string, maybe "a,b", or an array of strings; either way it replaces the whole list. */
-static int apply_address_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, bool allow_empty,
-                              json_t *val, const char *path, char *err)
-{
-    char label[64];
-    size_t i;
-    json_t *item;
-
-    if (json_is_string(val)) {
-        snprintf(label, sizeof(label), "\"%s\"", path);
-        return set_listen_list(list, n, json_string_value(val), allow_empty, label, err);
-    }
-    if (!json_is_array(val))
-        return set_err(err, "\"%s\": expected a string or an array of strings", path);
-    if (json_array_size(val) == 0 && !allow_empty)
-        return set_err(err, "\"%s\": at least one address is needed", path);
-    *n = 0;
-    json_array_foreach (val, i, item) {
-        snprintf(label, sizeof(label), "\"%s[%zu]\"", path, i);
-        if (!json_is_string(item))
-            return set_err(err, "%s: expected a string", label);
-        const char *s = json_string_value(item);
-        if (add_listen_addr(list, n, s, strlen(s), label, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int apply_listen_addr(void *base, json_t *val, const char *path, char *err)
-{
-    struct config *cfg = base;
-    return apply_address_list(cfg->http_listen_addr, &cfg->n_http_listen_addr, false, val, path,
-                              err);
-}
-
-/* UDP may be switched off: an empty list (or "") is allowed. */
-static int apply_udp_listen_addr(void *base, json_t *val, const char *path, char *err)
-{
-    struct config *cfg = base;
-    return apply_address_list(cfg->udp_listen_addr, &cfg->n_udp_listen_addr, true, val, path,
-                              err);
-}
-
-/* "redis.url" is applied before the other keys by apply_redis(); here it is only skipped. */
-static int skip_redis_url(void *base, json_t *val, const char *path, char *err)
-{
-    (void)base, (void)val, (void)path, (void)err;
-    return 0;
-}
-
-static const struct field redis_fields[] = {
-    {.name = "url", .kind = FIELD_CUSTOM, .custom = skip_redis_url},
-    {FIELD_AT("host", FIELD_STRING, struct redis_config, host)},
-    {FIELD_AT("port", FIELD_UINT, struct redis_config, port), .min = 1, .max = 65535},
-    {FIELD_AT("unix_socket", FIELD_STRING, struct redis_config, unix_socket)},
-    {FIELD_AT("user", FIELD_STRING, struct redis_config, user)},
-    {FIELD_AT("password", FIELD_STRING, struct redis_config, password)},
-    {FIELD_AT("db", FIELD_UINT, struct redis_config, db), .min = 0, .max = REDIS_DB_MAX},
-    {FIELD_AT("connect_timeout", FIELD_DURATION, struct redis_config, connect_timeout_ms)},
-    {FIELD_AT("command_timeout", FIELD_DURATION, struct redis_config, command_timeout_ms)},
-    {FIELD_AT("connections", FIELD_UINT, struct redis_config, connections), .min = 1,
-     .max = REDIS_CONNECTIONS_MAX},
-};
-
-/* Scans beyond this would make one SCAN call long enough to delay announces. */
-#define SCAN_COUNT_MAX 100000
-
-static const struct field aggregator_fields[] = {
-    {FIELD_AT("interval", FIELD_DURATION, struct aggregator_config, interval_ms)},
-    {FIELD_AT("lock_ttl", FIELD_DURATION, struct aggregator_config, lock_ttl_ms)},
-    {FIELD_AT("scan_count", FIELD_UINT, struct aggregator_config, scan_count), .min = 1,
-     .max = SCAN_COUNT_MAX},
-    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct aggregator_config, metrics_listen_addr),
-     .valid = is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
-};
-
-static int apply_aggregator(void *base, json_t *val, const char *path, char *err)
-{
-    struct config *cfg = base;
-    char prefix[32];
-
-    if (!json_is_object(val))
-        return set_err(err, "\"%s\": expected an object", path);
-    snprintf(prefix, sizeof(prefix), "%s.", path);
-    return apply_object(&cfg->aggregator, aggregator_fields,
-                        sizeof(aggregator_fields) / sizeof(aggregator_fields[0]), prefix, val, err);
-}
-
-/* The URL goes first, whatever the key order, so explicit keys beside it win. */
-static int apply_redis(void *base, json_t *val, const char *path, char *err)
-{
-    struct config *cfg = base;
-    char reason[STARLING_ERR_LEN];
-    char prefix[32];
-    json_t *url;
-
-    if (!json_is_object(val))
-        return set_err(err, "\"%s\": expected an object", path);
-    url = json_object_get(val, "url");
-    if (url != NULL) {
-        if (!json_is_string(url))
-            return set_err(err, "\"%s.url\": expected a string", path);
-        if (config_parse_redis_url(json_string_value(url), &cfg->redis, reason) < 0)
-            return set_err(err, "\"%s.url\": %s", path, reason);
-    }
-    snprintf(prefix, sizeof(prefix), "%s.", path);
-    return apply_object(&cfg->redis, redis_fields, sizeof(redis_fields) / sizeof(redis_fields[0]),
-                        prefix, val, err);
-}
-
-static const struct field config_fields[] = {
-    {FIELD_AT("announce", FIELD_DURATION, struct config, announce_ms)},
-    {FIELD_AT("min_announce", FIELD_DURATION, struct config, min_announce_ms)},
-    {FIELD_AT("default_num_want", FIELD_UINT, struct config, default_num_want), .min = 0,
-     .max = CONFIG_NUM_WANT_CEILING},
-    {FIELD_AT("max_num_want", FIELD_UINT, struct config, max_num_want), .min = 0,
-     .max = CONFIG_NUM_WANT_CEILING},
-    {FIELD_AT("allow_ip_spoofing", FIELD_BOOL, struct config, allow_ip_spoofing)},
-    {FIELD_AT("dual_stacked_peers", FIELD_BOOL, struct config, dual_stacked_peers)},
-    {FIELD_AT("respect_af", FIELD_BOOL, struct config, respect_af)},
-    {FIELD_AT("purge_inactive_torrents", FIELD_BOOL, struct config, purge_inactive_torrents)},
-    {FIELD_AT("allow_full_scrape", FIELD_BOOL, struct config, allow_full_scrape)},
-    {FIELD_AT("max_scrape_hashes", FIELD_UINT, struct config, max_scrape_hashes), .min = 1,
-     .max = CONFIG_SCRAPE_HASHES_CEILING},
-    {FIELD_AT("real_ip_header", FIELD_STRING, struct config, real_ip_header),
-     .valid = is_header_name, .hint = "letters, digits and '-' only"},
-    {.name = "trusted_proxies", .kind = FIELD_CUSTOM, .custom = apply_trusted_proxies},
-    {.name = "http_listen_addr", .kind = FIELD_CUSTOM, .custom = apply_listen_addr},
-    {FIELD_AT("http_read_timeout", FIELD_DURATION, struct config, http_read_timeout_ms)},
-    {FIELD_AT("http_write_timeout", FIELD_DURATION, struct config, http_write_timeout_ms)},
-    {FIELD_AT("http_request_timeout", FIELD_DURATION, struct config, http_request_timeout_ms)},
-    {FIELD_AT("http_listen_limit", FIELD_UINT, struct config, http_listen_limit), .min = 1,
-     .max = INT32_MAX},
-    {FIELD_AT("http_max_request_bytes", FIELD_UINT, struct config, http_max_request_bytes),
-     .min = HTTP_REQUEST_BYTES_MIN, .max = HTTP_REQUEST_BYTES_MAX},
-    {FIELD_AT("log_level", FIELD_STRING, struct config, log_level), .valid = is_log_level,
-     .hint = LOG_LEVEL_HINT},
-    {.name = "udp_listen_addr", .kind = FIELD_CUSTOM, .custom = apply_udp_listen_addr},
-    {FIELD_AT("udp_secret", FIELD_STRING, struct config, udp_secret)},
-    {FIELD_AT("udp_previous_secret", FIELD_STRING, struct config, udp_previous_secret)},
-    {FIELD_AT("udp_batch_size", FIELD_UINT, struct config, udp_batch_size), .min = 1,
-     .max = UDP_BATCH_MAX},
-    {FIELD_AT("udp_reuseport", FIELD_BOOL, struct config, udp_reuseport)},
-    {FIELD_AT("log_file", FIELD_STRING, struct config, log_file)},
-    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct config, metrics_listen_addr),
-     .valid = is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
-    {FIELD_AT("shutdown_timeout", FIELD_DURATION, struct config, shutdown_timeout_ms)},
-    {.name = "redis", .kind = FIELD_CUSTOM, .custom = apply_redis},
-    {.name = "aggregator", .kind = FIELD_CUSTOM, .custom = apply_aggregator},
-};
-
-/*
- * Applies a parsed document (root, borrowed) over *cfg. On failure: -1, *cfg untouched, a
- * reason in err.
- */
-static int apply_root(struct config *cfg, json_t *root, char *err)
-{
-    struct config tmp = *cfg;
-
-    if (!json_is_object(root))
-        return set_err(err, "expected a JSON object at the top level");
-    if (apply_object(&tmp, config_fields, sizeof(config_fields) / sizeof(config_fields[0]), "",
-                     root, err) < 0)
-        return -1;
-    *cfg = tmp;
-    return 0;
-}
-
-/* A repeated key is nearly always a mistake, and silently taking the last one hides it. */
-#define CONFIG_JSON_FLAGS JSON_REJECT_DUPLICATES
-
-int config_load_file(const char *path, struct config *cfg, char *err)
-{
-    json_error_t jerr;
-    json_t *root = json_load_file(path, CONFIG_JSON_FLAGS, &jerr);
-    int rc;
-
-    if (root == NULL) {
-        /* Line -1: the file could not be read at all, and jansson's text says why. */
-        if (jerr.line < 1)
-            return set_err(err, "%s: %s", path, jerr.text);
-        return set_err(err, "%s:%d: %s", path, jerr.line, jerr.text);
-    }
-    rc = apply_root(cfg, root, err);
-    json_decref(root);
-    return rc;
-}
-
-int config_load_string(const char *json, struct config *cfg, char *err)
-{
-    json_error_t jerr;
-    json_t *root = json_loads(json, CONFIG_JSON_FLAGS, &jerr);
-    int rc;
-
-    if (root == NULL)
-        return set_err(err, "<string>:%d: %s", jerr.line, jerr.text);
-    rc = apply_root(cfg, root, err);
-    json_decref(root);
-    return rc;
 }
 
 /* ---- environment --------------------------------------------------------------------- */
@@ -693,48 +338,48 @@ int config_apply_env(struct config *cfg, char *err)
     /* The URL before the password, so the password variable wins over one in the URL. */
     if ((v = env_value("STARLING_REDIS_URL")) != NULL &&
         config_parse_redis_url(v, &tmp.redis, reason) < 0)
-        return set_err(err, "STARLING_REDIS_URL: %s", reason);
+        return config_err(err, "STARLING_REDIS_URL: %s", reason);
     if ((v = env_value("STARLING_REDIS_PASSWORD")) != NULL &&
-        copy_str(tmp.redis.password, sizeof(tmp.redis.password), v, strlen(v)) < 0)
-        return set_err(err, "STARLING_REDIS_PASSWORD: too long (at most %zu bytes)",
+        config_copy_str(tmp.redis.password, sizeof(tmp.redis.password), v, strlen(v)) < 0)
+        return config_err(err, "STARLING_REDIS_PASSWORD: too long (at most %zu bytes)",
                        sizeof(tmp.redis.password) - 1);
     if ((v = env_value("STARLING_HTTP_LISTEN_ADDR")) != NULL &&
-        set_listen_list(tmp.http_listen_addr, &tmp.n_http_listen_addr, v, false,
+        config_set_listen_list(tmp.http_listen_addr, &tmp.n_http_listen_addr, v, false,
                         "STARLING_HTTP_LISTEN_ADDR", err) < 0)
         return -1;
     /* Set but empty is "unset" for every variable; "none" switches UDP off. */
     if ((v = env_value("STARLING_UDP_LISTEN_ADDR")) != NULL &&
-        set_listen_list(tmp.udp_listen_addr, &tmp.n_udp_listen_addr,
+        config_set_listen_list(tmp.udp_listen_addr, &tmp.n_udp_listen_addr,
                         strcmp(v, "none") == 0 ? "" : v, true, "STARLING_UDP_LISTEN_ADDR",
                         err) < 0)
         return -1;
     if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
-        copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
-        return set_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
+        config_copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
+        return config_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
                        sizeof(tmp.udp_secret) - 1);
     if ((v = env_value("STARLING_UDP_PREVIOUS_SECRET")) != NULL &&
-        copy_str(tmp.udp_previous_secret, sizeof(tmp.udp_previous_secret), v, strlen(v)) < 0)
-        return set_err(err, "STARLING_UDP_PREVIOUS_SECRET: too long (at most %zu bytes)",
+        config_copy_str(tmp.udp_previous_secret, sizeof(tmp.udp_previous_secret), v, strlen(v)) < 0)
+        return config_err(err, "STARLING_UDP_PREVIOUS_SECRET: too long (at most %zu bytes)",
                        sizeof(tmp.udp_previous_secret) - 1);
     /* Each binary serves its own metrics: the variable sets the address of whichever
      * reads it (the frontend's metrics_listen_addr, the aggregator's own). */
     if ((v = env_value("STARLING_METRICS_LISTEN_ADDR")) != NULL) {
-        if (strlen(v) >= CONFIG_ADDR_LEN || !is_listen_addr_or_empty(v))
-            return set_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value \"%s\": %s", v,
+        if (strlen(v) >= CONFIG_ADDR_LEN || !config_is_listen_addr_or_empty(v))
+            return config_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value \"%s\": %s", v,
                            LISTEN_ADDR_HINT);
         snprintf(tmp.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
         snprintf(tmp.aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
     }
     if ((v = env_value("STARLING_AGGREGATOR_INTERVAL")) != NULL &&
         duration_parse_ms(v, &tmp.aggregator.interval_ms, reason, sizeof(reason)) < 0)
-        return set_err(err, "STARLING_AGGREGATOR_INTERVAL: %s", reason);
+        return config_err(err, "STARLING_AGGREGATOR_INTERVAL: %s", reason);
     if ((v = env_value("STARLING_LOG_FILE")) != NULL &&
-        copy_str(tmp.log_file, sizeof(tmp.log_file), v, strlen(v)) < 0)
-        return set_err(err, "STARLING_LOG_FILE: too long (at most %zu bytes)",
+        config_copy_str(tmp.log_file, sizeof(tmp.log_file), v, strlen(v)) < 0)
+        return config_err(err, "STARLING_LOG_FILE: too long (at most %zu bytes)",
                        sizeof(tmp.log_file) - 1);
     if ((v = env_value("STARLING_LOG_LEVEL")) != NULL) {
-        if (!is_log_level(v))
-            return set_err(err, "STARLING_LOG_LEVEL: bad value \"%s\": %s", v, LOG_LEVEL_HINT);
+        if (!config_is_log_level(v))
+            return config_err(err, "STARLING_LOG_LEVEL: bad value \"%s\": %s", v, LOG_LEVEL_HINT);
         snprintf(tmp.log_level, sizeof(tmp.log_level), "%s", v);
     }
     *cfg = tmp;
@@ -748,32 +393,32 @@ int config_validate(const struct config *cfg, char *err)
     const struct redis_config *rc = &cfg->redis;
 
     if (cfg->min_announce_ms > cfg->announce_ms)
-        return set_err(err, "min_announce must not exceed announce");
+        return config_err(err, "min_announce must not exceed announce");
     if (cfg->max_num_want > CONFIG_NUM_WANT_CEILING)
-        return set_err(err, "max_num_want must not exceed %d", CONFIG_NUM_WANT_CEILING);
+        return config_err(err, "max_num_want must not exceed %d", CONFIG_NUM_WANT_CEILING);
     if (cfg->default_num_want > cfg->max_num_want)
-        return set_err(err, "default_num_want must not exceed max_num_want");
+        return config_err(err, "default_num_want must not exceed max_num_want");
     if (cfg->max_scrape_hashes < 1 || cfg->max_scrape_hashes > CONFIG_SCRAPE_HASHES_CEILING)
-        return set_err(err, "max_scrape_hashes must be 1..%d", CONFIG_SCRAPE_HASHES_CEILING);
+        return config_err(err, "max_scrape_hashes must be 1..%d", CONFIG_SCRAPE_HASHES_CEILING);
     if (cfg->n_http_listen_addr < 1)
-        return set_err(err, "at least one http_listen_addr is needed");
+        return config_err(err, "at least one http_listen_addr is needed");
     /* The counts index fixed arrays: a struct built by hand must not send readers past them. */
     if (cfg->n_http_listen_addr > CONFIG_MAX_LISTEN)
-        return set_err(err, "at most %d http_listen_addr entries", CONFIG_MAX_LISTEN);
+        return config_err(err, "at most %d http_listen_addr entries", CONFIG_MAX_LISTEN);
     if (cfg->n_udp_listen_addr > CONFIG_MAX_LISTEN)
-        return set_err(err, "at most %d udp_listen_addr entries", CONFIG_MAX_LISTEN);
+        return config_err(err, "at most %d udp_listen_addr entries", CONFIG_MAX_LISTEN);
     if (cfg->udp_batch_size < 1 || cfg->udp_batch_size > UDP_BATCH_MAX)
-        return set_err(err, "udp_batch_size must be 1..%d", UDP_BATCH_MAX);
+        return config_err(err, "udp_batch_size must be 1..%d", UDP_BATCH_MAX);
     if (cfg->n_trusted_proxies > CONFIG_MAX_PROXIES)
-        return set_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
-    if (!is_log_level(cfg->log_level))
-        return set_err(err, "log_level: %s", LOG_LEVEL_HINT);
+        return config_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
+    if (!config_is_log_level(cfg->log_level))
+        return config_err(err, "log_level: %s", LOG_LEVEL_HINT);
     if (rc->unix_socket[0] == '\0' && rc->host[0] == '\0')
-        return set_err(err, "redis: a host or a unix_socket is needed");
+        return config_err(err, "redis: a host or a unix_socket is needed");
     if (rc->connections < 1 || rc->connections > REDIS_CONNECTIONS_MAX)
-        return set_err(err, "redis.connections must be 1..%d", REDIS_CONNECTIONS_MAX);
+        return config_err(err, "redis.connections must be 1..%d", REDIS_CONNECTIONS_MAX);
     if (cfg->aggregator.lock_ttl_ms < 1000)
-        return set_err(err, "aggregator.lock_ttl must be at least 1s");
+        return config_err(err, "aggregator.lock_ttl must be at least 1s");
     /* real_ip_header without trusted_proxies is allowed: the header is then never honoured. */
     return 0;
 }

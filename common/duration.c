@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/text.h"
+
 /*
  * Fraction digits kept per term. The largest unit is 3,600,000 ms, so seven digits already
  * resolve a millisecond; nine keep frac * unit far below UINT64_MAX.
@@ -53,14 +55,10 @@ static const char *parse_term(const char *text, size_t *pos, uint64_t *total)
 {
     const char *p = text + *pos;
     uint64_t whole = 0, frac = 0, scale = 1;
-    size_t digits = 0, i = 0;
+    size_t i = strspn(p, "0123456789"), digits = i;
 
-    for (; is_digit(p[i]); i++, digits++) {
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (whole > (UINT64_MAX - d) / 10)
-            return "too large";
-        whole = whole * 10 + d;
-    }
+    if (i > 0 && decimal_parse(p, i, UINT64_MAX, &whole) < 0)
+        return "too large";
     if (p[i] == '.') {
         for (i++; is_digit(p[i]); i++, digits++) {
             if (scale < FRACTION_SCALE_MAX) { /* later digits are below a millisecond */

@@ -1,0 +1,354 @@
+/* config.json: the table of keys, their types and limits, applied over a struct config. */
+#include "common/config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/config_internal.h"
+#include "common/duration.h"
+
+enum field_kind { FIELD_DURATION, FIELD_UINT, FIELD_BOOL, FIELD_STRING, FIELD_CUSTOM };
+
+/* base is the struct the field lives in; path is the key path, for errors. */
+typedef int custom_fn(void *base, json_t *val, const char *path, char *err);
+
+/* One JSON key and where its value goes. */
+struct field {
+    const char *name;
+    enum field_kind kind;
+    size_t offset;               /* into struct config, or struct redis_config for "redis.*" */
+    size_t size;                 /* integer width, or string capacity with its NUL */
+    long long min, max;          /* FIELD_UINT */
+    bool (*valid)(const char *); /* FIELD_STRING: optional extra check ... */
+    const char *hint;            /* ... and what to say when it fails */
+    custom_fn *custom;           /* FIELD_CUSTOM */
+};
+
+/* The members every table entry sets: key, kind and where the value goes. */
+#define FIELD_AT(key, k, type, m)                                                                  \
+    .name = (key), .kind = (k), .offset = offsetof(type, m), .size = sizeof(((type *)0)->m)
+
+static int apply_duration(void *dst, json_t *val, const char *path, char *err)
+{
+    char reason[STARLING_ERR_LEN];
+    uint64_t ms;
+
+    if (!json_is_string(val))
+        return config_err(err, "\"%s\": expected a duration string such as \"30s\"", path);
+    /* duration_parse_ms() names the text: `bad duration "5x": unknown unit ...` */
+    if (duration_parse_ms(json_string_value(val), &ms, reason, sizeof(reason)) < 0)
+        return config_err(err, "\"%s\": %s", path, reason);
+    memcpy(dst, &ms, sizeof(ms));
+    return 0;
+}
+
+static int apply_uint(void *dst, const struct field *f, json_t *val, const char *path, char *err)
+{
+    if (!json_is_integer(val))
+        return config_err(err, "\"%s\": expected an integer", path);
+    long long v = (long long)json_integer_value(val);
+    if (v < f->min || v > f->max)
+        return config_err(err, "\"%s\": out of range (%lld..%lld)", path, f->min, f->max);
+    if (f->size == sizeof(uint16_t)) {
+        uint16_t x = (uint16_t)v;
+        memcpy(dst, &x, sizeof(x));
+    } else {
+        uint32_t x = (uint32_t)v;
+        memcpy(dst, &x, sizeof(x));
+    }
+    return 0;
+}
+
+static int apply_bool(void *dst, json_t *val, const char *path, char *err)
+{
+    if (!json_is_boolean(val))
+        return config_err(err, "\"%s\": expected true or false", path);
+    bool b = json_is_true(val);
+    memcpy(dst, &b, sizeof(b));
+    return 0;
+}
+
+static int apply_string(char *dst, const struct field *f, json_t *val, const char *path, char *err)
+{
+    if (!json_is_string(val))
+        return config_err(err, "\"%s\": expected a string", path);
+    /* The loaders never pass JSON_ALLOW_NUL, so the length is also the C length. */
+    const char *s = json_string_value(val);
+    if (config_copy_str(dst, f->size, s, json_string_length(val)) < 0)
+        return config_err(err, "\"%s\": too long (at most %zu bytes)", path, f->size - 1);
+    if (f->valid != NULL && !f->valid(dst))
+        return config_err(err, "\"%s\": bad value \"%s\": %s", path, dst, f->hint);
+    return 0;
+}
+
+static int apply_field(void *base, const struct field *f, json_t *val, const char *path, char *err)
+{
+    char *dst = (char *)base + f->offset;
+
+    switch (f->kind) {
+    case FIELD_DURATION:
+        return apply_duration(dst, val, path, err);
+    case FIELD_UINT:
+        return apply_uint(dst, f, val, path, err);
+    case FIELD_BOOL:
+        return apply_bool(dst, val, path, err);
+    case FIELD_STRING:
+        return apply_string(dst, f, val, path, err);
+    case FIELD_CUSTOM:
+        return f->custom(base, val, path, err);
+    }
+    return config_err(err, "\"%s\": internal error: bad field kind", path);
+}
+
+/*
+ * Applies every key of obj through fields (n entries) onto base. prefix ("" or "redis.")
+ * makes the key paths in errors. Returns 0 or -1 with err; base may be half-written then.
+ */
+static int apply_object(void *base, const struct field *fields, size_t n, const char *prefix,
+                        json_t *obj, char *err)
+{
+    const char *key;
+    json_t *val;
+
+    json_object_foreach (obj, key, val) {
+        const struct field *f = NULL;
+        char path[64];
+
+        for (size_t i = 0; i < n && f == NULL; i++) {
+            if (strcmp(fields[i].name, key) == 0)
+                f = &fields[i];
+        }
+        if (f == NULL)
+            return config_err(err, "unknown key \"%s%s\"", prefix, key);
+        snprintf(path, sizeof(path), "%s%s", prefix, f->name);
+        if (apply_field(base, f, val, path, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_trusted_proxies(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    char reason[STARLING_ERR_LEN];
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(val))
+        return config_err(err, "\"%s\": expected an array of CIDR strings", path);
+    if (json_array_size(val) > CONFIG_MAX_PROXIES)
+        return config_err(err, "\"%s\": at most %d entries", path, CONFIG_MAX_PROXIES);
+    json_array_foreach (val, i, item) {
+        if (!json_is_string(item))
+            return config_err(err, "\"%s[%zu]\": expected a string", path, i);
+        if (cidr_parse(json_string_value(item), &cfg->trusted_proxies[i], reason, sizeof(reason)) <
+            0)
+            return config_err(err, "\"%s[%zu]\": %s", path, i, reason);
+    }
+    cfg->n_trusted_proxies = json_array_size(val);
+    return 0;
+}
+
+/* A string, maybe "a,b", or an array of strings; either way it replaces the whole list. */
+static int apply_address_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, bool allow_empty,
+                              json_t *val, const char *path, char *err)
+{
+    char label[64];
+    size_t i;
+    json_t *item;
+
+    if (json_is_string(val)) {
+        snprintf(label, sizeof(label), "\"%s\"", path);
+        return config_set_listen_list(list, n, json_string_value(val), allow_empty, label, err);
+    }
+    if (!json_is_array(val))
+        return config_err(err, "\"%s\": expected a string or an array of strings", path);
+    if (json_array_size(val) == 0 && !allow_empty)
+        return config_err(err, "\"%s\": at least one address is needed", path);
+    *n = 0;
+    json_array_foreach (val, i, item) {
+        snprintf(label, sizeof(label), "\"%s[%zu]\"", path, i);
+        if (!json_is_string(item))
+            return config_err(err, "%s: expected a string", label);
+        const char *s = json_string_value(item);
+        if (config_add_listen_addr(list, n, s, strlen(s), label, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_listen_addr(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_address_list(cfg->http_listen_addr, &cfg->n_http_listen_addr, false, val, path,
+                              err);
+}
+
+/* UDP may be switched off: an empty list (or "") is allowed. */
+static int apply_udp_listen_addr(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_address_list(cfg->udp_listen_addr, &cfg->n_udp_listen_addr, true, val, path,
+                              err);
+}
+
+/* "redis.url" is applied before the other keys by apply_redis(); here it is only skipped. */
+static int skip_redis_url(void *base, json_t *val, const char *path, char *err)
+{
+    (void)base, (void)val, (void)path, (void)err;
+    return 0;
+}
+
+static const struct field redis_fields[] = {
+    {.name = "url", .kind = FIELD_CUSTOM, .custom = skip_redis_url},
+    {FIELD_AT("host", FIELD_STRING, struct redis_config, host)},
+    {FIELD_AT("port", FIELD_UINT, struct redis_config, port), .min = 1, .max = 65535},
+    {FIELD_AT("unix_socket", FIELD_STRING, struct redis_config, unix_socket)},
+    {FIELD_AT("user", FIELD_STRING, struct redis_config, user)},
+    {FIELD_AT("password", FIELD_STRING, struct redis_config, password)},
+    {FIELD_AT("db", FIELD_UINT, struct redis_config, db), .min = 0, .max = REDIS_DB_MAX},
+    {FIELD_AT("connect_timeout", FIELD_DURATION, struct redis_config, connect_timeout_ms)},
+    {FIELD_AT("command_timeout", FIELD_DURATION, struct redis_config, command_timeout_ms)},
+    {FIELD_AT("connections", FIELD_UINT, struct redis_config, connections), .min = 1,
+     .max = REDIS_CONNECTIONS_MAX},
+};
+
+
+static const struct field aggregator_fields[] = {
+    {FIELD_AT("interval", FIELD_DURATION, struct aggregator_config, interval_ms)},
+    {FIELD_AT("lock_ttl", FIELD_DURATION, struct aggregator_config, lock_ttl_ms)},
+    {FIELD_AT("scan_count", FIELD_UINT, struct aggregator_config, scan_count), .min = 1,
+     .max = SCAN_COUNT_MAX},
+    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct aggregator_config, metrics_listen_addr),
+     .valid = config_is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
+};
+
+/* A nested object ("redis", "aggregator"): its keys, named "path.key" in errors. */
+static int apply_section(void *section, const struct field *fields, size_t n, json_t *val,
+                         const char *path, char *err)
+{
+    char prefix[32];
+
+    if (!json_is_object(val))
+        return config_err(err, "\"%s\": expected an object", path);
+    snprintf(prefix, sizeof(prefix), "%s.", path);
+    return apply_object(section, fields, n, prefix, val, err);
+}
+
+static int apply_aggregator(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_section(&cfg->aggregator, aggregator_fields,
+                         sizeof(aggregator_fields) / sizeof(aggregator_fields[0]), val, path, err);
+}
+
+/* The URL goes first, whatever the key order, so explicit keys beside it win. */
+static int apply_redis(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    char reason[STARLING_ERR_LEN];
+    json_t *url = json_is_object(val) ? json_object_get(val, "url") : NULL;
+
+    if (url != NULL) {
+        if (!json_is_string(url))
+            return config_err(err, "\"%s.url\": expected a string", path);
+        if (config_parse_redis_url(json_string_value(url), &cfg->redis, reason) < 0)
+            return config_err(err, "\"%s.url\": %s", path, reason);
+    }
+    return apply_section(&cfg->redis, redis_fields, sizeof(redis_fields) / sizeof(redis_fields[0]),
+                         val, path, err);
+}
+
+static const struct field config_fields[] = {
+    {FIELD_AT("announce", FIELD_DURATION, struct config, announce_ms)},
+    {FIELD_AT("min_announce", FIELD_DURATION, struct config, min_announce_ms)},
+    {FIELD_AT("default_num_want", FIELD_UINT, struct config, default_num_want), .min = 0,
+     .max = CONFIG_NUM_WANT_CEILING},
+    {FIELD_AT("max_num_want", FIELD_UINT, struct config, max_num_want), .min = 0,
+     .max = CONFIG_NUM_WANT_CEILING},
+    {FIELD_AT("allow_ip_spoofing", FIELD_BOOL, struct config, allow_ip_spoofing)},
+    {FIELD_AT("dual_stacked_peers", FIELD_BOOL, struct config, dual_stacked_peers)},
+    {FIELD_AT("respect_af", FIELD_BOOL, struct config, respect_af)},
+    {FIELD_AT("purge_inactive_torrents", FIELD_BOOL, struct config, purge_inactive_torrents)},
+    {FIELD_AT("allow_full_scrape", FIELD_BOOL, struct config, allow_full_scrape)},
+    {FIELD_AT("max_scrape_hashes", FIELD_UINT, struct config, max_scrape_hashes), .min = 1,
+     .max = CONFIG_SCRAPE_HASHES_CEILING},
+    {FIELD_AT("real_ip_header", FIELD_STRING, struct config, real_ip_header),
+     .valid = config_is_header_name, .hint = "letters, digits and '-' only"},
+    {.name = "trusted_proxies", .kind = FIELD_CUSTOM, .custom = apply_trusted_proxies},
+    {.name = "http_listen_addr", .kind = FIELD_CUSTOM, .custom = apply_listen_addr},
+    {FIELD_AT("http_read_timeout", FIELD_DURATION, struct config, http_read_timeout_ms)},
+    {FIELD_AT("http_write_timeout", FIELD_DURATION, struct config, http_write_timeout_ms)},
+    {FIELD_AT("http_request_timeout", FIELD_DURATION, struct config, http_request_timeout_ms)},
+    {FIELD_AT("http_listen_limit", FIELD_UINT, struct config, http_listen_limit), .min = 1,
+     .max = INT32_MAX},
+    {FIELD_AT("http_max_request_bytes", FIELD_UINT, struct config, http_max_request_bytes),
+     .min = HTTP_REQUEST_BYTES_MIN, .max = HTTP_REQUEST_BYTES_MAX},
+    {FIELD_AT("log_level", FIELD_STRING, struct config, log_level), .valid = config_is_log_level,
+     .hint = LOG_LEVEL_HINT},
+    {.name = "udp_listen_addr", .kind = FIELD_CUSTOM, .custom = apply_udp_listen_addr},
+    {FIELD_AT("udp_secret", FIELD_STRING, struct config, udp_secret)},
+    {FIELD_AT("udp_previous_secret", FIELD_STRING, struct config, udp_previous_secret)},
+    {FIELD_AT("udp_batch_size", FIELD_UINT, struct config, udp_batch_size), .min = 1,
+     .max = UDP_BATCH_MAX},
+    {FIELD_AT("udp_reuseport", FIELD_BOOL, struct config, udp_reuseport)},
+    {FIELD_AT("log_file", FIELD_STRING, struct config, log_file)},
+    {FIELD_AT("metrics_listen_addr", FIELD_STRING, struct config, metrics_listen_addr),
+     .valid = config_is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
+    {FIELD_AT("shutdown_timeout", FIELD_DURATION, struct config, shutdown_timeout_ms)},
+    {.name = "redis", .kind = FIELD_CUSTOM, .custom = apply_redis},
+    {.name = "aggregator", .kind = FIELD_CUSTOM, .custom = apply_aggregator},
+};
+
+/*
+ * Applies a parsed document (root, borrowed) over *cfg. On failure: -1, *cfg untouched, a
+ * reason in err.
+ */
+static int apply_root(struct config *cfg, json_t *root, char *err)
+{
+    struct config tmp = *cfg;
+
+    if (!json_is_object(root))
+        return config_err(err, "expected a JSON object at the top level");
+    if (apply_object(&tmp, config_fields, sizeof(config_fields) / sizeof(config_fields[0]), "",
+                     root, err) < 0)
+        return -1;
+    *cfg = tmp;
+    return 0;
+}
+
+/* A repeated key is nearly always a mistake, and silently taking the last one hides it. */
+#define CONFIG_JSON_FLAGS JSON_REJECT_DUPLICATES
+
+int config_load_file(const char *path, struct config *cfg, char *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, CONFIG_JSON_FLAGS, &jerr);
+    int rc;
+
+    if (root == NULL) {
+        /* Line -1: the file could not be read at all, and jansson's text says why. */
+        if (jerr.line < 1)
+            return config_err(err, "%s: %s", path, jerr.text);
+        return config_err(err, "%s:%d: %s", path, jerr.line, jerr.text);
+    }
+    rc = apply_root(cfg, root, err);
+    json_decref(root);
+    return rc;
+}
+
+int config_load_string(const char *json, struct config *cfg, char *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(json, CONFIG_JSON_FLAGS, &jerr);
+    int rc;
+
+    if (root == NULL)
+        return config_err(err, "<string>:%d: %s", jerr.line, jerr.text);
+    rc = apply_root(cfg, root, err);
+    json_decref(root);
+    return rc;
+}
