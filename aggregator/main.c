@@ -21,8 +21,8 @@
 #include "common/admin.h"
 #include "storage/aggregate.h"
 #include "common/clock.h"
+#include "storage/cluster.h"
 #include "common/config.h"
-#include "storage/keyslot.h"
 #include "storage/leader.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -44,17 +44,10 @@ struct view {
     uint64_t request_count[MAX_VIEW_REQUESTS];
 };
 
-/* One Redis master: a plain Redis is one node serving every slot. */
-struct node {
-    struct sync_conn sc;
-    struct cluster_master master; /* nranges 0: every slot */
-};
-
 struct aggregator {
     struct event_base *base;
     const struct config *cfg;
-    struct node nodes[CLUSTER_MAX_MASTERS];
-    size_t nnodes;
+    struct cluster *cluster;
     size_t pass_node; /* the master the pass is walking */
     char id[128];
     bool leader;
@@ -70,86 +63,20 @@ struct aggregator {
     bool stopping;
 };
 
-static bool connected(const struct aggregator *ag)
-{
-    if (ag->nnodes == 0)
-        return false;
-    for (size_t i = 0; i < ag->nnodes; i++)
-        if (ag->nodes[i].sc.c == NULL)
-            return false;
-    return true;
-}
-
-static void disconnect_all(struct aggregator *ag)
-{
-    for (size_t i = 0; i < ag->nnodes; i++)
-        sync_close(&ag->nodes[i].sc);
-    ag->nnodes = 0;
-}
-
-/* The node serving a key: by slot on a cluster, the only one otherwise. */
-static struct sync_conn *route(void *arg, const char *key)
-{
-    struct aggregator *ag = arg;
-    if (ag->nnodes <= 1)
-        return &ag->nodes[0].sc;
-    unsigned slot = key_hash_slot(key, strlen(key));
-    for (size_t i = 0; i < ag->nnodes; i++) {
-        const struct cluster_master *m = &ag->nodes[i].master;
-        for (size_t r = 0; r < m->nranges; r++)
-            if (slot >= m->ranges[r][0] && slot <= m->ranges[r][1])
-                return &ag->nodes[i].sc;
-    }
-    return &ag->nodes[0].sc; /* a slot nobody serves: its calls fail and are reported */
-}
-
-/*
- * Connects to the configured Redis; if it is a Redis Cluster node, to every master instead,
- * so that each is walked separately (SCAN sees one node's keys only). Any lost connection
- * makes the next tick connect everything again, as the cluster may have changed.
- */
+/* Connected to Redis (on a Redis Cluster, to every master); logs what it found. */
 static bool ensure_connected(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
-    static struct cluster_master masters[CLUSTER_MAX_MASTERS];
-    size_t n = 0;
-    if (connected(ag))
+    if (cluster_connected(ag->cluster))
         return true;
-    disconnect_all(ag);
-    struct node *seed = &ag->nodes[0];
-    if (sync_connect(&seed->sc, &ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS, err) < 0 ||
-        sync_cluster_masters(&seed->sc, ag->cfg->redis.host, masters, CLUSTER_MAX_MASTERS, &n,
-                             err) < 0) {
+    int masters = cluster_connect(ag->cluster, err);
+    if (masters < 0)
         log_warn("%s", err);
-        sync_close(&seed->sc);
-        return false;
-    }
-    memset(&seed->master, 0, sizeof(seed->master));
-    ag->nnodes = 1;
-    if (n == 0) {
+    else if (masters == 0)
         log_info("redis connected");
-        return true;
-    }
-    sync_close(&seed->sc);
-    ag->nnodes = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct redis_config rc = ag->cfg->redis;
-        rc.unix_socket[0] = '\0';
-        _Static_assert(sizeof(rc.host) == sizeof(masters[i].host), "host buffers differ");
-        memcpy(rc.host, masters[i].host, sizeof(rc.host));
-        rc.host[sizeof(rc.host) - 1] = '\0';
-        rc.port = masters[i].port;
-        rc.db = 0; /* a cluster has only database 0 */
-        struct node *node = &ag->nodes[ag->nnodes++];
-        node->master = masters[i];
-        if (sync_connect(&node->sc, &rc, PASS_COMMAND_TIMEOUT_MS, err) < 0) {
-            log_warn("cluster master %s:%u: %s", masters[i].host, masters[i].port, err);
-            disconnect_all(ag);
-            return false;
-        }
-    }
-    log_info("redis cluster connected: %zu masters, each walked separately", ag->nnodes);
-    return true;
+    else
+        log_info("redis cluster connected: %d masters, each walked separately", masters);
+    return masters >= 0;
 }
 
 /* Leadership is only as good as the connection: without it the lock may already be gone. */
@@ -166,9 +93,9 @@ static void refresh_view(struct aggregator *ag)
 {
     const char *argv[] = {"HGETALL", STATS_KEY};
     size_t lens[] = {7, strlen(STATS_KEY)};
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         return;
-    redisReply *r = sync_command(route(ag, STATS_KEY), 2, argv, lens);
+    redisReply *r = sync_command(cluster_route(ag->cluster, STATS_KEY), 2, argv, lens);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
@@ -294,18 +221,18 @@ static void render_metrics(struct evbuffer *out, void *arg)
 static bool is_ready(void *arg)
 {
     struct aggregator *ag = arg;
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         return false;
     /* A cheap PING tells whether the connection still works (the pass may be idle). */
     if (ag->in_pass)
         return true;
     const char *argv[] = {"PING"};
     size_t lens[] = {4};
-    redisReply *r = sync_command(&ag->nodes[0].sc, 1, argv, lens);
+    redisReply *r = sync_command(cluster_conn(ag->cluster, 0), 1, argv, lens);
     bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
     if (r != NULL)
         freeReplyObject(r);
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         lose_leadership(ag, "redis connection lost");
     return ok;
 }
@@ -323,7 +250,7 @@ static void end_pass(struct aggregator *ag)
 static void abort_pass(struct aggregator *ag, const char *why)
 {
     log_warn("pass abandoned: %s", why);
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         lose_leadership(ag, "redis connection lost");
     end_pass(ag);
 }
@@ -334,7 +261,8 @@ static bool keep_lock(struct aggregator *ag)
     uint64_t now = clock_wall_ms();
     if (now - ag->last_renew_ms < ag->cfg->aggregator.lock_ttl_ms / 3)
         return true;
-    int r = leader_renew(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    struct sync_conn *lock = cluster_route(ag->cluster, LEADER_LOCK_KEY);
+    int r = leader_renew(lock, ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         ag->last_renew_ms = now;
         return true;
@@ -357,7 +285,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         return;
     }
     uint64_t t0 = clock_monotonic_us();
-    int r = aggregate_step(&ag->pass, &ag->nodes[ag->pass_node].sc, err);
+    int r = aggregate_step(&ag->pass, cluster_conn(ag->cluster, ag->pass_node), err);
     if (r < 0) {
         abort_pass(ag, err);
         return;
@@ -370,7 +298,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         evtimer_add(ag->step_ev, &rest);
         return;
     }
-    if (++ag->pass_node < ag->nnodes) {
+    if (++ag->pass_node < cluster_size(ag->cluster)) {
         /* This master is done; the next one (Redis Cluster: SCAN walks one node). */
         aggregate_next_node(&ag->pass);
         event_active(ag->step_ev, EV_TIMEOUT, 0);
@@ -384,7 +312,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
                              .started_ms = ag->pass_started_ms,
                              .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
-    if (aggregate_publish(&ag->pass, route, ag, &info, err) < 0) {
+    if (aggregate_publish(&ag->pass, ag->cluster, &info, err) < 0) {
         abort_pass(ag, err);
         return;
     }
@@ -406,8 +334,8 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
 static void start_pass(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
-    for (size_t i = 0; i < ag->nnodes; i++) {
-        if (sync_load_scripts(&ag->nodes[i].sc, err) < 0) {
+    for (size_t i = 0; i < cluster_size(ag->cluster); i++) {
+        if (sync_load_scripts(cluster_conn(ag->cluster, i), err) < 0) {
             log_warn("%s", err);
             lose_leadership(ag, "redis connection lost");
             return;
@@ -434,7 +362,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             event_base_loopexit(ag->base, NULL);
         return;
     }
-    int r = leader_acquire(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    struct sync_conn *lock = cluster_route(ag->cluster, LEADER_LOCK_KEY);
+    int r = leader_acquire(lock, ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         if (!ag->leader)
             log_info("leader: acquired as %s", ag->id);
@@ -549,6 +478,7 @@ int main(int argc, char **argv)
     static struct aggregator ag;
     ag.cfg = &cfg;
     ag.once = once;
+    ag.cluster = cluster_new(&cfg.redis, PASS_COMMAND_TIMEOUT_MS);
     ag.base = event_base_new();
     if (ag.base == NULL)
         return 1;
@@ -588,11 +518,11 @@ int main(int argc, char **argv)
 
     if (ag.in_pass)
         aggregate_end(&ag.pass);
-    if (ag.leader && connected(&ag)) {
-        leader_release(route(&ag, LEADER_LOCK_KEY), ag.id);
+    if (ag.leader && cluster_connected(ag.cluster)) {
+        leader_release(cluster_route(ag.cluster, LEADER_LOCK_KEY), ag.id);
         log_info("leader: released");
     }
-    disconnect_all(&ag);
+    cluster_free(ag.cluster);
     admin_server_free(ag.admin);
     event_free(ag.step_ev);
     event_free(ag.tick_timer);

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "storage/cluster.h"
 #include "storage/counters.h"
 #include "common/log.h"
 #include "common/numtext.h"
@@ -359,10 +360,10 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
 /* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
 #define MAX_REQUEST_FIELDS 64
 
-int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
-                      const struct pass_info *info, char *err)
+int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
+                      char *err)
 {
-    struct sync_conn *sc = route(route_arg, COUNTERS_REQUESTS_KEY);
+    struct sync_conn *sc = cluster_route(cl, COUNTERS_REQUESTS_KEY);
     int rc = -1;
     char cutoff[22];
     cutoff[0] = '(';
@@ -425,7 +426,7 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    sc = route(route_arg, STATS_KEY);
+    sc = cluster_route(cl, STATS_KEY);
     redisReply *r = sync_command(sc, argc, argv, lens);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
@@ -443,7 +444,7 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
     }
     const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
     size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    sc = route(route_arg, FULLSCRAPE_KEY);
+    sc = cluster_route(cl, FULLSCRAPE_KEY);
     r = sync_command(sc, 3, set, set_lens);
     free(blob);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -461,7 +462,7 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
     size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
     const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
     size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    sc = route(route_arg, PASSES_KEY);
+    sc = cluster_route(cl, PASSES_KEY);
     r = sync_command(sc, 3, push, push_lens);
     if (r != NULL)
         freeReplyObject(r);

@@ -146,62 +146,6 @@ int sync_load_scripts(struct sync_conn *sc, char *err)
     return 0;
 }
 
-int sync_cluster_masters(struct sync_conn *sc, const char *seed_host, struct cluster_master *out,
-                         size_t max, size_t *n, char *err)
-{
-    *n = 0;
-    const char *info[] = {"INFO", "cluster"};
-    size_t info_lens[] = {4, 7};
-    redisReply *r = sync_command(sc, 2, info, info_lens);
-    if (r == NULL || r->type != REDIS_REPLY_STRING) {
-        snprintf(err, STARLING_ERR_LEN, "INFO cluster failed");
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    bool cluster = strstr(r->str, "cluster_enabled:1") != NULL;
-    freeReplyObject(r);
-    if (!cluster)
-        return 0;
-    const char *slots[] = {"CLUSTER", "SLOTS"};
-    size_t slots_lens[] = {7, 5};
-    r = sync_command(sc, 2, slots, slots_lens);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, STARLING_ERR_LEN, "CLUSTER SLOTS failed");
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    /* [[first, last, [host, port, id], replica...], ...]: group the ranges by master. */
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-            continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        const char *h = host->type == REDIS_REPLY_STRING && host->len > 0 ? host->str : seed_host;
-        size_t m = 0;
-        while (m < *n && !(strcmp(out[m].host, h) == 0 && out[m].port == port->integer))
-            m++;
-        if (m == *n) {
-            if (*n == max)
-                continue;
-            memset(&out[m], 0, sizeof(out[m]));
-            snprintf(out[m].host, sizeof(out[m].host), "%s", h);
-            out[m].port = (uint16_t)port->integer;
-            (*n)++;
-        }
-        if (out[m].nranges < CLUSTER_MAX_RANGES) {
-            out[m].ranges[out[m].nranges][0] = (uint16_t)e->element[0]->integer;
-            out[m].ranges[out[m].nranges][1] = (uint16_t)e->element[1]->integer;
-            out[m].nranges++;
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
 redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
                       const char *const *args, const size_t *lens)
 {

@@ -47,27 +47,6 @@ struct redisReply *sync_eval_reply(struct sync_conn *sc);
  * EVALSHAs does not meet a NOSCRIPT after Redis restarted). Returns 0 or -1 with err. */
 int sync_load_scripts(struct sync_conn *sc, char *err);
 
-/* A Redis Cluster master and the slots it serves. */
-#define CLUSTER_MAX_MASTERS 64
-#define CLUSTER_MAX_RANGES 64
-struct cluster_master {
-    char host[256];
-    uint16_t port;
-    size_t nranges;
-    uint16_t ranges[CLUSTER_MAX_RANGES][2]; /* first and last slot, inclusive */
-};
-
-/*
- * The masters of the cluster this connection's server belongs to (CLUSTER SLOTS), or
- * *n = 0 when it is a plain Redis (INFO cluster says cluster_enabled:0). An empty host in
- * the reply means the node that answered: seed_host. Returns 0 or -1 with err.
- */
-int sync_cluster_masters(struct sync_conn *sc, const char *seed_host, struct cluster_master *out,
-                         size_t max, size_t *n, char *err);
-
-/* Which connection serves a key (Redis Cluster routes by slot; a plain Redis has one). */
-typedef struct sync_conn *sync_route_fn(void *arg, const char *key);
-
 /* One call; a NOSCRIPT is answered by running it again as EVAL. */
 struct redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys,
                              int nargs, const char *const *args, const size_t *lens);
