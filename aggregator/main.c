@@ -32,6 +32,9 @@
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
 #define PASS_COMMAND_TIMEOUT_MS 5000
 #define MAX_VIEW_REQUESTS 64
+/* /readyz: how often idle connections are probed, and how recent a good reply must be. */
+#define PROBE_INTERVAL_MS 1000
+#define READY_WITHIN_MS 3000
 
 /* The latest published totals, read back from starling:stats (the same on every replica). */
 struct view {
@@ -57,7 +60,7 @@ struct aggregator {
     uint64_t pass_started_ms;
     uint64_t passes, peers_expired, swarms_deleted;
     struct view view;
-    struct event *tick_timer, *step_ev, *renew_timer;
+    struct event *tick_timer, *step_ev, *renew_timer, *probe_timer;
     struct admin_server *admin;
     bool once;
     bool stopping;
@@ -218,23 +221,32 @@ static void render_metrics(struct evbuffer *out, void *arg)
             "Empty swarms this replica's passes deleted.", ag->swarms_deleted);
 }
 
+/*
+ * /readyz, without I/O: every connection is up and had a good reply (a pass step, the lock,
+ * a PONG) within READY_WITHIN_MS.
+ */
 static bool is_ready(void *arg)
 {
     struct aggregator *ag = arg;
+    return cluster_responsive(ag->cluster, READY_WITHIN_MS);
+}
+
+/*
+ * Keeps readiness current while nothing else talks to Redis: every PROBE_INTERVAL_MS, reads
+ * the PONG owed since the last probe if it came and sends the next PING, waiting for
+ * neither. /readyz thus turns 503 within PROBE_INTERVAL_MS of Redis closing a connection
+ * (stopped, crashed, restarted), and within PROBE_INTERVAL_MS + READY_WITHIN_MS of it no
+ * longer answering (hung, cut off).
+ */
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct aggregator *ag = arg;
+    (void)fd, (void)what;
     if (!cluster_connected(ag->cluster))
-        return false;
-    /* A cheap PING tells whether the connection still works (the pass may be idle). */
-    if (ag->in_pass)
-        return true;
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    redisReply *r = sync_command(cluster_conn(ag->cluster, 0), 1, argv, lens);
-    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-    if (r != NULL)
-        freeReplyObject(r);
+        return;
+    cluster_ping(ag->cluster);
     if (!cluster_connected(ag->cluster))
         lose_leadership(ag, "redis connection lost");
-    return ok;
 }
 
 /* ---- passes ---- */
@@ -496,6 +508,10 @@ int main(int argc, char **argv)
             log_error("%s", err);
             return 1;
         }
+        /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
+        ag.probe_timer = event_new(ag.base, -1, EV_PERSIST, on_probe, &ag);
+        struct timeval probe = clock_ms_to_tv(PROBE_INTERVAL_MS);
+        evtimer_add(ag.probe_timer, &probe);
     }
     ag.step_ev = event_new(ag.base, -1, 0, on_step, &ag);
     ag.tick_timer = event_new(ag.base, -1, EV_PERSIST, on_tick, &ag);
@@ -527,6 +543,8 @@ int main(int argc, char **argv)
     event_free(ag.step_ev);
     event_free(ag.tick_timer);
     event_free(ag.renew_timer);
+    if (ag.probe_timer != NULL)
+        event_free(ag.probe_timer);
     event_free(sigint);
     event_free(sigterm);
     event_free(sighup);

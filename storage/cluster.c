@@ -6,6 +6,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/clock.h"
 #include "common/mem.h"
 #include "storage/sync.h"
 
@@ -236,4 +237,27 @@ int cluster_connect(struct cluster *cl, char *err)
         return -1;
     }
     return (int)cl->nconns;
+}
+
+void cluster_ping(struct cluster *cl)
+{
+    for (size_t i = 0; i < cl->nconns; i++) {
+        struct sync_conn *sc = &cl->conns[i];
+        if (sc->c == NULL)
+            continue;
+        sync_ping_poll(sc); /* what it found shows in sc->c and sc->last_ok_us */
+        if (sc->c != NULL)
+            sync_ping_send(sc);
+    }
+}
+
+bool cluster_responsive(const struct cluster *cl, uint64_t within_ms)
+{
+    if (!cluster_connected(cl))
+        return false;
+    uint64_t now = clock_monotonic_us();
+    for (size_t i = 0; i < cl->nconns; i++)
+        if (now - cl->conns[i].last_ok_us > within_ms * 1000)
+            return false;
+    return true;
 }

@@ -103,4 +103,14 @@ struct sync_conn *cluster_conn(struct cluster *cl, size_t i);
  */
 struct sync_conn *cluster_route(struct cluster *cl, const char *key);
 
+/*
+ * Liveness without waiting, for a timer: on each connection, reads the PONG owed by the
+ * previous call if it has come, and sends the next PING. A connection the server closed is
+ * closed (cluster_connected() turns false).
+ */
+void cluster_ping(struct cluster *cl);
+
+/* Connected, and every connection had a good reply within the last within_ms. No I/O. */
+bool cluster_responsive(const struct cluster *cl, uint64_t within_ms);
+
 #endif

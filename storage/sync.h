@@ -1,6 +1,7 @@
 #ifndef STARLING_SYNC_H
 #define STARLING_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,8 @@ struct redisContext;
 struct redisReply;
 
 struct sync_conn {
+    uint64_t last_ok_us; /* monotonic time of the latest good reply */
+    bool ping_owed;      /* sync_ping_send()'s PONG is still unread */
     struct redisContext *c;
     char sha[8][41]; /* SCRIPT LOADed bodies, by sync_script_index() */
 };
@@ -46,6 +49,20 @@ struct redisReply *sync_eval_reply(struct sync_conn *sc);
 /* SCRIPT LOADs the aggregator's scripts again (cheap; before each pass, so a batch of
  * EVALSHAs does not meet a NOSCRIPT after Redis restarted). Returns 0 or -1 with err. */
 int sync_load_scripts(struct sync_conn *sc, char *err);
+
+/*
+ * A PING sent without waiting for its PONG (one at a time; 0, or -1 when the connection is
+ * closed), for liveness checks from a timer. Any other call on the connection reads an owed
+ * PONG first, so replies stay in order.
+ */
+int sync_ping_send(struct sync_conn *sc);
+
+/*
+ * Reads, without waiting, whatever the server sent since: 1 when the owed PONG is in (or
+ * none was owed), 0 while it is still owed, -1 on an error reply or a closed connection
+ * (the server closed it, or it failed: sc->c is then closed and NULL).
+ */
+int sync_ping_poll(struct sync_conn *sc);
 
 /* One call; a NOSCRIPT is answered by running it again as EVAL. */
 struct redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys,
