@@ -6,13 +6,10 @@
  * A pass runs in steps (one SCAN batch each, blocking Redis calls bounded by timeouts), and
  * the event loop runs between steps, so /metrics, signals and lock renewal keep going.
  */
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -26,9 +23,9 @@
 #include "storage/leader.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "storage/sync.h"
 
-#define EXIT_CONFIG 2
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
 #define PASS_COMMAND_TIMEOUT_MS 5000
 #define MAX_VIEW_REQUESTS 64
@@ -401,155 +398,99 @@ static void on_renew(evutil_socket_t fd, short what, void *arg)
         keep_lock(ag);
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stop_signal(int sig, void *arg)
 {
     struct aggregator *ag = arg;
-    (void)what;
-    log_info("signal %d: stopping", (int)sig);
+    log_info("signal %d: stopping", sig);
     ag->stopping = true;
     if (!ag->in_pass)
         event_base_loopexit(ag->base, NULL);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* The replica's id, connections, timers and operators' endpoint. Returns 0 or -1 with err. */
+static int aggregator_start(struct aggregator *ag, char *err)
 {
-    (void)sig, (void)what, (void)arg;
-    log_reopen();
-    log_info("SIGHUP: log file reopened");
+    const struct aggregator_config *ac = &ag->cfg->aggregator;
+    char node[96];
+    struct timespec ts;
+    process_node_id(node, sizeof(node));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(ag->id, sizeof(ag->id), "%s:%04lx", node, (unsigned long)(ts.tv_nsec & 0xffff));
+    ag->cluster = cluster_new(&ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS);
+    if (!ag->once && ac->metrics_listen_addr[0] != '\0') {
+        ag->admin = admin_server_new(ag->base, ac->metrics_listen_addr, render_metrics, is_ready,
+                                     ag, err);
+        if (ag->admin == NULL)
+            return -1;
+        /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
+        ag->probe_timer = event_new(ag->base, -1, EV_PERSIST, on_probe, ag);
+        struct timeval probe = clock_ms_to_tv(PROBE_INTERVAL_MS);
+        evtimer_add(ag->probe_timer, &probe);
+    }
+    ag->step_ev = event_new(ag->base, -1, 0, on_step, ag);
+    ag->tick_timer = event_new(ag->base, -1, EV_PERSIST, on_tick, ag);
+    ag->renew_timer = event_new(ag->base, -1, EV_PERSIST, on_renew, ag);
+    struct timeval interval = clock_ms_to_tv(ac->interval_ms);
+    struct timeval renew = clock_ms_to_tv(ac->lock_ttl_ms / 3);
+    evtimer_add(ag->tick_timer, &interval);
+    evtimer_add(ag->renew_timer, &renew);
+    return 0;
 }
 
-static void usage(FILE *out)
+/* After the loop: the lock released if it is ours, then everything freed. */
+static void aggregator_stop(struct aggregator *ag)
 {
-    fprintf(out,
-            "usage: starling-aggregator [--config PATH] [--once] [--check-config] [--help]\n"
-            "                           [--version]\n"
-            "\n"
-            "  --config PATH    JSON config file (default: $STARLING_CONFIG, else built-in\n"
-            "                   defaults); STARLING_* environment variables override it\n"
-            "  --once           run one pass (if this replica can lead) and exit\n"
-            "  --check-config   validate the configuration and exit (0 when good)\n"
-            "  --help           this text\n"
-            "  --version        print the version\n");
+    if (ag->in_pass)
+        aggregate_end(&ag->pass);
+    if (ag->leader && cluster_connected(ag->cluster)) {
+        leader_release(cluster_route(ag->cluster, LEADER_LOCK_KEY), ag->id);
+        log_info("leader: released");
+    }
+    cluster_free(ag->cluster);
+    admin_server_free(ag->admin);
+    struct event *events[] = {ag->step_ev, ag->tick_timer, ag->renew_timer, ag->probe_timer};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        if (events[i] != NULL)
+            event_free(events[i]);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
-        {"check-config", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
-    };
-    const char *config_path = config_path_from_env();
-    bool check_only = false, once = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'o':
-            once = true;
-            break;
-        case 'k':
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'v':
-            printf("starling-aggregator %s\n", STARLING_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_CONFIG;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "starling-aggregator: unexpected argument \"%s\"\n", argv[optind]);
-        return EXIT_CONFIG;
-    }
     static struct config cfg;
-    char err[STARLING_ERR_LEN];
-    if (config_load(config_path, &cfg, err) < 0) {
-        fprintf(stderr, "starling-aggregator: config: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    if (check_only) {
+    static struct aggregator ag;
+    static const struct process_flag flags[] = {
+        {"once", "run one pass (if this replica can lead) and exit", &ag.once},
+    };
+    struct process proc = {.name = "starling-aggregator", .version = STARLING_VERSION,
+                           .flags = flags, .nflags = 1};
+    int rc = process_configure(&proc, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
+    if (proc.check_only) {
         printf("starling-aggregator: config ok\n");
         return 0;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(cfg.log_level, &level);
-    log_set_level(level);
-    if (log_open_file(cfg.log_file) < 0) {
-        fprintf(stderr, "starling-aggregator: log_file \"%s\": cannot open\n", cfg.log_file);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-
-    static struct aggregator ag;
+    char err[STARLING_ERR_LEN];
     ag.cfg = &cfg;
-    ag.once = once;
-    ag.cluster = cluster_new(&cfg.redis, PASS_COMMAND_TIMEOUT_MS);
-    ag.base = event_base_new();
-    if (ag.base == NULL)
+    if (process_start(&proc, &cfg, on_stop_signal, &ag) < 0) {
+        process_finish(&proc);
         return 1;
-    char host[64] = "unknown";
-    gethostname(host, sizeof(host) - 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(ag.id, sizeof(ag.id), "%s:%ld:%04lx", host, (long)getpid(),
-             (unsigned long)(ts.tv_nsec & 0xffff));
-
-    if (!once && cfg.aggregator.metrics_listen_addr[0] != '\0') {
-        ag.admin = admin_server_new(ag.base, cfg.aggregator.metrics_listen_addr, render_metrics,
-                                    is_ready, &ag, err);
-        if (ag.admin == NULL) {
-            log_error("%s", err);
-            return 1;
-        }
-        /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
-        ag.probe_timer = event_new(ag.base, -1, EV_PERSIST, on_probe, &ag);
-        struct timeval probe = clock_ms_to_tv(PROBE_INTERVAL_MS);
-        evtimer_add(ag.probe_timer, &probe);
     }
-    ag.step_ev = event_new(ag.base, -1, 0, on_step, &ag);
-    ag.tick_timer = event_new(ag.base, -1, EV_PERSIST, on_tick, &ag);
-    ag.renew_timer = event_new(ag.base, -1, EV_PERSIST, on_renew, &ag);
-    struct event *sigint = evsignal_new(ag.base, SIGINT, on_stop_signal, &ag);
-    struct event *sigterm = evsignal_new(ag.base, SIGTERM, on_stop_signal, &ag);
-    struct event *sighup = evsignal_new(ag.base, SIGHUP, on_hup, &ag);
-    evsignal_add(sigint, NULL);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sighup, NULL);
-    struct timeval interval = clock_ms_to_tv(cfg.aggregator.interval_ms);
-    struct timeval renew = clock_ms_to_tv(cfg.aggregator.lock_ttl_ms / 3);
-    evtimer_add(ag.tick_timer, &interval);
-    evtimer_add(ag.renew_timer, &renew);
+    ag.base = proc.base;
+    if (aggregator_start(&ag, err) < 0) {
+        log_error("%s", err);
+        aggregator_stop(&ag);
+        process_finish(&proc);
+        return 1;
+    }
     log_info("starling-aggregator %s started as %s; a pass every %llu ms", STARLING_VERSION,
              ag.id, (unsigned long long)cfg.aggregator.interval_ms);
     on_tick(-1, 0, &ag); /* the first pass now, not an interval from now */
 
     event_base_dispatch(ag.base);
 
-    if (ag.in_pass)
-        aggregate_end(&ag.pass);
-    if (ag.leader && cluster_connected(ag.cluster)) {
-        leader_release(cluster_route(ag.cluster, LEADER_LOCK_KEY), ag.id);
-        log_info("leader: released");
-    }
-    cluster_free(ag.cluster);
-    admin_server_free(ag.admin);
-    event_free(ag.step_ev);
-    event_free(ag.tick_timer);
-    event_free(ag.renew_timer);
-    if (ag.probe_timer != NULL)
-        event_free(ag.probe_timer);
-    event_free(sigint);
-    event_free(sigterm);
-    event_free(sighup);
-    event_base_free(ag.base);
+    aggregator_stop(&ag);
     log_info("stopped");
-    log_open_file(NULL);
+    process_finish(&proc);
     return 0;
 }
