@@ -229,11 +229,11 @@ static bool is_ready(void *arg)
 }
 
 /*
- * Keeps readiness current while nothing else talks to Redis: every PROBE_INTERVAL_MS, reads
- * the PONG owed since the last probe if it came and sends the next PING, waiting for
- * neither. /readyz thus turns 503 within PROBE_INTERVAL_MS of Redis closing a connection
- * (stopped, crashed, restarted), and within PROBE_INTERVAL_MS + READY_WITHIN_MS of it no
- * longer answering (hung, cut off).
+ * Keeps readiness current even when nothing else talks to Redis (a follower does once an
+ * interval): every PROBE_INTERVAL_MS, reads the PONG owed since the last probe if it came
+ * and sends the next PING, waiting for neither. /readyz thus turns 503 within
+ * PROBE_INTERVAL_MS of Redis closing a connection (stopped, crashed, restarted), and within
+ * PROBE_INTERVAL_MS + READY_WITHIN_MS of it no longer answering (hung, cut off).
  */
 static void on_probe(evutil_socket_t fd, short what, void *arg)
 {

@@ -10,7 +10,8 @@
 
 /*
  * Blocking Redis access for the aggregator, which does few, batched calls on its own
- * schedule and has no client to keep waiting. Every call is bounded by a timeout.
+ * schedule and has no client to keep waiting. Every call is bounded by a timeout; only the
+ * liveness PING (sync_ping_send/poll) never waits.
  */
 struct redisContext;
 struct redisReply;
