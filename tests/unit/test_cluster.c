@@ -233,7 +233,8 @@ static void test_cluster_slots_too_many_masters(void **state)
     }
     assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed"), 0);
     assert_int_equal(map.nnodes, CLUSTER_MAX_NODES);
-    assert_int_equal(slot_map_node_of_slot(&map, (CLUSTER_MAX_NODES - 1) * 10), CLUSTER_MAX_NODES - 1);
+    assert_int_equal(slot_map_node_of_slot(&map, (CLUSTER_MAX_NODES - 1) * 10),
+                     CLUSTER_MAX_NODES - 1);
     assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_MAX_NODES * 10), -1);
     assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_MAX_NODES * 10 + 19), -1);
 }
