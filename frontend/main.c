@@ -1,4 +1,5 @@
-/* starling: the frontend daemon. CLI, configuration, signals, wiring. */
+/* starling: the frontend daemon: its servers, counters reports and shutdown, wired together
+ * (the start-up it shares with the aggregator is common/process.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
