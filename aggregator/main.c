@@ -6,13 +6,10 @@
  * A pass runs in steps (one SCAN batch each, blocking Redis calls bounded by timeouts), and
  * the event loop runs between steps, so /metrics, signals and lock renewal keep going.
  */
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -21,17 +18,20 @@
 #include "common/admin.h"
 #include "storage/aggregate.h"
 #include "common/clock.h"
+#include "storage/cluster.h"
 #include "common/config.h"
-#include "storage/keyslot.h"
 #include "storage/leader.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "storage/sync.h"
 
-#define EXIT_CONFIG 2
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
 #define PASS_COMMAND_TIMEOUT_MS 5000
 #define MAX_VIEW_REQUESTS 64
+/* /readyz: how often idle connections are probed, and how recent a good reply must be. */
+#define PROBE_INTERVAL_MS 1000
+#define READY_WITHIN_MS 3000
 
 /* The latest published totals, read back from starling:stats (the same on every replica). */
 struct view {
@@ -44,17 +44,10 @@ struct view {
     uint64_t request_count[MAX_VIEW_REQUESTS];
 };
 
-/* One Redis master: a plain Redis is one node serving every slot. */
-struct node {
-    struct sync_conn sc;
-    struct cluster_master master; /* nranges 0: every slot */
-};
-
 struct aggregator {
     struct event_base *base;
     const struct config *cfg;
-    struct node nodes[CLUSTER_MAX_MASTERS];
-    size_t nnodes;
+    struct cluster *cluster;
     size_t pass_node; /* the master the pass is walking */
     char id[128];
     bool leader;
@@ -64,92 +57,26 @@ struct aggregator {
     uint64_t pass_started_ms;
     uint64_t passes, peers_expired, swarms_deleted;
     struct view view;
-    struct event *tick_timer, *step_ev, *renew_timer;
+    struct event *tick_timer, *step_ev, *renew_timer, *probe_timer;
     struct admin_server *admin;
     bool once;
     bool stopping;
 };
 
-static bool connected(const struct aggregator *ag)
-{
-    if (ag->nnodes == 0)
-        return false;
-    for (size_t i = 0; i < ag->nnodes; i++)
-        if (ag->nodes[i].sc.c == NULL)
-            return false;
-    return true;
-}
-
-static void disconnect_all(struct aggregator *ag)
-{
-    for (size_t i = 0; i < ag->nnodes; i++)
-        sync_close(&ag->nodes[i].sc);
-    ag->nnodes = 0;
-}
-
-/* The node serving a key: by slot on a cluster, the only one otherwise. */
-static struct sync_conn *route(void *arg, const char *key)
-{
-    struct aggregator *ag = arg;
-    if (ag->nnodes <= 1)
-        return &ag->nodes[0].sc;
-    unsigned slot = key_hash_slot(key, strlen(key));
-    for (size_t i = 0; i < ag->nnodes; i++) {
-        const struct cluster_master *m = &ag->nodes[i].master;
-        for (size_t r = 0; r < m->nranges; r++)
-            if (slot >= m->ranges[r][0] && slot <= m->ranges[r][1])
-                return &ag->nodes[i].sc;
-    }
-    return &ag->nodes[0].sc; /* a slot nobody serves: its calls fail and are reported */
-}
-
-/*
- * Connects to the configured Redis; if it is a Redis Cluster node, to every master instead,
- * so that each is walked separately (SCAN sees one node's keys only). Any lost connection
- * makes the next tick connect everything again, as the cluster may have changed.
- */
+/* Connected to Redis (on a Redis Cluster, to every master); logs what it found. */
 static bool ensure_connected(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
-    static struct cluster_master masters[CLUSTER_MAX_MASTERS];
-    size_t n = 0;
-    if (connected(ag))
+    if (cluster_connected(ag->cluster))
         return true;
-    disconnect_all(ag);
-    struct node *seed = &ag->nodes[0];
-    if (sync_connect(&seed->sc, &ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS, err) < 0 ||
-        sync_cluster_masters(&seed->sc, ag->cfg->redis.host, masters, CLUSTER_MAX_MASTERS, &n,
-                             err) < 0) {
+    int masters = cluster_connect(ag->cluster, err);
+    if (masters < 0)
         log_warn("%s", err);
-        sync_close(&seed->sc);
-        return false;
-    }
-    memset(&seed->master, 0, sizeof(seed->master));
-    ag->nnodes = 1;
-    if (n == 0) {
+    else if (masters == 0)
         log_info("redis connected");
-        return true;
-    }
-    sync_close(&seed->sc);
-    ag->nnodes = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct redis_config rc = ag->cfg->redis;
-        rc.unix_socket[0] = '\0';
-        _Static_assert(sizeof(rc.host) == sizeof(masters[i].host), "host buffers differ");
-        memcpy(rc.host, masters[i].host, sizeof(rc.host));
-        rc.host[sizeof(rc.host) - 1] = '\0';
-        rc.port = masters[i].port;
-        rc.db = 0; /* a cluster has only database 0 */
-        struct node *node = &ag->nodes[ag->nnodes++];
-        node->master = masters[i];
-        if (sync_connect(&node->sc, &rc, PASS_COMMAND_TIMEOUT_MS, err) < 0) {
-            log_warn("cluster master %s:%u: %s", masters[i].host, masters[i].port, err);
-            disconnect_all(ag);
-            return false;
-        }
-    }
-    log_info("redis cluster connected: %zu masters, each walked separately", ag->nnodes);
-    return true;
+    else
+        log_info("redis cluster connected: %d masters, each walked separately", masters);
+    return masters >= 0;
 }
 
 /* Leadership is only as good as the connection: without it the lock may already be gone. */
@@ -166,9 +93,9 @@ static void refresh_view(struct aggregator *ag)
 {
     const char *argv[] = {"HGETALL", STATS_KEY};
     size_t lens[] = {7, strlen(STATS_KEY)};
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         return;
-    redisReply *r = sync_command(route(ag, STATS_KEY), 2, argv, lens);
+    redisReply *r = sync_command(cluster_route(ag->cluster, STATS_KEY), 2, argv, lens);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
@@ -291,23 +218,32 @@ static void render_metrics(struct evbuffer *out, void *arg)
             "Empty swarms this replica's passes deleted.", ag->swarms_deleted);
 }
 
+/*
+ * /readyz, without I/O: every connection is up and had a good reply (a pass step, the lock,
+ * a PONG) within READY_WITHIN_MS.
+ */
 static bool is_ready(void *arg)
 {
     struct aggregator *ag = arg;
-    if (!connected(ag))
-        return false;
-    /* A cheap PING tells whether the connection still works (the pass may be idle). */
-    if (ag->in_pass)
-        return true;
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    redisReply *r = sync_command(&ag->nodes[0].sc, 1, argv, lens);
-    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-    if (r != NULL)
-        freeReplyObject(r);
-    if (!connected(ag))
+    return cluster_responsive(ag->cluster, READY_WITHIN_MS);
+}
+
+/*
+ * Keeps readiness current even when nothing else talks to Redis (a follower does once an
+ * interval): every PROBE_INTERVAL_MS, reads the PONG owed since the last probe if it came
+ * and sends the next PING, waiting for neither. /readyz thus turns 503 within
+ * PROBE_INTERVAL_MS of Redis closing a connection (stopped, crashed, restarted), and within
+ * PROBE_INTERVAL_MS + READY_WITHIN_MS of it no longer answering (hung, cut off).
+ */
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct aggregator *ag = arg;
+    (void)fd, (void)what;
+    if (!cluster_connected(ag->cluster))
+        return;
+    cluster_ping(ag->cluster);
+    if (!cluster_connected(ag->cluster))
         lose_leadership(ag, "redis connection lost");
-    return ok;
 }
 
 /* ---- passes ---- */
@@ -323,7 +259,7 @@ static void end_pass(struct aggregator *ag)
 static void abort_pass(struct aggregator *ag, const char *why)
 {
     log_warn("pass abandoned: %s", why);
-    if (!connected(ag))
+    if (!cluster_connected(ag->cluster))
         lose_leadership(ag, "redis connection lost");
     end_pass(ag);
 }
@@ -334,7 +270,8 @@ static bool keep_lock(struct aggregator *ag)
     uint64_t now = clock_wall_ms();
     if (now - ag->last_renew_ms < ag->cfg->aggregator.lock_ttl_ms / 3)
         return true;
-    int r = leader_renew(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    struct sync_conn *lock = cluster_route(ag->cluster, LEADER_LOCK_KEY);
+    int r = leader_renew(lock, ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         ag->last_renew_ms = now;
         return true;
@@ -357,7 +294,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         return;
     }
     uint64_t t0 = clock_monotonic_us();
-    int r = aggregate_step(&ag->pass, &ag->nodes[ag->pass_node].sc, err);
+    int r = aggregate_step(&ag->pass, cluster_conn(ag->cluster, ag->pass_node), err);
     if (r < 0) {
         abort_pass(ag, err);
         return;
@@ -370,7 +307,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
         evtimer_add(ag->step_ev, &rest);
         return;
     }
-    if (++ag->pass_node < ag->nnodes) {
+    if (++ag->pass_node < cluster_size(ag->cluster)) {
         /* This master is done; the next one (Redis Cluster: SCAN walks one node). */
         aggregate_next_node(&ag->pass);
         event_active(ag->step_ev, EV_TIMEOUT, 0);
@@ -384,7 +321,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
                              .started_ms = ag->pass_started_ms,
                              .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
-    if (aggregate_publish(&ag->pass, route, ag, &info, err) < 0) {
+    if (aggregate_publish(&ag->pass, ag->cluster, &info, err) < 0) {
         abort_pass(ag, err);
         return;
     }
@@ -406,8 +343,8 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
 static void start_pass(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
-    for (size_t i = 0; i < ag->nnodes; i++) {
-        if (sync_load_scripts(&ag->nodes[i].sc, err) < 0) {
+    for (size_t i = 0; i < cluster_size(ag->cluster); i++) {
+        if (sync_load_scripts(cluster_conn(ag->cluster, i), err) < 0) {
             log_warn("%s", err);
             lose_leadership(ag, "redis connection lost");
             return;
@@ -434,7 +371,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             event_base_loopexit(ag->base, NULL);
         return;
     }
-    int r = leader_acquire(route(ag, LEADER_LOCK_KEY), ag->id, ag->cfg->aggregator.lock_ttl_ms);
+    struct sync_conn *lock = cluster_route(ag->cluster, LEADER_LOCK_KEY);
+    int r = leader_acquire(lock, ag->id, ag->cfg->aggregator.lock_ttl_ms);
     if (r == 1) {
         if (!ag->leader)
             log_info("leader: acquired as %s", ag->id);
@@ -460,148 +398,99 @@ static void on_renew(evutil_socket_t fd, short what, void *arg)
         keep_lock(ag);
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stop_signal(int sig, void *arg)
 {
     struct aggregator *ag = arg;
-    (void)what;
-    log_info("signal %d: stopping", (int)sig);
+    log_info("signal %d: stopping", sig);
     ag->stopping = true;
     if (!ag->in_pass)
         event_base_loopexit(ag->base, NULL);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* The replica's id, connections, timers and operators' endpoint. Returns 0 or -1 with err. */
+static int aggregator_start(struct aggregator *ag, char *err)
 {
-    (void)sig, (void)what, (void)arg;
-    log_reopen();
-    log_info("SIGHUP: log file reopened");
+    const struct aggregator_config *ac = &ag->cfg->aggregator;
+    char node[96];
+    struct timespec ts;
+    process_node_id(node, sizeof(node));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(ag->id, sizeof(ag->id), "%s:%04lx", node, (unsigned long)(ts.tv_nsec & 0xffff));
+    ag->cluster = cluster_new(&ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS);
+    if (!ag->once && ac->metrics_listen_addr[0] != '\0') {
+        ag->admin = admin_server_new(ag->base, ac->metrics_listen_addr, render_metrics, is_ready,
+                                     ag, err);
+        if (ag->admin == NULL)
+            return -1;
+        /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
+        ag->probe_timer = event_new(ag->base, -1, EV_PERSIST, on_probe, ag);
+        struct timeval probe = clock_ms_to_tv(PROBE_INTERVAL_MS);
+        evtimer_add(ag->probe_timer, &probe);
+    }
+    ag->step_ev = event_new(ag->base, -1, 0, on_step, ag);
+    ag->tick_timer = event_new(ag->base, -1, EV_PERSIST, on_tick, ag);
+    ag->renew_timer = event_new(ag->base, -1, EV_PERSIST, on_renew, ag);
+    struct timeval interval = clock_ms_to_tv(ac->interval_ms);
+    struct timeval renew = clock_ms_to_tv(ac->lock_ttl_ms / 3);
+    evtimer_add(ag->tick_timer, &interval);
+    evtimer_add(ag->renew_timer, &renew);
+    return 0;
 }
 
-static void usage(FILE *out)
+/* After the loop: the lock released if it is ours, then everything freed. */
+static void aggregator_stop(struct aggregator *ag)
 {
-    fprintf(out,
-            "usage: starling-aggregator [--config PATH] [--once] [--check-config] [--help]\n"
-            "                           [--version]\n"
-            "\n"
-            "  --config PATH    JSON config file (default: $STARLING_CONFIG, else built-in\n"
-            "                   defaults); STARLING_* environment variables override it\n"
-            "  --once           run one pass (if this replica can lead) and exit\n"
-            "  --check-config   validate the configuration and exit (0 when good)\n"
-            "  --help           this text\n"
-            "  --version        print the version\n");
+    if (ag->in_pass)
+        aggregate_end(&ag->pass);
+    if (ag->leader && cluster_connected(ag->cluster)) {
+        leader_release(cluster_route(ag->cluster, LEADER_LOCK_KEY), ag->id);
+        log_info("leader: released");
+    }
+    cluster_free(ag->cluster);
+    admin_server_free(ag->admin);
+    struct event *events[] = {ag->step_ev, ag->tick_timer, ag->renew_timer, ag->probe_timer};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        if (events[i] != NULL)
+            event_free(events[i]);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
-        {"check-config", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v'},      {NULL, 0, NULL, 0},
-    };
-    const char *config_path = config_path_from_env();
-    bool check_only = false, once = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'o':
-            once = true;
-            break;
-        case 'k':
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'v':
-            printf("starling-aggregator %s\n", STARLING_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_CONFIG;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "starling-aggregator: unexpected argument \"%s\"\n", argv[optind]);
-        return EXIT_CONFIG;
-    }
     static struct config cfg;
-    char err[STARLING_ERR_LEN];
-    if (config_load(config_path, &cfg, err) < 0) {
-        fprintf(stderr, "starling-aggregator: config: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    if (check_only) {
+    static struct aggregator ag;
+    static const struct process_flag flags[] = {
+        {"once", "run one pass (if this replica can lead) and exit", &ag.once},
+    };
+    struct process proc = {.name = "starling-aggregator", .version = STARLING_VERSION,
+                           .flags = flags, .nflags = 1};
+    int rc = process_configure(&proc, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
+    if (proc.check_only) {
         printf("starling-aggregator: config ok\n");
         return 0;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(cfg.log_level, &level);
-    log_set_level(level);
-    if (log_open_file(cfg.log_file) < 0) {
-        fprintf(stderr, "starling-aggregator: log_file \"%s\": cannot open\n", cfg.log_file);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-
-    static struct aggregator ag;
+    char err[STARLING_ERR_LEN];
     ag.cfg = &cfg;
-    ag.once = once;
-    ag.base = event_base_new();
-    if (ag.base == NULL)
+    if (process_start(&proc, &cfg, on_stop_signal, &ag) < 0) {
+        process_finish(&proc);
         return 1;
-    char host[64] = "unknown";
-    gethostname(host, sizeof(host) - 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(ag.id, sizeof(ag.id), "%s:%ld:%04lx", host, (long)getpid(),
-             (unsigned long)(ts.tv_nsec & 0xffff));
-
-    if (!once && cfg.aggregator.metrics_listen_addr[0] != '\0') {
-        ag.admin = admin_server_new(ag.base, cfg.aggregator.metrics_listen_addr, render_metrics,
-                                    is_ready, &ag, err);
-        if (ag.admin == NULL) {
-            log_error("%s", err);
-            return 1;
-        }
     }
-    ag.step_ev = event_new(ag.base, -1, 0, on_step, &ag);
-    ag.tick_timer = event_new(ag.base, -1, EV_PERSIST, on_tick, &ag);
-    ag.renew_timer = event_new(ag.base, -1, EV_PERSIST, on_renew, &ag);
-    struct event *sigint = evsignal_new(ag.base, SIGINT, on_stop_signal, &ag);
-    struct event *sigterm = evsignal_new(ag.base, SIGTERM, on_stop_signal, &ag);
-    struct event *sighup = evsignal_new(ag.base, SIGHUP, on_hup, &ag);
-    evsignal_add(sigint, NULL);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sighup, NULL);
-    struct timeval interval = clock_ms_to_tv(cfg.aggregator.interval_ms);
-    struct timeval renew = clock_ms_to_tv(cfg.aggregator.lock_ttl_ms / 3);
-    evtimer_add(ag.tick_timer, &interval);
-    evtimer_add(ag.renew_timer, &renew);
+    ag.base = proc.base;
+    if (aggregator_start(&ag, err) < 0) {
+        log_error("%s", err);
+        aggregator_stop(&ag);
+        process_finish(&proc);
+        return 1;
+    }
     log_info("starling-aggregator %s started as %s; a pass every %llu ms", STARLING_VERSION,
              ag.id, (unsigned long long)cfg.aggregator.interval_ms);
     on_tick(-1, 0, &ag); /* the first pass now, not an interval from now */
 
     event_base_dispatch(ag.base);
 
-    if (ag.in_pass)
-        aggregate_end(&ag.pass);
-    if (ag.leader && connected(&ag)) {
-        leader_release(route(&ag, LEADER_LOCK_KEY), ag.id);
-        log_info("leader: released");
-    }
-    disconnect_all(&ag);
-    admin_server_free(ag.admin);
-    event_free(ag.step_ev);
-    event_free(ag.tick_timer);
-    event_free(ag.renew_timer);
-    event_free(sigint);
-    event_free(sigterm);
-    event_free(sighup);
-    event_base_free(ag.base);
+    aggregator_stop(&ag);
     log_info("stopped");
-    log_open_file(NULL);
+    process_finish(&proc);
     return 0;
 }

@@ -1,11 +1,8 @@
-/* starling: the frontend daemon. CLI, configuration, signals, wiring. */
-#include <getopt.h>
-#include <signal.h>
+/* starling: the frontend daemon: its servers, counters reports and shutdown, wired together
+ * (the start-up it shares with the aggregator is common/process.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -15,12 +12,12 @@
 #include "storage/counters.h"
 #include "frontend/http.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "storage/redis.h"
 #include "frontend/stats.h"
 #include "frontend/tracker.h"
 #include "frontend/udp.h"
 
-#define EXIT_CONFIG 2
 /* How often the request counters go to Redis for the aggregator's totals. */
 #define COUNTERS_INTERVAL_MS 1000
 /* HTTP endpoint x result, then UDP action x result. */
@@ -43,18 +40,6 @@ struct frontend {
     bool shutting_down;
     bool exit_after_report; /* the last report of a shutdown */
 };
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: starling [--config PATH] [--check-config] [--help] [--version]\n"
-            "\n"
-            "  --config PATH    JSON config file (default: $STARLING_CONFIG, else built-in\n"
-            "                   defaults); STARLING_* environment variables override it\n"
-            "  --check-config   validate the configuration and exit (0 when good)\n"
-            "  --help           this text\n"
-            "  --version        print the version\n");
-}
 
 /* ---- counters for the aggregator ---- */
 
@@ -131,29 +116,21 @@ static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(fe->base, NULL);
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stop_signal(int sig, void *arg)
 {
     struct frontend *fe = arg;
-    (void)what;
     if (fe->shutting_down) {
-        log_warn("signal %d again: stopping now", (int)sig);
+        log_warn("signal %d again: stopping now", sig);
         event_base_loopexit(fe->base, NULL);
         return;
     }
     fe->shutting_down = true;
-    log_info("signal %d: draining connections (up to %llu ms)", (int)sig,
+    log_info("signal %d: draining connections (up to %llu ms)", sig,
              (unsigned long long)fe->cfg->shutdown_timeout_ms);
     struct timeval tv = clock_ms_to_tv(fe->cfg->shutdown_timeout_ms);
     evtimer_add(fe->shutdown_deadline, &tv);
     udp_server_stop_reading(fe->udp);
     http_server_drain(fe->http, on_drained, fe);
-}
-
-static void on_hup(evutil_socket_t sig, short what, void *arg)
-{
-    (void)sig, (void)what, (void)arg;
-    log_reopen();
-    log_info("SIGHUP: log file reopened");
 }
 
 /* ---- /metrics, /readyz ---- */
@@ -173,48 +150,12 @@ static bool is_ready(void *arg)
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *config_path = config_path_from_env();
-    bool check_only = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'k':
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'v':
-            printf("starling %s\n", STARLING_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_CONFIG;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "starling: unexpected argument \"%s\"\n", argv[optind]);
-        usage(stderr);
-        return EXIT_CONFIG;
-    }
-
     static struct config cfg;
-    char err[STARLING_ERR_LEN];
-    if (config_load(config_path, &cfg, err) < 0) {
-        fprintf(stderr, "starling: config: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    if (check_only) {
+    struct process proc = {.name = "starling", .version = STARLING_VERSION};
+    int rc = process_configure(&proc, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
+    if (proc.check_only) {
         /* scripts/run.sh reads the Redis address from this line. */
         if (cfg.redis.unix_socket[0] != '\0')
             printf("starling: config ok; redis unix:%s\n", cfg.redis.unix_socket);
@@ -222,26 +163,16 @@ int main(int argc, char **argv)
             printf("starling: config ok; redis %s:%u\n", cfg.redis.host, cfg.redis.port);
         return 0;
     }
-    enum log_level level = LOG_INFO;
-    log_level_parse(cfg.log_level, &level);
-    log_set_level(level);
-    if (log_open_file(cfg.log_file) < 0) {
-        fprintf(stderr, "starling: log_file \"%s\": cannot open\n", cfg.log_file);
-        return 1;
-    }
-
-    signal(SIGPIPE, SIG_IGN);
     static struct frontend fe;
     fe.cfg = &cfg;
-    fe.base = event_base_new();
-    if (fe.base == NULL) {
-        log_error("cannot create the event loop");
+    if (process_start(&proc, &cfg, on_stop_signal, &fe) < 0) {
+        process_finish(&proc);
         return 1;
     }
-    char host[64] = "unknown";
-    gethostname(host, sizeof(host) - 1);
-    snprintf(fe.node_id, sizeof(fe.node_id), "%s:%ld", host, (long)getpid());
+    fe.base = proc.base;
+    process_node_id(fe.node_id, sizeof(fe.node_id));
 
+    char err[STARLING_ERR_LEN];
     fe.pool = redis_pool_new(fe.base, &cfg.redis);
     struct tracker tracker = {.cfg = &cfg, .pool = fe.pool};
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
@@ -256,15 +187,9 @@ int main(int argc, char **argv)
         udp_server_free(fe.udp);
         http_server_free(fe.http);
         redis_pool_free(fe.pool);
-        event_base_free(fe.base);
+        process_finish(&proc);
         return 1;
     }
-    struct event *sigint = evsignal_new(fe.base, SIGINT, on_stop_signal, &fe);
-    struct event *sigterm = evsignal_new(fe.base, SIGTERM, on_stop_signal, &fe);
-    struct event *sighup = evsignal_new(fe.base, SIGHUP, on_hup, &fe);
-    evsignal_add(sigint, NULL);
-    evsignal_add(sigterm, NULL);
-    evsignal_add(sighup, NULL);
     fe.shutdown_deadline = evtimer_new(fe.base, on_shutdown_deadline, &fe);
     fe.counters_timer = event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe);
     struct timeval every = clock_ms_to_tv(COUNTERS_INTERVAL_MS);
@@ -286,11 +211,7 @@ int main(int argc, char **argv)
     admin_server_free(fe.admin);
     event_free(fe.counters_timer);
     event_free(fe.shutdown_deadline);
-    event_free(sigint);
-    event_free(sigterm);
-    event_free(sighup);
-    event_base_free(fe.base);
     log_info("stopped");
-    log_open_file(NULL);
+    process_finish(&proc);
     return 0;
 }

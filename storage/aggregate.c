@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "storage/cluster.h"
 #include "storage/counters.h"
 #include "common/log.h"
 #include "common/numtext.h"
@@ -356,13 +357,60 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     return buf;
 }
 
+/* SET starling:fullscrape. Returns 0 or -1 with err. */
+static int publish_fullscrape(struct aggregate_pass *p, struct cluster *cl, char *err)
+{
+    size_t blob_len = 0;
+    char *blob = fullscrape_encode(p, &blob_len);
+    if (blob == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "out of memory for the full-scrape snapshot");
+        return -1;
+    }
+    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
+    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
+    struct sync_conn *sc = cluster_route(cl, FULLSCRAPE_KEY);
+    redisReply *r = sync_command(sc, 3, set, set_lens);
+    free(blob);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, STARLING_ERR_LEN, "SET %s: %s", FULLSCRAPE_KEY, reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* LPUSH the pass to starling:aggregator:passes, the latest 100 kept. 0 or -1 with err. */
+static int publish_history(struct cluster *cl, const struct pass_info *info, char *err)
+{
+    char record[256];
+    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
+                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
+    const char *push[] = {"LPUSH", PASSES_KEY, record};
+    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
+    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
+    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
+    struct sync_conn *sc = cluster_route(cl, PASSES_KEY);
+    redisReply *r = sync_command(sc, 3, push, push_lens);
+    if (r != NULL)
+        freeReplyObject(r);
+    r = r != NULL ? sync_command(sc, 4, trim, trim_lens) : NULL;
+    if (r == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 /* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
 #define MAX_REQUEST_FIELDS 64
 
-int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
-                      const struct pass_info *info, char *err)
+int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
+                      char *err)
 {
-    struct sync_conn *sc = route(route_arg, COUNTERS_REQUESTS_KEY);
+    struct sync_conn *sc = cluster_route(cl, COUNTERS_REQUESTS_KEY);
     int rc = -1;
     char cutoff[22];
     cutoff[0] = '(';
@@ -425,7 +473,7 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    sc = route(route_arg, STATS_KEY);
+    sc = cluster_route(cl, STATS_KEY);
     redisReply *r = sync_command(sc, argc, argv, lens);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
@@ -435,42 +483,8 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
     }
     freeReplyObject(r);
 
-    size_t blob_len = 0;
-    char *blob = fullscrape_encode(p, &blob_len);
-    if (blob == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory for the full-scrape snapshot");
+    if (publish_fullscrape(p, cl, err) < 0 || publish_history(cl, info, err) < 0)
         goto out;
-    }
-    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
-    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    sc = route(route_arg, FULLSCRAPE_KEY);
-    r = sync_command(sc, 3, set, set_lens);
-    free(blob);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "SET %s: %s", FULLSCRAPE_KEY, reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        goto out;
-    }
-    freeReplyObject(r);
-
-    char record[256];
-    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
-                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
-    const char *push[] = {"LPUSH", PASSES_KEY, record};
-    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
-    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
-    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    sc = route(route_arg, PASSES_KEY);
-    r = sync_command(sc, 3, push, push_lens);
-    if (r != NULL)
-        freeReplyObject(r);
-    r = r != NULL ? sync_command(sc, 4, trim, trim_lens) : NULL;
-    if (r == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
-        goto out;
-    }
-    freeReplyObject(r);
     rc = 0;
 out:
     if (frontends != NULL)

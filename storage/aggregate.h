@@ -8,6 +8,8 @@
 #include "common/torrent.h"
 #include "storage/sync.h"
 
+struct cluster;
+
 /* Keys the aggregator writes (README, "What the aggregator does"). */
 #define STATS_KEY "starling:stats"
 #define FULLSCRAPE_KEY "starling:fullscrape"
@@ -63,11 +65,11 @@ struct pass_info {
 
 /*
  * Reads the frontends' request totals, then writes starling:stats, the full-scrape
- * snapshot and the pass history, each on the connection route() gives for its key.
+ * snapshot and the pass history, each on the node serving its key (cluster_route()).
  * Returns 0 or -1 with err.
  */
-int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
-                      const struct pass_info *info, char *err);
+int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
+                      char *err);
 
 void aggregate_end(struct aggregate_pass *p);
 

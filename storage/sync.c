@@ -1,5 +1,6 @@
 #include "storage/sync.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ int sync_connect(struct sync_conn *sc, const struct redis_config *rc, uint64_t c
         goto fail;
     if (sync_load_scripts(sc, err) < 0)
         goto fail;
+    sc->last_ok_us = clock_monotonic_us();
     return 0;
 fail:
     sync_close(sc);
@@ -73,6 +75,7 @@ void sync_close(struct sync_conn *sc)
     if (sc->c != NULL)
         redisFree(sc->c);
     sc->c = NULL;
+    sc->ping_owed = false;
 }
 
 static redisReply *get_reply(struct sync_conn *sc)
@@ -84,13 +87,30 @@ static redisReply *get_reply(struct sync_conn *sc)
         sync_close(sc); /* a timeout or a lost link leaves the stream unusable */
         return NULL;
     }
+    if (((redisReply *)reply)->type != REDIS_REPLY_ERROR)
+        sc->last_ok_us = clock_monotonic_us();
     return reply;
+}
+
+/* Reads the PONG sync_ping_send() left owed, so that the next reply is the next call's.
+ * Returns 0, or -1 when the connection is lost. */
+static int settle(struct sync_conn *sc)
+{
+    if (!sc->ping_owed)
+        return 0;
+    sc->ping_owed = false;
+    redisReply *r = get_reply(sc);
+    if (r == NULL)
+        return -1;
+    freeReplyObject(r);
+    return 0;
 }
 
 redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv,
                          const size_t *lens)
 {
-    if (sc->c == NULL || redisAppendCommandArgv(sc->c, argc, (const char **)argv, lens) != REDIS_OK)
+    if (settle(sc) < 0 || sc->c == NULL ||
+        redisAppendCommandArgv(sc->c, argc, (const char **)argv, lens) != REDIS_OK)
         return NULL;
     return get_reply(sc);
 }
@@ -100,7 +120,7 @@ static int append_eval(struct sync_conn *sc, const struct lua_script *script, bo
                        int nkeys, int nargs, const char *const *args, const size_t *lens)
 {
     int idx = script_index(script);
-    if (sc->c == NULL || idx < 0 || nargs > MAX_ARGS - 3)
+    if (settle(sc) < 0 || sc->c == NULL || idx < 0 || nargs > MAX_ARGS - 3)
         return -1;
     const char *argv[MAX_ARGS];
     size_t argvlen[MAX_ARGS];
@@ -129,6 +149,7 @@ redisReply *sync_eval_reply(struct sync_conn *sc)
 
 int sync_load_scripts(struct sync_conn *sc, char *err)
 {
+    settle(sc);
     for (size_t i = 0; i < SYNC_SCRIPTS; i++) {
         if (sc->c == NULL) {
             snprintf(err, STARLING_ERR_LEN, "redis connection lost");
@@ -146,62 +167,6 @@ int sync_load_scripts(struct sync_conn *sc, char *err)
     return 0;
 }
 
-int sync_cluster_masters(struct sync_conn *sc, const char *seed_host, struct cluster_master *out,
-                         size_t max, size_t *n, char *err)
-{
-    *n = 0;
-    const char *info[] = {"INFO", "cluster"};
-    size_t info_lens[] = {4, 7};
-    redisReply *r = sync_command(sc, 2, info, info_lens);
-    if (r == NULL || r->type != REDIS_REPLY_STRING) {
-        snprintf(err, STARLING_ERR_LEN, "INFO cluster failed");
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    bool cluster = strstr(r->str, "cluster_enabled:1") != NULL;
-    freeReplyObject(r);
-    if (!cluster)
-        return 0;
-    const char *slots[] = {"CLUSTER", "SLOTS"};
-    size_t slots_lens[] = {7, 5};
-    r = sync_command(sc, 2, slots, slots_lens);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, STARLING_ERR_LEN, "CLUSTER SLOTS failed");
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    /* [[first, last, [host, port, id], replica...], ...]: group the ranges by master. */
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-            continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        const char *h = host->type == REDIS_REPLY_STRING && host->len > 0 ? host->str : seed_host;
-        size_t m = 0;
-        while (m < *n && !(strcmp(out[m].host, h) == 0 && out[m].port == port->integer))
-            m++;
-        if (m == *n) {
-            if (*n == max)
-                continue;
-            memset(&out[m], 0, sizeof(out[m]));
-            snprintf(out[m].host, sizeof(out[m].host), "%s", h);
-            out[m].port = (uint16_t)port->integer;
-            (*n)++;
-        }
-        if (out[m].nranges < CLUSTER_MAX_RANGES) {
-            out[m].ranges[out[m].nranges][0] = (uint16_t)e->element[0]->integer;
-            out[m].ranges[out[m].nranges][1] = (uint16_t)e->element[1]->integer;
-            out[m].nranges++;
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
 redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
                       const char *const *args, const size_t *lens)
 {
@@ -215,4 +180,53 @@ redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int
         r = get_reply(sc);
     }
     return r;
+}
+
+int sync_ping_send(struct sync_conn *sc)
+{
+    if (sc->c == NULL)
+        return -1;
+    if (sc->ping_owed)
+        return 0;
+    int done = 0;
+    if (redisAppendCommand(sc->c, "PING") != REDIS_OK)
+        goto fail;
+    /* A few bytes into an idle connection's empty send buffer: the write does not wait. */
+    while (!done)
+        if (redisBufferWrite(sc->c, &done) != REDIS_OK)
+            goto fail;
+    sc->ping_owed = true;
+    return 0;
+fail:
+    sync_close(sc);
+    return -1;
+}
+
+int sync_ping_poll(struct sync_conn *sc)
+{
+    if (sc->c == NULL)
+        return -1;
+    /* Read until nothing more is there, so that a close right after the PONG shows too. */
+    struct pollfd pfd = {.fd = sc->c->fd, .events = POLLIN};
+    while (poll(&pfd, 1, 0) == 1) {
+        if (redisBufferRead(sc->c) != REDIS_OK) {
+            sync_close(sc); /* the server closed the connection, or it failed */
+            return -1;
+        }
+    }
+    if (!sc->ping_owed)
+        return 1;
+    void *reply = NULL;
+    if (redisGetReplyFromReader(sc->c, &reply) != REDIS_OK) {
+        sync_close(sc);
+        return -1;
+    }
+    if (reply == NULL)
+        return 0;
+    sc->ping_owed = false;
+    bool pong = ((redisReply *)reply)->type == REDIS_REPLY_STATUS;
+    if (pong)
+        sc->last_ok_us = clock_monotonic_us();
+    freeReplyObject(reply);
+    return pong ? 1 : -1;
 }

@@ -1,6 +1,7 @@
 #ifndef STARLING_SYNC_H
 #define STARLING_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,12 +10,15 @@
 
 /*
  * Blocking Redis access for the aggregator, which does few, batched calls on its own
- * schedule and has no client to keep waiting. Every call is bounded by a timeout.
+ * schedule and has no client to keep waiting. Every call is bounded by a timeout; only the
+ * liveness PING (sync_ping_send/poll) never waits.
  */
 struct redisContext;
 struct redisReply;
 
 struct sync_conn {
+    uint64_t last_ok_us; /* monotonic time of the latest good reply */
+    bool ping_owed;      /* sync_ping_send()'s PONG is still unread */
     struct redisContext *c;
     char sha[8][41]; /* SCRIPT LOADed bodies, by sync_script_index() */
 };
@@ -47,26 +51,19 @@ struct redisReply *sync_eval_reply(struct sync_conn *sc);
  * EVALSHAs does not meet a NOSCRIPT after Redis restarted). Returns 0 or -1 with err. */
 int sync_load_scripts(struct sync_conn *sc, char *err);
 
-/* A Redis Cluster master and the slots it serves. */
-#define CLUSTER_MAX_MASTERS 64
-#define CLUSTER_MAX_RANGES 64
-struct cluster_master {
-    char host[256];
-    uint16_t port;
-    size_t nranges;
-    uint16_t ranges[CLUSTER_MAX_RANGES][2]; /* first and last slot, inclusive */
-};
+/*
+ * A PING sent without waiting for its PONG (one at a time; 0, or -1 when the connection is
+ * closed), for liveness checks from a timer. Any other call on the connection reads an owed
+ * PONG first, so replies stay in order.
+ */
+int sync_ping_send(struct sync_conn *sc);
 
 /*
- * The masters of the cluster this connection's server belongs to (CLUSTER SLOTS), or
- * *n = 0 when it is a plain Redis (INFO cluster says cluster_enabled:0). An empty host in
- * the reply means the node that answered: seed_host. Returns 0 or -1 with err.
+ * Reads, without waiting, whatever the server sent since: 1 when the owed PONG is in (or
+ * none was owed), 0 while it is still owed, -1 on an error reply or a closed connection
+ * (the server closed it, or it failed: sc->c is then closed and NULL).
  */
-int sync_cluster_masters(struct sync_conn *sc, const char *seed_host, struct cluster_master *out,
-                         size_t max, size_t *n, char *err);
-
-/* Which connection serves a key (Redis Cluster routes by slot; a plain Redis has one). */
-typedef struct sync_conn *sync_route_fn(void *arg, const char *key);
+int sync_ping_poll(struct sync_conn *sc);
 
 /* One call; a NOSCRIPT is answered by running it again as EVAL. */
 struct redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys,

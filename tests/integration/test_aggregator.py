@@ -581,6 +581,59 @@ class AggregatorMetricsTest(AggregatorTestBase):
         wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 1, 6.0,
                    interval=0.1, what="passes to resume on the restarted redis")
 
+    # /readyz is decided without I/O: a probe PINGs every connection each PROBE_INTERVAL
+    # seconds without waiting, and ready means every connection is up and had a good reply
+    # within READY_WITHIN seconds (aggregator/main.c).
+    PROBE_INTERVAL, READY_WITHIN, READY_SLACK = 1.0, 3.0, 1.5
+    # Idle between passes: only the probes talk to Redis (lock renewal every 20 s).
+    IDLE = {"aggregator": {"interval": "1h", "lock_ttl": "60s"}}
+
+    def idle_ready_aggregator(self):
+        agg = self.aggregator(self.IDLE)
+        port = agg.metrics_port
+        wait_until(lambda: metric(port, "starling_aggregator_passes_total") == 1, 5.0,
+                   interval=0.1, what="the first pass")
+        wait_until(lambda: http_get(port, "/readyz").status == 200, 5.0, what="/readyz 200")
+        return agg, port
+
+    def timed_readyz(self, agg, port):
+        """(status, seconds the answer took): it never waits for Redis."""
+        agg.assert_alive()
+        t0 = time.monotonic()
+        status = http_get(port, "/readyz").status
+        took = time.monotonic() - t0
+        self.assertLess(took, 0.5, "/readyz took %.2fs: it waited for Redis" % took)
+        return status
+
+    def test_readyz_turns_503_when_redis_stops_between_passes(self):
+        agg, port = self.idle_ready_aggregator()
+        self.redis.stop()
+        wait_until(lambda: self.timed_readyz(agg, port) == 503,
+                   self.PROBE_INTERVAL + self.READY_SLACK, interval=0.05,
+                   what="/readyz 503 within the probe interval of redis stopping while idle")
+        self.assertEqual(http_get(port, "/healthz").status, 200)
+        self.assertEqual(metric(port, "starling_aggregator_leader"), 0)
+
+    def test_readyz_does_not_wait_for_a_hung_redis(self):
+        agg, port = self.idle_ready_aggregator()
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        self.addCleanup(lambda: self.redis.proc.send_signal(signal.SIGCONT))
+        t_stop = time.monotonic()
+        wait_until(lambda: self.timed_readyz(agg, port) == 503,
+                   self.PROBE_INTERVAL + self.READY_WITHIN + self.READY_SLACK, interval=0.1,
+                   what="/readyz 503 with redis not answering")
+        self.assertGreaterEqual(time.monotonic() - t_stop, self.READY_WITHIN - 0.5,
+                                "503 before a good reply was READY_WITHIN old")
+        self.assertEqual(http_get(port, "/healthz").status, 200)
+        self.redis.proc.send_signal(signal.SIGCONT)
+        # The connection was slow, not lost: the owed PONG makes it ready again, and the
+        # lock it holds is still its own.
+        wait_until(lambda: self.timed_readyz(agg, port) == 200,
+                   self.PROBE_INTERVAL + self.READY_SLACK, interval=0.05,
+                   what="/readyz 200 once redis answers again")
+        self.assertEqual(metric(port, "starling_aggregator_leader"), 1)
+        self.assertNotIn("leader: lost", agg.log())
+
     def test_environment_overrides(self):
         # STARLING_AGGREGATOR_INTERVAL and STARLING_METRICS_LISTEN_ADDR beat the file.
         port = free_port()

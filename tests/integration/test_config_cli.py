@@ -5,15 +5,17 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (STORAGE_UNAVAILABLE, RedisServer, Starling, announce, announce_reply,
-                     compact4, failure, free_port, key, random_hash, random_peer_id,
-                     require_binary, run_starling, source_dir)
+from harness import (STARLING_ENV_VARS, STORAGE_UNAVAILABLE, RedisServer, Starling,
+                     aggregator_bin, announce, announce_reply, compact4, failure, free_port,
+                     key, random_hash, random_peer_id, require_aggregator, require_binary,
+                     run_starling, source_dir, starling_bin)
 
 
 class CliTest(unittest.TestCase):
@@ -166,6 +168,88 @@ class CliTest(unittest.TestCase):
         rc, out, err = run_starling(["--config", good, "--check-config"],
                                     env={"STARLING_CONFIG": bad})
         self.assertEqual(rc, 0, err)
+
+
+class SharedCliTest(unittest.TestCase):
+    """The command line both binaries share (common/process.c): the same options, messages
+    and exit statuses, each under its own name; the aggregator adds --once."""
+
+    def setUp(self):
+        require_binary()
+        require_aggregator()
+        self.dir = tempfile.mkdtemp(prefix="starling-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        with open(os.path.join(source_dir(), "CMakeLists.txt")) as f:
+            self.version = re.search(r"project\(starling VERSION ([0-9.]+)", f.read()).group(1)
+
+    def binaries(self):
+        for name, path, own in (("starling", starling_bin(), ()),
+                                ("starling-aggregator", aggregator_bin(), ("--once",))):
+            with self.subTest(binary=name):
+                yield name, path, own
+
+    def run_binary(self, path, args):
+        env = {k: v for k, v in os.environ.items() if k not in STARLING_ENV_VARS}
+        p = subprocess.run([path] + list(args), stdin=subprocess.DEVNULL, capture_output=True,
+                           env=env, timeout=10)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def write(self, cfg):
+        path = os.path.join(self.dir, "c.json")
+        with open(path, "w") as f:
+            json.dump(dict(cfg, redis={"host": "127.0.0.1", "port": free_port()}), f)
+        return path
+
+    def assert_usage(self, text, name, own):
+        self.assertTrue(text.startswith("usage: %s [--config PATH]" % name), text)
+        for option in ("--config PATH", "--check-config", "--help", "--version") + own:
+            self.assertIn("\n  %s " % option, text)
+        for line in text.splitlines():
+            self.assertLessEqual(len(line), 80, line)
+
+    def test_help_and_version(self):
+        for name, path, own in self.binaries():
+            for flag in ("--help", "-h"):
+                rc, out, err = self.run_binary(path, [flag])
+                self.assertEqual((rc, err), (0, ""))
+                self.assert_usage(out, name, own)
+            for flag in ("--version", "-v"):
+                self.assertEqual(self.run_binary(path, [flag]),
+                                 (0, "%s %s\n" % (name, self.version), ""))
+
+    def test_bad_command_lines_exit_2_with_the_usage(self):
+        for name, path, own in self.binaries():
+            rc, out, err = self.run_binary(path, ["--no-such-option"])
+            self.assertEqual((rc, out), (2, ""))
+            self.assertIn("usage: %s" % name, err)
+            rc, out, err = self.run_binary(path, ["--check-config", "stray"])
+            self.assertEqual((rc, out), (2, ""))
+            first, rest = err.split("\n", 1)
+            self.assertEqual(first, '%s: unexpected argument "stray"' % name)
+            self.assert_usage(rest, name, own)
+            rc, out, err = self.run_binary(path, ["--config"])
+            self.assertEqual(rc, 2, err)
+
+    def test_config(self):
+        for name, path, own in self.binaries():
+            good = self.write({})
+            rc, out, err = self.run_binary(path, ["--config", good, "--check-config"])
+            self.assertEqual((rc, err), (0, ""))
+            self.assertTrue(out.startswith("%s: config ok" % name), out)
+            bad = self.write({"bogus_key": 1})
+            for extra in (["--check-config"], own):
+                rc, out, err = self.run_binary(path, ["--config", bad] + list(extra))
+                self.assertEqual((rc, out), (2, ""))
+                self.assertTrue(err.startswith("%s: config: " % name), err)
+                self.assertIn("bogus_key", err)
+
+    def test_unopenable_log_file_exits_1(self):
+        for name, path, own in self.binaries():
+            log = os.path.join(self.dir, "missing-dir", "x.log")
+            rc, out, err = self.run_binary(path, ["--config", self.write({"log_file": log})]
+                                           + list(own))
+            self.assertEqual((rc, out), (1, ""))
+            self.assertEqual(err, '%s: log_file "%s": cannot open\n' % (name, log))
 
 
 class EnvOverrideTest(unittest.TestCase):

@@ -1,0 +1,116 @@
+#ifndef STARLING_CLUSTER_H
+#define STARLING_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "storage/keyslot.h"
+
+/*
+ * Redis Cluster topology and routing.
+ *
+ * The slot map is pure (no I/O): which node serves each of the 16384 slots, built from a
+ * CLUSTER SLOTS reply or range by range (a MOVED redirect is one more range of one slot).
+ * A plain Redis is one node serving every slot.
+ *
+ * struct cluster is the aggregator's blocking connections, one per master, over a slot map.
+ */
+struct redisReply;
+struct sync_conn;
+
+#define CLUSTER_MAX_NODES 64
+#define CLUSTER_HOST_LEN 256
+
+struct cluster_addr {
+    char host[CLUSTER_HOST_LEN];
+    uint16_t port;
+};
+
+#define SLOT_UNSERVED UINT16_MAX
+
+struct slot_map {
+    size_t nnodes;
+    struct cluster_addr nodes[CLUSTER_MAX_NODES]; /* in the order they first appeared */
+    uint16_t owner[CLUSTER_SLOTS];                /* a node index, or SLOT_UNSERVED */
+};
+
+/* No node, no slot served. */
+void slot_map_clear(struct slot_map *m);
+
+/* A plain Redis: host:port is node 0 and serves every slot. */
+void slot_map_single(struct slot_map *m, const char *host, uint16_t port);
+
+/*
+ * Slots first..last (inclusive) are served by host:port, which becomes a node if it is not
+ * one yet. Returns the node's index, or -1 when the range is not within 0..16383 or the map
+ * already has CLUSTER_MAX_NODES other nodes (the slots are then left as they were).
+ */
+int slot_map_assign(struct slot_map *m, unsigned first, unsigned last, const char *host,
+                    uint16_t port);
+
+/*
+ * The map from a CLUSTER SLOTS reply: [[first, last, [host, port, ...], replica...], ...],
+ * masters only. An empty host means the node that answered: seed_host. Malformed entries
+ * and masters past CLUSTER_MAX_NODES are skipped (their slots stay unserved). Returns 0, or
+ * -1 when the reply is not an array.
+ */
+int slot_map_from_cluster_slots(struct slot_map *m, const struct redisReply *reply,
+                                const char *seed_host);
+
+/* The index of the node serving slot, or -1 when none does. */
+int slot_map_node_of_slot(const struct slot_map *m, unsigned slot);
+
+/* The index of the node serving key's slot, or -1 when none does. */
+int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len);
+
+/* ---- the aggregator's blocking connections ---- */
+
+struct cluster;
+
+/* Nothing connected yet. rc must outlive the cluster; every call on a connection may take
+ * up to command_timeout_ms. */
+struct cluster *cluster_new(const struct redis_config *rc, uint64_t command_timeout_ms);
+void cluster_free(struct cluster *cl);
+
+/*
+ * Connects to the configured Redis; if it is a Redis Cluster node (INFO cluster), to every
+ * master of its CLUSTER SLOTS instead, so that each can be walked separately (SCAN sees one
+ * node's keys). Whatever was connected before is closed first. Returns the number of
+ * masters on a Redis Cluster, 0 on a plain Redis, -1 with err (STARLING_ERR_LEN bytes),
+ * everything closed.
+ */
+int cluster_connect(struct cluster *cl, char *err);
+
+/* Closes every connection (cluster_size() is then 0). */
+void cluster_disconnect(struct cluster *cl);
+
+/* True when connected and no connection was lost since (a lost one needs a new
+ * cluster_connect(): the topology may have changed). */
+bool cluster_connected(const struct cluster *cl);
+
+/* Connections: the masters, 1 on a plain Redis, 0 when not connected. */
+size_t cluster_size(const struct cluster *cl);
+
+/* Connection i < cluster_size(). */
+struct sync_conn *cluster_conn(struct cluster *cl, size_t i);
+
+/*
+ * The connection serving key: by slot on a Redis Cluster, the only one otherwise. Never
+ * NULL: not connected, or a slot nobody serves, gives connection 0, whose calls then fail
+ * (closed) or are answered with an error (MOVED) that the caller reports.
+ */
+struct sync_conn *cluster_route(struct cluster *cl, const char *key);
+
+/*
+ * Liveness without waiting, for a timer: on each connection, reads the PONG owed by the
+ * previous call if it has come, and sends the next PING. A connection the server closed is
+ * closed (cluster_connected() turns false).
+ */
+void cluster_ping(struct cluster *cl);
+
+/* Connected, and every connection had a good reply within the last within_ms. No I/O. */
+bool cluster_responsive(const struct cluster *cl, uint64_t within_ms);
+
+#endif

@@ -1,0 +1,275 @@
+/* Unit tests for storage/cluster.c's slot map: built from ranges and from constructed
+ * CLUSTER SLOTS replies, no server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "storage/cluster.h"
+
+static struct slot_map map;
+
+/* ---- redisReply trees, as hiredis builds them from CLUSTER SLOTS ---- */
+
+#define POOL 4096
+static redisReply pool[POOL];
+static redisReply *children[POOL];
+static size_t npool, nchildren;
+
+static redisReply *node(int type)
+{
+    assert_true(npool < POOL);
+    redisReply *r = &pool[npool++];
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    return r;
+}
+
+static redisReply *integer(long long v)
+{
+    redisReply *r = node(REDIS_REPLY_INTEGER);
+    r->integer = v;
+    return r;
+}
+
+static redisReply *string(const char *s)
+{
+    redisReply *r = node(REDIS_REPLY_STRING);
+    r->str = (char *)s;
+    r->len = strlen(s);
+    return r;
+}
+
+static redisReply *array(size_t n, ...)
+{
+    redisReply *r = node(REDIS_REPLY_ARRAY);
+    assert_true(nchildren + n <= POOL);
+    r->element = &children[nchildren];
+    r->elements = n;
+    nchildren += n;
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        r->element[i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    return r;
+}
+
+/* [first, last, [host, port, id]] with one replica after the master. */
+static redisReply *entry(long long first, long long last, const char *host, long long port)
+{
+    return array(4, integer(first), integer(last),
+                 array(3, string(host), integer(port), string("0123abcd")),
+                 array(3, string("10.0.0.99"), integer(port + 1000), string("replica")));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    npool = nchildren = 0;
+    memset(&map, 0xa5, sizeof(map)); /* whatever was there before */
+    return 0;
+}
+
+static void assert_node(int index, const char *host, unsigned port)
+{
+    assert_true(index >= 0 && (size_t)index < map.nnodes);
+    assert_string_equal(map.nodes[index].host, host);
+    assert_int_equal(map.nodes[index].port, port);
+}
+
+/* ---- tests ---- */
+
+static void test_plain_redis_is_one_node_for_every_slot(void **state)
+{
+    (void)state;
+    slot_map_single(&map, "redis.local", 6379);
+    assert_int_equal(map.nnodes, 1);
+    assert_node(0, "redis.local", 6379);
+    for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
+        assert_int_equal(slot_map_node_of_slot(&map, s), 0);
+    assert_int_equal(slot_map_node_of_key(&map, "starling:stats", 14), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_SLOTS), -1);
+}
+
+static void test_cleared_map_serves_nothing(void **state)
+{
+    (void)state;
+    slot_map_clear(&map);
+    assert_int_equal(map.nnodes, 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 0), -1);
+    assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_SLOTS - 1), -1);
+    assert_int_equal(slot_map_node_of_key(&map, "foo", 3), -1);
+}
+
+static void test_ranges(void **state)
+{
+    (void)state;
+    slot_map_clear(&map);
+    assert_int_equal(slot_map_assign(&map, 0, 5460, "10.0.0.1", 7000), 0);
+    assert_int_equal(slot_map_assign(&map, 5461, 10922, "10.0.0.2", 7000), 1);
+    assert_int_equal(slot_map_assign(&map, 10923, 16000, "10.0.0.1", 7001), 2);
+    /* The same address again is the same node. */
+    assert_int_equal(slot_map_assign(&map, 16001, 16383, "10.0.0.2", 7000), 1);
+    assert_int_equal(map.nnodes, 3);
+    assert_node(2, "10.0.0.1", 7001);
+    const struct {
+        unsigned slot;
+        int node;
+    } cases[] = {{0, 0}, {5460, 0}, {5461, 1}, {10922, 1}, {10923, 2}, {16000, 2}, {16001, 1},
+                 {16383, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(slot_map_node_of_slot(&map, cases[i].slot), cases[i].node);
+    /* By key: hash tags pick the slot ("{user1000}" is slot 3443, "foo" 12182). */
+    assert_int_equal(slot_map_node_of_key(&map, "{user1000}.following", 20), 0);
+    assert_int_equal(slot_map_node_of_key(&map, "foo", 3), 2);
+}
+
+static void test_bad_ranges_change_nothing(void **state)
+{
+    (void)state;
+    slot_map_single(&map, "a", 1);
+    assert_int_equal(slot_map_assign(&map, 10, 9, "b", 2), -1);
+    assert_int_equal(slot_map_assign(&map, 0, CLUSTER_SLOTS, "b", 2), -1);
+    assert_int_equal(slot_map_assign(&map, CLUSTER_SLOTS, CLUSTER_SLOTS, "b", 2), -1);
+    assert_int_equal(map.nnodes, 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 9), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_SLOTS - 1), 0);
+}
+
+static void test_one_slot_moves(void **state)
+{
+    (void)state;
+    /* What a MOVED redirect tells: one slot now lives elsewhere. */
+    slot_map_clear(&map);
+    slot_map_assign(&map, 0, 8191, "n1", 7000);
+    slot_map_assign(&map, 8192, 16383, "n2", 7000);
+    assert_int_equal(slot_map_assign(&map, 3999, 3999, "n2", 7000), 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 3998), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 3999), 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 4000), 0);
+    assert_int_equal(map.nnodes, 2);
+}
+
+static void test_full_map(void **state)
+{
+    (void)state;
+    char host[32];
+    slot_map_clear(&map);
+    for (unsigned i = 0; i < CLUSTER_MAX_NODES; i++) {
+        snprintf(host, sizeof(host), "node%u", i);
+        assert_int_equal(slot_map_assign(&map, i, i, host, 7000), (int)i);
+    }
+    assert_int_equal(slot_map_assign(&map, 100, 200, "one-too-many", 7000), -1);
+    assert_int_equal(map.nnodes, CLUSTER_MAX_NODES);
+    assert_int_equal(slot_map_node_of_slot(&map, 100), -1);
+    /* A known node still takes more slots. */
+    assert_int_equal(slot_map_assign(&map, 100, 200, "node7", 7000), 7);
+    assert_int_equal(slot_map_node_of_slot(&map, 150), 7);
+}
+
+static void test_cluster_slots_reply(void **state)
+{
+    (void)state;
+    /* Three masters; the first serves two ranges, listed apart; one answers with an empty
+     * host (the node that was asked). */
+    redisReply *reply = array(4, entry(0, 5000, "127.0.0.1", 7000),
+                              entry(5001, 10000, "127.0.0.1", 7001), entry(10001, 16000, "", 7002),
+                              entry(16001, 16383, "127.0.0.1", 7000));
+    assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed.local"), 0);
+    assert_int_equal(map.nnodes, 3);
+    assert_node(0, "127.0.0.1", 7000);
+    assert_node(1, "127.0.0.1", 7001);
+    assert_node(2, "seed.local", 7002);
+    assert_int_equal(slot_map_node_of_slot(&map, 0), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 5000), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 5001), 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 10001), 2);
+    assert_int_equal(slot_map_node_of_slot(&map, 16000), 2);
+    assert_int_equal(slot_map_node_of_slot(&map, 16001), 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 16383), 0);
+    /* Replicas are not nodes of the map. */
+    for (size_t i = 0; i < map.nnodes; i++)
+        assert_string_not_equal(map.nodes[i].host, "10.0.0.99");
+}
+
+static void test_cluster_slots_gaps_and_malformed_entries(void **state)
+{
+    (void)state;
+    redisReply *reply = array(
+        7, entry(0, 99, "good", 7000),
+        array(2, integer(100), integer(199)),                            /* no address */
+        array(3, string("200"), integer(299), array(2, string("x"), integer(1))), /* text slot */
+        array(3, integer(300), integer(16384), array(2, string("x"), integer(1))), /* bad slot */
+        array(3, integer(400), integer(499), array(2, string("x"), integer(70000))), /* port */
+        array(3, integer(500), integer(599), string("x")),               /* address not array */
+        integer(5));                                                     /* not an entry */
+    assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed"), 0);
+    assert_int_equal(map.nnodes, 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 99), 0);
+    for (unsigned s = 100; s < CLUSTER_SLOTS; s++)
+        assert_int_equal(slot_map_node_of_slot(&map, s), -1);
+}
+
+static void test_cluster_slots_too_many_masters(void **state)
+{
+    (void)state;
+    static char hosts[CLUSTER_MAX_NODES + 2][24];
+    redisReply *reply = node(REDIS_REPLY_ARRAY);
+    reply->elements = CLUSTER_MAX_NODES + 2;
+    reply->element = &children[nchildren];
+    nchildren += reply->elements;
+    for (size_t i = 0; i < reply->elements; i++) {
+        snprintf(hosts[i], sizeof(hosts[i]), "m%zu", i);
+        reply->element[i] = entry((long long)i * 10, (long long)i * 10 + 9, hosts[i], 7000);
+    }
+    assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed"), 0);
+    assert_int_equal(map.nnodes, CLUSTER_MAX_NODES);
+    assert_int_equal(slot_map_node_of_slot(&map, (CLUSTER_MAX_NODES - 1) * 10),
+                     CLUSTER_MAX_NODES - 1);
+    assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_MAX_NODES * 10), -1);
+    assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_MAX_NODES * 10 + 19), -1);
+}
+
+static void test_not_a_cluster_slots_reply(void **state)
+{
+    (void)state;
+    slot_map_single(&map, "a", 1);
+    assert_int_equal(slot_map_from_cluster_slots(&map, NULL, "seed"), -1);
+    assert_int_equal(map.nnodes, 0);
+    redisReply *err = node(REDIS_REPLY_ERROR);
+    err->str = (char *)"ERR This instance has cluster support disabled";
+    err->len = strlen(err->str);
+    slot_map_single(&map, "a", 1);
+    assert_int_equal(slot_map_from_cluster_slots(&map, err, "seed"), -1);
+    assert_int_equal(map.nnodes, 0);
+    assert_int_equal(slot_map_node_of_slot(&map, 0), -1);
+    /* An empty array: a cluster node that serves no slot yet. */
+    assert_int_equal(slot_map_from_cluster_slots(&map, array(0), "seed"), 0);
+    assert_int_equal(map.nnodes, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_plain_redis_is_one_node_for_every_slot, setup),
+        cmocka_unit_test_setup(test_cleared_map_serves_nothing, setup),
+        cmocka_unit_test_setup(test_ranges, setup),
+        cmocka_unit_test_setup(test_bad_ranges_change_nothing, setup),
+        cmocka_unit_test_setup(test_one_slot_moves, setup),
+        cmocka_unit_test_setup(test_full_map, setup),
+        cmocka_unit_test_setup(test_cluster_slots_reply, setup),
+        cmocka_unit_test_setup(test_cluster_slots_gaps_and_malformed_entries, setup),
+        cmocka_unit_test_setup(test_cluster_slots_too_many_masters, setup),
+        cmocka_unit_test_setup(test_not_a_cluster_slots_reply, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
