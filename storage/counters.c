@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/numtext.h"
+#include "storage/keys.h"
 #include "storage/redis.h"
 
 #define MAX_COUNTERS 48
