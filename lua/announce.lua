@@ -18,6 +18,7 @@
 --
 -- Numbers go to redis.call() as the strings they came in: a Lua number would be
 -- formatted with snprintf on every call.
+--! loaded-by: frontend
 
 local now = ARGV[1]
 local peer_id = ARGV[4]

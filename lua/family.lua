@@ -3,6 +3,7 @@
 --
 -- KEYS[1] {<hex>}:seeders or {<hex>}:leechers   ARGV[1] start rank   ARGV[2] stop rank
 -- Reply: {ipv4, ipv6} among members start..stop (dual-stacked count in both)
+--! loaded-by: aggregator
 
 local members = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2])
 local v4, v6 = 0, 0

@@ -10,6 +10,7 @@
 --   sets of at most ARGV[4] members: the caller counts larger ones with family.lua, in
 --   pieces, so that no single call runs long. more = 1 when a set had more than ARGV[3]
 --   expired peers: call again.
+--! loaded-by: aggregator
 
 local now, chunk, family_max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]

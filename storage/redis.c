@@ -24,10 +24,8 @@
 #include "common/log.h"
 #include "common/numtext.h"
 
-#define SHA_HEX_LEN 40
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define MAX_SCRIPTS 8
 
 static const char ERR_UNAVAILABLE[] = "storage unavailable";
 static const char ERR_TIMEOUT[] = "storage timeout";
@@ -55,7 +53,6 @@ struct redis_pool {
     struct event_base *base;
     struct redis_config rc;
     const struct timeval *call_timeout; /* a libevent common timeout: O(1) add/remove */
-    char sha[MAX_SCRIPTS][SHA_HEX_LEN + 1];
     struct conn *conns;
     unsigned nconns;
     unsigned next; /* round-robin cursor */
@@ -88,14 +85,6 @@ static void *xcalloc(size_t n, size_t size)
         abort();
     }
     return p;
-}
-
-static int script_index(const struct lua_script *s)
-{
-    for (size_t i = 0; i < lua_script_count; i++)
-        if (lua_scripts[i] == s)
-            return (int)i;
-    return -1;
 }
 
 /* ---- in-flight list ---- */
@@ -185,21 +174,30 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     schedule_reconnect(c);
 }
 
+static void setup_failed(struct conn *c, const char *why)
+{
+    log_error("redis connection %u setup failed: %s", c->index, why);
+    evtimer_del(c->timer);
+    conn_drop(c, "setup failed");
+}
+
+/* privdata: 0 for AUTH and SELECT, 1 + the index in lua_scripts of a SCRIPT LOAD. */
 static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct conn *c = ac->data;
     redisReply *r = reply;
     size_t script = (size_t)(uintptr_t)privdata;
+    char err[160];
     if (r == NULL || c->ac != ac)
         return; /* the context is going away; on_disconnect or conn_drop handles it */
     if (r->type == REDIS_REPLY_ERROR) {
-        log_error("redis connection %u setup failed: %s", c->index, r->str);
-        evtimer_del(c->timer);
-        conn_drop(c, "setup failed");
+        setup_failed(c, r->str);
         return;
     }
-    if (script > 0 && r->type == REDIS_REPLY_STRING && r->len == SHA_HEX_LEN)
-        memcpy(c->pool->sha[script - 1], r->str, SHA_HEX_LEN + 1);
+    if (script > 0 && lua_script_check_load(lua_scripts[script - 1], r, err, sizeof(err)) < 0) {
+        setup_failed(c, err);
+        return;
+    }
     if (--c->setup_owed == 0) {
         evtimer_del(c->timer);
         c->state = CONN_READY;
@@ -227,7 +225,9 @@ static void queue_setup(struct conn *c)
         redisAsyncCommand(c->ac, on_setup_reply, NULL, "SELECT %u", rc->db);
         c->setup_owed++;
     }
-    for (size_t i = 0; i < lua_script_count; i++) {
+    for (size_t i = 0; i < LUA_SCRIPT_COUNT; i++) {
+        if (lua_scripts[i]->loader != LUA_FRONTEND)
+            continue;
         redisAsyncCommand(c->ac, on_setup_reply, (void *)(uintptr_t)(i + 1), "SCRIPT LOAD %b",
                           lua_scripts[i]->body, lua_scripts[i]->len);
         c->setup_owed++;
@@ -421,7 +421,7 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     if (script != NULL) {
         /* "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" precedes the numkeys argument. */
         const char *argc_end = memchr(cmd, '\n', len);
-        call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + SHA_HEX_LEN + 2;
+        call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + LUA_SHA_LEN + 2;
     }
     call->script = script;
     call->done = done;
@@ -448,16 +448,15 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
                     int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
                     void *arg)
 {
-    int idx = script_index(script);
     struct conn *c = pick_ready(pool);
-    if (c == NULL || idx < 0 || pool->sha[idx][0] == '\0' || nargs > MAX_ARGS - 3)
+    if (c == NULL || nargs > MAX_ARGS - 3)
         return -1;
 
     char numkeys[16];
     const char *argv[MAX_ARGS];
     size_t argvlen[MAX_ARGS];
     argv[0] = "EVALSHA", argvlen[0] = 7;
-    argv[1] = pool->sha[idx], argvlen[1] = SHA_HEX_LEN;
+    argv[1] = script->sha, argvlen[1] = LUA_SHA_LEN;
     argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
     argv[2] = numkeys;
     for (int i = 0; i < nargs; i++)

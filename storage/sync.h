@@ -16,7 +16,6 @@ struct redisReply;
 
 struct sync_conn {
     struct redisContext *c;
-    char sha[8][41]; /* SCRIPT LOADed bodies, by sync_script_index() */
 };
 
 /*
