@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/numtext.h"
 
 #define BACKOFF_MIN_MS 100
@@ -64,8 +65,8 @@ struct call {
     struct conn *conn;
     struct call *prev, *next; /* conn's in-flight list */
     struct event deadline;
-    redis_reply_fn *done;
-    void *arg;
+    redis_reply_fn *on_reply;
+    struct redis_caller caller;
     const struct lua_script *script; /* NULL for a plain command */
     char *cmd; /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
     size_t cmd_len;
@@ -76,16 +77,6 @@ struct call {
 };
 
 static void conn_connect(struct conn *c);
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        log_error("out of memory");
-        abort();
-    }
-    return p;
-}
 
 /* ---- in-flight list ---- */
 
@@ -274,9 +265,7 @@ static char *format_command(int argc, const char *const *argv, const size_t *len
     size_t total = 1 + 20 + 2 + 1; /* + NUL: hiredis strchr()s through the command */
     for (int i = 0; i < argc; i++)
         total += 1 + 20 + 2 + lens[i] + 2;
-    char *cmd = malloc(total);
-    if (cmd == NULL)
-        return NULL;
+    char *cmd = xmalloc(total);
     char *p = cmd;
     *p++ = '*';
     p = put_uint(p, (size_t)argc);
@@ -307,7 +296,7 @@ static void call_answer(struct call *call, redisReply *reply, const char *err)
         return;
     call->answered = true;
     event_del(&call->deadline);
-    call->done(call->arg, reply, err);
+    call->on_reply(call->caller, reply, err);
 }
 
 /* Rewrites the kept EVALSHA into an EVAL of the script body and sends it. */
@@ -353,9 +342,7 @@ static int resend_as_eval(struct call *call)
     char prefix[64];
     int n = snprintf(prefix, sizeof(prefix), "$4\r\nEVAL\r\n$%zu\r\n", s->len);
     size_t len = head_len + (size_t)n + s->len + 2 + tail_len;
-    char *cmd = malloc(len + 1); /* NUL-terminated, as hiredis expects */
-    if (cmd == NULL)
-        return -1;
+    char *cmd = xmalloc(len + 1); /* NUL-terminated, as hiredis expects */
     char *p = cmd;
     memcpy(p, call->cmd, head_len), p += head_len;
     memcpy(p, prefix, (size_t)n), p += n;
@@ -413,7 +400,7 @@ static struct conn *pick_ready(struct redis_pool *pool)
 
 /* Sends a formatted command (ownership of cmd passes here) as a new call. */
 static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_script *script,
-                     char *cmd, size_t len, redis_reply_fn *done, void *arg)
+                     char *cmd, size_t len, redis_reply_fn *on_reply, struct redis_caller caller)
 {
     struct call *call = xcalloc(1, sizeof(*call));
     call->cmd = cmd;
@@ -424,8 +411,8 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
         call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + LUA_SHA_LEN + 2;
     }
     call->script = script;
-    call->done = done;
-    call->arg = arg;
+    call->on_reply = on_reply;
+    call->caller = caller;
     call->sent_ms = (clock_monotonic_us() / 1000);
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
@@ -445,8 +432,8 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
 #define MAX_ARGS 128
 
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
-                    void *arg)
+                    int nargs, const char *const *args, const size_t *arglens,
+                    redis_reply_fn *on_reply, struct redis_caller caller)
 {
     struct conn *c = pick_ready(pool);
     if (c == NULL || nargs > MAX_ARGS - 3)
@@ -464,22 +451,18 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
 
     size_t len;
     char *cmd = format_command(3 + nargs, argv, argvlen, &len);
-    if (cmd == NULL)
-        return -1;
-    return send_call(pool, c, script, cmd, len, done, arg);
+    return send_call(pool, c, script, cmd, len, on_reply, caller);
 }
 
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
-                       const size_t *argvlen, redis_reply_fn *done, void *arg)
+                       const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller)
 {
     struct conn *c = pick_ready(pool);
     if (c == NULL)
         return -1;
     size_t len;
     char *cmd = format_command(argc, argv, argvlen, &len);
-    if (cmd == NULL)
-        return -1;
-    return send_call(pool, c, NULL, cmd, len, done, arg);
+    return send_call(pool, c, NULL, cmd, len, on_reply, caller);
 }
 
 const struct redis_stats *redis_pool_stats(const struct redis_pool *pool)

@@ -4,7 +4,6 @@
  */
 #include "storage/swarm.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,7 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/config.h"
-#include "common/log.h"
+#include "common/mem.h"
 #include "common/numtext.h"
 #include "storage/keys.h"
 #include "storage/redis.h"
@@ -47,11 +46,6 @@ static uint64_t next_random(void)
 
 /* ---- announce ---- */
 
-struct announce_call {
-    swarm_announce_fn *done;
-    void *arg;
-};
-
 static int reply_uint(const redisReply *r, uint64_t *out)
 {
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
@@ -69,9 +63,9 @@ static int decode_member(const redisReply *m, struct swarm_peer *p)
     return member_split(p->peer_id, m->len, &p->v4, &p->v6);
 }
 
-static void on_announce_reply(void *arg, redisReply *r, const char *err)
+static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
-    struct announce_call *call = arg;
+    swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
     struct announce_reply out = {0};
     if (err == NULL) {
         if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
@@ -90,10 +84,9 @@ static void on_announce_reply(void *arg, redisReply *r, const char *err)
         }
     }
     if (err != NULL)
-        call->done(call->arg, NULL, err);
+        done(caller.arg, NULL, err);
     else
-        call->done(call->arg, &out, NULL);
-    free(call);
+        done(caller.arg, &out, NULL);
 }
 
 int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
@@ -126,54 +119,30 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     };
     swarm_keys_fill(&k, a->info_hash);
     swarm_keys_args(&k, args, lens);
-
-    struct announce_call *call = malloc(sizeof(*call));
-    if (call == NULL)
-        return -1;
-    call->done = done;
-    call->arg = arg;
-    if (redis_pool_eval(pool, &lua_announce, SWARM_NKEYS, 14, args, lens, on_announce_reply, call) < 0) {
-        free(call);
-        return -1;
-    }
-    return 0;
+    return redis_pool_eval(pool, &lua_announce, SWARM_NKEYS, 14, args, lens, on_announce_reply,
+                           REDIS_CALLER(done, arg));
 }
 
 /* ---- full scrape ---- */
 
-struct fullscrape_call {
-    swarm_fullscrape_fn *done;
-    void *arg;
-};
-
-static void on_fullscrape_reply(void *arg, redisReply *r, const char *err)
+static void on_fullscrape_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
-    struct fullscrape_call *call = arg;
+    swarm_fullscrape_fn *done = (swarm_fullscrape_fn *)caller.fn;
     if (err != NULL)
-        call->done(call->arg, NULL, 0, err);
+        done(caller.arg, NULL, 0, err);
     else if (r->type == REDIS_REPLY_STRING)
-        call->done(call->arg, r->str, r->len, NULL);
+        done(caller.arg, r->str, r->len, NULL);
     else if (r->type == REDIS_REPLY_NIL)
-        call->done(call->arg, NULL, 0, NULL);
+        done(caller.arg, NULL, 0, NULL);
     else
-        call->done(call->arg, NULL, 0, ERR_BAD_REPLY);
-    free(call);
+        done(caller.arg, NULL, 0, ERR_BAD_REPLY);
 }
 
 int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg)
 {
     const char *argv[] = {"GET", FULLSCRAPE_KEY};
     size_t lens[] = {3, sizeof(FULLSCRAPE_KEY) - 1};
-    struct fullscrape_call *call = malloc(sizeof(*call));
-    if (call == NULL)
-        return -1;
-    call->done = done;
-    call->arg = arg;
-    if (redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, call) < 0) {
-        free(call);
-        return -1;
-    }
-    return 0;
+    return redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, REDIS_CALLER(done, arg));
 }
 
 /* ---- scrape ---- */
@@ -194,9 +163,16 @@ struct scrape_call {
     struct scrape_part *parts;
 };
 
-static void on_scrape_reply(void *arg, redisReply *r, const char *err)
+static void scrape_call_free(struct scrape_call *call)
 {
-    struct scrape_part *part = arg;
+    free(call->counts);
+    free(call->parts);
+    free(call);
+}
+
+static void on_scrape_reply(struct redis_caller caller, redisReply *r, const char *err)
+{
+    struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
     struct scrape_counts *c = &call->counts[part->index];
     if (err == NULL &&
@@ -213,24 +189,20 @@ static void on_scrape_reply(void *arg, redisReply *r, const char *err)
         call->done(call->arg, NULL, 0, call->err);
     else
         call->done(call->arg, call->counts, call->n, NULL);
-    free(call->counts);
-    free(call->parts);
-    free(call);
+    scrape_call_free(call);
 }
 
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg)
 {
-    struct scrape_call *call = calloc(1, sizeof(*call));
-    if (call == NULL || n == 0)
-        goto fail;
+    if (n == 0)
+        return -1;
+    struct scrape_call *call = xcalloc(1, sizeof(*call));
     call->done = done;
     call->arg = arg;
     call->n = n;
-    call->counts = calloc(n, sizeof(*call->counts));
-    call->parts = calloc(n, sizeof(*call->parts));
-    if (call->counts == NULL || call->parts == NULL)
-        goto fail;
+    call->counts = xcalloc(n, sizeof(*call->counts));
+    call->parts = xcalloc(n, sizeof(*call->parts));
 
     char now[24];
     size_t now_len = u64_text(now, now_ms);
@@ -243,9 +215,11 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         call->parts[i].call = call;
         call->parts[i].index = i;
         if (redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
-                            &call->parts[i]) < 0) {
-            if (i == 0)
-                goto fail;
+                            REDIS_CALLER(NULL, &call->parts[i])) < 0) {
+            if (i == 0) {
+                scrape_call_free(call);
+                return -1;
+            }
             /* Some are in flight: they deliver the failure when the last one lands. */
             call->err = "storage unavailable";
             break;
@@ -253,11 +227,4 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         call->owed++;
     }
     return 0;
-fail:
-    if (call != NULL) {
-        free(call->counts);
-        free(call->parts);
-    }
-    free(call);
-    return -1;
 }
