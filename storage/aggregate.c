@@ -103,6 +103,17 @@ static const char *reply_error(const redisReply *r, struct sync_conn *sc)
     return sc->c == NULL ? "connection lost or timed out" : "no reply";
 }
 
+/* Reads a purge.lua reply (NULL: none came) into c and frees it. Returns 0, or -1 with err. */
+static int take_counts(redisReply *r, struct sync_conn *sc, struct swarm_counts *c, char *err)
+{
+    int rc = read_counts(r, c);
+    if (rc < 0)
+        snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
 /* Address families of a set too large for purge.lua to count, in FAMILY_CHUNK slices. */
 static int count_families(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
                           size_t key_len, uint64_t members, struct swarm_counts *c, char *err)
@@ -161,12 +172,7 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, struct s
         uint64_t t0 = clock_monotonic_us();
         redisReply *r = sync_eval(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens);
         note_call(p, clock_monotonic_us() - t0);
-        int bad = read_counts(r, c);
-        if (bad)
-            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        if (bad)
+        if (take_counts(r, sc, c, err) < 0)
             return -1;
         p->totals.peers_expired += c->removed;
     }
@@ -240,12 +246,7 @@ static int purge_batch(struct aggregate_pass *p, struct sync_conn *sc, const red
         uint64_t now = clock_monotonic_us();
         note_call(p, now - last);
         last = now;
-        int bad = read_counts(reply, &batch[i].counts);
-        if (bad)
-            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(reply, sc));
-        if (reply != NULL)
-            freeReplyObject(reply);
-        if (bad)
+        if (take_counts(reply, sc, &batch[i].counts, err) < 0)
             return -1;
     }
     return 0;
@@ -293,9 +294,7 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
      * "10:incomplete" "i<20>e" "e" */
     size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return NULL;
+    char *buf = xmalloc(cap);
     char *w = buf;
     *w++ = 'd';
     for (size_t i = 0; i < p->nentries; i++) {
@@ -315,17 +314,32 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     return buf;
 }
 
-/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
-#define MAX_REQUEST_FIELDS 64
-
-int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
-                      const struct pass_info *info, char *err)
+/* A write the pass must make (argv[1] is its key): a lost connection or an error reply
+ * fails it. Returns 0 or -1 with err. */
+static int write_command(struct sync_conn *sc, int argc, const char *const *argv,
+                         const size_t *lens, char *err)
 {
-    struct sync_conn *sc = route(route_arg, COUNTERS_REQUESTS_KEY);
-    int rc = -1;
+    redisReply *r = sync_command(sc, argc, argv, lens);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, STARLING_ERR_LEN, "%s %s: %s", argv[0], argv[1], reply_error(r, sc));
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/*
+ * The frontends' request totals (the HGETALL reply, for the caller to free), and in
+ * p->totals how many frontends reported within FRONTEND_ALIVE_MS. NULL with err on failure.
+ */
+static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
+                                 uint64_t now_ms, char *err)
+{
     char cutoff[22];
     cutoff[0] = '(';
-    size_t cutoff_len = (size_t)(put_uint(cutoff + 1, info->finished_ms - FRONTEND_ALIVE_MS) - cutoff);
+    size_t cutoff_len = (size_t)(put_uint(cutoff + 1, now_ms - FRONTEND_ALIVE_MS) - cutoff);
     const char *zc[] = {"ZCOUNT", COUNTERS_FRONTENDS_KEY, cutoff, "+inf"};
     size_t zc_lens[] = {6, strlen(COUNTERS_FRONTENDS_KEY), cutoff_len, 4};
     redisReply *frontends = sync_command(sc, 4, zc, zc_lens);
@@ -336,11 +350,24 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
         requests->type != REDIS_REPLY_ARRAY) {
         snprintf(err, STARLING_ERR_LEN, "reading the frontends' counters: %s",
                  reply_error(requests != NULL ? requests : frontends, sc));
-        goto out;
+        if (requests != NULL)
+            freeReplyObject(requests);
+        requests = NULL;
+    } else {
+        p->totals.frontends = (uint64_t)frontends->integer;
     }
-    p->totals.frontends = (uint64_t)frontends->integer;
+    if (frontends != NULL)
+        freeReplyObject(frontends);
+    return requests;
+}
 
-    /* HSET starling:stats with every field; numbers as text in one buffer. */
+/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
+#define MAX_REQUEST_FIELDS 64
+
+/* HSET starling:stats with every field, the frontends' totals (requests) among them. */
+static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
+                       const struct pass_info *info, const redisReply *requests, char *err)
+{
     uint64_t values[STATS_NFIELDS] = {
         [STATS_TORRENTS] = p->totals.torrents,
         [STATS_SEEDERS] = p->totals.seeders,
@@ -359,7 +386,7 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
     };
     const char *argv[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
     size_t lens[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
-    char numbers[STATS_NFIELDS][21];
+    char numbers[STATS_NFIELDS][21]; /* numbers as text in one buffer */
     char names[MAX_REQUEST_FIELDS][64];
     int argc = 0;
     argv[argc] = "HSET", lens[argc++] = 4;
@@ -380,35 +407,23 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    sc = route(route_arg, STATS_KEY);
-    redisReply *r = sync_command(sc, argc, argv, lens);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        goto out;
-    }
-    freeReplyObject(r);
+    return write_command(sc, argc, argv, lens, err);
+}
 
+static int write_fullscrape(struct aggregate_pass *p, struct sync_conn *sc, char *err)
+{
     size_t blob_len = 0;
     char *blob = fullscrape_encode(p, &blob_len);
-    if (blob == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory for the full-scrape snapshot");
-        goto out;
-    }
     const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
     size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    sc = route(route_arg, FULLSCRAPE_KEY);
-    r = sync_command(sc, 3, set, set_lens);
+    int rc = write_command(sc, 3, set, set_lens, err);
     free(blob);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "SET %s: %s", FULLSCRAPE_KEY, reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        goto out;
-    }
-    freeReplyObject(r);
+    return rc;
+}
 
+/* The pass joins the history (the latest 100); only a lost connection fails it. */
+static int write_history(struct sync_conn *sc, const struct pass_info *info, char *err)
+{
     char record[256];
     int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
                      (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
@@ -416,21 +431,31 @@ int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *rout
     size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
     const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
     size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    sc = route(route_arg, PASSES_KEY);
-    r = sync_command(sc, 3, push, push_lens);
-    if (r != NULL)
+    redisReply *r = sync_command(sc, 3, push, push_lens);
+    if (r != NULL) {
         freeReplyObject(r);
-    r = r != NULL ? sync_command(sc, 4, trim, trim_lens) : NULL;
+        r = sync_command(sc, 4, trim, trim_lens);
+    }
     if (r == NULL) {
         snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
-        goto out;
+        return -1;
     }
     freeReplyObject(r);
-    rc = 0;
-out:
-    if (frontends != NULL)
-        freeReplyObject(frontends);
-    if (requests != NULL)
-        freeReplyObject(requests);
+    return 0;
+}
+
+int aggregate_publish(struct aggregate_pass *p, sync_route_fn *route, void *route_arg,
+                      const struct pass_info *info, char *err)
+{
+    redisReply *requests = read_counters(p, route(route_arg, COUNTERS_REQUESTS_KEY),
+                                         info->finished_ms, err);
+    if (requests == NULL)
+        return -1;
+    int rc = write_stats(p, route(route_arg, STATS_KEY), info, requests, err);
+    freeReplyObject(requests);
+    if (rc == 0)
+        rc = write_fullscrape(p, route(route_arg, FULLSCRAPE_KEY), err);
+    if (rc == 0)
+        rc = write_history(route(route_arg, PASSES_KEY), info, err);
     return rc;
 }

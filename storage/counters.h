@@ -6,7 +6,7 @@
 
 struct redis_pool;
 
-/* reply: 0 when Redis took the increments, -1 when they should be sent again. */
+/* result: 0 when Redis took the increments, -1 when they should be sent again. */
 typedef void counters_done_fn(void *arg, int result);
 
 /*

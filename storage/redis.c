@@ -429,28 +429,16 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     return 0;
 }
 
-#define MAX_ARGS 128
-
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
                     int nargs, const char *const *args, const size_t *arglens,
                     redis_reply_fn *on_reply, struct redis_caller caller)
 {
+    struct lua_call call;
     struct conn *c = pick_ready(pool);
-    if (c == NULL || nargs > MAX_ARGS - 3)
+    if (c == NULL || lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
         return -1;
-
-    char numkeys[16];
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    argv[0] = "EVALSHA", argvlen[0] = 7;
-    argv[1] = script->sha, argvlen[1] = LUA_SHA_LEN;
-    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
-    argv[2] = numkeys;
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i], argvlen[3 + i] = arglens[i];
-
     size_t len;
-    char *cmd = format_command(3 + nargs, argv, argvlen, &len);
+    char *cmd = format_command(call.argc, call.argv, call.lens, &len);
     return send_call(pool, c, script, cmd, len, on_reply, caller);
 }
 

@@ -1,6 +1,7 @@
 #ifndef STARLING_SCRIPTS_H
 #define STARLING_SCRIPTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct redisReply;
@@ -19,7 +20,7 @@ struct lua_script {
     const char *name; /* its file's, without ".lua" */
     const char *body;
     size_t len;
-    char sha[LUA_SHA_LEN + 1]; /* what EVALSHA names it by: Redis names a script so */
+    char sha[LUA_SHA_LEN + 1]; /* SHA1 of the body: Redis's name for it, for EVALSHA */
     enum lua_loader loader;
 };
 
@@ -28,6 +29,23 @@ struct lua_script {
 
 /* Every script, by file name. */
 extern const struct lua_script *const lua_scripts[LUA_SCRIPT_COUNT];
+
+/* The words of one call of a script: EVALSHA <sha> (or EVAL <body>) <numkeys> <args>. */
+#define LUA_CALL_MAX_ARGS 125
+struct lua_call {
+    const char *argv[3 + LUA_CALL_MAX_ARGS];
+    size_t lens[3 + LUA_CALL_MAX_ARGS];
+    int argc;
+    char numkeys[12];
+};
+
+/*
+ * Fills c (argv points into it and into args) for a call of s by its sha, or by_body with
+ * its body (EVAL), with the first nkeys of the nargs args as KEYS and the rest as ARGV.
+ * Returns 0, or -1 for more than LUA_CALL_MAX_ARGS args.
+ */
+int lua_call_fill(struct lua_call *c, const struct lua_script *s, bool by_body, int nkeys,
+                  int nargs, const char *const *args, const size_t *lens);
 
 /*
  * Checks a reply to SCRIPT LOAD of s that is not an error: the name Redis gave the body

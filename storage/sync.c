@@ -8,10 +8,7 @@
 
 #include "common/clock.h"
 
-#define MAX_ARGS 64
-
-/* Runs a setup command; 0 when it did not fail. */
-
+/* The reply r of a setup command (what): 0 when it did not fail, else -1 with err. */
 static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *r)
 {
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -87,20 +84,10 @@ redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv
 static int append_eval(struct sync_conn *sc, const struct lua_script *script, bool by_body,
                        int nkeys, int nargs, const char *const *args, const size_t *lens)
 {
-    if (sc->c == NULL || nargs > MAX_ARGS - 3)
+    struct lua_call call;
+    if (sc->c == NULL || lua_call_fill(&call, script, by_body, nkeys, nargs, args, lens) < 0)
         return -1;
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    char numkeys[16];
-    argv[0] = by_body ? "EVAL" : "EVALSHA";
-    argvlen[0] = strlen(argv[0]);
-    argv[1] = by_body ? script->body : script->sha;
-    argvlen[1] = by_body ? script->len : LUA_SHA_LEN;
-    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
-    argv[2] = numkeys;
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i], argvlen[3 + i] = lens[i];
-    return redisAppendCommandArgv(sc->c, 3 + nargs, argv, argvlen) == REDIS_OK ? 0 : -1;
+    return redisAppendCommandArgv(sc->c, call.argc, call.argv, call.lens) == REDIS_OK ? 0 : -1;
 }
 
 int sync_eval_append(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
