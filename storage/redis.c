@@ -178,7 +178,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
     struct conn *c = ac->data;
     redisReply *r = reply;
     size_t script = (size_t)(uintptr_t)privdata;
-    char err[160];
+    char err[STARLING_ERR_LEN];
     if (r == NULL || c->ac != ac)
         return; /* the context is going away; on_disconnect or conn_drop handles it */
     if (r->type == REDIS_REPLY_ERROR) {
