@@ -109,25 +109,26 @@ static void refresh_view(struct aggregator *ag)
             continue;
         uint64_t n = strtoull(val, NULL, 10);
         const struct {
-            const char *name;
+            enum stats_field field;
             uint64_t *slot;
         } known[] = {
-            {"torrents", &v.torrents},
-            {"seeders", &v.seeders},
-            {"leechers", &v.leechers},
-            {"peers_ipv4", &v.peers_v4},
-            {"peers_ipv6", &v.peers_v6},
-            {"completed", &v.completed},
-            {"frontends", &v.frontends},
-            {"pass_duration_ms", &v.pass_duration_ms},
-            {"pass_max_call_ms", &v.pass_max_call_ms},
-            {"pass_finished_ms", &v.pass_finished_ms},
+            {STATS_TORRENTS, &v.torrents},
+            {STATS_SEEDERS, &v.seeders},
+            {STATS_LEECHERS, &v.leechers},
+            {STATS_PEERS_IPV4, &v.peers_v4},
+            {STATS_PEERS_IPV6, &v.peers_v6},
+            {STATS_COMPLETED, &v.completed},
+            {STATS_FRONTENDS, &v.frontends},
+            {STATS_PASS_DURATION_MS, &v.pass_duration_ms},
+            {STATS_PASS_MAX_CALL_MS, &v.pass_max_call_ms},
+            {STATS_PASS_FINISHED_MS, &v.pass_finished_ms},
         };
         for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            if (strcmp(f, known[k].name) == 0)
+            if (strcmp(f, stats_field_names[known[k].field]) == 0)
                 *known[k].slot = n;
         /* "requests:<endpoint>:<result>" */
-        const char *ep = strncmp(f, "requests:", 9) == 0 ? f + 9 : NULL;
+        size_t prefix = strlen(STATS_REQUESTS_PREFIX);
+        const char *ep = strncmp(f, STATS_REQUESTS_PREFIX, prefix) == 0 ? f + prefix : NULL;
         const char *colon = ep != NULL ? strchr(ep, ':') : NULL;
         if (colon != NULL && v.nrequests < MAX_VIEW_REQUESTS) {
             snprintf(v.request_endpoint[v.nrequests], 32, "%.*s", (int)(colon - ep), ep);

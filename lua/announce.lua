@@ -1,10 +1,10 @@
 -- announce.lua: one announce, one swarm, one round trip.
 --
--- KEYS[1] {<hex>}:seeders   ZSET  member = peer_id(20) .. endpoints, score = expiry (ms)
+-- KEYS[1] {<hex>}:seeders   ZSET  member = peer_id .. endpoints, score = expiry (ms)
 -- KEYS[2] {<hex>}:leechers  ZSET  same layout
 -- KEYS[3] {<hex>}:peers     HASH  peer_id -> role ('S'|'L') .. endpoints (its member, to
 --                                 replace it when the peer moves); "downloaded" -> count
--- endpoints = ipv4(4)+port(2) | ipv6(16)+port(2) | both (v4 first): 6, 18 or 24 bytes.
+-- endpoints = compact IPv4 | compact IPv6 | both, IPv4 first (storage/keys.h: members).
 --
 -- ARGV[1] now_ms       ARGV[2] expiry_ms (now + peer ttl)   ARGV[3] key_ttl_ms (2 x peer ttl)
 -- ARGV[4] peer_id      ARGV[5] endpoints   ARGV[6] '1' seeding
@@ -18,6 +18,9 @@
 --
 -- Numbers go to redis.call() as the strings they came in: a Lua number would be
 -- formatted with snprintf on every call.
+--! loaded-by: frontend
+
+--! include prune
 
 local now = ARGV[1]
 local peer_id = ARGV[4]
@@ -30,27 +33,19 @@ local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 
 -- Drop expired peers (bounded per call so one announce never stalls Redis) and their
 -- records in the hash, so an active swarm's hash cannot grow with departed peers.
-local function prune(key)
-    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', '0', '256')
-    if #gone > 0 then
-        redis.call('ZREM', key, unpack(gone))
-        local ids = {}
-        for i = 1, #gone do ids[i] = string.sub(gone[i], 1, 20) end
-        redis.call('HDEL', peers, unpack(ids))
-    end
-end
-prune(seeders)
-prune(leechers)
+prune(seeders, peers, now, '256')
+prune(leechers, peers, now, '256')
 
 local me = peer_id .. endpoints
 local role = seeding and 'S' or 'L'
 local written = nil -- the set this announce added to or refreshed
 local added = false -- whether its member is new there
 
--- The member of the peer's previous announce, unless it is `me` in the set of `role`.
-local function forget_previous()
+-- Removes the member of the peer's previous announce (recorded in the hash as role ..
+-- endpoints) from its set, unless that record is `keep`; returns the record.
+local function forget_previous(keep)
     local old = redis.call('HGET', peers, peer_id)
-    if old and old ~= role .. endpoints then
+    if old and old ~= keep then
         local old_set = string.sub(old, 1, 1) == 'S' and seeders or leechers
         redis.call('ZREM', old_set, peer_id .. string.sub(old, 2))
     end
@@ -58,10 +53,7 @@ local function forget_previous()
 end
 
 if event == '3' then
-    local old = redis.call('HGET', peers, peer_id)
-    if old then
-        local old_set = string.sub(old, 1, 1) == 'S' and seeders or leechers
-        redis.call('ZREM', old_set, peer_id .. string.sub(old, 2))
+    if forget_previous(nil) then
         redis.call('HDEL', peers, peer_id)
     end
 else
@@ -72,7 +64,7 @@ else
     written = set
     added = redis.call('ZADD', set, ARGV[2], me) == 1
     if added then
-        local old = forget_previous()
+        local old = forget_previous(role .. endpoints)
         redis.call('HSET', peers, peer_id, role .. endpoints)
         was_seeder = old and string.sub(old, 1, 1) == 'S' or false
     end
@@ -104,9 +96,9 @@ if event == '3' or numwant <= 0 then return reply end
 
 local function wanted(m)
     if m == me then return false end
-    -- #m: 26 IPv4 only, 38 IPv6 only, 44 both.
-    if family == '4' then return #m ~= 38 end
-    if family == '6' then return #m ~= 26 end
+    -- A member's length tells its families (storage/keys.h).
+    if family == '4' then return #m ~= @MEMBER_V6_LEN@ end
+    if family == '6' then return #m ~= @MEMBER_V4_LEN@ end
     return true
 end
 

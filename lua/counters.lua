@@ -6,6 +6,7 @@
 -- ARGV[1] now_ms   ARGV[2] node id   ARGV[3], ARGV[4], ...: field, increment pairs
 --
 -- Reply: 1. Nodes silent for a minute are dropped from the set.
+--! loaded-by: frontend
 
 for i = 3, #ARGV - 1, 2 do
     redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])

@@ -10,35 +10,29 @@
 --   sets of at most ARGV[4] members: the caller counts larger ones with family.lua, in
 --   pieces, so that no single call runs long. more = 1 when a set had more than ARGV[3]
 --   expired peers: call again.
+--! loaded-by: aggregator
+
+--! include prune
+--! include families
 
 local now, chunk, family_max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 local removed, more = 0, 0
 
-local function prune(key)
-    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', '0', chunk)
-    if #gone == 0 then return end
-    redis.call('ZREM', key, unpack(gone))
-    local ids = {}
-    for i = 1, #gone do ids[i] = string.sub(gone[i], 1, 20) end
-    redis.call('HDEL', peers, unpack(ids))
-    removed = removed + #gone
-    if #gone == chunk then more = 1 end
+local function purge_set(key)
+    local n = prune(key, peers, now, chunk)
+    removed = removed + n
+    if n > 0 and n == chunk then more = 1 end -- a whole chunk: there may be more
 end
-prune(seeders)
-prune(leechers)
+purge_set(seeders)
+purge_set(leechers)
 
 local nseeders = redis.call('ZCARD', seeders)
 local nleechers = redis.call('ZCARD', leechers)
 local v4, v6 = 0, 0
 local function families(key, n)
     if n == 0 or n > family_max then return end
-    local members = redis.call('ZRANGE', key, '0', '-1')
-    for i = 1, #members do
-        local len = #members[i] -- 26 IPv4, 38 IPv6, 44 both
-        if len ~= 38 then v4 = v4 + 1 end
-        if len ~= 26 then v6 = v6 + 1 end
-    end
+    v4, v6 = count_families(redis.call('ZRANGE', key, '0', '-1'), v4, v6)
 end
 families(seeders, nseeders)
 families(leechers, nleechers)

@@ -3,6 +3,7 @@
 -- KEYS[1] {<hex>}:seeders  KEYS[2] {<hex>}:leechers  KEYS[3] {<hex>}:peers
 -- ARGV[1] now_ms
 -- Reply: {complete, incomplete, downloaded}
+--! loaded-by: frontend
 
 local live = '(' .. ARGV[1]
 local downloaded = redis.call('HGET', KEYS[3], 'downloaded')

@@ -247,7 +247,7 @@ c0=$(cpu_ticks "$RPID"); k0=$(core_busy 0); t0=$(now_ms)
 "${PIN1[@]}" timeout -k 5 300 "$AGG" --config "$TMP/starling.json" --once 2>"$TMP/once.log" \
   || { cat "$TMP/once.log" >&2; die "starling-aggregator --once failed"; }
 t1=$(now_ms); c1=$(cpu_ticks "$RPID"); k1=$(core_busy 0)
-helper slowlog-off "$RPORT" "$TMP/slowlog.json" once "$ROOT/lua" "$TMP/meta.json" >>"$RES"
+helper slowlog-off "$RPORT" "$TMP/slowlog.json" once "$ROOT/build/generated/lua" "$TMP/meta.json" >>"$RES"
 grep -q 'pass done:' "$TMP/once.log" || { cat "$TMP/once.log" >&2; die "the --once run did no pass"; }
 put once_wall_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1000 }')"
 put once_redis_cpu "$(secs $((c1 - c0)))"
@@ -302,7 +302,7 @@ if ((WARMUP > 0)); then run_wrk warmup "$WARMUP" 1; fi
 say "wrk without a pass (${DUR}s)"
 helper slowlog-on "$RPORT" "$SLOW_US" 100000 "$TMP/slowlog.json" >/dev/null
 run_wrk nopass "$DUR" 101
-helper slowlog-off "$RPORT" "$TMP/slowlog.json" nopass "$ROOT/lua" >>"$RES"
+helper slowlog-off "$RPORT" "$TMP/slowlog.json" nopass "$ROOT/build/generated/lua" >>"$RES"
 helper count "$RPORT" | sed 's/^/after_nopass_/' >>"$RES"
 
 # ---------------------------------------------------------------- 5. frontend, passes
@@ -323,7 +323,7 @@ say "wrk with the aggregator passing back to back (${DUR}s)"
 helper slowlog-on "$RPORT" "$SLOW_US" 100000 "$TMP/slowlog.json" >/dev/null
 run_wrk pass "$DUR" 101 "$APID"
 W1=$WRK_END_MS
-helper slowlog-off "$RPORT" "$TMP/slowlog.json" pass "$ROOT/lua" >>"$RES"
+helper slowlog-off "$RPORT" "$TMP/slowlog.json" pass "$ROOT/build/generated/lua" >>"$RES"
 # let the pass in progress finish, so that every pass overlapping the window is complete
 ndone=$(grep -c 'pass done:' "$TMP/agg.log" || true)
 for ((i = 0; i < 600; i++)); do

@@ -15,10 +15,12 @@
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "storage/cluster.h"
 #include "storage/counters.h"
-#include "common/log.h"
 #include "common/numtext.h"
+#include "storage/keys.h"
 
 /* Most expired peers one purge call removes per set (as announce.lua), and the largest set
  * whose families it counts in the same call; bigger sets are counted by family.lua in
@@ -28,8 +30,6 @@
 #define FAMILY_CHUNK 500
 /* A swarm whose expired peers take more calls than this is finished by the next pass. */
 #define MAX_PURGE_ROUNDS 256
-#define TAG_LEN 42 /* "{" + 40 hex + "}" */
-#define PEERS_SUFFIX ":peers"
 #define FRONTEND_ALIVE_MS 60000
 
 static void note_call(struct aggregate_pass *p, uint64_t us)
@@ -60,61 +60,19 @@ void aggregate_end(struct aggregate_pass *p)
     p->nentries = p->capacity = 0;
 }
 
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* "{<40 hex>}:peers" -> the raw hash. Returns 0, or -1 for a key of another shape. */
-static int key_info_hash(const char *key, size_t len, uint8_t *out)
-{
-    if (len != TAG_LEN + strlen(PEERS_SUFFIX) || key[0] != '{' || key[TAG_LEN - 1] != '}' ||
-        memcmp(key + TAG_LEN, PEERS_SUFFIX, strlen(PEERS_SUFFIX)) != 0)
-        return -1;
-    for (size_t i = 0; i < INFO_HASH_LEN; i++) {
-        int hi = hex_nibble(key[1 + 2 * i]), lo = hex_nibble(key[2 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return 0;
-}
-
-struct swarm_keys {
-    char seeders[TAG_LEN + 16], leechers[TAG_LEN + 16], peers[TAG_LEN + 16];
-    size_t lens[3];
-};
-
-static void swarm_keys_from_tag(struct swarm_keys *k, const char *tag)
-{
-    memcpy(k->seeders, tag, TAG_LEN);
-    memcpy(k->seeders + TAG_LEN, ":seeders", 8);
-    memcpy(k->leechers, tag, TAG_LEN);
-    memcpy(k->leechers + TAG_LEN, ":leechers", 9);
-    memcpy(k->peers, tag, TAG_LEN);
-    memcpy(k->peers + TAG_LEN, ":peers", 6);
-    k->lens[0] = TAG_LEN + 8;
-    k->lens[1] = TAG_LEN + 9;
-    k->lens[2] = TAG_LEN + 6;
-}
-
-/* The arguments of purge.lua for one swarm; the strings live in k and the numbers. */
+/* The arguments of purge.lua for one swarm; they point into the struct itself. */
 struct purge_args {
+    struct swarm_keys k;
     const char *args[7];
     size_t lens[7];
     char now[21], chunk[21], family[21];
 };
 
-static void purge_args_fill(struct purge_args *a, const struct swarm_keys *k, uint64_t now_ms,
+static void purge_args_fill(struct purge_args *a, const uint8_t *info_hash, uint64_t now_ms,
                             bool purge)
 {
-    a->args[0] = k->seeders, a->lens[0] = k->lens[0];
-    a->args[1] = k->leechers, a->lens[1] = k->lens[1];
-    a->args[2] = k->peers, a->lens[2] = k->lens[2];
+    swarm_keys_fill(&a->k, info_hash);
+    swarm_keys_args(&a->k, a->args, a->lens);
     a->args[3] = a->now, a->lens[3] = (size_t)(put_uint(a->now, now_ms) - a->now);
     a->args[4] = purge ? "1" : "0", a->lens[4] = 1;
     a->args[5] = a->chunk, a->lens[5] = (size_t)(put_uint(a->chunk, PURGE_CHUNK) - a->chunk);
@@ -148,6 +106,17 @@ static const char *reply_error(const redisReply *r, struct sync_conn *sc)
     return sc->c == NULL ? "connection lost or timed out" : "no reply";
 }
 
+/* Reads a purge.lua reply (NULL: none came) into c and frees it. Returns 0, or -1 with err. */
+static int take_counts(redisReply *r, struct sync_conn *sc, struct swarm_counts *c, char *err)
+{
+    int rc = read_counts(r, c);
+    if (rc < 0)
+        snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
 /* Address families of a set too large for purge.lua to count, in FAMILY_CHUNK slices. */
 static int count_families(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
                           size_t key_len, uint64_t members, struct swarm_counts *c, char *err)
@@ -177,14 +146,8 @@ static void add_entry(struct aggregate_pass *p, const uint8_t *info_hash,
                       const struct swarm_counts *c)
 {
     if (p->nentries == p->capacity) {
-        size_t cap = p->capacity ? p->capacity * 2 : 1024;
-        struct fullscrape_entry *e = realloc(p->entries, cap * sizeof(*e));
-        if (e == NULL) {
-            log_error("aggregate: out of memory for the full-scrape snapshot");
-            abort();
-        }
-        p->entries = e;
-        p->capacity = cap;
+        p->capacity = p->capacity ? p->capacity * 2 : 1024;
+        p->entries = xreallocarray(p->entries, p->capacity, sizeof(*p->entries));
     }
     struct fullscrape_entry *e = &p->entries[p->nentries++];
     memcpy(e->info_hash, info_hash, INFO_HASH_LEN);
@@ -193,26 +156,26 @@ static void add_entry(struct aggregate_pass *p, const uint8_t *info_hash,
     e->downloaded = c->downloaded;
 }
 
-/* Everything after the first purge.lua reply of a swarm: more rounds, big sets, totals. */
-static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
-                        struct swarm_counts *c, char *err)
-{
+/* A key of a SCAN batch: whether it is a swarm's peers hash, and what purge.lua said. */
+struct scanned {
+    bool swarm;
     uint8_t info_hash[INFO_HASH_LEN];
-    struct swarm_keys k;
+    struct swarm_counts counts;
+};
+
+/* Everything after the first purge.lua reply of a swarm: more rounds, big sets, totals. */
+static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, struct scanned *s,
+                        char *err)
+{
+    struct swarm_counts *c = &s->counts;
     struct purge_args a;
-    swarm_keys_from_tag(&k, key);
-    purge_args_fill(&a, &k, p->now_ms, p->purge);
+    purge_args_fill(&a, s->info_hash, p->now_ms, p->purge);
     p->totals.peers_expired += c->removed;
     for (int round = 0; c->more && round < MAX_PURGE_ROUNDS; round++) {
         uint64_t t0 = clock_monotonic_us();
-        redisReply *r = sync_eval(sc, &lua_purge, 3, 7, a.args, a.lens);
+        redisReply *r = sync_eval(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens);
         note_call(p, clock_monotonic_us() - t0);
-        int bad = read_counts(r, c);
-        if (bad)
-            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        if (bad)
+        if (take_counts(r, sc, c, err) < 0)
             return -1;
         p->totals.peers_expired += c->removed;
     }
@@ -220,12 +183,12 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const ch
         p->totals.swarms_deleted++;
         return 0;
     }
-    if (c->seeders > FAMILY_CHUNK &&
-        count_families(p, sc, k.seeders, k.lens[0], c->seeders, c, err) < 0)
-        return -1;
-    if (c->leechers > FAMILY_CHUNK &&
-        count_families(p, sc, k.leechers, k.lens[1], c->leechers, c, err) < 0)
-        return -1;
+    for (enum swarm_key set = SWARM_SEEDERS; set <= SWARM_LEECHERS; set++) {
+        uint64_t members = set == SWARM_SEEDERS ? c->seeders : c->leechers;
+        if (members > FAMILY_CHUNK &&
+            count_families(p, sc, a.k.name[set], a.k.len[set], members, c, err) < 0)
+            return -1;
+    }
     p->totals.seeders += c->seeders;
     p->totals.leechers += c->leechers;
     p->totals.peers_v4 += c->v4;
@@ -233,19 +196,17 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, const ch
     p->totals.completed += c->downloaded;
     if (c->seeders + c->leechers > 0)
         p->totals.torrents++;
-    if ((c->seeders + c->leechers > 0 || c->downloaded > 0) &&
-        key_info_hash(key, TAG_LEN + strlen(PEERS_SUFFIX), info_hash) == 0)
-        add_entry(p, info_hash, c);
+    if (c->seeders + c->leechers > 0 || c->downloaded > 0)
+        add_entry(p, s->info_hash, c);
     return 0;
 }
 
-int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
+/* The next SCAN batch of the node (the cursor moves on), or NULL with err. */
+static redisReply *scan_batch(struct aggregate_pass *p, struct sync_conn *sc, char *err)
 {
-    if (p->node_done)
-        return 0;
     char count[21];
-    const char *scan[] = {"SCAN", p->cursor, "MATCH", "{*}:peers", "COUNT", count};
-    size_t scan_lens[] = {4, strlen(p->cursor), 5, 9, 5,
+    const char *scan[] = {"SCAN", p->cursor, "MATCH", SWARM_SCAN_MATCH, "COUNT", count};
+    size_t scan_lens[] = {4, strlen(p->cursor), 5, strlen(SWARM_SCAN_MATCH), 5,
                           (size_t)(put_uint(count, p->scan_count) - count)};
     uint64_t t0 = clock_monotonic_us();
     redisReply *r = sync_command(sc, 6, scan, scan_lens);
@@ -255,60 +216,61 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
         snprintf(err, STARLING_ERR_LEN, "SCAN: %s", reply_error(r, sc));
         if (r != NULL)
             freeReplyObject(r);
-        return -1;
+        return NULL;
     }
     snprintf(p->cursor, sizeof(p->cursor), "%s", r->element[0]->str);
-    const redisReply *keys = r->element[1];
-    int rc = 0;
+    return r;
+}
 
-    /* Only keys of the swarm shape: "{" 40 hex "}:peers" (MATCH is a glob, not a check). */
-    bool *ours = calloc(keys->elements + 1, sizeof(*ours));
-    if (ours == NULL)
-        abort();
-    uint8_t scratch[INFO_HASH_LEN];
+/* One purge.lua call per swarm of the batch, pipelined. Returns 0 or -1 with err. */
+static int purge_batch(struct aggregate_pass *p, struct sync_conn *sc, const redisReply *keys,
+                       struct scanned *batch, char *err)
+{
+    /* Only keys of the swarm shape (MATCH is a glob, not a check). */
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *key = keys->element[i];
-        ours[i] = key->type == REDIS_REPLY_STRING &&
-                  key_info_hash(key->str, key->len, scratch) == 0;
-        if (!ours[i])
+        batch[i].swarm = key->type == REDIS_REPLY_STRING &&
+                         swarm_key_info_hash(key->str, key->len, batch[i].info_hash) == 0;
+        if (!batch[i].swarm)
             continue;
-        struct swarm_keys k;
         struct purge_args a;
-        swarm_keys_from_tag(&k, key->str);
-        purge_args_fill(&a, &k, p->now_ms, p->purge);
-        if (sync_eval_append(sc, &lua_purge, 3, 7, a.args, a.lens) < 0) {
+        purge_args_fill(&a, batch[i].info_hash, p->now_ms, p->purge);
+        if (sync_eval_append(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens) < 0) {
             snprintf(err, STARLING_ERR_LEN, "purge.lua: cannot send");
-            rc = -1;
-            goto out;
+            return -1;
         }
     }
     /* The replies come back in order; the time between two is about one call's. */
     uint64_t last = clock_monotonic_us();
-    struct swarm_counts *counts = calloc(keys->elements + 1, sizeof(*counts));
-    if (counts == NULL)
-        abort();
-    for (size_t i = 0; i < keys->elements && rc == 0; i++) {
-        if (!ours[i])
+    for (size_t i = 0; i < keys->elements; i++) {
+        if (!batch[i].swarm)
             continue;
         redisReply *reply = sync_eval_reply(sc);
         uint64_t now = clock_monotonic_us();
         note_call(p, now - last);
         last = now;
-        if (read_counts(reply, &counts[i]) < 0) {
-            snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(reply, sc));
-            rc = -1;
-        }
-        if (reply != NULL)
-            freeReplyObject(reply);
+        if (take_counts(reply, sc, &batch[i].counts, err) < 0)
+            return -1;
     }
+    return 0;
+}
+
+int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
+{
+    if (p->node_done)
+        return 0;
+    redisReply *r = scan_batch(p, sc, err);
+    if (r == NULL)
+        return -1;
+    const redisReply *keys = r->element[1];
+    struct scanned *batch = xcalloc(keys->elements, sizeof(*batch));
+    int rc = purge_batch(p, sc, keys, batch, err);
     /* Big swarms need more calls; the pipeline is drained, so they go one by one. */
     for (size_t i = 0; i < keys->elements && rc == 0; i++) {
-        if (ours[i] && finish_swarm(p, sc, keys->element[i]->str, &counts[i], err) < 0)
+        if (batch[i].swarm && finish_swarm(p, sc, &batch[i], err) < 0)
             rc = -1;
     }
-    free(counts);
-out:
-    free(ours);
+    free(batch);
     freeReplyObject(r);
     if (rc < 0)
         return -1;
@@ -335,9 +297,7 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
      * "10:incomplete" "i<20>e" "e" */
     size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return NULL;
+    char *buf = xmalloc(cap);
     char *w = buf;
     *w++ = 'd';
     for (size_t i = 0; i < p->nentries; i++) {
@@ -357,22 +317,14 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     return buf;
 }
 
-/* SET starling:fullscrape. Returns 0 or -1 with err. */
-static int publish_fullscrape(struct aggregate_pass *p, struct cluster *cl, char *err)
+/* A write the pass must make (argv[1] is its key): a lost connection or an error reply
+ * fails it. Returns 0 or -1 with err. */
+static int write_command(struct sync_conn *sc, int argc, const char *const *argv,
+                         const size_t *lens, char *err)
 {
-    size_t blob_len = 0;
-    char *blob = fullscrape_encode(p, &blob_len);
-    if (blob == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory for the full-scrape snapshot");
-        return -1;
-    }
-    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
-    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    struct sync_conn *sc = cluster_route(cl, FULLSCRAPE_KEY);
-    redisReply *r = sync_command(sc, 3, set, set_lens);
-    free(blob);
+    redisReply *r = sync_command(sc, argc, argv, lens);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "SET %s: %s", FULLSCRAPE_KEY, reply_error(r, sc));
+        snprintf(err, STARLING_ERR_LEN, "%s %s: %s", argv[0], argv[1], reply_error(r, sc));
         if (r != NULL)
             freeReplyObject(r);
         return -1;
@@ -381,40 +333,16 @@ static int publish_fullscrape(struct aggregate_pass *p, struct cluster *cl, char
     return 0;
 }
 
-/* LPUSH the pass to starling:aggregator:passes, the latest 100 kept. 0 or -1 with err. */
-static int publish_history(struct cluster *cl, const struct pass_info *info, char *err)
+/*
+ * The frontends' request totals (the HGETALL reply, for the caller to free), and in
+ * p->totals how many frontends reported within FRONTEND_ALIVE_MS. NULL with err on failure.
+ */
+static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
+                                 uint64_t now_ms, char *err)
 {
-    char record[256];
-    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
-                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
-    const char *push[] = {"LPUSH", PASSES_KEY, record};
-    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
-    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
-    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    struct sync_conn *sc = cluster_route(cl, PASSES_KEY);
-    redisReply *r = sync_command(sc, 3, push, push_lens);
-    if (r != NULL)
-        freeReplyObject(r);
-    r = r != NULL ? sync_command(sc, 4, trim, trim_lens) : NULL;
-    if (r == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
-        return -1;
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
-/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
-#define MAX_REQUEST_FIELDS 64
-
-int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
-                      char *err)
-{
-    struct sync_conn *sc = cluster_route(cl, COUNTERS_REQUESTS_KEY);
-    int rc = -1;
     char cutoff[22];
     cutoff[0] = '(';
-    size_t cutoff_len = (size_t)(put_uint(cutoff + 1, info->finished_ms - FRONTEND_ALIVE_MS) - cutoff);
+    size_t cutoff_len = (size_t)(put_uint(cutoff + 1, now_ms - FRONTEND_ALIVE_MS) - cutoff);
     const char *zc[] = {"ZCOUNT", COUNTERS_FRONTENDS_KEY, cutoff, "+inf"};
     size_t zc_lens[] = {6, strlen(COUNTERS_FRONTENDS_KEY), cutoff_len, 4};
     redisReply *frontends = sync_command(sc, 4, zc, zc_lens);
@@ -425,71 +353,112 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
         requests->type != REDIS_REPLY_ARRAY) {
         snprintf(err, STARLING_ERR_LEN, "reading the frontends' counters: %s",
                  reply_error(requests != NULL ? requests : frontends, sc));
-        goto out;
+        if (requests != NULL)
+            freeReplyObject(requests);
+        requests = NULL;
+    } else {
+        p->totals.frontends = (uint64_t)frontends->integer;
     }
-    p->totals.frontends = (uint64_t)frontends->integer;
+    if (frontends != NULL)
+        freeReplyObject(frontends);
+    return requests;
+}
 
-    /* HSET starling:stats with every field; numbers as text in one buffer. */
-    const struct {
-        const char *name;
-        uint64_t value;
-    } fields[] = {
-        {"torrents", p->totals.torrents},
-        {"seeders", p->totals.seeders},
-        {"leechers", p->totals.leechers},
-        {"peers_ipv4", p->totals.peers_v4},
-        {"peers_ipv6", p->totals.peers_v6},
-        {"completed", p->totals.completed},
-        {"frontends", p->totals.frontends},
-        {"peers_expired", p->totals.peers_expired},
-        {"swarms_deleted", p->totals.swarms_deleted},
-        {"pass_started_ms", info->started_ms},
-        {"pass_finished_ms", info->finished_ms},
-        {"pass_duration_ms", info->finished_ms - info->started_ms},
-        {"pass_max_call_ms", p->totals.max_call_us / 1000},
-        {"passes", info->passes},
+/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
+#define MAX_REQUEST_FIELDS 64
+
+/* HSET starling:stats with every field, the frontends' totals (requests) among them. */
+static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
+                       const struct pass_info *info, const redisReply *requests, char *err)
+{
+    uint64_t values[STATS_NFIELDS] = {
+        [STATS_TORRENTS] = p->totals.torrents,
+        [STATS_SEEDERS] = p->totals.seeders,
+        [STATS_LEECHERS] = p->totals.leechers,
+        [STATS_PEERS_IPV4] = p->totals.peers_v4,
+        [STATS_PEERS_IPV6] = p->totals.peers_v6,
+        [STATS_COMPLETED] = p->totals.completed,
+        [STATS_FRONTENDS] = p->totals.frontends,
+        [STATS_PEERS_EXPIRED] = p->totals.peers_expired,
+        [STATS_SWARMS_DELETED] = p->totals.swarms_deleted,
+        [STATS_PASS_STARTED_MS] = info->started_ms,
+        [STATS_PASS_FINISHED_MS] = info->finished_ms,
+        [STATS_PASS_DURATION_MS] = info->finished_ms - info->started_ms,
+        [STATS_PASS_MAX_CALL_MS] = p->totals.max_call_us / 1000,
+        [STATS_PASSES] = info->passes,
     };
-    enum { NFIELDS = sizeof(fields) / sizeof(fields[0]) };
-    const char *argv[2 + 2 * (NFIELDS + 1 + MAX_REQUEST_FIELDS)];
-    size_t lens[2 + 2 * (NFIELDS + 1 + MAX_REQUEST_FIELDS)];
-    char numbers[NFIELDS][21];
+    const char *argv[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
+    size_t lens[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
+    char numbers[STATS_NFIELDS][21]; /* numbers as text in one buffer */
     char names[MAX_REQUEST_FIELDS][64];
     int argc = 0;
     argv[argc] = "HSET", lens[argc++] = 4;
     argv[argc] = STATS_KEY, lens[argc++] = strlen(STATS_KEY);
-    for (size_t i = 0; i < NFIELDS; i++) {
-        argv[argc] = fields[i].name, lens[argc++] = strlen(fields[i].name);
+    for (size_t i = 0; i < STATS_NFIELDS; i++) {
+        argv[argc] = stats_field_names[i], lens[argc++] = strlen(stats_field_names[i]);
         argv[argc] = numbers[i];
-        lens[argc++] = (size_t)(put_uint(numbers[i], fields[i].value) - numbers[i]);
+        lens[argc++] = (size_t)(put_uint(numbers[i], values[i]) - numbers[i]);
     }
-    argv[argc] = "leader", lens[argc++] = 6;
+    argv[argc] = STATS_LEADER_FIELD, lens[argc++] = strlen(STATS_LEADER_FIELD);
     argv[argc] = info->leader, lens[argc++] = strlen(info->leader);
     for (size_t i = 0; i + 1 < requests->elements && i / 2 < MAX_REQUEST_FIELDS; i += 2) {
         const redisReply *f = requests->element[i], *v = requests->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        int n = snprintf(names[i / 2], sizeof(names[i / 2]), "requests:%.*s", (int)f->len,
-                         f->str);
+        int n = snprintf(names[i / 2], sizeof(names[i / 2]), STATS_REQUESTS_PREFIX "%.*s",
+                         (int)f->len, f->str);
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    sc = cluster_route(cl, STATS_KEY);
-    redisReply *r = sync_command(sc, argc, argv, lens);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "HSET %s: %s", STATS_KEY, reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        goto out;
+    return write_command(sc, argc, argv, lens, err);
+}
+
+static int write_fullscrape(struct aggregate_pass *p, struct sync_conn *sc, char *err)
+{
+    size_t blob_len = 0;
+    char *blob = fullscrape_encode(p, &blob_len);
+    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
+    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
+    int rc = write_command(sc, 3, set, set_lens, err);
+    free(blob);
+    return rc;
+}
+
+/* The pass joins the history (the latest 100); only a lost connection fails it. */
+static int write_history(struct sync_conn *sc, const struct pass_info *info, char *err)
+{
+    char record[256];
+    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
+                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
+    const char *push[] = {"LPUSH", PASSES_KEY, record};
+    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
+    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
+    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
+    redisReply *r = sync_command(sc, 3, push, push_lens);
+    if (r != NULL) {
+        freeReplyObject(r);
+        r = sync_command(sc, 4, trim, trim_lens);
+    }
+    if (r == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
+        return -1;
     }
     freeReplyObject(r);
+    return 0;
+}
 
-    if (publish_fullscrape(p, cl, err) < 0 || publish_history(cl, info, err) < 0)
-        goto out;
-    rc = 0;
-out:
-    if (frontends != NULL)
-        freeReplyObject(frontends);
-    if (requests != NULL)
-        freeReplyObject(requests);
+int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
+                      char *err)
+{
+    redisReply *requests = read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY),
+                                         info->finished_ms, err);
+    if (requests == NULL)
+        return -1;
+    int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
+    freeReplyObject(requests);
+    if (rc == 0)
+        rc = write_fullscrape(p, cluster_route(cl, FULLSCRAPE_KEY), err);
+    if (rc == 0)
+        rc = write_history(cluster_route(cl, PASSES_KEY), info, err);
     return rc;
 }

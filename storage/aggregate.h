@@ -6,14 +6,10 @@
 #include <stdint.h>
 
 #include "common/torrent.h"
+#include "storage/keys.h" /* the keys it writes (README, "What the aggregator does") */
 #include "storage/sync.h"
 
 struct cluster;
-
-/* Keys the aggregator writes (README, "What the aggregator does"). */
-#define STATS_KEY "starling:stats"
-#define FULLSCRAPE_KEY "starling:fullscrape"
-#define PASSES_KEY "starling:aggregator:passes"
 
 struct aggregate_totals {
     uint64_t torrents; /* swarms with a live peer */

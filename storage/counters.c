@@ -1,25 +1,18 @@
 #include "storage/counters.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/numtext.h"
+#include "storage/keys.h"
 #include "storage/redis.h"
 
 #define MAX_COUNTERS 48
 
-struct report {
-    counters_done_fn *done;
-    void *arg;
-};
-
-static void on_reply(void *arg, struct redisReply *reply, const char *err)
+static void on_reply(struct redis_caller caller, struct redisReply *reply, const char *err)
 {
-    struct report *r = arg;
+    counters_done_fn *done = (counters_done_fn *)caller.fn;
     (void)err;
-    r->done(r->arg, reply != NULL ? 0 : -1);
-    free(r);
+    done(caller.arg, reply != NULL ? 0 : -1);
 }
 
 int counters_report(struct redis_pool *pool, const char *node, uint64_t now_ms,
@@ -42,14 +35,6 @@ int counters_report(struct redis_pool *pool, const char *node, uint64_t now_ms,
         args[nargs] = numbers[1 + i];
         lens[nargs++] = (size_t)(put_uint(numbers[1 + i], increments[i]) - numbers[1 + i]);
     }
-    struct report *r = malloc(sizeof(*r));
-    if (r == NULL)
-        return -1;
-    r->done = done;
-    r->arg = arg;
-    if (redis_pool_eval(pool, &lua_counters, 2, nargs, args, lens, on_reply, r) < 0) {
-        free(r);
-        return -1;
-    }
-    return 0;
+    return redis_pool_eval(pool, &lua_counters, 2, nargs, args, lens, on_reply,
+                           REDIS_CALLER(done, arg));
 }

@@ -6,11 +6,7 @@
 
 struct redis_pool;
 
-/* Keys of the shared request totals (see lua/counters.lua). */
-#define COUNTERS_REQUESTS_KEY "{starling}:requests"
-#define COUNTERS_FRONTENDS_KEY "{starling}:frontends"
-
-/* reply: 0 when Redis took the increments, -1 when they should be sent again. */
+/* result: 0 when Redis took the increments, -1 when they should be sent again. */
 typedef void counters_done_fn(void *arg, int result);
 
 /*

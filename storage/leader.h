@@ -3,10 +3,8 @@
 
 #include <stdint.h>
 
+#include "storage/keys.h" /* LEADER_LOCK_KEY, held by the replica that runs passes */
 #include "storage/sync.h"
-
-/* Held by the aggregator replica that runs passes; its value is the holder's id. */
-#define LEADER_LOCK_KEY "starling:aggregator:lock"
 
 /*
  * Takes the lock (SET NX PX ttl), or renews it if it is already ours. Returns 1 when we

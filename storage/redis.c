@@ -22,12 +22,11 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/numtext.h"
 
-#define SHA_HEX_LEN 40
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define MAX_SCRIPTS 8
 
 static const char ERR_UNAVAILABLE[] = "storage unavailable";
 static const char ERR_TIMEOUT[] = "storage timeout";
@@ -55,7 +54,6 @@ struct redis_pool {
     struct event_base *base;
     struct redis_config rc;
     const struct timeval *call_timeout; /* a libevent common timeout: O(1) add/remove */
-    char sha[MAX_SCRIPTS][SHA_HEX_LEN + 1];
     struct conn *conns;
     unsigned nconns;
     unsigned next; /* round-robin cursor */
@@ -67,8 +65,8 @@ struct call {
     struct conn *conn;
     struct call *prev, *next; /* conn's in-flight list */
     struct event deadline;
-    redis_reply_fn *done;
-    void *arg;
+    redis_reply_fn *on_reply;
+    struct redis_caller caller;
     const struct lua_script *script; /* NULL for a plain command */
     char *cmd; /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
     size_t cmd_len;
@@ -79,24 +77,6 @@ struct call {
 };
 
 static void conn_connect(struct conn *c);
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        log_error("out of memory");
-        abort();
-    }
-    return p;
-}
-
-static int script_index(const struct lua_script *s)
-{
-    for (size_t i = 0; i < lua_script_count; i++)
-        if (lua_scripts[i] == s)
-            return (int)i;
-    return -1;
-}
 
 /* ---- in-flight list ---- */
 
@@ -185,21 +165,30 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     schedule_reconnect(c);
 }
 
+static void setup_failed(struct conn *c, const char *why)
+{
+    log_error("redis connection %u setup failed: %s", c->index, why);
+    evtimer_del(c->timer);
+    conn_drop(c, "setup failed");
+}
+
+/* privdata: 0 for AUTH and SELECT, 1 + the index in lua_scripts of a SCRIPT LOAD. */
 static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct conn *c = ac->data;
     redisReply *r = reply;
     size_t script = (size_t)(uintptr_t)privdata;
+    char err[STARLING_ERR_LEN];
     if (r == NULL || c->ac != ac)
         return; /* the context is going away; on_disconnect or conn_drop handles it */
     if (r->type == REDIS_REPLY_ERROR) {
-        log_error("redis connection %u setup failed: %s", c->index, r->str);
-        evtimer_del(c->timer);
-        conn_drop(c, "setup failed");
+        setup_failed(c, r->str);
         return;
     }
-    if (script > 0 && r->type == REDIS_REPLY_STRING && r->len == SHA_HEX_LEN)
-        memcpy(c->pool->sha[script - 1], r->str, SHA_HEX_LEN + 1);
+    if (script > 0 && lua_script_check_load(lua_scripts[script - 1], r, err, sizeof(err)) < 0) {
+        setup_failed(c, err);
+        return;
+    }
     if (--c->setup_owed == 0) {
         evtimer_del(c->timer);
         c->state = CONN_READY;
@@ -227,7 +216,9 @@ static void queue_setup(struct conn *c)
         redisAsyncCommand(c->ac, on_setup_reply, NULL, "SELECT %u", rc->db);
         c->setup_owed++;
     }
-    for (size_t i = 0; i < lua_script_count; i++) {
+    for (size_t i = 0; i < LUA_SCRIPT_COUNT; i++) {
+        if (lua_scripts[i]->loader != LUA_FRONTEND)
+            continue;
         redisAsyncCommand(c->ac, on_setup_reply, (void *)(uintptr_t)(i + 1), "SCRIPT LOAD %b",
                           lua_scripts[i]->body, lua_scripts[i]->len);
         c->setup_owed++;
@@ -274,9 +265,7 @@ static char *format_command(int argc, const char *const *argv, const size_t *len
     size_t total = 1 + 20 + 2 + 1; /* + NUL: hiredis strchr()s through the command */
     for (int i = 0; i < argc; i++)
         total += 1 + 20 + 2 + lens[i] + 2;
-    char *cmd = malloc(total);
-    if (cmd == NULL)
-        return NULL;
+    char *cmd = xmalloc(total);
     char *p = cmd;
     *p++ = '*';
     p = put_uint(p, (size_t)argc);
@@ -307,7 +296,7 @@ static void call_answer(struct call *call, redisReply *reply, const char *err)
         return;
     call->answered = true;
     event_del(&call->deadline);
-    call->done(call->arg, reply, err);
+    call->on_reply(call->caller, reply, err);
 }
 
 /* Rewrites the kept EVALSHA into an EVAL of the script body and sends it. */
@@ -353,9 +342,7 @@ static int resend_as_eval(struct call *call)
     char prefix[64];
     int n = snprintf(prefix, sizeof(prefix), "$4\r\nEVAL\r\n$%zu\r\n", s->len);
     size_t len = head_len + (size_t)n + s->len + 2 + tail_len;
-    char *cmd = malloc(len + 1); /* NUL-terminated, as hiredis expects */
-    if (cmd == NULL)
-        return -1;
+    char *cmd = xmalloc(len + 1); /* NUL-terminated, as hiredis expects */
     char *p = cmd;
     memcpy(p, call->cmd, head_len), p += head_len;
     memcpy(p, prefix, (size_t)n), p += n;
@@ -413,7 +400,7 @@ static struct conn *pick_ready(struct redis_pool *pool)
 
 /* Sends a formatted command (ownership of cmd passes here) as a new call. */
 static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_script *script,
-                     char *cmd, size_t len, redis_reply_fn *done, void *arg)
+                     char *cmd, size_t len, redis_reply_fn *on_reply, struct redis_caller caller)
 {
     struct call *call = xcalloc(1, sizeof(*call));
     call->cmd = cmd;
@@ -421,11 +408,11 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     if (script != NULL) {
         /* "*<argc>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n" precedes the numkeys argument. */
         const char *argc_end = memchr(cmd, '\n', len);
-        call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + SHA_HEX_LEN + 2;
+        call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + LUA_SHA_LEN + 2;
     }
     call->script = script;
-    call->done = done;
-    call->arg = arg;
+    call->on_reply = on_reply;
+    call->caller = caller;
     call->sent_ms = (clock_monotonic_us() / 1000);
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
@@ -442,45 +429,28 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     return 0;
 }
 
-#define MAX_ARGS 128
-
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
-                    void *arg)
+                    int nargs, const char *const *args, const size_t *arglens,
+                    redis_reply_fn *on_reply, struct redis_caller caller)
 {
-    int idx = script_index(script);
+    struct lua_call call;
     struct conn *c = pick_ready(pool);
-    if (c == NULL || idx < 0 || pool->sha[idx][0] == '\0' || nargs > MAX_ARGS - 3)
+    if (c == NULL || lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
         return -1;
-
-    char numkeys[16];
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    argv[0] = "EVALSHA", argvlen[0] = 7;
-    argv[1] = pool->sha[idx], argvlen[1] = SHA_HEX_LEN;
-    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
-    argv[2] = numkeys;
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i], argvlen[3 + i] = arglens[i];
-
     size_t len;
-    char *cmd = format_command(3 + nargs, argv, argvlen, &len);
-    if (cmd == NULL)
-        return -1;
-    return send_call(pool, c, script, cmd, len, done, arg);
+    char *cmd = format_command(call.argc, call.argv, call.lens, &len);
+    return send_call(pool, c, script, cmd, len, on_reply, caller);
 }
 
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
-                       const size_t *argvlen, redis_reply_fn *done, void *arg)
+                       const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller)
 {
     struct conn *c = pick_ready(pool);
     if (c == NULL)
         return -1;
     size_t len;
     char *cmd = format_command(argc, argv, argvlen, &len);
-    if (cmd == NULL)
-        return -1;
-    return send_call(pool, c, NULL, cmd, len, done, arg);
+    return send_call(pool, c, NULL, cmd, len, on_reply, caller);
 }
 
 const struct redis_stats *redis_pool_stats(const struct redis_pool *pool)

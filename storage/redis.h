@@ -13,14 +13,28 @@ struct redisReply;
 struct redis_pool;
 
 /*
- * The outcome of one call, delivered exactly once: `reply` (a non-error reply, valid only
- * until the callback returns) with err NULL, or reply NULL and err a static text saying
- * why (timeout, connection lost, error reply). Never called from inside redis_pool_eval().
+ * Who a call answers: a storage function's caller, whose typed callback (cast to
+ * redis_caller_fn; the reply handler casts it back) and argument the pool carries through
+ * the call untouched, so that no storage function allocates a struct to hold them.
  */
-typedef void redis_reply_fn(void *arg, struct redisReply *reply, const char *err);
+typedef void (*redis_caller_fn)(void);
+struct redis_caller {
+    redis_caller_fn fn; /* may be NULL when arg says everything */
+    void *arg;
+};
+#define REDIS_CALLER(fn, arg) ((struct redis_caller){(redis_caller_fn)(fn), (arg)})
+
+/*
+ * The outcome of one call, delivered exactly once to its reply handler with the caller it
+ * was given: `reply` (a non-error reply, valid only until the handler returns) with err
+ * NULL, or reply NULL and err a static text saying why (timeout, connection lost, error
+ * reply). Never called from inside redis_pool_eval() or redis_pool_command().
+ */
+typedef void redis_reply_fn(struct redis_caller caller, struct redisReply *reply,
+                            const char *err);
 
 /* Connections to one Redis (redis.connections of them), connecting at once and
- * reconnecting by themselves with backoff. Returns NULL only on allocation failure. */
+ * reconnecting by themselves with backoff. */
 struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_config *rc);
 
 /* Closes every connection; calls still owed an answer get err "shutting down". */
@@ -33,18 +47,19 @@ bool redis_pool_ready(const struct redis_pool *pool);
  * EVALSHA of `script` with nkeys of the nargs args as KEYS and the rest as ARGV, on the
  * next ready connection, pipelined behind whatever is in flight there. On NOSCRIPT it is
  * resent once as EVAL (which also caches the script again). The args are copied.
- * Returns 0 (done will run), or -1 when no connection is ready (done will not run).
+ * Returns 0 (on_reply will run), or -1 when no connection is ready (it will not).
  */
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens, redis_reply_fn *done,
-                    void *arg);
+                    int nargs, const char *const *args, const size_t *arglens,
+                    redis_reply_fn *on_reply, struct redis_caller caller);
 
 /*
  * Any other command (argv[0] is its name), on the next ready connection, with the same
- * deadline and callback rules as redis_pool_eval(). Returns 0, or -1 (done not called).
+ * deadline and callback rules as redis_pool_eval(). Returns 0, or -1 (on_reply not called).
  */
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
-                       const size_t *argvlen, redis_reply_fn *done, void *arg);
+                       const size_t *argvlen, redis_reply_fn *on_reply,
+                       struct redis_caller caller);
 
 /* What went wrong so far, for /metrics. Counters only grow. */
 struct redis_stats {

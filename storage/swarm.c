@@ -1,10 +1,9 @@
 /*
  * Typed announce and scrape over the Lua scripts: builds KEYS/ARGV, reads the reply.
- * Key layout and reply formats are documented at the top of lua/announce.lua.
+ * Keys and members: storage/keys.h; the scripts' arguments and replies: their headers.
  */
 #include "storage/swarm.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,55 +12,16 @@
 #include <hiredis/hiredis.h>
 
 #include "common/config.h"
-#include "common/log.h"
+#include "common/mem.h"
 #include "common/numtext.h"
+#include "storage/keys.h"
 #include "storage/redis.h"
-
-#define TAG_LEN 42 /* "{" + 40 hex + "}" */
-#define KEY_MAX (TAG_LEN + 16)
-#define MEMBER_V4 (PEER_ID_LEN + COMPACT_V4_LEN)
-#define MEMBER_V6 (PEER_ID_LEN + COMPACT_V6_LEN)
-#define MEMBER_BOTH (PEER_ID_LEN + COMPACT_V4_LEN + COMPACT_V6_LEN)
 
 static const char ERR_BAD_REPLY[] = "storage error";
 
 /* Decoded peers of the reply being delivered. One event loop per process, and the array
  * is only used during a callback, so one static array serves every call. */
 static struct swarm_peer peer_scratch[CONFIG_NUM_WANT_CEILING];
-
-void swarm_hash_tag(const uint8_t *info_hash, char out[42])
-{
-    static const char hex[] = "0123456789abcdef";
-    out[0] = '{';
-    for (size_t i = 0; i < INFO_HASH_LEN; i++) {
-        out[1 + 2 * i] = hex[info_hash[i] >> 4];
-        out[2 + 2 * i] = hex[info_hash[i] & 15];
-    }
-    out[TAG_LEN - 1] = '}';
-}
-
-/* The three keys of a swarm, from its tag. */
-struct swarm_keys {
-    char seeders[KEY_MAX], leechers[KEY_MAX], peers[KEY_MAX];
-    size_t seeders_len, leechers_len, peers_len;
-};
-
-static size_t key_with_suffix(char *out, const char *tag, const char *suffix)
-{
-    size_t n = strlen(suffix);
-    memcpy(out, tag, TAG_LEN);
-    memcpy(out + TAG_LEN, suffix, n);
-    return TAG_LEN + n;
-}
-
-static void swarm_keys_fill(struct swarm_keys *k, const uint8_t *info_hash)
-{
-    char tag[TAG_LEN];
-    swarm_hash_tag(info_hash, tag);
-    k->seeders_len = key_with_suffix(k->seeders, tag, ":seeders");
-    k->leechers_len = key_with_suffix(k->leechers, tag, ":leechers");
-    k->peers_len = key_with_suffix(k->peers, tag, ":peers");
-}
 
 /* Writes v as decimal text into out (room for 20); returns its length. */
 static size_t u64_text(char *out, uint64_t v)
@@ -86,11 +46,6 @@ static uint64_t next_random(void)
 
 /* ---- announce ---- */
 
-struct announce_call {
-    swarm_announce_fn *done;
-    void *arg;
-};
-
 static int reply_uint(const redisReply *r, uint64_t *out)
 {
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
@@ -99,33 +54,18 @@ static int reply_uint(const redisReply *r, uint64_t *out)
     return 0;
 }
 
-/* Splits a member (peer_id .. endpoints) into a swarm_peer. Returns 0 or -1. */
+/* Splits a member (storage/keys.h) into a swarm_peer. Returns 0 or -1. */
 static int decode_member(const redisReply *m, struct swarm_peer *p)
 {
     if (m->type != REDIS_REPLY_STRING)
         return -1;
-    const uint8_t *b = (const uint8_t *)m->str;
-    p->peer_id = b;
-    p->v4 = p->v6 = NULL;
-    switch (m->len) {
-    case MEMBER_V4:
-        p->v4 = b + PEER_ID_LEN;
-        return 0;
-    case MEMBER_V6:
-        p->v6 = b + PEER_ID_LEN;
-        return 0;
-    case MEMBER_BOTH:
-        p->v4 = b + PEER_ID_LEN;
-        p->v6 = b + PEER_ID_LEN + COMPACT_V4_LEN;
-        return 0;
-    default:
-        return -1;
-    }
+    p->peer_id = (const uint8_t *)m->str;
+    return member_split(p->peer_id, m->len, &p->v4, &p->v6);
 }
 
-static void on_announce_reply(void *arg, redisReply *r, const char *err)
+static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
-    struct announce_call *call = arg;
+    swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
     struct announce_reply out = {0};
     if (err == NULL) {
         if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
@@ -144,42 +84,28 @@ static void on_announce_reply(void *arg, redisReply *r, const char *err)
         }
     }
     if (err != NULL)
-        call->done(call->arg, NULL, err);
+        done(caller.arg, NULL, err);
     else
-        call->done(call->arg, &out, NULL);
-    free(call);
+        done(caller.arg, &out, NULL);
 }
 
 int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
                    swarm_announce_fn *done, void *arg)
 {
     struct swarm_keys k;
-    swarm_keys_fill(&k, a->info_hash);
-
-    uint8_t endpoints[COMPACT_V4_LEN + COMPACT_V6_LEN];
-    size_t endpoints_len = 0;
-    if (a->endpoints.has_v4) {
-        memcpy(endpoints, a->endpoints.v4, COMPACT_V4_LEN);
-        endpoints_len += COMPACT_V4_LEN;
-    }
-    if (a->endpoints.has_v6) {
-        memcpy(endpoints + endpoints_len, a->endpoints.v6, COMPACT_V6_LEN);
-        endpoints_len += COMPACT_V6_LEN;
-    }
+    uint8_t endpoints[MEMBER_ENDPOINTS_MAX];
+    size_t endpoints_len = member_endpoints(&a->endpoints, endpoints);
 
     char now[24], expiry[24], ttl[24], numwant[16], rand[16];
     char event = (char)('0' + (int)a->event);
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
+    /* [0..2]: the swarm's keys */
     const char *args[14] = {
-        k.seeders, k.leechers, k.peers, now, expiry, ttl, (const char *)a->peer_id,
-        (const char *)endpoints, a->seeding ? "1" : "0", &event, numwant, &family,
-        a->purge ? "1" : "0", rand,
+        [3] = now, expiry, ttl, (const char *)a->peer_id, (const char *)endpoints,
+        a->seeding ? "1" : "0", &event, numwant, &family, a->purge ? "1" : "0", rand,
     };
     size_t lens[14] = {
-        k.seeders_len,
-        k.leechers_len,
-        k.peers_len,
-        u64_text(now, a->now_ms),
+        [3] = u64_text(now, a->now_ms),
         u64_text(expiry, a->now_ms + a->peer_ttl_ms),
         u64_text(ttl, 2 * a->peer_ttl_ms),
         PEER_ID_LEN,
@@ -191,55 +117,32 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         1,
         u64_text(rand, next_random() >> 33),
     };
-
-    struct announce_call *call = malloc(sizeof(*call));
-    if (call == NULL)
-        return -1;
-    call->done = done;
-    call->arg = arg;
-    if (redis_pool_eval(pool, &lua_announce, 3, 14, args, lens, on_announce_reply, call) < 0) {
-        free(call);
-        return -1;
-    }
-    return 0;
+    swarm_keys_fill(&k, a->info_hash);
+    swarm_keys_args(&k, args, lens);
+    return redis_pool_eval(pool, &lua_announce, SWARM_NKEYS, 14, args, lens, on_announce_reply,
+                           REDIS_CALLER(done, arg));
 }
 
 /* ---- full scrape ---- */
 
-struct fullscrape_call {
-    swarm_fullscrape_fn *done;
-    void *arg;
-};
-
-static void on_fullscrape_reply(void *arg, redisReply *r, const char *err)
+static void on_fullscrape_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
-    struct fullscrape_call *call = arg;
+    swarm_fullscrape_fn *done = (swarm_fullscrape_fn *)caller.fn;
     if (err != NULL)
-        call->done(call->arg, NULL, 0, err);
+        done(caller.arg, NULL, 0, err);
     else if (r->type == REDIS_REPLY_STRING)
-        call->done(call->arg, r->str, r->len, NULL);
+        done(caller.arg, r->str, r->len, NULL);
     else if (r->type == REDIS_REPLY_NIL)
-        call->done(call->arg, NULL, 0, NULL);
+        done(caller.arg, NULL, 0, NULL);
     else
-        call->done(call->arg, NULL, 0, ERR_BAD_REPLY);
-    free(call);
+        done(caller.arg, NULL, 0, ERR_BAD_REPLY);
 }
 
 int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg)
 {
-    static const char key[] = "starling:fullscrape";
-    const char *argv[] = {"GET", key};
-    size_t lens[] = {3, sizeof(key) - 1};
-    struct fullscrape_call *call = malloc(sizeof(*call));
-    if (call == NULL)
-        return -1;
-    call->done = done;
-    call->arg = arg;
-    if (redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, call) < 0) {
-        free(call);
-        return -1;
-    }
-    return 0;
+    const char *argv[] = {"GET", FULLSCRAPE_KEY};
+    size_t lens[] = {3, sizeof(FULLSCRAPE_KEY) - 1};
+    return redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, REDIS_CALLER(done, arg));
 }
 
 /* ---- scrape ---- */
@@ -260,9 +163,16 @@ struct scrape_call {
     struct scrape_part *parts;
 };
 
-static void on_scrape_reply(void *arg, redisReply *r, const char *err)
+static void scrape_call_free(struct scrape_call *call)
 {
-    struct scrape_part *part = arg;
+    free(call->counts);
+    free(call->parts);
+    free(call);
+}
+
+static void on_scrape_reply(struct redis_caller caller, redisReply *r, const char *err)
+{
+    struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
     struct scrape_counts *c = &call->counts[part->index];
     if (err == NULL &&
@@ -279,38 +189,37 @@ static void on_scrape_reply(void *arg, redisReply *r, const char *err)
         call->done(call->arg, NULL, 0, call->err);
     else
         call->done(call->arg, call->counts, call->n, NULL);
-    free(call->counts);
-    free(call->parts);
-    free(call);
+    scrape_call_free(call);
 }
 
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg)
 {
-    struct scrape_call *call = calloc(1, sizeof(*call));
-    if (call == NULL || n == 0)
-        goto fail;
+    if (n == 0)
+        return -1;
+    struct scrape_call *call = xcalloc(1, sizeof(*call));
     call->done = done;
     call->arg = arg;
     call->n = n;
-    call->counts = calloc(n, sizeof(*call->counts));
-    call->parts = calloc(n, sizeof(*call->parts));
-    if (call->counts == NULL || call->parts == NULL)
-        goto fail;
+    call->counts = xcalloc(n, sizeof(*call->counts));
+    call->parts = xcalloc(n, sizeof(*call->parts));
 
     char now[24];
     size_t now_len = u64_text(now, now_ms);
     for (size_t i = 0; i < n; i++) {
         struct swarm_keys k;
+        const char *args[4] = {[3] = now};
+        size_t lens[4] = {[3] = now_len};
         swarm_keys_fill(&k, hashes[i]);
-        const char *args[4] = {k.seeders, k.leechers, k.peers, now};
-        size_t lens[4] = {k.seeders_len, k.leechers_len, k.peers_len, now_len};
+        swarm_keys_args(&k, args, lens);
         call->parts[i].call = call;
         call->parts[i].index = i;
-        if (redis_pool_eval(pool, &lua_scrape, 3, 4, args, lens, on_scrape_reply,
-                            &call->parts[i]) < 0) {
-            if (i == 0)
-                goto fail;
+        if (redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
+                            REDIS_CALLER(NULL, &call->parts[i])) < 0) {
+            if (i == 0) {
+                scrape_call_free(call);
+                return -1;
+            }
             /* Some are in flight: they deliver the failure when the last one lands. */
             call->err = "storage unavailable";
             break;
@@ -318,11 +227,4 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         call->owed++;
     }
     return 0;
-fail:
-    if (call != NULL) {
-        free(call->counts);
-        free(call->parts);
-    }
-    free(call);
-    return -1;
 }

@@ -72,7 +72,4 @@ typedef void swarm_fullscrape_fn(void *arg, const char *files, size_t len, const
 /* One GET. Returns 0, or -1 (done not called) when Redis is down. */
 int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg);
 
-/* Writes the swarm's hash tag "{<40 lowercase hex>}" (42 bytes, no NUL) into out. */
-void swarm_hash_tag(const uint8_t *info_hash, char out[42]);
-
 #endif

@@ -9,22 +9,7 @@
 
 #include "common/clock.h"
 
-#define MAX_ARGS 64
-
-static const struct lua_script *const sync_scripts[] = {&lua_purge, &lua_family, &lua_lock_renew,
-                                                        &lua_lock_release};
-#define SYNC_SCRIPTS (sizeof(sync_scripts) / sizeof(sync_scripts[0]))
-
-static int script_index(const struct lua_script *s)
-{
-    for (size_t i = 0; i < SYNC_SCRIPTS; i++)
-        if (sync_scripts[i] == s)
-            return (int)i;
-    return -1;
-}
-
-/* Runs a setup command; 0 when it did not fail. */
-
+/* The reply r of a setup command (what): 0 when it did not fail, else -1 with err. */
 static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *r)
 {
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -119,21 +104,11 @@ redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv
 static int append_eval(struct sync_conn *sc, const struct lua_script *script, bool by_body,
                        int nkeys, int nargs, const char *const *args, const size_t *lens)
 {
-    int idx = script_index(script);
-    if (settle(sc) < 0 || sc->c == NULL || idx < 0 || nargs > MAX_ARGS - 3)
+    struct lua_call call;
+    if (settle(sc) < 0 || sc->c == NULL ||
+        lua_call_fill(&call, script, by_body, nkeys, nargs, args, lens) < 0)
         return -1;
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    char numkeys[16];
-    argv[0] = by_body ? "EVAL" : "EVALSHA";
-    argvlen[0] = strlen(argv[0]);
-    argv[1] = by_body ? script->body : sc->sha[idx];
-    argvlen[1] = by_body ? script->len : 40;
-    argvlen[2] = (size_t)snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
-    argv[2] = numkeys;
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i], argvlen[3 + i] = lens[i];
-    return redisAppendCommandArgv(sc->c, 3 + nargs, argv, argvlen) == REDIS_OK ? 0 : -1;
+    return redisAppendCommandArgv(sc->c, call.argc, call.argv, call.lens) == REDIS_OK ? 0 : -1;
 }
 
 int sync_eval_append(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
@@ -150,17 +125,22 @@ redisReply *sync_eval_reply(struct sync_conn *sc)
 int sync_load_scripts(struct sync_conn *sc, char *err)
 {
     settle(sc);
-    for (size_t i = 0; i < SYNC_SCRIPTS; i++) {
+    for (size_t i = 0; i < LUA_SCRIPT_COUNT; i++) {
+        const struct lua_script *s = lua_scripts[i];
+        if (s->loader != LUA_AGGREGATOR)
+            continue;
         if (sc->c == NULL) {
             snprintf(err, STARLING_ERR_LEN, "redis connection lost");
             return -1;
         }
-        redisReply *r = redisCommand(sc->c, "SCRIPT LOAD %b", sync_scripts[i]->body,
-                                     sync_scripts[i]->len);
-        if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40)
-            memcpy(sc->sha[i], r->str, 41);
+        redisReply *r = redisCommand(sc->c, "SCRIPT LOAD %b", s->body, s->len);
         if (r == NULL)
             sync_close(sc);
+        if (r != NULL && r->type != REDIS_REPLY_ERROR &&
+            lua_script_check_load(s, r, err, STARLING_ERR_LEN) < 0) {
+            freeReplyObject(r);
+            return -1;
+        }
         if (setup(sc, err, "SCRIPT LOAD", r) < 0)
             return -1;
     }

@@ -20,7 +20,6 @@ struct sync_conn {
     uint64_t last_ok_us; /* monotonic time of the latest good reply */
     bool ping_owed;      /* sync_ping_send()'s PONG is still unread */
     struct redisContext *c;
-    char sha[8][41]; /* SCRIPT LOADed bodies, by sync_script_index() */
 };
 
 /*

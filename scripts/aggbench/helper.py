@@ -187,6 +187,8 @@ def cmd_slowlog_on(port, thresh, maxlen, state):
 
 
 def script_names(luadir):
+    """sha -> file name, of the assembled scripts (build/generated/lua: the bodies Redis
+    names by their SHA1, not the lua/ sources)."""
     names = {}
     for fn in sorted(os.listdir(luadir)):
         if fn.endswith(".lua"):

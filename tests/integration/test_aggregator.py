@@ -426,6 +426,48 @@ def populate(redis, n):
     return hashes
 
 
+class BigSwarmTest(AggregatorTestBase):
+    """One swarm too big for one purge.lua call: more expired peers in a set than a call
+    removes (256: more calls) and sets larger than a call counts the families of (500:
+    family.lua, in slices). Written straight to Redis in the layout of lua/announce.lua."""
+
+    LIVE_SEEDERS, LIVE_LEECHERS, EXPIRED_LEECHERS = 1300, 700, 600
+
+    def test_big_swarm(self):
+        h = random_hash()
+        live, dead = now_ms() + 3600 * 1000, now_ms() - 1000
+        families = ("v4", "v6", "dual")
+        peers = []  # (set, expiry, family)
+        peers += [("seeders", live, families[i % 3]) for i in range(self.LIVE_SEEDERS)]
+        peers += [("leechers", live, "v4")] * self.LIVE_LEECHERS
+        peers += [("leechers", dead, families[i % 3]) for i in range(self.EXPIRED_LEECHERS)]
+        with self.redis.client(timeout=10.0) as c:
+            for i, (kind, expiry, family) in enumerate(peers):
+                ep = {"v4": compact4(LOCAL, 10000 + i), "v6": compact6(V6, 10000 + i),
+                      "dual": compact4(LOCAL, 10000 + i) + compact6(V6, 10000 + i)}[family]
+                peer = random_peer_id()
+                c.send("ZADD", key(h, kind), expiry, peer + ep)
+                c.send("HSET", key(h, "peers"), peer, (b"S" if kind == "seeders" else b"L") + ep)
+            for _ in range(2 * len(peers)):
+                reply = c.read_reply()
+                if reply != 1:
+                    raise AssertionError("writing the swarm: %r" % reply)
+        agg = self.aggregator(start=False)
+        self.assertEqual(agg.run_once(), 0, agg.log()[-2000:])
+
+        alive = [p for p in peers if p[1] == live]
+        stats = hgetall(self.redis.client(), "starling:stats")
+        got = {f: int(stats[f.encode()]) for f in ("torrents", "seeders", "leechers",
+                                                  "peers_ipv4", "peers_ipv6", "peers_expired")}
+        self.assertEqual(got, {
+            "torrents": 1, "seeders": self.LIVE_SEEDERS, "leechers": self.LIVE_LEECHERS,
+            "peers_ipv4": sum(1 for p in alive if p[2] != "v6"),
+            "peers_ipv6": sum(1 for p in alive if p[2] != "v4"),
+            "peers_expired": self.EXPIRED_LEECHERS})
+        self.assertEqual(self.redis.call("ZCARD", key(h, "leechers")), self.LIVE_LEECHERS)
+        self.assertEqual(self.redis.call("HLEN", key(h, "peers")), len(alive))
+
+
 class LeaderTest(AggregatorTestBase):
     # A small scan_count over a few thousand swarms: a pass is many batches, not a blip.
     CONFIG = {"aggregator": {"interval": "500ms", "lock_ttl": "2s", "scan_count": 20}}

@@ -1,9 +1,11 @@
 """Redis down, slow, restarted or erroring: clients get `storage unavailable, retry later`
 quickly, never a hang, and service resumes by itself."""
 
+import hashlib
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -12,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (STORAGE_UNAVAILABLE, Conn, RedisServer, Starling, announce,
                      announce_reply, announce_target, build_request, compact4, failure, key,
                      random_hash, random_peer_id, require_binary, scrape, scrape_target,
-                     wait_until)
+                     source_dir, wait_until)
 
 LOCAL = "127.0.0.1"
 COMMAND_TIMEOUT = 0.3  # redis.command_timeout below
@@ -106,6 +108,26 @@ class RedisFailureTest(unittest.TestCase):
                                                        b"10:incompletei5eeee")
         r = announce(self.port, h, first, 31000, event="stopped")
         self.assertEqual(r.body, announce_reply(0, 4))
+
+    def test_builtin_script_names(self):
+        """The sha compiled in for each script is the name Redis gives its body, which
+        EVALSHA finds; the registry holds one script per lua/*.lua; the frontend loaded
+        its own scripts (and only those) when it connected."""
+        path = os.environ.get("STARLING_LUA_REGISTRY")
+        if not path:
+            self.skipTest("STARLING_LUA_REGISTRY names no lua_registry binary")
+        out = subprocess.run([path], check=True, stdout=subprocess.PIPE, timeout=10).stdout
+        scripts = [line.split(b" ") for line in out.splitlines()]
+        files = sorted(f[:-4] for f in os.listdir(os.path.join(source_dir(), "lua"))
+                       if f.endswith(".lua"))
+        self.assertEqual([name.decode() for name, _, _, _ in scripts], files)
+        shas = [sha for _, _, sha, _ in scripts]
+        self.assertEqual(self.redis.call("SCRIPT", "EXISTS", *shas),
+                         [1 if loader == b"frontend" else 0 for _, loader, _, _ in scripts])
+        for name, _, sha, body in scripts:
+            body = bytes.fromhex(body.decode())
+            self.assertEqual(self.redis.call("SCRIPT", "LOAD", body), sha, name)
+            self.assertEqual(hashlib.sha1(body).hexdigest().encode(), sha, name)
 
     def test_slow_redis(self):
         h = random_hash()

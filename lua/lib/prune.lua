@@ -1,0 +1,12 @@
+-- prune(key, peers, now, limit): drops at most `limit` members of the swarm set `key` that
+-- expired by `now` (their score), and their records in the swarm's hash `peers`, named
+-- there by the member's first MEMBER_ID_LEN bytes: the peer_id. Returns how many went.
+local function prune(key, peers, now, limit)
+    local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', '0', limit)
+    if #gone == 0 then return 0 end
+    redis.call('ZREM', key, unpack(gone))
+    local ids = {}
+    for i = 1, #gone do ids[i] = string.sub(gone[i], 1, @MEMBER_ID_LEN@) end
+    redis.call('HDEL', peers, unpack(ids))
+    return #gone
+end

@@ -1,0 +1,109 @@
+#ifndef STARLING_KEYS_H
+#define STARLING_KEYS_H
+
+/*
+ * The Redis schema, in one place: the keys starling reads and writes, the hash tag that
+ * keeps one swarm's keys in one cluster slot, the layout of a swarm's members and the
+ * fields of the stats hash. The Lua scripts get this file's integer #defines at build
+ * time (cmake/lua_scripts.cmake), so C and Lua cannot disagree on the layout.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/torrent.h"
+
+/* ---- a swarm: three keys sharing the hash tag "{<40 lowercase hex of the info_hash>}" ---- */
+
+#define SWARM_TAG_LEN (2 + 2 * INFO_HASH_LEN)
+#define SWARM_SEEDERS_SUFFIX ":seeders"   /* ZSET member -> expiry (ms since the epoch) */
+#define SWARM_LEECHERS_SUFFIX ":leechers" /* ZSET, the same */
+#define SWARM_PEERS_SUFFIX ":peers" /* HASH peer_id -> role ('S'|'L') .. endpoints; and
+                                     * "downloaded" -> completed downloads */
+/* The longest of the three keys. */
+#define SWARM_KEY_MAX (SWARM_TAG_LEN + sizeof(SWARM_LEECHERS_SUFFIX) - 1)
+/* What SCAN matches to visit every swarm once, by its peers hash. A glob only: the keys it
+ * returns are checked with swarm_key_info_hash(). */
+#define SWARM_SCAN_MATCH "{*}" SWARM_PEERS_SUFFIX
+
+/* The keys in the order announce.lua, scrape.lua and purge.lua take them as KEYS[1..3]. */
+enum swarm_key { SWARM_SEEDERS, SWARM_LEECHERS, SWARM_PEERS, SWARM_NKEYS };
+
+struct swarm_keys {
+    char name[SWARM_NKEYS][SWARM_KEY_MAX]; /* not NUL-terminated */
+    size_t len[SWARM_NKEYS];
+};
+
+/* Writes the tag of the swarm of info_hash (SWARM_TAG_LEN bytes, no NUL) into out. */
+void swarm_tag(const uint8_t *info_hash, char *out);
+
+/* The three keys of the swarm of info_hash. */
+void swarm_keys_fill(struct swarm_keys *k, const uint8_t *info_hash);
+
+/* Puts the three keys at args[0..2] and lens[0..2]: a script's KEYS. */
+void swarm_keys_args(const struct swarm_keys *k, const char **args, size_t *lens);
+
+/*
+ * The info_hash of a swarm's peers key: exactly what swarm_keys_fill() writes (so lowercase
+ * hex only). Returns 0, or -1 for a key of any other shape.
+ */
+int swarm_key_info_hash(const char *key, size_t len, uint8_t *info_hash);
+
+/*
+ * ---- a member of a swarm set: the peer_id, then the peer's compact endpoints ----
+ * IPv4, IPv6, or both with IPv4 first, so a member's length tells which it has. The peers
+ * hash names the peer by the member's first MEMBER_ID_LEN bytes.
+ */
+#define MEMBER_ID_LEN PEER_ID_LEN
+#define MEMBER_V4_LEN (MEMBER_ID_LEN + COMPACT_V4_LEN)
+#define MEMBER_V6_LEN (MEMBER_ID_LEN + COMPACT_V6_LEN)
+#define MEMBER_DUAL_LEN (MEMBER_ID_LEN + COMPACT_V4_LEN + COMPACT_V6_LEN)
+#define MEMBER_ENDPOINTS_MAX (MEMBER_DUAL_LEN - MEMBER_ID_LEN)
+
+/* Writes what follows the peer_id in the peer's member into out; returns its length. */
+size_t member_endpoints(const struct peer_endpoints *e, uint8_t *out);
+
+/*
+ * Finds the endpoints in a member of len bytes: *v4 and *v6 point into it, or are NULL
+ * when absent. Returns 0, or -1 for a length of no layout.
+ */
+int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const uint8_t **v6);
+
+/* ---- keys of the whole tracker ---- */
+
+#define STATS_KEY "starling:stats"           /* HASH, the aggregator's totals: stats_field */
+#define FULLSCRAPE_KEY "starling:fullscrape" /* STRING, the bencoded `files` of a full scrape */
+#define PASSES_KEY "starling:aggregator:passes" /* LIST "<leader> <started_ms> <finished_ms>" */
+#define LEADER_LOCK_KEY "starling:aggregator:lock" /* STRING, the leading aggregator's id */
+/* The frontends' request totals (lua/counters.lua); one hash tag: one slot on a cluster. */
+#define COUNTERS_REQUESTS_KEY "{starling}:requests"   /* HASH "<endpoint>:<result>" -> count */
+#define COUNTERS_FRONTENDS_KEY "{starling}:frontends" /* ZSET node id -> last report (ms) */
+
+/* ---- the fields of starling:stats: written by storage/aggregate.c, read by aggregators ---- */
+
+enum stats_field {
+    STATS_TORRENTS,
+    STATS_SEEDERS,
+    STATS_LEECHERS,
+    STATS_PEERS_IPV4,
+    STATS_PEERS_IPV6,
+    STATS_COMPLETED,
+    STATS_FRONTENDS,
+    STATS_PEERS_EXPIRED,
+    STATS_SWARMS_DELETED,
+    STATS_PASS_STARTED_MS,
+    STATS_PASS_FINISHED_MS,
+    STATS_PASS_DURATION_MS,
+    STATS_PASS_MAX_CALL_MS,
+    STATS_PASSES,
+    STATS_NFIELDS
+};
+
+/* The name of each numeric field, by stats_field (the order the pass writes them in). */
+extern const char *const stats_field_names[STATS_NFIELDS];
+
+#define STATS_LEADER_FIELD "leader" /* the id of the aggregator that wrote them */
+/* Followed by "<endpoint>:<result>": the frontends' request totals, copied. */
+#define STATS_REQUESTS_PREFIX "requests:"
+
+#endif
