@@ -13,7 +13,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "common/admin.h"
 #include "storage/aggregate.h"
@@ -28,21 +27,9 @@
 
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
 #define PASS_COMMAND_TIMEOUT_MS 5000
-#define MAX_VIEW_REQUESTS 64
 /* /readyz: how often idle connections are probed, and how recent a good reply must be. */
 #define PROBE_INTERVAL_MS 1000
 #define READY_WITHIN_MS 3000
-
-/* The latest published totals, read back from starling:stats (the same on every replica). */
-struct view {
-    bool valid;
-    uint64_t torrents, seeders, leechers, peers_v4, peers_v6, completed, frontends;
-    uint64_t pass_duration_ms, pass_max_call_ms, pass_finished_ms;
-    size_t nrequests;
-    char request_endpoint[MAX_VIEW_REQUESTS][32];
-    char request_result[MAX_VIEW_REQUESTS][32];
-    uint64_t request_count[MAX_VIEW_REQUESTS];
-};
 
 struct aggregator {
     struct event_base *base;
@@ -56,7 +43,7 @@ struct aggregator {
     struct aggregate_pass pass;
     uint64_t pass_started_ms;
     uint64_t passes, peers_expired, swarms_deleted;
-    struct view view;
+    struct published_stats view;
     struct event *tick_timer, *step_ev, *renew_timer, *probe_timer;
     struct admin_server *admin;
     bool once;
@@ -91,53 +78,9 @@ static void lose_leadership(struct aggregator *ag, const char *why)
 
 static void refresh_view(struct aggregator *ag)
 {
-    const char *argv[] = {"HGETALL", STATS_KEY};
-    size_t lens[] = {7, strlen(STATS_KEY)};
-    if (!cluster_connected(ag->cluster))
-        return;
-    redisReply *r = sync_command(cluster_route(ag->cluster, STATS_KEY), 2, argv, lens);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        if (r != NULL)
-            freeReplyObject(r);
-        return;
-    }
-    struct view v = {.valid = r->elements > 0};
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str;
-        const char *val = r->element[i + 1]->str;
-        if (f == NULL || val == NULL)
-            continue;
-        uint64_t n = strtoull(val, NULL, 10);
-        const struct {
-            enum stats_field field;
-            uint64_t *slot;
-        } known[] = {
-            {STATS_TORRENTS, &v.torrents},
-            {STATS_SEEDERS, &v.seeders},
-            {STATS_LEECHERS, &v.leechers},
-            {STATS_PEERS_IPV4, &v.peers_v4},
-            {STATS_PEERS_IPV6, &v.peers_v6},
-            {STATS_COMPLETED, &v.completed},
-            {STATS_FRONTENDS, &v.frontends},
-            {STATS_PASS_DURATION_MS, &v.pass_duration_ms},
-            {STATS_PASS_MAX_CALL_MS, &v.pass_max_call_ms},
-            {STATS_PASS_FINISHED_MS, &v.pass_finished_ms},
-        };
-        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            if (strcmp(f, stats_field_names[known[k].field]) == 0)
-                *known[k].slot = n;
-        /* "requests:<endpoint>:<result>" */
-        size_t prefix = strlen(STATS_REQUESTS_PREFIX);
-        const char *ep = strncmp(f, STATS_REQUESTS_PREFIX, prefix) == 0 ? f + prefix : NULL;
-        const char *colon = ep != NULL ? strchr(ep, ':') : NULL;
-        if (colon != NULL && v.nrequests < MAX_VIEW_REQUESTS) {
-            snprintf(v.request_endpoint[v.nrequests], 32, "%.*s", (int)(colon - ep), ep);
-            snprintf(v.request_result[v.nrequests], 32, "%s", colon + 1);
-            v.request_count[v.nrequests++] = n;
-        }
-    }
-    freeReplyObject(r);
-    ag->view = v;
+    struct published_stats v;
+    if (cluster_connected(ag->cluster) && aggregate_read_published(ag->cluster, &v) == 0)
+        ag->view = v;
 }
 
 /* Label values come from Redis: keep only characters that need no escaping. */
@@ -164,7 +107,7 @@ static void counter(struct evbuffer *out, const char *name, const char *help, ui
 static void render_metrics(struct evbuffer *out, void *arg)
 {
     struct aggregator *ag = arg;
-    const struct view *v = &ag->view;
+    const struct published_stats *v = &ag->view;
     gauge(out, "starling_torrents", "Swarms with at least one live peer.", v->torrents);
     gauge(out, "starling_seeders", "Live seeders.", v->seeders);
     gauge(out, "starling_leechers", "Live leechers.", v->leechers);

@@ -364,8 +364,6 @@ static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
     return requests;
 }
 
-/* Up to this many "<endpoint>:<result>" totals are copied into the stats hash. */
-#define MAX_REQUEST_FIELDS 64
 
 /* HSET starling:stats with every field, the frontends' totals (requests) among them. */
 static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
@@ -387,10 +385,10 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
         [STATS_PASS_MAX_CALL_MS] = p->totals.max_call_us / 1000,
         [STATS_PASSES] = info->passes,
     };
-    const char *argv[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
-    size_t lens[2 + 2 * (STATS_NFIELDS + 1 + MAX_REQUEST_FIELDS)];
+    const char *argv[2 + 2 * (STATS_NFIELDS + 1 + PUBLISHED_REQUEST_FIELDS)];
+    size_t lens[2 + 2 * (STATS_NFIELDS + 1 + PUBLISHED_REQUEST_FIELDS)];
     char numbers[STATS_NFIELDS][21]; /* numbers as text in one buffer */
-    char names[MAX_REQUEST_FIELDS][64];
+    char names[PUBLISHED_REQUEST_FIELDS][64];
     int argc = 0;
     argv[argc] = "HSET", lens[argc++] = 4;
     argv[argc] = STATS_KEY, lens[argc++] = strlen(STATS_KEY);
@@ -401,7 +399,7 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
     }
     argv[argc] = STATS_LEADER_FIELD, lens[argc++] = strlen(STATS_LEADER_FIELD);
     argv[argc] = info->leader, lens[argc++] = strlen(info->leader);
-    for (size_t i = 0; i + 1 < requests->elements && i / 2 < MAX_REQUEST_FIELDS; i += 2) {
+    for (size_t i = 0; i + 1 < requests->elements && i / 2 < PUBLISHED_REQUEST_FIELDS; i += 2) {
         const redisReply *f = requests->element[i], *v = requests->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
@@ -461,4 +459,58 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
     if (rc == 0)
         rc = write_history(cluster_route(cl, PASSES_KEY), info, err);
     return rc;
+}
+
+/* Stores a field of starling:stats (name f, decimal text val) in *v when it is one we show. */
+static void read_published_field(struct published_stats *v, const char *f, const char *val)
+{
+    const struct {
+        enum stats_field field;
+        uint64_t *slot;
+    } shown[] = {
+        {STATS_TORRENTS, &v->torrents},
+        {STATS_SEEDERS, &v->seeders},
+        {STATS_LEECHERS, &v->leechers},
+        {STATS_PEERS_IPV4, &v->peers_v4},
+        {STATS_PEERS_IPV6, &v->peers_v6},
+        {STATS_COMPLETED, &v->completed},
+        {STATS_FRONTENDS, &v->frontends},
+        {STATS_PASS_DURATION_MS, &v->pass_duration_ms},
+        {STATS_PASS_MAX_CALL_MS, &v->pass_max_call_ms},
+        {STATS_PASS_FINISHED_MS, &v->pass_finished_ms},
+    };
+    uint64_t n = strtoull(val, NULL, 10);
+    for (size_t k = 0; k < sizeof(shown) / sizeof(shown[0]); k++)
+        if (strcmp(f, stats_field_names[shown[k].field]) == 0)
+            *shown[k].slot = n;
+    /* "requests:<endpoint>:<result>" */
+    size_t prefix = strlen(STATS_REQUESTS_PREFIX);
+    const char *ep = strncmp(f, STATS_REQUESTS_PREFIX, prefix) == 0 ? f + prefix : NULL;
+    const char *colon = ep != NULL ? strchr(ep, ':') : NULL;
+    if (colon != NULL && v->nrequests < PUBLISHED_REQUEST_FIELDS) {
+        snprintf(v->request_endpoint[v->nrequests], 32, "%.*s", (int)(colon - ep), ep);
+        snprintf(v->request_result[v->nrequests], 32, "%s", colon + 1);
+        v->request_count[v->nrequests++] = n;
+    }
+}
+
+int aggregate_read_published(struct cluster *cl, struct published_stats *out)
+{
+    const char *argv[] = {"HGETALL", STATS_KEY};
+    size_t lens[] = {7, strlen(STATS_KEY)};
+    redisReply *r = sync_command(cluster_route(cl, STATS_KEY), 2, argv, lens);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    struct published_stats v = {.valid = r->elements > 0};
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *val = r->element[i + 1]->str;
+        if (f != NULL && val != NULL)
+            read_published_field(&v, f, val);
+    }
+    freeReplyObject(r);
+    *out = v;
+    return 0;
 }

@@ -67,6 +67,23 @@ struct pass_info {
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err);
 
+/* Up to this many "<endpoint>:<result>" request totals are published and read back. */
+#define PUBLISHED_REQUEST_FIELDS 64
+
+/* The latest published totals, read back from starling:stats (the same on every replica). */
+struct published_stats {
+    bool valid; /* a pass has published */
+    uint64_t torrents, seeders, leechers, peers_v4, peers_v6, completed, frontends;
+    uint64_t pass_duration_ms, pass_max_call_ms, pass_finished_ms;
+    size_t nrequests;
+    char request_endpoint[PUBLISHED_REQUEST_FIELDS][32];
+    char request_result[PUBLISHED_REQUEST_FIELDS][32];
+    uint64_t request_count[PUBLISHED_REQUEST_FIELDS];
+};
+
+/* HGETALL starling:stats into *out. Returns 0, or -1 (out untouched) on a Redis failure. */
+int aggregate_read_published(struct cluster *cl, struct published_stats *out);
+
 void aggregate_end(struct aggregate_pass *p);
 
 #endif

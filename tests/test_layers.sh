@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The layering rules of the source tree (README "Source tour"), checked on every include:
 #   common/     includes nothing of ours from another folder, and no hiredis;
-#   storage/    includes common/ and storage/ only (never frontend/ or aggregator/);
+#   storage/    includes common/, storage/ and the build's generated/ (the lua/ scripts);
 #   frontend/   includes common/, frontend/ and storage/'s public headers (not *_internal.h);
 #   aggregator/ includes common/ and storage/'s public headers;
 #   only storage/ includes hiredis; every include of ours names its folder.
@@ -61,7 +61,7 @@ for f in common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch]; do
         esac
         dir=${inc%%/*}
         case "$layer:$dir" in
-        common:common | storage:common | storage:storage) ;;
+        common:common | storage:common | storage:storage | storage:generated) ;;
         frontend:common | frontend:frontend | aggregator:common | aggregator:aggregator) ;;
         frontend:storage | aggregator:storage)
             case $inc in
