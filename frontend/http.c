@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +28,7 @@
 
 #include "common/addr.h"
 #include "frontend/bencode.h"
+#include "frontend/http_parse.h"
 #include "common/clock.h"
 #include "common/listen.h"
 #include "common/log.h"
@@ -59,8 +59,6 @@ struct http_server {
     void (*drained_cb)(void *);
     void *drained_arg;
 };
-
-enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
 
 struct http_conn {
     struct http_server *srv;
@@ -192,7 +190,7 @@ static void conn_send(struct http_conn *c, int status)
         return;
     }
     struct evbuffer *out = c->out;
-    if (status != 200 && status != 404)
+    if (http_status_closes(status))
         c->close_after_write = true;
     if (!c->keep_alive)
         c->close_after_write = true;
@@ -420,27 +418,6 @@ static void on_fullscrape_done(void *arg, const char *files, size_t len, const c
 
 /* ---- handling one parsed request ---- */
 
-/* The real client address: real_ip_header's last entry, if any and if trusted. */
-static void client_address(const struct http_conn *c, const char *xff, size_t xff_len,
-                           struct addr *out)
-{
-    *out = c->client;
-    if (xff == NULL || !c->client_trusted)
-        return;
-    const char *start = xff;
-    for (size_t i = 0; i < xff_len; i++)
-        if (xff[i] == ',')
-            start = xff + i + 1;
-    const char *end = xff + xff_len;
-    while (start < end && (*start == ' ' || *start == '\t'))
-        start++;
-    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    struct addr parsed;
-    if (addr_parse(start, (size_t)(end - start), &parsed) == 0)
-        *out = parsed;
-}
-
 static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
                             const struct addr *client)
 {
@@ -512,221 +489,57 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
     c->busy = true;
 }
 
-/* ---- parsing ---- */
-
-/* Offset just past the blank line ending the headers, or 0 when not there yet. */
-static size_t find_header_end(const char *data, size_t len)
+/* A refusal: its status, its failure reason, and (for all but 404) Connection: close. */
+static void refuse(struct http_conn *c, int status)
 {
-    const char *p = data;
-    const char *end = data + len;
-    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        p++;
-        if (p < end && *p == '\n')
-            return (size_t)(p + 1 - data);
-        if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
-            return (size_t)(p + 2 - data);
-    }
-    return 0;
+    send_failure(c, status, http_refusal_reason(status));
 }
 
-static bool token_eq(const char *s, size_t len, const char *lit)
+/* The address the announce is from: real_ip_header's, when the socket peer is trusted. */
+static struct addr client_address(const struct http_conn *c, const struct http_head *h)
 {
-    return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
-}
-
-/* Does a comma-separated header value contain `token` (case-insensitive)? */
-static bool header_has_token(const char *v, size_t len, const char *token)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (token_eq(v + start, end - start, token))
-            return true;
-    }
-    return false;
-}
-
-struct parsed_request {
-    const char *method, *target;
-    size_t method_len, target_len;
-    int minor_version;
-    bool conn_close, conn_keep_alive;
-    bool has_body;
-    const char *real_ip;
-    size_t real_ip_len;
-};
-
-/* Splits one line (without its line ending) off [*p, end). */
-static const char *next_line(const char **p, const char *end, size_t *len)
-{
-    const char *line = *p;
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
-    if (nl == NULL)
-        return NULL;
-    *p = nl + 1;
-    *len = (size_t)(nl - line);
-    if (*len > 0 && line[*len - 1] == '\r')
-        (*len)--;
-    return line;
-}
-
-/* Parses the request line and headers in data[0, len). Returns 0 or -1 (400). */
-static int parse_request(const struct config *cfg, const char *data, size_t len,
-                         struct parsed_request *r)
-{
-    const char *p = data;
-    const char *end = data + len;
-    size_t line_len;
-    memset(r, 0, sizeof(*r));
-    const char *line = next_line(&p, end, &line_len);
-    if (line == NULL)
-        return -1;
-    /* METHOD SP target SP HTTP/1.x */
-    const char *sp1 = memchr(line, ' ', line_len);
-    if (sp1 == NULL || sp1 == line)
-        return -1;
-    const char *rest = sp1 + 1;
-    size_t rest_len = line_len - (size_t)(rest - line);
-    const char *sp2 = memchr(rest, ' ', rest_len);
-    if (sp2 == NULL || sp2 == rest)
-        return -1;
-    const char *version = sp2 + 1;
-    size_t version_len = line_len - (size_t)(version - line);
-    if (version_len != 8 || memcmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
-        version[7] > '9')
-        return -1;
-    r->method = line;
-    r->method_len = (size_t)(sp1 - line);
-    r->target = rest;
-    r->target_len = (size_t)(sp2 - rest);
-    r->minor_version = version[7] - '0';
-    for (size_t i = 0; i < r->method_len; i++)
-        if (line[i] < 'A' || line[i] > 'Z')
-            return -1;
-
-    size_t real_ip_name_len = strlen(cfg->real_ip_header);
-    while ((line = next_line(&p, end, &line_len)) != NULL && line_len > 0) {
-        const char *colon = memchr(line, ':', line_len);
-        /* No colon, an empty name, whitespace in the name or an obsolete folded line. */
-        if (colon == NULL || colon == line || line[0] == ' ' || line[0] == '\t')
-            return -1;
-        size_t name_len = (size_t)(colon - line);
-        for (size_t i = 0; i < name_len; i++)
-            if (line[i] <= ' ' || line[i] >= 127)
-                return -1;
-        const char *v = colon + 1;
-        const char *vend = line + line_len;
-        while (v < vend && (*v == ' ' || *v == '\t'))
-            v++;
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        size_t vlen = (size_t)(vend - v);
-        if (token_eq(line, name_len, "connection")) {
-            r->conn_close |= header_has_token(v, vlen, "close");
-            r->conn_keep_alive |= header_has_token(v, vlen, "keep-alive");
-        } else if (token_eq(line, name_len, "content-length")) {
-            for (size_t i = 0; i < vlen; i++)
-                if (v[i] < '0' || v[i] > '9')
-                    return -1;
-            for (size_t i = 0; i < vlen; i++)
-                if (v[i] != '0')
-                    r->has_body = true;
-        } else if (token_eq(line, name_len, "transfer-encoding")) {
-            r->has_body = true;
-        } else if (real_ip_name_len > 0 && name_len == real_ip_name_len &&
-                   strncasecmp(line, cfg->real_ip_header, name_len) == 0) {
-            r->real_ip = v;
-            r->real_ip_len = vlen;
-        }
-    }
-    return 0;
-}
-
-static enum route route_of(const char *path, size_t len)
-{
-    if (token_eq(path, len, "/announce"))
-        return ROUTE_ANNOUNCE;
-    if (token_eq(path, len, "/scrape"))
-        return ROUTE_SCRAPE;
-    return ROUTE_NOT_FOUND;
+    struct addr client = c->client;
+    if (c->client_trusted && h->real_ip != NULL)
+        http_real_ip(h->real_ip, h->real_ip_len, &client);
+    return client;
 }
 
 /* Answers (or starts answering) the complete request in data[0, len). */
 static void conn_handle(struct http_conn *c, const char *data, size_t len)
 {
-    struct parsed_request r;
+    struct http_head h;
+    struct http_target t;
     c->keep_alive = false; /* until we know the version */
     c->started_us = clock_monotonic_us();
-    if (parse_request(c->srv->cfg, data, len, &r) < 0) {
-        send_failure(c, 400, "bad request");
+    if (http_parse_head(data, len, c->srv->cfg->real_ip_header, &h) < 0) {
+        refuse(c, 400);
         return;
     }
-    c->http10 = r.minor_version == 0;
-    c->keep_alive = c->http10 ? r.conn_keep_alive : !r.conn_close;
+    c->http10 = h.minor_version == 0;
+    c->keep_alive = http_keep_alive(&h);
     c->last_request = !c->keep_alive;
-    if (r.method_len != 3 || memcmp(r.method, "GET", 3) != 0) {
-        send_failure(c, 405, "method not allowed");
+    int status = http_route_request(&h, &t);
+    if (status != 0) {
+        refuse(c, status);
         return;
     }
-    if (r.has_body) {
-        send_failure(c, 400, "bad request");
-        return;
-    }
-    const char *target = r.target;
-    size_t target_len = r.target_len;
-    /* absolute-form (http://host/path?q), which RFC 9112 says servers must accept */
-    if (target_len > 7 && strncasecmp(target, "http://", 7) == 0) {
-        const char *slash = memchr(target + 7, '/', target_len - 7);
-        if (slash == NULL) {
-            send_failure(c, 400, "bad request");
-            return;
-        }
-        target_len -= (size_t)(slash - target);
-        target = slash;
-    }
-    if (target[0] != '/') {
-        send_failure(c, 400, "bad request");
-        return;
-    }
-    const char *q = memchr(target, '?', target_len);
-    size_t path_len = q != NULL ? (size_t)(q - target) : target_len;
-    const char *query = q != NULL ? q + 1 : target + target_len;
-    size_t query_len = target_len - path_len - (q != NULL);
-
-    enum route route = route_of(target, path_len);
-    c->endpoint = route == ROUTE_ANNOUNCE ? STAT_ANNOUNCE
-                  : route == ROUTE_SCRAPE ? STAT_SCRAPE
-                                          : STAT_OTHER;
-    switch (route) {
-    case ROUTE_ANNOUNCE: {
-        struct addr client;
-        client_address(c, r.real_ip, r.real_ip_len, &client);
-        handle_announce(c, query, query_len, &client);
+    c->endpoint = t.route == HTTP_ROUTE_ANNOUNCE ? STAT_ANNOUNCE
+                  : t.route == HTTP_ROUTE_SCRAPE ? STAT_SCRAPE
+                                                 : STAT_OTHER;
+    switch (t.route) {
+    case HTTP_ROUTE_ANNOUNCE: {
+        struct addr client = client_address(c, &h);
+        handle_announce(c, t.query, t.query_len, &client);
         break;
     }
-    case ROUTE_SCRAPE:
-        handle_scrape(c, query, query_len);
+    case HTTP_ROUTE_SCRAPE:
+        handle_scrape(c, t.query, t.query_len);
         break;
-    case ROUTE_NOT_FOUND:
+    case HTTP_ROUTE_NOT_FOUND:
         evbuffer_add(c->srv->body, "not found\n", 10);
         conn_send(c, 404);
         break;
     }
-}
-
-/* Too much without a complete request: 414 if even the request line is unfinished. */
-static void reject_oversized(struct http_conn *c, const char *data, size_t len)
-{
-    c->keep_alive = false;
-    bool line_done = memchr(data, '\n', len) != NULL;
-    send_failure(c, line_done ? 431 : 414, "request too large");
 }
 
 static void conn_process_input(struct http_conn *c)
@@ -745,11 +558,12 @@ static void conn_process_input(struct http_conn *c)
         }
         size_t look = len < limit ? len : limit;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
-        size_t hdr_len = find_header_end(data, look);
+        size_t hdr_len = http_head_length(data, look);
         if (hdr_len == 0) {
-            if (len >= limit)
-                reject_oversized(c, data, look);
-            else if (!c->request_timer_armed) {
+            if (len >= limit) {
+                c->keep_alive = false;
+                refuse(c, http_too_large_status(data, look));
+            } else if (!c->request_timer_armed) {
                 event_add(&c->request_timer, c->srv->request_timeout);
                 c->request_timer_armed = true;
             }
