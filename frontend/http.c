@@ -81,7 +81,7 @@ struct http_conn {
     bool http10; /* keep-alive must then be said explicitly */
     bool compact;
     bool no_peer_id;
-    int family_only; /* respect_af: AF_INET or AF_INET6; 0 gives out both */
+    struct tracker_reply_peers peers; /* the families its reply lists */
     enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
     const char *failure;         /* ... the failure reason it gets, if any ... */
     uint64_t started_us;         /* ... and when its headers were complete */
@@ -272,12 +272,12 @@ static void conn_request_done(struct http_conn *c)
 /* With respect_af a dual-stacked peer is given out under the announcer's family only. */
 static bool give_v4(const struct http_conn *c, const struct swarm_peer *p)
 {
-    return p->v4 != NULL && c->family_only != AF_INET6;
+    return p->v4 != NULL && c->peers.v4;
 }
 
 static bool give_v6(const struct http_conn *c, const struct swarm_peer *p)
 {
-    return p->v6 != NULL && c->family_only != AF_INET;
+    return p->v6 != NULL && c->peers.v6;
 }
 
 static void encode_peers_compact(struct evbuffer *b, const struct http_conn *c,
@@ -418,6 +418,13 @@ static void on_fullscrape_done(void *arg, const char *files, size_t len, const c
 
 /* ---- handling one parsed request ---- */
 
+/* A reply lists peers of both families, and as many as asked. */
+static const struct tracker_wire http_wire = {
+    .one_family = false,
+    .max_peers_v4 = UINT32_MAX,
+    .max_peers_v6 = UINT32_MAX,
+};
+
 static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
                             const struct addr *client)
 {
@@ -429,9 +436,8 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
     }
     c->compact = req.compact;
     c->no_peer_id = req.no_peer_id;
-    c->family_only = c->srv->cfg->respect_af ? client->family : 0;
-    if (tracker_announce(c->srv->tracker, &req, client, false, on_announce_done, c, &reason) <
-        0) {
+    if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &c->peers, on_announce_done,
+                         c, &reason) < 0) {
         send_failure(c, 200, reason);
         return;
     }

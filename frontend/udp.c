@@ -47,7 +47,6 @@ struct out_msg {
 struct udp_socket {
     struct udp_server *srv;
     int fd;
-    int family; /* AF_INET or AF_INET6: which peers its announce replies carry */
     struct event *read_ev;
     struct mmsghdr *in_msgs;
     struct iovec *in_iov;
@@ -77,6 +76,7 @@ struct pending {
     struct sockaddr_storage from;
     socklen_t from_len;
     uint32_t transaction_id;
+    struct tracker_reply_peers peers; /* an announce's: the one family its reply lists */
 };
 
 static uint64_t unix_seconds(void)
@@ -185,10 +185,11 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
         answer_storage_failure(p, STAT_UDP_ANNOUNCE);
         return;
     }
+    bool v4 = p->peers.v4;
     const uint8_t *peers[UDP_MAX_PEERS_V4];
-    size_t n = 0, max = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
+    size_t n = 0, max = v4 ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
     for (size_t i = 0; i < r->npeers && n < max; i++) {
-        const uint8_t *e = s->family == AF_INET ? r->peers[i].v4 : r->peers[i].v6;
+        const uint8_t *e = v4 ? r->peers[i].v4 : r->peers[i].v6;
         if (e != NULL)
             peers[n++] = e;
     }
@@ -196,7 +197,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     uint32_t interval = (uint32_t)(s->srv->cfg->announce_ms / 1000);
     m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,
                                 (uint32_t)r->incomplete, (uint32_t)r->complete, peers, n,
-                                s->family == AF_INET ? COMPACT_V4_LEN : COMPACT_V6_LEN);
+                                v4 ? COMPACT_V4_LEN : COMPACT_V6_LEN);
     frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_OK]++;
     free(p);
 }
@@ -245,11 +246,18 @@ static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_s
     return p;
 }
 
+/* A reply carries one family's peers (the client's: sockets are IPV6_V6ONLY), and must fit
+ * one datagram. */
+static const struct tracker_wire udp_wire = {
+    .one_family = true,
+    .max_peers_v4 = UDP_MAX_PEERS_V4,
+    .max_peers_v6 = UDP_MAX_PEERS_V6,
+};
+
 static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len,
                             const struct sockaddr_storage *from, socklen_t from_len,
                             const struct udp_header *h, const struct addr *client)
 {
-    const struct config *cfg = s->srv->cfg;
     struct announce_req req;
     char url_data[UDP_URL_DATA_MAX + 1];
     size_t url_len = 0;
@@ -260,14 +268,10 @@ static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len
         return;
     }
     /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
-    /* The reply carries one family's peers and must fit one datagram: cap numwant. */
-    uint32_t want = req.numwant < 0 ? cfg->default_num_want : (uint32_t)req.numwant;
-    uint32_t mtu_cap = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
-    req.numwant = (int32_t)(want < mtu_cap ? want : mtu_cap);
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
-    if (p == NULL || tracker_announce(s->srv->tracker, &req, client, true, on_announce_done, p,
-                                      &failure) < 0) {
+    if (p == NULL || tracker_announce(s->srv->tracker, &req, client, &udp_wire, &p->peers,
+                                      on_announce_done, p, &failure) < 0) {
         free(p);
         frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
         send_error(s, from, from_len, h->transaction_id,
@@ -402,10 +406,6 @@ static int socket_open(struct udp_server *srv, struct udp_socket *s, const char 
     int size = SOCKET_BUFFER_BYTES;
     setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    getsockname(s->fd, (struct sockaddr *)&ss, &sslen);
-    s->family = ss.ss_family;
     s->in_msgs = calloc(batch, sizeof(*s->in_msgs));
     s->in_iov = calloc(batch, sizeof(*s->in_iov));
     s->in_addr = calloc(batch, sizeof(*s->in_addr));
