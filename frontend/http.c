@@ -29,11 +29,11 @@
 #include "common/addr.h"
 #include "frontend/bencode.h"
 #include "frontend/http_parse.h"
+#include "frontend/http_reply.h"
 #include "common/clock.h"
 #include "common/listen.h"
 #include "common/log.h"
 #include "frontend/stats.h"
-#include "common/numtext.h"
 #include "frontend/request.h"
 
 /* Stop answering pipelined requests while this much output is waiting for the client. */
@@ -79,13 +79,10 @@ struct http_conn {
     /* The request being answered. */
     bool keep_alive;
     bool http10; /* keep-alive must then be said explicitly */
-    bool compact;
-    bool no_peer_id;
-    struct tracker_reply_peers peers; /* the families its reply lists */
+    struct http_peer_list peer_list; /* an announce's: the request's options, the families */
     enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
     const char *failure;         /* ... the failure reason it gets, if any ... */
     uint64_t started_us;         /* ... and when its headers were complete */
-    size_t nscrape;
     uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
 };
 
@@ -146,19 +143,6 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---- writing replies ---- */
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Error";
-    }
-}
-
 /* Counts the reply about to be sent in the metrics, by endpoint and result class. */
 static void count_reply(struct http_conn *c, int status)
 {
@@ -194,25 +178,11 @@ static void conn_send(struct http_conn *c, int status)
         c->close_after_write = true;
     if (!c->keep_alive)
         c->close_after_write = true;
-    const char *connection = c->close_after_write ? "Connection: close\r\n"
-                             : c->http10          ? "Connection: keep-alive\r\n"
-                                                  : "";
-    /* Built by hand: this runs for every reply, and printf showed in profiles. */
-    char head[256];
-    char *p = head;
-    const char *reason = status_text(status);
-    memcpy(p, "HTTP/1.1 ", 9), p += 9;
-    p = put_uint(p, (size_t)status);
-    *p++ = ' ';
-    p = put_str(p, reason);
-    p = put_str(p, "\r\nContent-Type: text/plain\r\nContent-Length: ");
-    p = put_uint(p, evbuffer_get_length(body));
-    p = put_str(p, "\r\n");
-    p = put_str(p, connection);
-    if (status == 405)
-        p = put_str(p, "Allow: GET\r\n");
-    p = put_str(p, "\r\n");
-    evbuffer_add(out, head, (size_t)(p - head));
+    enum http_connection connection = c->close_after_write ? HTTP_CONNECTION_CLOSE
+                                       : c->http10        ? HTTP_CONNECTION_KEEP_ALIVE
+                                                          : HTTP_CONNECTION_NONE;
+    char head[HTTP_REPLY_HEAD_MAX];
+    evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
     evbuffer_add_buffer(out, body);
 }
 
@@ -269,77 +239,9 @@ static void conn_request_done(struct http_conn *c)
     conn_settle(c);
 }
 
-/* With respect_af a dual-stacked peer is given out under the announcer's family only. */
-static bool give_v4(const struct http_conn *c, const struct swarm_peer *p)
-{
-    return p->v4 != NULL && c->peers.v4;
-}
-
-static bool give_v6(const struct http_conn *c, const struct swarm_peer *p)
-{
-    return p->v6 != NULL && c->peers.v6;
-}
-
-static void encode_peers_compact(struct evbuffer *b, const struct http_conn *c,
-                                 const struct announce_reply *r)
-{
-    size_t n4 = 0, n6 = 0;
-    for (size_t i = 0; i < r->npeers; i++) {
-        n4 += give_v4(c, &r->peers[i]);
-        n6 += give_v6(c, &r->peers[i]);
-    }
-    bencode_cstr(b, "peers");
-    bencode_str_prefix(b, n4 * COMPACT_V4_LEN);
-    for (size_t i = 0; i < r->npeers; i++)
-        if (give_v4(c, &r->peers[i]))
-            evbuffer_add(b, r->peers[i].v4, COMPACT_V4_LEN);
-    bencode_cstr(b, "peers6");
-    bencode_str_prefix(b, n6 * COMPACT_V6_LEN);
-    for (size_t i = 0; i < r->npeers; i++)
-        if (give_v6(c, &r->peers[i]))
-            evbuffer_add(b, r->peers[i].v6, COMPACT_V6_LEN);
-}
-
-/* One dictionary of the BEP 3 peer list: d2:ip..7:peer id..4:port..e */
-static void encode_peer_dict(struct evbuffer *b, const uint8_t *compact, int family,
-                             const uint8_t *peer_id, bool no_peer_id)
-{
-    struct addr a = {.family = family};
-    size_t alen = family == AF_INET ? 4 : 16;
-    char text[ADDR_TEXT_LEN];
-    memcpy(a.bytes, compact, alen);
-    addr_format(&a, text, sizeof(text));
-    bencode_dict_begin(b);
-    bencode_cstr(b, "ip");
-    bencode_cstr(b, text);
-    if (!no_peer_id) {
-        bencode_cstr(b, "peer id");
-        bencode_str(b, peer_id, PEER_ID_LEN);
-    }
-    bencode_cstr(b, "port");
-    bencode_int(b, (int64_t)((compact[alen] << 8) | compact[alen + 1]));
-    bencode_end(b);
-}
-
-static void encode_peers_dicts(struct evbuffer *b, const struct http_conn *c,
-                               const struct announce_reply *r)
-{
-    bencode_cstr(b, "peers");
-    bencode_list_begin(b);
-    for (size_t i = 0; i < r->npeers; i++) {
-        const struct swarm_peer *p = &r->peers[i];
-        if (give_v4(c, p))
-            encode_peer_dict(b, p->v4, AF_INET, p->peer_id, c->no_peer_id);
-        if (give_v6(c, p))
-            encode_peer_dict(b, p->v6, AF_INET6, p->peer_id, c->no_peer_id);
-    }
-    bencode_end(b);
-}
-
 static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
 {
     struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
     const struct config *cfg = c->srv->cfg;
     if (r == NULL) {
         log_debug("announce failed: %s", err);
@@ -347,20 +249,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
         conn_request_done(c);
         return;
     }
-    bencode_dict_begin(b);
-    bencode_cstr(b, "complete");
-    bencode_int(b, (int64_t)r->complete);
-    bencode_cstr(b, "incomplete");
-    bencode_int(b, (int64_t)r->incomplete);
-    bencode_cstr(b, "interval");
-    bencode_int(b, (int64_t)(cfg->announce_ms / 1000));
-    bencode_cstr(b, "min interval");
-    bencode_int(b, (int64_t)(cfg->min_announce_ms / 1000));
-    if (c->compact)
-        encode_peers_compact(b, c, r);
-    else
-        encode_peers_dicts(b, c, r);
-    bencode_end(b);
+    http_reply_announce(c->srv->body, r, cfg->announce_ms / 1000, cfg->min_announce_ms / 1000,
+                        &c->peer_list);
     conn_send(c, 200);
     conn_request_done(c);
 }
@@ -369,29 +259,14 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
                            const char *err)
 {
     struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
     if (counts == NULL) {
         log_debug("scrape failed: %s", err);
         send_failure(c, 200, TRACKER_STORAGE_FAILURE);
         conn_request_done(c);
         return;
     }
-    bencode_dict_begin(b);
-    bencode_cstr(b, "files");
-    bencode_dict_begin(b);
-    for (size_t i = 0; i < n; i++) {
-        bencode_str(b, c->scrape_hashes[i], INFO_HASH_LEN);
-        bencode_dict_begin(b);
-        bencode_cstr(b, "complete");
-        bencode_int(b, (int64_t)counts[i].complete);
-        bencode_cstr(b, "downloaded");
-        bencode_int(b, (int64_t)counts[i].downloaded);
-        bencode_cstr(b, "incomplete");
-        bencode_int(b, (int64_t)counts[i].incomplete);
-        bencode_end(b);
-    }
-    bencode_end(b);
-    bencode_end(b);
+    http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts,
+                      n);
     conn_send(c, 200);
     conn_request_done(c);
 }
@@ -399,19 +274,13 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
 static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
 {
     struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
     if (err != NULL) {
         log_debug("full scrape failed: %s", err);
         send_failure(c, 200, TRACKER_STORAGE_FAILURE);
         conn_request_done(c);
         return;
     }
-    evbuffer_add(b, "d5:files", 8);
-    if (files != NULL)
-        evbuffer_add(b, files, len);
-    else
-        evbuffer_add(b, "de", 2); /* no pass yet */
-    evbuffer_add(b, "e", 1);
+    http_reply_full_scrape(c->srv->body, files, len);
     conn_send(c, 200);
     conn_request_done(c);
 }
@@ -434,19 +303,14 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
         send_failure(c, 200, reason);
         return;
     }
-    c->compact = req.compact;
-    c->no_peer_id = req.no_peer_id;
-    if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &c->peers, on_announce_done,
-                         c, &reason) < 0) {
+    struct tracker_reply_peers peers;
+    if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &peers, on_announce_done, c,
+                         &reason) < 0) {
         send_failure(c, 200, reason);
         return;
     }
+    c->peer_list = (struct http_peer_list){req.compact, req.no_peer_id, peers.v4, peers.v6};
     c->busy = true;
-}
-
-static int hash_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, INFO_HASH_LEN);
 }
 
 static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
@@ -481,12 +345,7 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
         return;
     }
     /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
-    qsort(c->scrape_hashes, n, INFO_HASH_LEN, hash_cmp);
-    size_t unique = 1;
-    for (size_t i = 1; i < n; i++)
-        if (memcmp(c->scrape_hashes[i], c->scrape_hashes[unique - 1], INFO_HASH_LEN) != 0)
-            memmove(c->scrape_hashes[unique++], c->scrape_hashes[i], INFO_HASH_LEN);
-    c->nscrape = unique;
+    size_t unique = http_scrape_keys(c->scrape_hashes, n);
     const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
     if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
         send_failure(c, 200, reason);
