@@ -33,6 +33,7 @@
 #include "common/clock.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "frontend/stats.h"
 #include "frontend/request.h"
 
@@ -316,13 +317,8 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
 static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
 {
     const struct config *cfg = c->srv->cfg;
-    if (c->scrape_hashes == NULL) {
-        c->scrape_hashes = malloc(cfg->max_scrape_hashes * sizeof(*c->scrape_hashes));
-        if (c->scrape_hashes == NULL) {
-            send_failure(c, 200, "out of memory");
-            return;
-        }
-    }
+    if (c->scrape_hashes == NULL)
+        c->scrape_hashes = xcalloc(cfg->max_scrape_hashes, sizeof(*c->scrape_hashes));
     const char *reason = NULL;
     size_t n = 0;
     if (request_parse_scrape(query, query_len, c->scrape_hashes, cfg->max_scrape_hashes, &n,
@@ -523,12 +519,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct http_server *srv = arg;
     const struct config *cfg = srv->cfg;
     (void)l, (void)salen;
-    struct http_conn *c = calloc(1, sizeof(*c));
     struct evbuffer *in = evbuffer_new();
     struct evbuffer *out = evbuffer_new();
-    if (c == NULL || in == NULL || out == NULL) {
+    if (in == NULL || out == NULL) {
         log_error("http: out of memory accepting a connection");
-        free(c);
         if (in != NULL)
             evbuffer_free(in);
         if (out != NULL)
@@ -536,6 +530,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         return;
     }
+    struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
@@ -599,8 +594,8 @@ static int listen_on(struct http_server *srv, const char *text, char *err)
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct tracker *tracker, char *err)
 {
-    struct http_server *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL || (srv->body = evbuffer_new()) == NULL) {
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    if ((srv->body = evbuffer_new()) == NULL) {
         snprintf(err, STARLING_ERR_LEN, "out of memory");
         free(srv);
         return NULL;
