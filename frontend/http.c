@@ -91,6 +91,18 @@ static void conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
 
+/* At http_listen_limit connections, new ones wait in the kernel's backlog. */
+static void pause_listeners(struct http_server *srv, bool pause)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (pause)
+            evconnlistener_disable(srv->listeners[i]);
+        else
+            evconnlistener_enable(srv->listeners[i]);
+    }
+    srv->listeners_paused = pause;
+}
+
 static void conn_free(struct http_conn *c)
 {
     free(c->scrape_hashes);
@@ -122,12 +134,8 @@ static void conn_close(struct http_conn *c)
         frontend_stats.connections_open--;
         if (srv->draining && srv->conns == NULL)
             event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
-        if (!srv->draining && srv->listeners_paused &&
-            srv->nconns < srv->cfg->http_listen_limit) {
-            for (size_t i = 0; i < srv->nlisteners; i++)
-                evconnlistener_enable(srv->listeners[i]);
-            srv->listeners_paused = false;
-        }
+        if (!srv->draining && srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit)
+            pause_listeners(srv, false);
     }
     if (!c->busy)
         conn_free(c);
@@ -240,16 +248,23 @@ static void conn_request_done(struct http_conn *c)
     conn_settle(c);
 }
 
+/* Answers a storage failure (the client is told to retry). Returns whether there was one. */
+static bool storage_failed(struct http_conn *c, bool failed, const char *what, const char *err)
+{
+    if (!failed)
+        return false;
+    log_debug("%s failed: %s", what, err);
+    send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+    conn_request_done(c);
+    return true;
+}
+
 static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
 {
     struct http_conn *c = arg;
     const struct config *cfg = c->srv->cfg;
-    if (r == NULL) {
-        log_debug("announce failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
+    if (storage_failed(c, r == NULL, "announce", err))
         return;
-    }
     http_reply_announce(c->srv->body, r, cfg->announce_ms / 1000, cfg->min_announce_ms / 1000,
                         &c->peer_list);
     conn_send(c, 200);
@@ -260,12 +275,8 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
                            const char *err)
 {
     struct http_conn *c = arg;
-    if (counts == NULL) {
-        log_debug("scrape failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
+    if (storage_failed(c, counts == NULL, "scrape", err))
         return;
-    }
     http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts,
                       n);
     conn_send(c, 200);
@@ -275,12 +286,8 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
 static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
 {
     struct http_conn *c = arg;
-    if (err != NULL) {
-        log_debug("full scrape failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
+    if (storage_failed(c, err != NULL, "full scrape", err))
         return;
-    }
     http_reply_full_scrape(c->srv->body, files, len);
     conn_send(c, 200);
     conn_request_done(c);
@@ -467,15 +474,22 @@ static ssize_t read_some(struct http_conn *c)
     return n;
 }
 
+/* Closes the connection when its read or write event timed out. Returns whether it did. */
+static bool conn_timed_out(struct http_conn *c, short what, const char *why)
+{
+    if (!(what & EV_TIMEOUT))
+        return false;
+    log_debug("http: %s, closing", why);
+    conn_close(c);
+    return true;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (what & EV_TIMEOUT) {
-        log_debug("http: connection idle past http_read_timeout, closing");
-        conn_close(c);
+    if (conn_timed_out(c, what, "connection idle past http_read_timeout"))
         return;
-    }
     ssize_t n = read_some(c);
     if (n == 0) {
         /* The client half-closed after sending: answer what it sent, then close. */
@@ -499,11 +513,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (what & EV_TIMEOUT) {
-        log_debug("http: client not reading past http_write_timeout, closing");
-        conn_close(c);
+    if (conn_timed_out(c, what, "client not reading past http_write_timeout"))
         return;
-    }
     if (!conn_settle(c) || c->writing)
         return;
     /* The output drained: pipelined requests may go on. */
@@ -552,11 +563,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     frontend_stats.connections_open++;
     frontend_stats.connections_total++;
-    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused) {
-        for (size_t i = 0; i < srv->nlisteners; i++)
-            evconnlistener_disable(srv->listeners[i]);
-        srv->listeners_paused = true;
-    }
+    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused)
+        pause_listeners(srv, true);
     /* A client sends its request right after connecting: it is usually here already,
      * and reading it now saves a trip through the event loop (and, for a request with
      * Connection: close, registering the socket for reading at all). */
