@@ -7,6 +7,9 @@
  * answered in order), and writes each reply with a Content-Length. Anything malformed
  * gets a clean 4xx and the connection is closed; nothing a client sends can crash it.
  *
+ * This file is the sockets: accepting, reading, writing, timeouts and shutdown. What a
+ * request says is frontend/http_parse.c's to decide, what it gets http_handler.c's.
+ *
  * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
  * then it is only marked closed, and the storage callback frees it.
  */
@@ -27,65 +30,19 @@
 #include <event2/listener.h>
 
 #include "common/addr.h"
-#include "frontend/bencode.h"
-#include "frontend/http_parse.h"
-#include "frontend/http_reply.h"
 #include "common/clock.h"
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "frontend/http_conn.h"
+#include "frontend/http_parse.h"
+#include "frontend/http_reply.h"
 #include "frontend/stats.h"
-#include "frontend/request.h"
 
 /* Stop answering pipelined requests while this much output is waiting for the client. */
 #define OUTPUT_HIGH_WATER (64 * 1024)
 /* Stop reading while this much input waits behind the request being answered. */
 #define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
-
-struct http_server {
-    struct event_base *base;
-    const struct config *cfg;
-    struct tracker *tracker;
-    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
-    size_t nlisteners;
-    uint32_t nconns;
-    bool listeners_paused; /* http_listen_limit reached */
-    const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
-    const struct timeval *read_timeout;
-    const struct timeval *write_timeout;
-    struct evbuffer *body;                 /* scratch for the reply being built */
-    struct http_conn *conns;               /* open connections, to close at shutdown */
-    bool draining;                         /* http_server_drain() was called */
-    struct event *drained_ev;              /* fires drained_cb once no connection is left */
-    void (*drained_cb)(void *);
-    void *drained_arg;
-};
-
-struct http_conn {
-    struct http_server *srv;
-    struct http_conn *prev, *next; /* srv->conns, while the socket is open */
-    evutil_socket_t fd;      /* -1 once the socket is closed */
-    struct event read_ev;    /* persistent; its timeout is http_read_timeout */
-    struct event write_ev;   /* added only while output waits for the client */
-    bool reading, writing;   /* whether read_ev / write_ev are added */
-    struct evbuffer *in, *out;
-    struct addr client;      /* socket peer, v4-mapped unmapped */
-    bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
-    struct event request_timer;
-    bool request_timer_armed;
-    bool busy;              /* a storage call is in flight */
-    bool close_after_write; /* close once the output is flushed */
-    bool eof;               /* the client half-closed: answer what it sent, then close */
-    bool last_request;      /* the request being answered closes the connection */
-    /* The request being answered. */
-    bool keep_alive;
-    bool http10; /* keep-alive must then be said explicitly */
-    struct http_peer_list peer_list; /* an announce's: the request's options, the families */
-    enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
-    const char *failure;         /* ... the failure reason it gets, if any ... */
-    uint64_t started_us;         /* ... and when its headers were complete */
-    uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
-};
 
 static void conn_process_input(struct http_conn *c);
 
@@ -152,31 +109,8 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---- writing replies ---- */
 
-/* Counts the reply about to be sent in the metrics, by endpoint and result class. */
-static void count_reply(struct http_conn *c, int status)
+void http_conn_send(struct http_conn *c, int status)
 {
-    enum stat_result result = STAT_OK;
-    if (status == 404)
-        result = STAT_NOT_FOUND;
-    else if (status != 200)
-        result = STAT_BAD_HTTP;
-    else if (c->failure == TRACKER_STORAGE_FAILURE)
-        result = STAT_STORAGE_ERROR;
-    else if (c->failure != NULL)
-        result = STAT_BAD_PARAMS;
-    frontend_stats.requests[c->endpoint][result]++;
-    if (c->endpoint != STAT_OTHER && c->started_us != 0)
-        latency_observe(&frontend_stats.latency[c->endpoint],
-                        (double)(clock_monotonic_us() - c->started_us) / 1e6);
-    c->endpoint = STAT_OTHER;
-    c->failure = NULL;
-    c->started_us = 0;
-}
-
-/* Sends status + headers + srv->body (emptied). Closing statuses end the connection. */
-static void conn_send(struct http_conn *c, int status)
-{
-    count_reply(c, status);
     struct evbuffer *body = c->srv->body;
     if (c->fd < 0) {
         evbuffer_drain(body, evbuffer_get_length(body));
@@ -193,13 +127,6 @@ static void conn_send(struct http_conn *c, int status)
     char head[HTTP_REPLY_HEAD_MAX];
     evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
     evbuffer_add_buffer(out, body);
-}
-
-static void send_failure(struct http_conn *c, int status, const char *reason)
-{
-    c->failure = reason;
-    bencode_failure(c->srv->body, reason);
-    conn_send(c, status);
 }
 
 /*
@@ -235,8 +162,7 @@ static bool conn_settle(struct http_conn *c)
     return true;
 }
 
-/* After a storage answer: go on with pipelined input, then settle. */
-static void conn_request_done(struct http_conn *c)
+void http_conn_request_done(struct http_conn *c)
 {
     c->busy = false;
     if (c->fd < 0) {
@@ -248,168 +174,9 @@ static void conn_request_done(struct http_conn *c)
     conn_settle(c);
 }
 
-/* Answers a storage failure (the client is told to retry). Returns whether there was one. */
-static bool storage_failed(struct http_conn *c, bool failed, const char *what, const char *err)
-{
-    if (!failed)
-        return false;
-    log_debug("%s failed: %s", what, err);
-    send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-    conn_request_done(c);
-    return true;
-}
+/* ---- reading requests ---- */
 
-static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
-{
-    struct http_conn *c = arg;
-    const struct config *cfg = c->srv->cfg;
-    if (storage_failed(c, r == NULL, "announce", err))
-        return;
-    http_reply_announce(c->srv->body, r, cfg->announce_ms / 1000, cfg->min_announce_ms / 1000,
-                        &c->peer_list);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
-                           const char *err)
-{
-    struct http_conn *c = arg;
-    if (storage_failed(c, counts == NULL, "scrape", err))
-        return;
-    http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts,
-                      n);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
-{
-    struct http_conn *c = arg;
-    if (storage_failed(c, err != NULL, "full scrape", err))
-        return;
-    http_reply_full_scrape(c->srv->body, files, len);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-/* ---- handling one parsed request ---- */
-
-/* A reply lists peers of both families, and as many as asked. */
-static const struct tracker_wire http_wire = {
-    .one_family = false,
-    .max_peers_v4 = UINT32_MAX,
-    .max_peers_v6 = UINT32_MAX,
-};
-
-static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
-                            const struct addr *client)
-{
-    struct announce_req req;
-    const char *reason = NULL;
-    if (request_parse_announce(query, query_len, &req, &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    struct tracker_reply_peers peers;
-    if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &peers, on_announce_done, c,
-                         &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    c->peer_list = (struct http_peer_list){req.compact, req.no_peer_id, peers.v4, peers.v6};
-    c->busy = true;
-}
-
-static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
-{
-    const struct config *cfg = c->srv->cfg;
-    if (c->scrape_hashes == NULL)
-        c->scrape_hashes = xcalloc(cfg->max_scrape_hashes, sizeof(*c->scrape_hashes));
-    const char *reason = NULL;
-    size_t n = 0;
-    if (request_parse_scrape(query, query_len, c->scrape_hashes, cfg->max_scrape_hashes, &n,
-                             &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    if (n == 0) {
-        if (!cfg->allow_full_scrape) {
-            send_failure(c, 200, "full scrape is disabled");
-            return;
-        }
-        /* Walking every swarm is no per-request job for a stateless frontend: the
-         * aggregator writes a snapshot each pass, and this is one GET of it. */
-        if (tracker_full_scrape(c->srv->tracker, on_fullscrape_done, c, &reason) < 0) {
-            send_failure(c, 200, reason);
-            return;
-        }
-        c->busy = true;
-        return;
-    }
-    /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
-    size_t unique = http_scrape_keys(c->scrape_hashes, n);
-    const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
-    if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    c->busy = true;
-}
-
-/* A refusal: its status, its failure reason, and (for all but 404) Connection: close. */
-static void refuse(struct http_conn *c, int status)
-{
-    send_failure(c, status, http_refusal_reason(status));
-}
-
-/* The address the announce is from: real_ip_header's, when the socket peer is trusted. */
-static struct addr client_address(const struct http_conn *c, const struct http_head *h)
-{
-    struct addr client = c->client;
-    if (c->client_trusted && h->real_ip != NULL)
-        http_real_ip(h->real_ip, h->real_ip_len, &client);
-    return client;
-}
-
-/* Answers (or starts answering) the complete request in data[0, len). */
-static void conn_handle(struct http_conn *c, const char *data, size_t len)
-{
-    struct http_head h;
-    struct http_target t;
-    c->keep_alive = false; /* until we know the version */
-    c->started_us = clock_monotonic_us();
-    if (http_parse_head(data, len, c->srv->cfg->real_ip_header, &h) < 0) {
-        refuse(c, 400);
-        return;
-    }
-    c->http10 = h.minor_version == 0;
-    c->keep_alive = http_keep_alive(&h);
-    c->last_request = !c->keep_alive;
-    int status = http_route_request(&h, &t);
-    if (status != 0) {
-        refuse(c, status);
-        return;
-    }
-    c->endpoint = t.route == HTTP_ROUTE_ANNOUNCE ? STAT_ANNOUNCE
-                  : t.route == HTTP_ROUTE_SCRAPE ? STAT_SCRAPE
-                                                 : STAT_OTHER;
-    switch (t.route) {
-    case HTTP_ROUTE_ANNOUNCE: {
-        struct addr client = client_address(c, &h);
-        handle_announce(c, t.query, t.query_len, &client);
-        break;
-    }
-    case HTTP_ROUTE_SCRAPE:
-        handle_scrape(c, t.query, t.query_len);
-        break;
-    case HTTP_ROUTE_NOT_FOUND:
-        evbuffer_add(c->srv->body, "not found\n", 10);
-        conn_send(c, 404);
-        break;
-    }
-}
-
+/* Hands each complete request head in the input to http_handle(), in order. */
 static void conn_process_input(struct http_conn *c)
 {
     const size_t limit = c->srv->cfg->http_max_request_bytes;
@@ -430,7 +197,7 @@ static void conn_process_input(struct http_conn *c)
         if (hdr_len == 0) {
             if (len >= limit) {
                 c->keep_alive = false;
-                refuse(c, http_too_large_status(data, look));
+                http_refuse(c, http_too_large_status(data, look));
             } else if (!c->request_timer_armed) {
                 event_add(&c->request_timer, c->srv->request_timeout);
                 c->request_timer_armed = true;
@@ -440,7 +207,7 @@ static void conn_process_input(struct http_conn *c)
         if (c->request_timer_armed)
             event_del(&c->request_timer);
         c->request_timer_armed = false;
-        conn_handle(c, data, hdr_len); /* never closes: only marks */
+        http_handle(c, data, hdr_len); /* never closes: only marks */
         evbuffer_drain(in, hdr_len);
     }
     /* Reading resumes unless the client queued too much ahead of its answers, or the
