@@ -34,7 +34,7 @@
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "frontend/http_conn.h"
+#include "frontend/http_internal.h"
 #include "frontend/http_parse.h"
 #include "frontend/http_reply.h"
 #include "frontend/stats.h"

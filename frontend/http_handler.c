@@ -3,7 +3,7 @@
  * asked, and the reply encoded (http_reply) and counted in the metrics. The connection's
  * I/O and lifetime are http.c's.
  */
-#include "frontend/http_conn.h"
+#include "frontend/http_internal.h"
 
 #include <event2/buffer.h>
 

@@ -1,5 +1,5 @@
-#ifndef STARLING_HTTP_CONN_H
-#define STARLING_HTTP_CONN_H
+#ifndef STARLING_HTTP_INTERNAL_H
+#define STARLING_HTTP_INTERNAL_H
 
 /*
  * Inside the HTTP server (private to http.c and http_handler.c): the server and connection
