@@ -74,14 +74,12 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     http_conn_request_done(c);
 }
 
-static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
-                           const char *err)
+static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n, const char *err)
 {
     struct http_conn *c = arg;
     if (storage_failed(c, counts == NULL, "scrape", err))
         return;
-    http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts,
-                      n);
+    http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts, n);
     reply(c, 200);
     http_conn_request_done(c);
 }
@@ -210,4 +208,3 @@ void http_handle(struct http_conn *c, const char *data, size_t len)
         break;
     }
 }
-

@@ -31,14 +31,14 @@ struct http_server {
     struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
     size_t nlisteners;
     uint32_t nconns;
-    bool listeners_paused; /* http_listen_limit reached */
+    bool listeners_paused;                 /* http_listen_limit reached */
     const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
     const struct timeval *read_timeout;
     const struct timeval *write_timeout;
-    struct evbuffer *body;                 /* scratch for the reply being built */
-    struct http_conn *conns;               /* open connections, to close at shutdown */
-    bool draining;                         /* http_server_drain() was called */
-    struct event *drained_ev;              /* fires drained_cb once no connection is left */
+    struct evbuffer *body;    /* scratch for the reply being built */
+    struct http_conn *conns;  /* open connections, to close at shutdown */
+    bool draining;            /* http_server_drain() was called */
+    struct event *drained_ev; /* fires drained_cb once no connection is left */
     void (*drained_cb)(void *);
     void *drained_arg;
 };
@@ -47,13 +47,13 @@ struct http_server {
 struct http_conn {
     struct http_server *srv;
     struct http_conn *prev, *next; /* srv->conns, while the socket is open */
-    evutil_socket_t fd;      /* -1 once the socket is closed */
-    struct event read_ev;    /* persistent; its timeout is http_read_timeout */
-    struct event write_ev;   /* added only while output waits for the client */
-    bool reading, writing;   /* whether read_ev / write_ev are added */
+    evutil_socket_t fd;            /* -1 once the socket is closed */
+    struct event read_ev;          /* persistent; its timeout is http_read_timeout */
+    struct event write_ev;         /* added only while output waits for the client */
+    bool reading, writing;         /* whether read_ev / write_ev are added */
     struct evbuffer *in, *out;
-    struct addr client;      /* socket peer, v4-mapped unmapped */
-    bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
+    struct addr client;  /* socket peer, v4-mapped unmapped */
+    bool client_trusted; /* from trusted_proxies: real_ip_header is honoured */
     struct event request_timer;
     bool request_timer_armed;
     bool busy;              /* a storage call is in flight */
@@ -62,11 +62,11 @@ struct http_conn {
     bool last_request;      /* the request being answered closes the connection */
     /* The request being answered. */
     bool keep_alive;
-    bool http10; /* keep-alive must then be said explicitly */
+    bool http10;                     /* keep-alive must then be said explicitly */
     struct http_peer_list peer_list; /* an announce's: the request's options, the families */
-    enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
-    const char *failure;         /* ... the failure reason it gets, if any ... */
-    uint64_t started_us;         /* ... and when its headers were complete */
+    enum stat_endpoint endpoint;     /* for the metrics: what it asked for ... */
+    const char *failure;             /* ... the failure reason it gets, if any ... */
+    uint64_t started_us;             /* ... and when its headers were complete */
     uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
 };
 

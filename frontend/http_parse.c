@@ -125,8 +125,7 @@ static int parse_header(const char *line, size_t line_len, const char *real_ip_h
     return 0;
 }
 
-int http_parse_head(const char *data, size_t len, const char *real_ip_header,
-                    struct http_head *h)
+int http_parse_head(const char *data, size_t len, const char *real_ip_header, struct http_head *h)
 {
     const char *p = data;
     const char *end = data + len;
@@ -184,10 +183,13 @@ int http_route_request(const struct http_head *h, struct http_target *t)
 const char *http_refusal_reason(int status)
 {
     switch (status) {
-    case 405: return "method not allowed";
+    case 405:
+        return "method not allowed";
     case 414:
-    case 431: return "request too large";
-    default: return "bad request";
+    case 431:
+        return "request too large";
+    default:
+        return "bad request";
     }
 }
 

@@ -48,8 +48,7 @@ struct http_head {
  * name or a name holding whitespace or a control byte, an obsolete folded line, or a
  * Content-Length that is not all digits.
  */
-int http_parse_head(const char *data, size_t len, const char *real_ip_header,
-                    struct http_head *h);
+int http_parse_head(const char *data, size_t len, const char *real_ip_header, struct http_head *h);
 
 /* Whether the connection stays open after the answer: HTTP/1.1 unless "Connection: close",
  * HTTP/1.0 only with "Connection: keep-alive". */

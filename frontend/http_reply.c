@@ -11,13 +11,20 @@
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    default:
+        return "Error";
     }
 }
 
@@ -111,9 +118,8 @@ static void encode_peers_dicts(struct evbuffer *b, const struct announce_reply *
     bencode_end(b);
 }
 
-void http_reply_announce(struct evbuffer *out, const struct announce_reply *r,
-                         uint64_t interval_s, uint64_t min_interval_s,
-                         const struct http_peer_list *list)
+void http_reply_announce(struct evbuffer *out, const struct announce_reply *r, uint64_t interval_s,
+                         uint64_t min_interval_s, const struct http_peer_list *list)
 {
     bencode_dict_begin(out);
     bencode_cstr(out, "complete");

@@ -42,9 +42,8 @@ struct http_peer_list {
 };
 
 /* d8:completei..e10:incompletei..e8:intervali..e12:min intervali..e<peers>e */
-void http_reply_announce(struct evbuffer *out, const struct announce_reply *r,
-                         uint64_t interval_s, uint64_t min_interval_s,
-                         const struct http_peer_list *list);
+void http_reply_announce(struct evbuffer *out, const struct announce_reply *r, uint64_t interval_s,
+                         uint64_t min_interval_s, const struct http_peer_list *list);
 
 /*
  * Sorts hashes[0, n) and drops repeats, as the keys of the reply's files dictionary must

@@ -88,20 +88,20 @@ static void test_head_length(void **state)
         size_t len;
     } cases[] = {
         {"GET / HTTP/1.1\r\n\r\n", 18},
-        {"GET / HTTP/1.1\n\n", 16},                       /* bare LFs */
-        {"GET / HTTP/1.1\r\n\n", 17},                     /* mixed */
+        {"GET / HTTP/1.1\n\n", 16},   /* bare LFs */
+        {"GET / HTTP/1.1\r\n\n", 17}, /* mixed */
         {"GET / HTTP/1.1\n\r\n", 17},
         {"GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27},
-        {"\r\n\r\n", 4},                                  /* empty: found, then refused */
+        {"\r\n\r\n", 4},                                       /* empty: found, then refused */
         {"GET / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 18}, /* pipelined: the first */
         {"GET / HTTP/1.1\r\n\r\nGET /x HT", 18},
-        {"GET / HTTP/1.1\r\n\r\nhello", 18},              /* a body is not part of it */
-        {"GET / HTTP/1.1\r\n\r", 0},                      /* not yet */
+        {"GET / HTTP/1.1\r\n\r\nhello", 18}, /* a body is not part of it */
+        {"GET / HTTP/1.1\r\n\r", 0},         /* not yet */
         {"GET / HTTP/1.1\r\n", 0},
         {"GET / HTTP/1.1\r\nHost: t\r\n", 0},
-        {"GET / HTTP/1.1\r\n\r\r\n", 0},                  /* CR CR LF is no blank line */
-        {"GET /annou", 0},                                /* test_shutdown's half line */
-        {"GET /announce?info_hash=", 0},                  /* test_http's slow client */
+        {"GET / HTTP/1.1\r\n\r\r\n", 0}, /* CR CR LF is no blank line */
+        {"GET /annou", 0},               /* test_shutdown's half line */
+        {"GET /announce?info_hash=", 0}, /* test_http's slow client */
         {"", 0},
         {"\n", 0},
         {"\n\n", 2},
@@ -126,8 +126,8 @@ static void test_pipelined_heads(void **state)
         "GET /scrape?info_hash=x HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n",
     };
-    const enum http_route routes[] = {HTTP_ROUTE_ANNOUNCE, HTTP_ROUTE_ANNOUNCE,
-                                      HTTP_ROUTE_SCRAPE, HTTP_ROUTE_NOT_FOUND};
+    const enum http_route routes[] = {HTTP_ROUTE_ANNOUNCE, HTTP_ROUTE_ANNOUNCE, HTTP_ROUTE_SCRAPE,
+                                      HTTP_ROUTE_NOT_FOUND};
     char all[512] = "";
     for (size_t i = 0; i < 4; i++)
         strcat(all, reqs[i]);
@@ -236,16 +236,16 @@ static void test_bad_request_lines(void **state)
         "\r\nGET / HTTP/1.1\r\n\r\n", /* no empty line is skipped before the request line */
         "GET /\r\n\r\n",              /* HTTP/0.9 */
         "GET / \r\n\r\n",
-        " / HTTP/1.1\r\n\r\n",          /* empty method */
-        "GET  HTTP/1.1\r\n\r\n",        /* empty target */
-        "GET  / HTTP/1.1\r\n\r\n",      /* two spaces */
-        "GET / HTTP/1.1 \r\n\r\n",      /* trailing space */
-        "GET\t/ HTTP/1.1\r\n\r\n",      /* tabs are no separators */
-        "get / HTTP/1.1\r\n\r\n",       /* methods are upper case */
+        " / HTTP/1.1\r\n\r\n",     /* empty method */
+        "GET  HTTP/1.1\r\n\r\n",   /* empty target */
+        "GET  / HTTP/1.1\r\n\r\n", /* two spaces */
+        "GET / HTTP/1.1 \r\n\r\n", /* trailing space */
+        "GET\t/ HTTP/1.1\r\n\r\n", /* tabs are no separators */
+        "get / HTTP/1.1\r\n\r\n",  /* methods are upper case */
         "Get / HTTP/1.1\r\n\r\n",
         "G3T / HTTP/1.1\r\n\r\n",
         "GE-T / HTTP/1.1\r\n\r\n",
-        "GET / HTTP/2.0\r\n\r\n",       /* versions */
+        "GET / HTTP/2.0\r\n\r\n", /* versions */
         "GET / HTTP/1.x\r\n\r\n",
         "GET / HTTP/1.10\r\n\r\n",
         "GET / HTTP/1.\r\n\r\n",
@@ -325,8 +325,8 @@ static void test_routes(void **state)
     expect_route("GET /ANNOUNCE?x HTTP/1.1\r\n\r\n", HTTP_ROUTE_ANNOUNCE, "x");
     expect_route("GET /Scrape HTTP/1.1\r\n\r\n", HTTP_ROUTE_SCRAPE, "");
     /* absolute-form */
-    expect_route("GET http://tracker.example/announce?x=1 HTTP/1.1\r\n\r\n",
-                 HTTP_ROUTE_ANNOUNCE, "x=1");
+    expect_route("GET http://tracker.example/announce?x=1 HTTP/1.1\r\n\r\n", HTTP_ROUTE_ANNOUNCE,
+                 "x=1");
     expect_route("GET HTTP://t:6969/scrape HTTP/1.1\r\n\r\n", HTTP_ROUTE_SCRAPE, "");
     expect_route("GET http://t/ HTTP/1.1\r\n\r\n", HTTP_ROUTE_NOT_FOUND, "");
 }
@@ -335,8 +335,9 @@ static void test_routes(void **state)
 static void test_not_found(void **state)
 {
     (void)state;
-    const char *paths[] = {"/nothing", "/", "/announce/x", "/announce/", "/announc",
-                           "/scrapes", "//announce", "/announce%3F", "/nothing?info_hash=x"};
+    const char *paths[] = {
+        "/nothing", "/",          "/announce/x",  "/announce/",          "/announc",
+        "/scrapes", "//announce", "/announce%3F", "/nothing?info_hash=x"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char raw[128];
         snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
@@ -412,15 +413,13 @@ static void test_content_length(void **state)
     }
     /* test_bad_input's test_get_with_body_400: a GET with a body is refused. */
     for (size_t i = 0; i < sizeof(body) / sizeof(body[0]); i++) {
-        snprintf(raw, sizeof(raw), "GET /announce HTTP/1.1\r\ncontent-length: %s\r\n\r\n",
-                 body[i]);
+        snprintf(raw, sizeof(raw), "GET /announce HTTP/1.1\r\ncontent-length: %s\r\n\r\n", body[i]);
         struct outcome o = decide(raw);
         assert_int_equal(o.status, 400);
         assert_true(o.closes);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        snprintf(raw, sizeof(raw), "GET /announce HTTP/1.1\r\nContent-Length: %s\r\n\r\n",
-                 bad[i]);
+        snprintf(raw, sizeof(raw), "GET /announce HTTP/1.1\r\nContent-Length: %s\r\n\r\n", bad[i]);
         struct http_head h;
         char *data = exact(raw, strlen(raw));
         if (http_parse_head(data, strlen(raw), "", &h) != -1)
@@ -450,8 +449,7 @@ static void expect_keep_alive(const char *version, const char *headers, bool kee
     struct outcome o = decide(raw);
     assert_int_equal(o.status, 200);
     if (o.keep_alive != keep || o.closes == keep)
-        fail_msg("keep-alive %d, not %d, for %s with \"%s\"", o.keep_alive, keep, version,
-                 headers);
+        fail_msg("keep-alive %d, not %d, for %s with \"%s\"", o.keep_alive, keep, version, headers);
 }
 
 static void test_keep_alive(void **state)

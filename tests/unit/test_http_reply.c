@@ -86,9 +86,9 @@ static const uint8_t id_c[PEER_ID_LEN] = "-CC0001-cccccccccccc";
 static const uint8_t v4_a[COMPACT_V4_LEN] = {10, 0, 0, 1, 0x1a, 0xe1};
 static const uint8_t v4_c[COMPACT_V4_LEN] = {10, 0, 0, 2, 0, 80};
 /* [2001:db8::1]:6882, [::1]:20101 */
-static const uint8_t v6_b[COMPACT_V6_LEN] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-                                             0,    0,    0,    0,    0, 0, 0, 1, 0x1a, 0xe2};
-static const uint8_t v6_c[COMPACT_V6_LEN] = {0, 0, 0, 0, 0, 0, 0, 0, 0,
+static const uint8_t v6_b[COMPACT_V6_LEN] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,    0,
+                                             0,    0,    0,    0,    0, 0, 1, 0x1a, 0xe2};
+static const uint8_t v6_c[COMPACT_V6_LEN] = {0, 0, 0, 0, 0, 0, 0, 0,    0,
                                              0, 0, 0, 0, 0, 0, 1, 0x4e, 0x85};
 
 /* a: IPv4 only; b: IPv6 only; c: dual-stacked. */
@@ -98,8 +98,8 @@ static const struct swarm_peer three[] = {
     {id_c, v4_c, v6_c},
 };
 
-static const struct announce_reply reply3 = {.complete = 1, .incomplete = 3, .npeers = 3,
-                                             .peers = three};
+static const struct announce_reply reply3 = {
+    .complete = 1, .incomplete = 3, .npeers = 3, .peers = three};
 
 #define COUNTS "d8:completei1e10:incompletei3e8:intervali1800e12:min intervali900e"
 #define C4_A "\x0a\x00\x00\x01\x1a\xe1"

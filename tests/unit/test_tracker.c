@@ -71,8 +71,8 @@ static void test_numwant_wire_cap(void **state)
     assert_int_equal(decide(&cfg, -1, AF_INET6, &both).numwant, 10);
 }
 
-static void expect_families(const struct config *cfg, const struct tracker_wire *wire,
-                            int family, bool v4, bool v6)
+static void expect_families(const struct config *cfg, const struct tracker_wire *wire, int family,
+                            bool v4, bool v6)
 {
     struct tracker_reply_peers p = decide(cfg, -1, family, wire);
     assert_int_equal(p.v4, v4);
