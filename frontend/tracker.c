@@ -15,8 +15,8 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
-void tracker_reply_peers(const struct config *cfg, int32_t numwant, int client_family,
-                         const struct tracker_wire *wire, struct tracker_reply_peers *out)
+void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_family,
+                          const struct tracker_wire *wire, struct tracker_reply_peers *out)
 {
     bool own_family_only = cfg->respect_af || wire->one_family;
     out->v4 = !own_family_only || client_family == AF_INET;
@@ -37,7 +37,7 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         .allow_ip_spoofing = cfg->allow_ip_spoofing,
         .dual_stacked_peers = cfg->dual_stacked_peers,
     };
-    tracker_reply_peers(cfg, req->numwant, client->family, wire, peers);
+    tracker_decide_peers(cfg, req->numwant, client->family, wire, peers);
     struct swarm_announce_args a = {
         .info_hash = req->info_hash,
         .peer_id = req->peer_id,

@@ -51,13 +51,13 @@ struct tracker_reply_peers {
  * capped by max_num_want and by what fits the wire; with respect_af or a one-family wire,
  * only the client's family. Pure; tracker_announce() applies it.
  */
-void tracker_reply_peers(const struct config *cfg, int32_t numwant, int client_family,
-                         const struct tracker_wire *wire, struct tracker_reply_peers *out);
+void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_family,
+                          const struct tracker_wire *wire, struct tracker_reply_peers *out);
 
 /*
  * Records the announce and asks for peers. `client` is the address the request came from
  * (after trusted-proxy handling). *peers is set to what the reply carries (see
- * tracker_reply_peers()) before done can be called. Returns 0 when done will be called
+ * tracker_decide_peers()) before done can be called. Returns 0 when done will be called
  * later, or -1 with a client-facing reason in *failure (done not called).
  */
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,

@@ -27,7 +27,7 @@ static struct tracker_reply_peers decide(const struct config *cfg, int32_t numwa
                                          const struct tracker_wire *wire)
 {
     struct tracker_reply_peers p = {12345, false, false};
-    tracker_reply_peers(cfg, numwant, family, wire, &p);
+    tracker_decide_peers(cfg, numwant, family, wire, &p);
     return p;
 }
 
