@@ -7,6 +7,9 @@
  * answered in order), and writes each reply with a Content-Length. Anything malformed
  * gets a clean 4xx and the connection is closed; nothing a client sends can crash it.
  *
+ * This file is the sockets: accepting, reading, writing, timeouts and shutdown. What a
+ * request says is frontend/http_parse.c's to decide, what it gets http_handler.c's.
+ *
  * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
  * then it is only marked closed, and the storage callback frees it.
  */
@@ -18,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,72 +30,35 @@
 #include <event2/listener.h>
 
 #include "common/addr.h"
-#include "frontend/bencode.h"
 #include "common/clock.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/mem.h"
+#include "frontend/http_internal.h"
+#include "frontend/http_parse.h"
+#include "frontend/http_reply.h"
 #include "frontend/stats.h"
-#include "common/numtext.h"
-#include "frontend/request.h"
 
 /* Stop answering pipelined requests while this much output is waiting for the client. */
 #define OUTPUT_HIGH_WATER (64 * 1024)
 /* Stop reading while this much input waits behind the request being answered. */
 #define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
 
-struct http_server {
-    struct event_base *base;
-    const struct config *cfg;
-    struct tracker *tracker;
-    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
-    size_t nlisteners;
-    uint32_t nconns;
-    bool listeners_paused; /* http_listen_limit reached */
-    const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
-    const struct timeval *read_timeout;
-    const struct timeval *write_timeout;
-    struct evbuffer *body;                 /* scratch for the reply being built */
-    struct http_conn *conns;               /* open connections, to close at shutdown */
-    bool draining;                         /* http_server_drain() was called */
-    struct event *drained_ev;              /* fires drained_cb once no connection is left */
-    void (*drained_cb)(void *);
-    void *drained_arg;
-};
-
-enum route { ROUTE_ANNOUNCE, ROUTE_SCRAPE, ROUTE_NOT_FOUND };
-
-struct http_conn {
-    struct http_server *srv;
-    struct http_conn *prev, *next; /* srv->conns, while the socket is open */
-    evutil_socket_t fd;      /* -1 once the socket is closed */
-    struct event read_ev;    /* persistent; its timeout is http_read_timeout */
-    struct event write_ev;   /* added only while output waits for the client */
-    bool reading, writing;   /* whether read_ev / write_ev are added */
-    struct evbuffer *in, *out;
-    struct addr client;      /* socket peer, v4-mapped unmapped */
-    bool client_trusted;     /* from trusted_proxies: real_ip_header is honoured */
-    struct event request_timer;
-    bool request_timer_armed;
-    bool busy;              /* a storage call is in flight */
-    bool close_after_write; /* close once the output is flushed */
-    bool eof;               /* the client half-closed: answer what it sent, then close */
-    bool last_request;      /* the request being answered closes the connection */
-    /* The request being answered. */
-    bool keep_alive;
-    bool http10; /* keep-alive must then be said explicitly */
-    bool compact;
-    bool no_peer_id;
-    int family_only; /* respect_af: AF_INET or AF_INET6; 0 gives out both */
-    enum stat_endpoint endpoint; /* for the metrics: what it asked for ... */
-    const char *failure;         /* ... the failure reason it gets, if any ... */
-    uint64_t started_us;         /* ... and when its headers were complete */
-    size_t nscrape;
-    uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
-};
-
 static void conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
+
+/* At http_listen_limit connections, new ones wait in the kernel's backlog. */
+static void pause_listeners(struct http_server *srv, bool pause)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (pause)
+            evconnlistener_disable(srv->listeners[i]);
+        else
+            evconnlistener_enable(srv->listeners[i]);
+    }
+    srv->listeners_paused = pause;
+}
 
 static void conn_free(struct http_conn *c)
 {
@@ -126,12 +91,8 @@ static void conn_close(struct http_conn *c)
         frontend_stats.connections_open--;
         if (srv->draining && srv->conns == NULL)
             event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
-        if (!srv->draining && srv->listeners_paused &&
-            srv->nconns < srv->cfg->http_listen_limit) {
-            for (size_t i = 0; i < srv->nlisteners; i++)
-                evconnlistener_enable(srv->listeners[i]);
-            srv->listeners_paused = false;
-        }
+        if (!srv->draining && srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit)
+            pause_listeners(srv, false);
     }
     if (!c->busy)
         conn_free(c);
@@ -148,81 +109,24 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---- writing replies ---- */
 
-static const char *status_text(int status)
+void http_conn_send(struct http_conn *c, int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Error";
-    }
-}
-
-/* Counts the reply about to be sent in the metrics, by endpoint and result class. */
-static void count_reply(struct http_conn *c, int status)
-{
-    enum stat_result result = STAT_OK;
-    if (status == 404)
-        result = STAT_NOT_FOUND;
-    else if (status != 200)
-        result = STAT_BAD_HTTP;
-    else if (c->failure == TRACKER_STORAGE_FAILURE)
-        result = STAT_STORAGE_ERROR;
-    else if (c->failure != NULL)
-        result = STAT_BAD_PARAMS;
-    frontend_stats.requests[c->endpoint][result]++;
-    if (c->endpoint != STAT_OTHER && c->started_us != 0)
-        latency_observe(&frontend_stats.latency[c->endpoint],
-                        (double)(clock_monotonic_us() - c->started_us) / 1e6);
-    c->endpoint = STAT_OTHER;
-    c->failure = NULL;
-    c->started_us = 0;
-}
-
-/* Sends status + headers + srv->body (emptied). Closing statuses end the connection. */
-static void conn_send(struct http_conn *c, int status)
-{
-    count_reply(c, status);
     struct evbuffer *body = c->srv->body;
     if (c->fd < 0) {
         evbuffer_drain(body, evbuffer_get_length(body));
         return;
     }
     struct evbuffer *out = c->out;
-    if (status != 200 && status != 404)
+    if (http_status_closes(status))
         c->close_after_write = true;
     if (!c->keep_alive)
         c->close_after_write = true;
-    const char *connection = c->close_after_write ? "Connection: close\r\n"
-                             : c->http10          ? "Connection: keep-alive\r\n"
-                                                  : "";
-    /* Built by hand: this runs for every reply, and printf showed in profiles. */
-    char head[256];
-    char *p = head;
-    const char *reason = status_text(status);
-    memcpy(p, "HTTP/1.1 ", 9), p += 9;
-    p = put_uint(p, (size_t)status);
-    *p++ = ' ';
-    p = put_str(p, reason);
-    p = put_str(p, "\r\nContent-Type: text/plain\r\nContent-Length: ");
-    p = put_uint(p, evbuffer_get_length(body));
-    p = put_str(p, "\r\n");
-    p = put_str(p, connection);
-    if (status == 405)
-        p = put_str(p, "Allow: GET\r\n");
-    p = put_str(p, "\r\n");
-    evbuffer_add(out, head, (size_t)(p - head));
+    enum http_connection connection = c->close_after_write ? HTTP_CONNECTION_CLOSE
+                                       : c->http10        ? HTTP_CONNECTION_KEEP_ALIVE
+                                                          : HTTP_CONNECTION_NONE;
+    char head[HTTP_REPLY_HEAD_MAX];
+    evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
     evbuffer_add_buffer(out, body);
-}
-
-static void send_failure(struct http_conn *c, int status, const char *reason)
-{
-    c->failure = reason;
-    bencode_failure(c->srv->body, reason);
-    conn_send(c, status);
 }
 
 /*
@@ -258,8 +162,7 @@ static bool conn_settle(struct http_conn *c)
     return true;
 }
 
-/* After a storage answer: go on with pipelined input, then settle. */
-static void conn_request_done(struct http_conn *c)
+void http_conn_request_done(struct http_conn *c)
 {
     c->busy = false;
     if (c->fd < 0) {
@@ -271,464 +174,9 @@ static void conn_request_done(struct http_conn *c)
     conn_settle(c);
 }
 
-/* With respect_af a dual-stacked peer is given out under the announcer's family only. */
-static bool give_v4(const struct http_conn *c, const struct swarm_peer *p)
-{
-    return p->v4 != NULL && c->family_only != AF_INET6;
-}
+/* ---- reading requests ---- */
 
-static bool give_v6(const struct http_conn *c, const struct swarm_peer *p)
-{
-    return p->v6 != NULL && c->family_only != AF_INET;
-}
-
-static void encode_peers_compact(struct evbuffer *b, const struct http_conn *c,
-                                 const struct announce_reply *r)
-{
-    size_t n4 = 0, n6 = 0;
-    for (size_t i = 0; i < r->npeers; i++) {
-        n4 += give_v4(c, &r->peers[i]);
-        n6 += give_v6(c, &r->peers[i]);
-    }
-    bencode_cstr(b, "peers");
-    bencode_str_prefix(b, n4 * COMPACT_V4_LEN);
-    for (size_t i = 0; i < r->npeers; i++)
-        if (give_v4(c, &r->peers[i]))
-            evbuffer_add(b, r->peers[i].v4, COMPACT_V4_LEN);
-    bencode_cstr(b, "peers6");
-    bencode_str_prefix(b, n6 * COMPACT_V6_LEN);
-    for (size_t i = 0; i < r->npeers; i++)
-        if (give_v6(c, &r->peers[i]))
-            evbuffer_add(b, r->peers[i].v6, COMPACT_V6_LEN);
-}
-
-/* One dictionary of the BEP 3 peer list: d2:ip..7:peer id..4:port..e */
-static void encode_peer_dict(struct evbuffer *b, const uint8_t *compact, int family,
-                             const uint8_t *peer_id, bool no_peer_id)
-{
-    struct addr a = {.family = family};
-    size_t alen = family == AF_INET ? 4 : 16;
-    char text[ADDR_TEXT_LEN];
-    memcpy(a.bytes, compact, alen);
-    addr_format(&a, text, sizeof(text));
-    bencode_dict_begin(b);
-    bencode_cstr(b, "ip");
-    bencode_cstr(b, text);
-    if (!no_peer_id) {
-        bencode_cstr(b, "peer id");
-        bencode_str(b, peer_id, PEER_ID_LEN);
-    }
-    bencode_cstr(b, "port");
-    bencode_int(b, (int64_t)((compact[alen] << 8) | compact[alen + 1]));
-    bencode_end(b);
-}
-
-static void encode_peers_dicts(struct evbuffer *b, const struct http_conn *c,
-                               const struct announce_reply *r)
-{
-    bencode_cstr(b, "peers");
-    bencode_list_begin(b);
-    for (size_t i = 0; i < r->npeers; i++) {
-        const struct swarm_peer *p = &r->peers[i];
-        if (give_v4(c, p))
-            encode_peer_dict(b, p->v4, AF_INET, p->peer_id, c->no_peer_id);
-        if (give_v6(c, p))
-            encode_peer_dict(b, p->v6, AF_INET6, p->peer_id, c->no_peer_id);
-    }
-    bencode_end(b);
-}
-
-static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
-{
-    struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
-    const struct config *cfg = c->srv->cfg;
-    if (r == NULL) {
-        log_debug("announce failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
-        return;
-    }
-    bencode_dict_begin(b);
-    bencode_cstr(b, "complete");
-    bencode_int(b, (int64_t)r->complete);
-    bencode_cstr(b, "incomplete");
-    bencode_int(b, (int64_t)r->incomplete);
-    bencode_cstr(b, "interval");
-    bencode_int(b, (int64_t)(cfg->announce_ms / 1000));
-    bencode_cstr(b, "min interval");
-    bencode_int(b, (int64_t)(cfg->min_announce_ms / 1000));
-    if (c->compact)
-        encode_peers_compact(b, c, r);
-    else
-        encode_peers_dicts(b, c, r);
-    bencode_end(b);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
-                           const char *err)
-{
-    struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
-    if (counts == NULL) {
-        log_debug("scrape failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
-        return;
-    }
-    bencode_dict_begin(b);
-    bencode_cstr(b, "files");
-    bencode_dict_begin(b);
-    for (size_t i = 0; i < n; i++) {
-        bencode_str(b, c->scrape_hashes[i], INFO_HASH_LEN);
-        bencode_dict_begin(b);
-        bencode_cstr(b, "complete");
-        bencode_int(b, (int64_t)counts[i].complete);
-        bencode_cstr(b, "downloaded");
-        bencode_int(b, (int64_t)counts[i].downloaded);
-        bencode_cstr(b, "incomplete");
-        bencode_int(b, (int64_t)counts[i].incomplete);
-        bencode_end(b);
-    }
-    bencode_end(b);
-    bencode_end(b);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
-{
-    struct http_conn *c = arg;
-    struct evbuffer *b = c->srv->body;
-    if (err != NULL) {
-        log_debug("full scrape failed: %s", err);
-        send_failure(c, 200, TRACKER_STORAGE_FAILURE);
-        conn_request_done(c);
-        return;
-    }
-    evbuffer_add(b, "d5:files", 8);
-    if (files != NULL)
-        evbuffer_add(b, files, len);
-    else
-        evbuffer_add(b, "de", 2); /* no pass yet */
-    evbuffer_add(b, "e", 1);
-    conn_send(c, 200);
-    conn_request_done(c);
-}
-
-/* ---- handling one parsed request ---- */
-
-/* The real client address: real_ip_header's last entry, if any and if trusted. */
-static void client_address(const struct http_conn *c, const char *xff, size_t xff_len,
-                           struct addr *out)
-{
-    *out = c->client;
-    if (xff == NULL || !c->client_trusted)
-        return;
-    const char *start = xff;
-    for (size_t i = 0; i < xff_len; i++)
-        if (xff[i] == ',')
-            start = xff + i + 1;
-    const char *end = xff + xff_len;
-    while (start < end && (*start == ' ' || *start == '\t'))
-        start++;
-    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    struct addr parsed;
-    if (addr_parse(start, (size_t)(end - start), &parsed) == 0)
-        *out = parsed;
-}
-
-static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
-                            const struct addr *client)
-{
-    struct announce_req req;
-    const char *reason = NULL;
-    if (request_parse_announce(query, query_len, &req, &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    c->compact = req.compact;
-    c->no_peer_id = req.no_peer_id;
-    c->family_only = c->srv->cfg->respect_af ? client->family : 0;
-    if (tracker_announce(c->srv->tracker, &req, client, false, on_announce_done, c, &reason) <
-        0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    c->busy = true;
-}
-
-static int hash_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, INFO_HASH_LEN);
-}
-
-static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
-{
-    const struct config *cfg = c->srv->cfg;
-    if (c->scrape_hashes == NULL) {
-        c->scrape_hashes = malloc(cfg->max_scrape_hashes * sizeof(*c->scrape_hashes));
-        if (c->scrape_hashes == NULL) {
-            send_failure(c, 200, "out of memory");
-            return;
-        }
-    }
-    const char *reason = NULL;
-    size_t n = 0;
-    if (request_parse_scrape(query, query_len, c->scrape_hashes, cfg->max_scrape_hashes, &n,
-                             &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    if (n == 0) {
-        if (!cfg->allow_full_scrape) {
-            send_failure(c, 200, "full scrape is disabled");
-            return;
-        }
-        /* Walking every swarm is no per-request job for a stateless frontend: the
-         * aggregator writes a snapshot each pass, and this is one GET of it. */
-        if (tracker_full_scrape(c->srv->tracker, on_fullscrape_done, c, &reason) < 0) {
-            send_failure(c, 200, reason);
-            return;
-        }
-        c->busy = true;
-        return;
-    }
-    /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
-    qsort(c->scrape_hashes, n, INFO_HASH_LEN, hash_cmp);
-    size_t unique = 1;
-    for (size_t i = 1; i < n; i++)
-        if (memcmp(c->scrape_hashes[i], c->scrape_hashes[unique - 1], INFO_HASH_LEN) != 0)
-            memmove(c->scrape_hashes[unique++], c->scrape_hashes[i], INFO_HASH_LEN);
-    c->nscrape = unique;
-    const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
-    if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
-        send_failure(c, 200, reason);
-        return;
-    }
-    c->busy = true;
-}
-
-/* ---- parsing ---- */
-
-/* Offset just past the blank line ending the headers, or 0 when not there yet. */
-static size_t find_header_end(const char *data, size_t len)
-{
-    const char *p = data;
-    const char *end = data + len;
-    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        p++;
-        if (p < end && *p == '\n')
-            return (size_t)(p + 1 - data);
-        if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
-            return (size_t)(p + 2 - data);
-    }
-    return 0;
-}
-
-static bool token_eq(const char *s, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(s, lit, len) == 0;
-}
-
-/* Does a comma-separated header value contain `token` (case-insensitive)? */
-static bool header_has_token(const char *v, size_t len, const char *token)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (token_eq(v + start, end - start, token))
-            return true;
-    }
-    return false;
-}
-
-struct parsed_request {
-    const char *method, *target;
-    size_t method_len, target_len;
-    int minor_version;
-    bool conn_close, conn_keep_alive;
-    bool has_body;
-    const char *real_ip;
-    size_t real_ip_len;
-};
-
-/* Splits one line (without its line ending) off [*p, end). */
-static const char *next_line(const char **p, const char *end, size_t *len)
-{
-    const char *line = *p;
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
-    if (nl == NULL)
-        return NULL;
-    *p = nl + 1;
-    *len = (size_t)(nl - line);
-    if (*len > 0 && line[*len - 1] == '\r')
-        (*len)--;
-    return line;
-}
-
-/* Parses the request line and headers in data[0, len). Returns 0 or -1 (400). */
-static int parse_request(const struct config *cfg, const char *data, size_t len,
-                         struct parsed_request *r)
-{
-    const char *p = data;
-    const char *end = data + len;
-    size_t line_len;
-    memset(r, 0, sizeof(*r));
-    const char *line = next_line(&p, end, &line_len);
-    if (line == NULL)
-        return -1;
-    /* METHOD SP target SP HTTP/1.x */
-    const char *sp1 = memchr(line, ' ', line_len);
-    if (sp1 == NULL || sp1 == line)
-        return -1;
-    const char *rest = sp1 + 1;
-    size_t rest_len = line_len - (size_t)(rest - line);
-    const char *sp2 = memchr(rest, ' ', rest_len);
-    if (sp2 == NULL || sp2 == rest)
-        return -1;
-    const char *version = sp2 + 1;
-    size_t version_len = line_len - (size_t)(version - line);
-    if (version_len != 8 || memcmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
-        version[7] > '9')
-        return -1;
-    r->method = line;
-    r->method_len = (size_t)(sp1 - line);
-    r->target = rest;
-    r->target_len = (size_t)(sp2 - rest);
-    r->minor_version = version[7] - '0';
-    for (size_t i = 0; i < r->method_len; i++)
-        if (line[i] < 'A' || line[i] > 'Z')
-            return -1;
-
-    size_t real_ip_name_len = strlen(cfg->real_ip_header);
-    while ((line = next_line(&p, end, &line_len)) != NULL && line_len > 0) {
-        const char *colon = memchr(line, ':', line_len);
-        /* No colon, an empty name, whitespace in the name or an obsolete folded line. */
-        if (colon == NULL || colon == line || line[0] == ' ' || line[0] == '\t')
-            return -1;
-        size_t name_len = (size_t)(colon - line);
-        for (size_t i = 0; i < name_len; i++)
-            if (line[i] <= ' ' || line[i] >= 127)
-                return -1;
-        const char *v = colon + 1;
-        const char *vend = line + line_len;
-        while (v < vend && (*v == ' ' || *v == '\t'))
-            v++;
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        size_t vlen = (size_t)(vend - v);
-        if (token_eq(line, name_len, "connection")) {
-            r->conn_close |= header_has_token(v, vlen, "close");
-            r->conn_keep_alive |= header_has_token(v, vlen, "keep-alive");
-        } else if (token_eq(line, name_len, "content-length")) {
-            for (size_t i = 0; i < vlen; i++)
-                if (v[i] < '0' || v[i] > '9')
-                    return -1;
-            for (size_t i = 0; i < vlen; i++)
-                if (v[i] != '0')
-                    r->has_body = true;
-        } else if (token_eq(line, name_len, "transfer-encoding")) {
-            r->has_body = true;
-        } else if (real_ip_name_len > 0 && name_len == real_ip_name_len &&
-                   strncasecmp(line, cfg->real_ip_header, name_len) == 0) {
-            r->real_ip = v;
-            r->real_ip_len = vlen;
-        }
-    }
-    return 0;
-}
-
-static enum route route_of(const char *path, size_t len)
-{
-    if (token_eq(path, len, "/announce"))
-        return ROUTE_ANNOUNCE;
-    if (token_eq(path, len, "/scrape"))
-        return ROUTE_SCRAPE;
-    return ROUTE_NOT_FOUND;
-}
-
-/* Answers (or starts answering) the complete request in data[0, len). */
-static void conn_handle(struct http_conn *c, const char *data, size_t len)
-{
-    struct parsed_request r;
-    c->keep_alive = false; /* until we know the version */
-    c->started_us = clock_monotonic_us();
-    if (parse_request(c->srv->cfg, data, len, &r) < 0) {
-        send_failure(c, 400, "bad request");
-        return;
-    }
-    c->http10 = r.minor_version == 0;
-    c->keep_alive = c->http10 ? r.conn_keep_alive : !r.conn_close;
-    c->last_request = !c->keep_alive;
-    if (r.method_len != 3 || memcmp(r.method, "GET", 3) != 0) {
-        send_failure(c, 405, "method not allowed");
-        return;
-    }
-    if (r.has_body) {
-        send_failure(c, 400, "bad request");
-        return;
-    }
-    const char *target = r.target;
-    size_t target_len = r.target_len;
-    /* absolute-form (http://host/path?q), which RFC 9112 says servers must accept */
-    if (target_len > 7 && strncasecmp(target, "http://", 7) == 0) {
-        const char *slash = memchr(target + 7, '/', target_len - 7);
-        if (slash == NULL) {
-            send_failure(c, 400, "bad request");
-            return;
-        }
-        target_len -= (size_t)(slash - target);
-        target = slash;
-    }
-    if (target[0] != '/') {
-        send_failure(c, 400, "bad request");
-        return;
-    }
-    const char *q = memchr(target, '?', target_len);
-    size_t path_len = q != NULL ? (size_t)(q - target) : target_len;
-    const char *query = q != NULL ? q + 1 : target + target_len;
-    size_t query_len = target_len - path_len - (q != NULL);
-
-    enum route route = route_of(target, path_len);
-    c->endpoint = route == ROUTE_ANNOUNCE ? STAT_ANNOUNCE
-                  : route == ROUTE_SCRAPE ? STAT_SCRAPE
-                                          : STAT_OTHER;
-    switch (route) {
-    case ROUTE_ANNOUNCE: {
-        struct addr client;
-        client_address(c, r.real_ip, r.real_ip_len, &client);
-        handle_announce(c, query, query_len, &client);
-        break;
-    }
-    case ROUTE_SCRAPE:
-        handle_scrape(c, query, query_len);
-        break;
-    case ROUTE_NOT_FOUND:
-        evbuffer_add(c->srv->body, "not found\n", 10);
-        conn_send(c, 404);
-        break;
-    }
-}
-
-/* Too much without a complete request: 414 if even the request line is unfinished. */
-static void reject_oversized(struct http_conn *c, const char *data, size_t len)
-{
-    c->keep_alive = false;
-    bool line_done = memchr(data, '\n', len) != NULL;
-    send_failure(c, line_done ? 431 : 414, "request too large");
-}
-
+/* Hands each complete request head in the input to http_handle(), in order. */
 static void conn_process_input(struct http_conn *c)
 {
     const size_t limit = c->srv->cfg->http_max_request_bytes;
@@ -745,11 +193,12 @@ static void conn_process_input(struct http_conn *c)
         }
         size_t look = len < limit ? len : limit;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
-        size_t hdr_len = find_header_end(data, look);
+        size_t hdr_len = http_head_length(data, look);
         if (hdr_len == 0) {
-            if (len >= limit)
-                reject_oversized(c, data, look);
-            else if (!c->request_timer_armed) {
+            if (len >= limit) {
+                c->keep_alive = false;
+                http_refuse(c, http_too_large_status(data, look));
+            } else if (!c->request_timer_armed) {
                 event_add(&c->request_timer, c->srv->request_timeout);
                 c->request_timer_armed = true;
             }
@@ -758,7 +207,7 @@ static void conn_process_input(struct http_conn *c)
         if (c->request_timer_armed)
             event_del(&c->request_timer);
         c->request_timer_armed = false;
-        conn_handle(c, data, hdr_len); /* never closes: only marks */
+        http_handle(c, data, hdr_len); /* never closes: only marks */
         evbuffer_drain(in, hdr_len);
     }
     /* Reading resumes unless the client queued too much ahead of its answers, or the
@@ -792,15 +241,22 @@ static ssize_t read_some(struct http_conn *c)
     return n;
 }
 
+/* Closes the connection when its read or write event timed out. Returns whether it did. */
+static bool conn_timed_out(struct http_conn *c, short what, const char *why)
+{
+    if (!(what & EV_TIMEOUT))
+        return false;
+    log_debug("http: %s, closing", why);
+    conn_close(c);
+    return true;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (what & EV_TIMEOUT) {
-        log_debug("http: connection idle past http_read_timeout, closing");
-        conn_close(c);
+    if (conn_timed_out(c, what, "connection idle past http_read_timeout"))
         return;
-    }
     ssize_t n = read_some(c);
     if (n == 0) {
         /* The client half-closed after sending: answer what it sent, then close. */
@@ -824,11 +280,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (what & EV_TIMEOUT) {
-        log_debug("http: client not reading past http_write_timeout, closing");
-        conn_close(c);
+    if (conn_timed_out(c, what, "client not reading past http_write_timeout"))
         return;
-    }
     if (!conn_settle(c) || c->writing)
         return;
     /* The output drained: pipelined requests may go on. */
@@ -844,12 +297,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct http_server *srv = arg;
     const struct config *cfg = srv->cfg;
     (void)l, (void)salen;
-    struct http_conn *c = calloc(1, sizeof(*c));
     struct evbuffer *in = evbuffer_new();
     struct evbuffer *out = evbuffer_new();
-    if (c == NULL || in == NULL || out == NULL) {
+    if (in == NULL || out == NULL) {
         log_error("http: out of memory accepting a connection");
-        free(c);
         if (in != NULL)
             evbuffer_free(in);
         if (out != NULL)
@@ -857,6 +308,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         return;
     }
+    struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
@@ -878,11 +330,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     frontend_stats.connections_open++;
     frontend_stats.connections_total++;
-    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused) {
-        for (size_t i = 0; i < srv->nlisteners; i++)
-            evconnlistener_disable(srv->listeners[i]);
-        srv->listeners_paused = true;
-    }
+    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused)
+        pause_listeners(srv, true);
     /* A client sends its request right after connecting: it is usually here already,
      * and reading it now saves a trip through the event loop (and, for a request with
      * Connection: close, registering the socket for reading at all). */
@@ -920,8 +369,8 @@ static int listen_on(struct http_server *srv, const char *text, char *err)
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct tracker *tracker, char *err)
 {
-    struct http_server *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL || (srv->body = evbuffer_new()) == NULL) {
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    if ((srv->body = evbuffer_new()) == NULL) {
         snprintf(err, STARLING_ERR_LEN, "out of memory");
         free(srv);
         return NULL;

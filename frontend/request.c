@@ -254,18 +254,21 @@ static const char *parse_required(const struct slice vals[P_COUNT], const bool s
         return "missing port";
     if (parse_announce_port(&vals[P_PORT], &req->port) < 0)
         return "invalid port";
-    if (!seen[P_UPLOADED])
-        return "missing uploaded";
-    if (parse_counter(&vals[P_UPLOADED], &req->uploaded) < 0)
-        return "invalid uploaded";
-    if (!seen[P_DOWNLOADED])
-        return "missing downloaded";
-    if (parse_counter(&vals[P_DOWNLOADED], &req->downloaded) < 0)
-        return "invalid downloaded";
-    if (!seen[P_LEFT])
-        return "missing left";
-    if (parse_counter(&vals[P_LEFT], &req->left) < 0)
-        return "invalid left";
+    const struct {
+        enum param p;
+        uint64_t *out;
+        const char *missing, *invalid;
+    } counters[] = {
+        {P_UPLOADED, &req->uploaded, "missing uploaded", "invalid uploaded"},
+        {P_DOWNLOADED, &req->downloaded, "missing downloaded", "invalid downloaded"},
+        {P_LEFT, &req->left, "missing left", "invalid left"},
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        if (!seen[counters[i].p])
+            return counters[i].missing;
+        if (parse_counter(&vals[counters[i].p], counters[i].out) < 0)
+            return counters[i].invalid;
+    }
     return NULL;
 }
 

@@ -43,40 +43,53 @@ const char *stat_result_name(enum stat_result r)
     return result_names[r];
 }
 
+/* A counter with one sample per (row, column): values is rows x columns, row-major. */
+static void counter_table(struct evbuffer *out, const char *name, const char *help,
+                          const char *row_key, const char *const *rows, int nrows,
+                          const char *col_key, const char *const *cols, int ncols,
+                          const uint64_t *values)
+{
+    char labels[96];
+    metrics_family(out, name, "counter", help);
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            snprintf(labels, sizeof(labels), "%s=\"%s\",%s=\"%s\"", row_key, rows[r], col_key,
+                     cols[c]);
+            metrics_sample_u64(out, name, labels, values[r * ncols + c]);
+        }
+    }
+}
+
+/* A family of one unlabelled sample. */
+static void single(struct evbuffer *out, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    metrics_family(out, name, type, help);
+    metrics_sample_u64(out, name, NULL, value);
+}
+
 void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
                            const struct redis_stats *redis, bool redis_ready, bool draining)
 {
     char labels[96];
-    metrics_family(out, "starling_http_requests_total", "counter",
-                   "HTTP requests answered, by endpoint and result.");
-    for (int e = 0; e < STAT_ENDPOINTS; e++) {
-        for (int r = 0; r < STAT_RESULTS; r++) {
-            snprintf(labels, sizeof(labels), "endpoint=\"%s\",result=\"%s\"", endpoint_names[e],
-                     result_names[r]);
-            metrics_sample_u64(out, "starling_http_requests_total", labels, s->requests[e][r]);
-        }
-    }
+    counter_table(out, "starling_http_requests_total",
+                  "HTTP requests answered, by endpoint and result.", "endpoint", endpoint_names,
+                  STAT_ENDPOINTS, "result", result_names, STAT_RESULTS, &s->requests[0][0]);
     metrics_family(out, "starling_http_request_duration_seconds", "histogram",
                    "Time from a request's last header byte to its reply being queued.");
     for (int e = 0; e < STAT_OTHER; e++) {
         snprintf(labels, sizeof(labels), "endpoint=\"%s\"", endpoint_names[e]);
         metrics_histogram(out, "starling_http_request_duration_seconds", labels, &s->latency[e]);
     }
-    metrics_family(out, "starling_http_open_connections", "gauge", "Client connections open now.");
-    metrics_sample_u64(out, "starling_http_open_connections", NULL, s->connections_open);
-    metrics_family(out, "starling_http_connections_total", "counter",
-                   "Client connections accepted.");
-    metrics_sample_u64(out, "starling_http_connections_total", NULL, s->connections_total);
+    single(out, "starling_http_open_connections", "gauge", "Client connections open now.",
+           s->connections_open);
+    single(out, "starling_http_connections_total", "counter", "Client connections accepted.",
+           s->connections_total);
 
-    metrics_family(out, "starling_udp_requests_total", "counter",
-                   "UDP requests (BEP 15), by action and result.");
-    for (int a = 0; a < STAT_UDP_ACTIONS; a++) {
-        for (int r = 0; r < STAT_UDP_RESULTS; r++) {
-            snprintf(labels, sizeof(labels), "action=\"%s\",result=\"%s\"", udp_action_names[a],
-                     udp_result_names[r]);
-            metrics_sample_u64(out, "starling_udp_requests_total", labels, s->udp_requests[a][r]);
-        }
-    }
+    counter_table(out, "starling_udp_requests_total",
+                  "UDP requests (BEP 15), by action and result.", "action", udp_action_names,
+                  STAT_UDP_ACTIONS, "result", udp_result_names, STAT_UDP_RESULTS,
+                  &s->udp_requests[0][0]);
     metrics_family(out, "starling_udp_malformed_total", "counter",
                    "Malformed UDP datagrams, by reason (short and bad_magic are dropped "
                    "silently, the others get an error reply).");
@@ -84,30 +97,23 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
         snprintf(labels, sizeof(labels), "reason=\"%s\"", udp_reason_names[i]);
         metrics_sample_u64(out, "starling_udp_malformed_total", labels, s->udp_malformed[i]);
     }
+    single(out, "starling_udp_unanswered_total", "counter",
+           "UDP error replies not sent because they would be larger than the request "
+           "(no amplification towards spoofed senders).",
+           s->udp_unanswered);
 
-    metrics_family(out, "starling_udp_unanswered_total", "counter",
-                   "UDP error replies not sent because they would be larger than the request "
-                   "(no amplification towards spoofed senders).");
-    metrics_sample_u64(out, "starling_udp_unanswered_total", NULL, s->udp_unanswered);
-
-    metrics_family(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.");
-    metrics_sample_u64(out, "starling_redis_calls_total", NULL, redis->calls);
-    metrics_family(out, "starling_redis_errors_total", "counter",
-                   "Error replies from Redis (NOSCRIPT answered by a retry excluded).");
-    metrics_sample_u64(out, "starling_redis_errors_total", NULL, redis->errors);
-    metrics_family(out, "starling_redis_timeouts_total", "counter",
-                   "Calls answered by their deadline (redis.command_timeout).");
-    metrics_sample_u64(out, "starling_redis_timeouts_total", NULL, redis->timeouts);
-    metrics_family(out, "starling_redis_reconnects_total", "counter",
-                   "Connections to Redis set up again after a loss.");
-    metrics_sample_u64(out, "starling_redis_reconnects_total", NULL, redis->reconnects);
-    metrics_family(out, "starling_redis_noscript_total", "counter",
-                   "NOSCRIPT replies (script cache lost), each resent as EVAL.");
-    metrics_sample_u64(out, "starling_redis_noscript_total", NULL, redis->noscript);
-    metrics_family(out, "starling_redis_ready", "gauge",
-                   "1 when a Redis connection is up with the scripts loaded.");
-    metrics_sample_u64(out, "starling_redis_ready", NULL, redis_ready ? 1 : 0);
-    metrics_family(out, "starling_draining", "gauge",
-                   "1 while shutting down: not accepting, finishing requests in flight.");
-    metrics_sample_u64(out, "starling_draining", NULL, draining ? 1 : 0);
+    single(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.", redis->calls);
+    single(out, "starling_redis_errors_total", "counter",
+           "Error replies from Redis (NOSCRIPT answered by a retry excluded).", redis->errors);
+    single(out, "starling_redis_timeouts_total", "counter",
+           "Calls answered by their deadline (redis.command_timeout).", redis->timeouts);
+    single(out, "starling_redis_reconnects_total", "counter",
+           "Connections to Redis set up again after a loss.", redis->reconnects);
+    single(out, "starling_redis_noscript_total", "counter",
+           "NOSCRIPT replies (script cache lost), each resent as EVAL.", redis->noscript);
+    single(out, "starling_redis_ready", "gauge",
+           "1 when a Redis connection is up with the scripts loaded.", redis_ready ? 1 : 0);
+    single(out, "starling_draining", "gauge",
+           "1 while shutting down: not accepting, finishing requests in flight.",
+           draining ? 1 : 0);
 }

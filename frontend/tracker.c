@@ -10,28 +10,43 @@ uint64_t tracker_now_ms(void)
     return clock_wall_ms();
 }
 
-static uint32_t effective_numwant(const struct config *cfg, int32_t asked)
+static uint32_t min_u32(uint32_t a, uint32_t b)
 {
-    uint32_t n = asked < 0 ? cfg->default_num_want : (uint32_t)asked;
-    return n > cfg->max_num_want ? cfg->max_num_want : n;
+    return a < b ? a : b;
+}
+
+void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_family,
+                          const struct tracker_wire *wire, struct tracker_reply_peers *out)
+{
+    bool own_family_only = cfg->respect_af || wire->one_family;
+    out->v4 = !own_family_only || client_family == AF_INET;
+    out->v6 = !own_family_only || client_family != AF_INET;
+    uint32_t fits = out->v4 && out->v6 ? min_u32(wire->max_peers_v4, wire->max_peers_v6)
+                    : out->v4          ? wire->max_peers_v4
+                                       : wire->max_peers_v6;
+    uint32_t asked = numwant < 0 ? cfg->default_num_want : (uint32_t)numwant;
+    out->numwant = min_u32(min_u32(asked, cfg->max_num_want), fits);
 }
 
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
-                     bool own_family_only, tracker_announce_fn *done, void *arg,
-                     const char **failure)
+                     const struct tracker_wire *wire, struct tracker_reply_peers *peers,
+                     tracker_announce_fn *done, void *arg, const char **failure)
 {
     const struct config *cfg = t->cfg;
     struct peer_addr_policy policy = {
         .allow_ip_spoofing = cfg->allow_ip_spoofing,
         .dual_stacked_peers = cfg->dual_stacked_peers,
     };
+    tracker_decide_peers(cfg, req->numwant, client->family, wire, peers);
     struct swarm_announce_args a = {
         .info_hash = req->info_hash,
         .peer_id = req->peer_id,
         .seeding = req->left == 0,
         .event = req->event,
-        .numwant = effective_numwant(cfg, req->numwant),
-        .family = SWARM_ANY,
+        .numwant = peers->numwant,
+        .family = peers->v4 && peers->v6 ? SWARM_ANY
+                  : peers->v4            ? SWARM_V4_ONLY
+                                         : SWARM_V6_ONLY,
         .now_ms = tracker_now_ms(),
         .peer_ttl_ms = config_peer_ttl_ms(cfg),
         .purge = cfg->purge_inactive_torrents,
@@ -40,8 +55,6 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         *failure = "invalid peer address";
         return -1;
     }
-    if (cfg->respect_af || own_family_only)
-        a.family = client->family == AF_INET ? SWARM_V4_ONLY : SWARM_V6_ONLY;
     if (swarm_announce(t->pool, &a, done, arg) < 0) {
         *failure = TRACKER_STORAGE_FAILURE;
         return -1;

@@ -12,9 +12,10 @@
 struct redis_pool;
 
 /*
- * The protocol-neutral tracker: HTTP (and later UDP) parse a request, call these, and
- * encode what comes back. Tracker rules that do not depend on the wire format (numwant
- * default and cap, address policy, respect_af, failure texts) live here.
+ * The protocol-neutral tracker: HTTP and UDP parse a request, call these, and encode what
+ * comes back. Tracker rules that do not depend on the wire format (numwant default and
+ * cap, address policy, respect_af, failure texts) live here; the protocols only say what
+ * their replies can carry (struct tracker_wire).
  */
 struct tracker {
     const struct config *cfg;
@@ -31,15 +32,37 @@ extern const char TRACKER_STORAGE_FAILURE[];
 typedef swarm_announce_fn tracker_announce_fn;
 typedef swarm_scrape_fn tracker_scrape_fn;
 
+/* What one protocol's announce reply can carry. */
+struct tracker_wire {
+    bool one_family;       /* only peers of the client's family (a BEP 15 reply has one list) */
+    uint32_t max_peers_v4; /* peers that fit one reply listing IPv4 peers only, ... */
+    uint32_t max_peers_v6; /* ... IPv6 peers only (both: the smaller); UINT32_MAX: no limit */
+};
+
+/* The peers an announce's reply carries: how many storage is asked for, and which
+ * addresses the reply lists (a dual-stacked peer may be listed under both). */
+struct tracker_reply_peers {
+    uint32_t numwant;
+    bool v4, v6;
+};
+
+/*
+ * The one numwant and address-family rule: the asked numwant (negative: default_num_want)
+ * capped by max_num_want and by what fits the wire; with respect_af or a one-family wire,
+ * only the client's family. Pure; tracker_announce() applies it.
+ */
+void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_family,
+                          const struct tracker_wire *wire, struct tracker_reply_peers *out);
+
 /*
  * Records the announce and asks for peers. `client` is the address the request came from
- * (after trusted-proxy handling). own_family_only asks for peers of the client's family
- * only (UDP replies carry one family; respect_af does the same for HTTP). Returns 0 when done will be called later, or -1 with a
- * client-facing reason in *failure (done not called).
+ * (after trusted-proxy handling). *peers is set to what the reply carries (see
+ * tracker_decide_peers()) before done can be called. Returns 0 when done will be called
+ * later, or -1 with a client-facing reason in *failure (done not called).
  */
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
-                     bool own_family_only, tracker_announce_fn *done, void *arg,
-                     const char **failure);
+                     const struct tracker_wire *wire, struct tracker_reply_peers *peers,
+                     tracker_announce_fn *done, void *arg, const char **failure);
 
 /* Counts for n (> 0) distinct hashes; same return convention as tracker_announce(). */
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,

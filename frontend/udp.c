@@ -26,6 +26,7 @@
 #include "frontend/connid.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "frontend/stats.h"
 #include "frontend/udp_proto.h"
 
@@ -47,7 +48,6 @@ struct out_msg {
 struct udp_socket {
     struct udp_server *srv;
     int fd;
-    int family; /* AF_INET or AF_INET6: which peers its announce replies carry */
     struct event *read_ev;
     struct mmsghdr *in_msgs;
     struct iovec *in_iov;
@@ -77,6 +77,7 @@ struct pending {
     struct sockaddr_storage from;
     socklen_t from_len;
     uint32_t transaction_id;
+    struct tracker_reply_peers peers; /* an announce's: the one family its reply lists */
 };
 
 static uint64_t unix_seconds(void)
@@ -167,13 +168,22 @@ static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, 
  * main.c frees the Redis pool before this server, so every answer arrives while the
  * sockets are still open (at shutdown as "shutting down" failures). */
 
-/* A storage failure: the client is told to retry. Frees p. */
-static void answer_storage_failure(struct pending *p, int action)
+/* No tracker reply for p: the tracker refused it, or storage failed (the client is told
+ * to retry). Frees p. */
+static void answer_failure(struct pending *p, int action, const char *reason)
 {
     frontend_stats.udp_requests[action][STAT_UDP_STORAGE_ERROR]++;
-    send_error(p->sock, &p->from, p->from_len, p->transaction_id, TRACKER_STORAGE_FAILURE,
-               VERIFIED);
+    send_error(p->sock, &p->from, p->from_len, p->transaction_id, reason, VERIFIED);
     free(p);
+}
+
+/* Answers a storage failure (reply NULL; why is logged by storage). Returns whether. */
+static bool storage_failed(struct pending *p, const void *reply, int action)
+{
+    if (reply != NULL)
+        return false;
+    answer_failure(p, action, TRACKER_STORAGE_FAILURE);
+    return true;
 }
 
 static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
@@ -181,14 +191,13 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     struct pending *p = arg;
     struct udp_socket *s = p->sock;
     (void)err;
-    if (r == NULL) {
-        answer_storage_failure(p, STAT_UDP_ANNOUNCE);
+    if (storage_failed(p, r, STAT_UDP_ANNOUNCE))
         return;
-    }
+    bool v4 = p->peers.v4;
     const uint8_t *peers[UDP_MAX_PEERS_V4];
-    size_t n = 0, max = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
+    size_t n = 0, max = v4 ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
     for (size_t i = 0; i < r->npeers && n < max; i++) {
-        const uint8_t *e = s->family == AF_INET ? r->peers[i].v4 : r->peers[i].v6;
+        const uint8_t *e = v4 ? r->peers[i].v4 : r->peers[i].v6;
         if (e != NULL)
             peers[n++] = e;
     }
@@ -196,7 +205,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     uint32_t interval = (uint32_t)(s->srv->cfg->announce_ms / 1000);
     m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,
                                 (uint32_t)r->incomplete, (uint32_t)r->complete, peers, n,
-                                s->family == AF_INET ? COMPACT_V4_LEN : COMPACT_V6_LEN);
+                                v4 ? COMPACT_V4_LEN : COMPACT_V6_LEN);
     frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_OK]++;
     free(p);
 }
@@ -205,19 +214,16 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
                            const char *err)
 {
     struct pending *p = arg;
-    struct udp_socket *s = p->sock;
     (void)err;
-    if (counts == NULL) {
-        answer_storage_failure(p, STAT_UDP_SCRAPE);
+    if (storage_failed(p, counts, STAT_UDP_SCRAPE))
         return;
-    }
     uint32_t triples[UDP_SCRAPE_MAX_HASHES][3];
     for (size_t i = 0; i < n && i < UDP_SCRAPE_MAX_HASHES; i++) {
         triples[i][0] = (uint32_t)counts[i].complete;
         triples[i][1] = (uint32_t)counts[i].downloaded;
         triples[i][2] = (uint32_t)counts[i].incomplete;
     }
-    struct out_msg *m = reply_slot(s, &p->from, p->from_len);
+    struct out_msg *m = reply_slot(p->sock, &p->from, p->from_len);
     m->len = udp_build_scrape(m->data, sizeof(m->data), p->transaction_id,
                               (const uint32_t(*)[3])triples, n);
     frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_OK]++;
@@ -232,12 +238,19 @@ static void count_malformed(int action, enum udp_parse_result why)
     frontend_stats.udp_requests[action][STAT_UDP_MALFORMED]++;
 }
 
+/* A malformed announce or scrape from a verified sender: an error reply saying why. */
+static void answer_malformed(struct udp_socket *s, const struct sockaddr_storage *from,
+                             socklen_t from_len, const struct udp_header *h, int action,
+                             enum udp_parse_result why)
+{
+    count_malformed(action, why);
+    send_error(s, from, from_len, h->transaction_id, udp_error_text(why), VERIFIED);
+}
+
 static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_storage *from,
                                    socklen_t from_len, const struct udp_header *h)
 {
-    struct pending *p = malloc(sizeof(*p));
-    if (p == NULL)
-        return NULL;
+    struct pending *p = xmalloc(sizeof(*p));
     p->sock = s;
     memcpy(&p->from, from, from_len);
     p->from_len = from_len;
@@ -245,34 +258,32 @@ static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_s
     return p;
 }
 
+/* A reply carries one family's peers (the client's: sockets are IPV6_V6ONLY), and must fit
+ * one datagram. */
+static const struct tracker_wire udp_wire = {
+    .one_family = true,
+    .max_peers_v4 = UDP_MAX_PEERS_V4,
+    .max_peers_v6 = UDP_MAX_PEERS_V6,
+};
+
 static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len,
                             const struct sockaddr_storage *from, socklen_t from_len,
                             const struct udp_header *h, const struct addr *client)
 {
-    const struct config *cfg = s->srv->cfg;
     struct announce_req req;
     char url_data[UDP_URL_DATA_MAX + 1];
     size_t url_len = 0;
     enum udp_parse_result r = udp_parse_announce(pkt, len, &req, url_data, &url_len);
     if (r != UDP_OK) {
-        count_malformed(STAT_UDP_ANNOUNCE, r);
-        send_error(s, from, from_len, h->transaction_id, udp_error_text(r), VERIFIED);
+        answer_malformed(s, from, from_len, h, STAT_UDP_ANNOUNCE, r);
         return;
     }
     /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
-    /* The reply carries one family's peers and must fit one datagram: cap numwant. */
-    uint32_t want = req.numwant < 0 ? cfg->default_num_want : (uint32_t)req.numwant;
-    uint32_t mtu_cap = s->family == AF_INET ? UDP_MAX_PEERS_V4 : UDP_MAX_PEERS_V6;
-    req.numwant = (int32_t)(want < mtu_cap ? want : mtu_cap);
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
-    if (p == NULL || tracker_announce(s->srv->tracker, &req, client, true, on_announce_done, p,
-                                      &failure) < 0) {
-        free(p);
-        frontend_stats.udp_requests[STAT_UDP_ANNOUNCE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, from, from_len, h->transaction_id,
-                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE, VERIFIED);
-    }
+    if (tracker_announce(s->srv->tracker, &req, client, &udp_wire, &p->peers, on_announce_done,
+                         p, &failure) < 0)
+        answer_failure(p, STAT_UDP_ANNOUNCE, failure);
 }
 
 static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
@@ -283,21 +294,15 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
     size_t n;
     enum udp_parse_result r = udp_parse_scrape(pkt, len, &hashes, &n);
     if (r != UDP_OK) {
-        count_malformed(STAT_UDP_SCRAPE, r);
-        send_error(s, from, from_len, h->transaction_id, udp_error_text(r), VERIFIED);
+        answer_malformed(s, from, from_len, h, STAT_UDP_SCRAPE, r);
         return;
     }
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
     /* The reply lists the hashes in the request's order, duplicates included. */
-    if (p == NULL ||
-        tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n,
-                       on_scrape_done, p, &failure) < 0) {
-        free(p);
-        frontend_stats.udp_requests[STAT_UDP_SCRAPE][STAT_UDP_STORAGE_ERROR]++;
-        send_error(s, from, from_len, h->transaction_id,
-                   failure != NULL ? failure : TRACKER_STORAGE_FAILURE, VERIFIED);
-    }
+    if (tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n,
+                       on_scrape_done, p, &failure) < 0)
+        answer_failure(p, STAT_UDP_SCRAPE, failure);
 }
 
 static void handle_datagram(struct udp_socket *s, const uint8_t *pkt, size_t len,
@@ -402,20 +407,15 @@ static int socket_open(struct udp_server *srv, struct udp_socket *s, const char 
     int size = SOCKET_BUFFER_BYTES;
     setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    getsockname(s->fd, (struct sockaddr *)&ss, &sslen);
-    s->family = ss.ss_family;
-    s->in_msgs = calloc(batch, sizeof(*s->in_msgs));
-    s->in_iov = calloc(batch, sizeof(*s->in_iov));
-    s->in_addr = calloc(batch, sizeof(*s->in_addr));
-    s->in_buf = calloc(batch, sizeof(*s->in_buf));
-    s->out = calloc(batch, sizeof(*s->out));
-    s->out_msgs = calloc(batch, sizeof(*s->out_msgs));
-    s->out_iov = calloc(batch, sizeof(*s->out_iov));
+    s->in_msgs = xcalloc(batch, sizeof(*s->in_msgs));
+    s->in_iov = xcalloc(batch, sizeof(*s->in_iov));
+    s->in_addr = xcalloc(batch, sizeof(*s->in_addr));
+    s->in_buf = xcalloc(batch, sizeof(*s->in_buf));
+    s->out = xcalloc(batch, sizeof(*s->out));
+    s->out_msgs = xcalloc(batch, sizeof(*s->out_msgs));
+    s->out_iov = xcalloc(batch, sizeof(*s->out_iov));
     s->read_ev = event_new(srv->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
-    if (s->in_msgs == NULL || s->in_iov == NULL || s->in_addr == NULL || s->in_buf == NULL ||
-        s->out == NULL || s->out_msgs == NULL || s->out_iov == NULL || s->read_ev == NULL) {
+    if (s->read_ev == NULL) {
         snprintf(err, STARLING_ERR_LEN, "udp_listen_addr \"%s\": out of memory", text);
         return -1;
     }
@@ -455,11 +455,7 @@ static int make_keys(struct udp_server *srv, char *err)
 struct udp_server *udp_server_new(struct event_base *base, const struct config *cfg,
                                   struct tracker *tracker, char *err)
 {
-    struct udp_server *srv = calloc(1, sizeof(*srv));
-    if (srv == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory");
-        return NULL;
-    }
+    struct udp_server *srv = xcalloc(1, sizeof(*srv));
     srv->base = base;
     srv->cfg = cfg;
     srv->tracker = tracker;

@@ -1,0 +1,210 @@
+/*
+ * What one complete request gets: its head parsed and routed (http_parse), the tracker
+ * asked, and the reply encoded (http_reply) and counted in the metrics. The connection's
+ * I/O and lifetime are http.c's.
+ */
+#include "frontend/http_internal.h"
+
+#include <event2/buffer.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "frontend/bencode.h"
+#include "frontend/http_parse.h"
+#include "frontend/request.h"
+
+/* ---- replies ---- */
+
+/* Counts the reply about to be sent in the metrics, by endpoint and result class. */
+static void count_reply(struct http_conn *c, int status)
+{
+    enum stat_result result = STAT_OK;
+    if (status == 404)
+        result = STAT_NOT_FOUND;
+    else if (status != 200)
+        result = STAT_BAD_HTTP;
+    else if (c->failure == TRACKER_STORAGE_FAILURE)
+        result = STAT_STORAGE_ERROR;
+    else if (c->failure != NULL)
+        result = STAT_BAD_PARAMS;
+    frontend_stats.requests[c->endpoint][result]++;
+    if (c->endpoint != STAT_OTHER && c->started_us != 0)
+        latency_observe(&frontend_stats.latency[c->endpoint],
+                        (double)(clock_monotonic_us() - c->started_us) / 1e6);
+    c->endpoint = STAT_OTHER;
+    c->failure = NULL;
+    c->started_us = 0;
+}
+
+/* Sends status, headers and srv->body, counted in the metrics. */
+static void reply(struct http_conn *c, int status)
+{
+    count_reply(c, status);
+    http_conn_send(c, status);
+}
+
+static void send_failure(struct http_conn *c, int status, const char *reason)
+{
+    c->failure = reason;
+    bencode_failure(c->srv->body, reason);
+    reply(c, status);
+}
+
+/* Answers a storage failure (the client is told to retry). Returns whether there was one. */
+static bool storage_failed(struct http_conn *c, bool failed, const char *what, const char *err)
+{
+    if (!failed)
+        return false;
+    log_debug("%s failed: %s", what, err);
+    send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+    http_conn_request_done(c);
+    return true;
+}
+
+static void on_announce_done(void *arg, const struct announce_reply *r, const char *err)
+{
+    struct http_conn *c = arg;
+    const struct config *cfg = c->srv->cfg;
+    if (storage_failed(c, r == NULL, "announce", err))
+        return;
+    http_reply_announce(c->srv->body, r, cfg->announce_ms / 1000, cfg->min_announce_ms / 1000,
+                        &c->peer_list);
+    reply(c, 200);
+    http_conn_request_done(c);
+}
+
+static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n, const char *err)
+{
+    struct http_conn *c = arg;
+    if (storage_failed(c, counts == NULL, "scrape", err))
+        return;
+    http_reply_scrape(c->srv->body, (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes, counts, n);
+    reply(c, 200);
+    http_conn_request_done(c);
+}
+
+static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
+{
+    struct http_conn *c = arg;
+    if (storage_failed(c, err != NULL, "full scrape", err))
+        return;
+    http_reply_full_scrape(c->srv->body, files, len);
+    reply(c, 200);
+    http_conn_request_done(c);
+}
+
+/* ---- requests ---- */
+
+/* A reply lists peers of both families, and as many as asked. */
+static const struct tracker_wire http_wire = {
+    .one_family = false,
+    .max_peers_v4 = UINT32_MAX,
+    .max_peers_v6 = UINT32_MAX,
+};
+
+static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
+                            const struct addr *client)
+{
+    struct announce_req req;
+    const char *reason = NULL;
+    if (request_parse_announce(query, query_len, &req, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    struct tracker_reply_peers peers;
+    if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &peers, on_announce_done, c,
+                         &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->peer_list = (struct http_peer_list){req.compact, req.no_peer_id, peers.v4, peers.v6};
+    c->busy = true;
+}
+
+static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
+{
+    const struct config *cfg = c->srv->cfg;
+    if (c->scrape_hashes == NULL)
+        c->scrape_hashes = xcalloc(cfg->max_scrape_hashes, sizeof(*c->scrape_hashes));
+    const char *reason = NULL;
+    size_t n = 0;
+    if (request_parse_scrape(query, query_len, c->scrape_hashes, cfg->max_scrape_hashes, &n,
+                             &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    if (n == 0) {
+        if (!cfg->allow_full_scrape) {
+            send_failure(c, 200, "full scrape is disabled");
+            return;
+        }
+        /* Walking every swarm is no per-request job for a stateless frontend: the
+         * aggregator writes a snapshot each pass, and this is one GET of it. */
+        if (tracker_full_scrape(c->srv->tracker, on_fullscrape_done, c, &reason) < 0) {
+            send_failure(c, 200, reason);
+            return;
+        }
+        c->busy = true;
+        return;
+    }
+    /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */
+    size_t unique = http_scrape_keys(c->scrape_hashes, n);
+    const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
+    if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->busy = true;
+}
+
+void http_refuse(struct http_conn *c, int status)
+{
+    send_failure(c, status, http_refusal_reason(status));
+}
+
+/* The address the announce is from: real_ip_header's, when the socket peer is trusted. */
+static struct addr client_address(const struct http_conn *c, const struct http_head *h)
+{
+    struct addr client = c->client;
+    if (c->client_trusted && h->real_ip != NULL)
+        http_real_ip(h->real_ip, h->real_ip_len, &client);
+    return client;
+}
+
+void http_handle(struct http_conn *c, const char *data, size_t len)
+{
+    struct http_head h;
+    struct http_target t;
+    c->keep_alive = false; /* until we know the version */
+    c->started_us = clock_monotonic_us();
+    if (http_parse_head(data, len, c->srv->cfg->real_ip_header, &h) < 0) {
+        http_refuse(c, 400);
+        return;
+    }
+    c->http10 = h.minor_version == 0;
+    c->keep_alive = http_keep_alive(&h);
+    c->last_request = !c->keep_alive;
+    int status = http_route_request(&h, &t);
+    if (status != 0) {
+        http_refuse(c, status);
+        return;
+    }
+    c->endpoint = t.route == HTTP_ROUTE_ANNOUNCE ? STAT_ANNOUNCE
+                  : t.route == HTTP_ROUTE_SCRAPE ? STAT_SCRAPE
+                                                 : STAT_OTHER;
+    switch (t.route) {
+    case HTTP_ROUTE_ANNOUNCE: {
+        struct addr client = client_address(c, &h);
+        handle_announce(c, t.query, t.query_len, &client);
+        break;
+    }
+    case HTTP_ROUTE_SCRAPE:
+        handle_scrape(c, t.query, t.query_len);
+        break;
+    case HTTP_ROUTE_NOT_FOUND:
+        evbuffer_add(c->srv->body, "not found\n", 10);
+        reply(c, 404);
+        break;
+    }
+}

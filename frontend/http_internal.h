@@ -1,0 +1,94 @@
+#ifndef STARLING_HTTP_INTERNAL_H
+#define STARLING_HTTP_INTERNAL_H
+
+/*
+ * Inside the HTTP server (private to http.c and http_handler.c): the server and connection
+ * state, and the calls between the connection's I/O (http.c) and the handling of the
+ * requests it reads (http_handler.c).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event_struct.h>
+
+#include "common/addr.h"
+#include "common/config.h"
+#include "common/torrent.h"
+#include "frontend/http_reply.h"
+#include "frontend/stats.h"
+#include "frontend/tracker.h"
+
+struct evbuffer;
+struct evconnlistener;
+
+/* The server: its listeners and connections, and the scratch buffer replies are built in. */
+struct http_server {
+    struct event_base *base;
+    const struct config *cfg;
+    struct tracker *tracker;
+    struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+    size_t nlisteners;
+    uint32_t nconns;
+    bool listeners_paused;                 /* http_listen_limit reached */
+    const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
+    const struct timeval *read_timeout;
+    const struct timeval *write_timeout;
+    struct evbuffer *body;    /* scratch for the reply being built */
+    struct http_conn *conns;  /* open connections, to close at shutdown */
+    bool draining;            /* http_server_drain() was called */
+    struct event *drained_ev; /* fires drained_cb once no connection is left */
+    void (*drained_cb)(void *);
+    void *drained_arg;
+};
+
+/* One client connection: its socket state, and the request being answered. */
+struct http_conn {
+    struct http_server *srv;
+    struct http_conn *prev, *next; /* srv->conns, while the socket is open */
+    evutil_socket_t fd;            /* -1 once the socket is closed */
+    struct event read_ev;          /* persistent; its timeout is http_read_timeout */
+    struct event write_ev;         /* added only while output waits for the client */
+    bool reading, writing;         /* whether read_ev / write_ev are added */
+    struct evbuffer *in, *out;
+    struct addr client;  /* socket peer, v4-mapped unmapped */
+    bool client_trusted; /* from trusted_proxies: real_ip_header is honoured */
+    struct event request_timer;
+    bool request_timer_armed;
+    bool busy;              /* a storage call is in flight */
+    bool close_after_write; /* close once the output is flushed */
+    bool eof;               /* the client half-closed: answer what it sent, then close */
+    bool last_request;      /* the request being answered closes the connection */
+    /* The request being answered. */
+    bool keep_alive;
+    bool http10;                     /* keep-alive must then be said explicitly */
+    struct http_peer_list peer_list; /* an announce's: the request's options, the families */
+    enum stat_endpoint endpoint;     /* for the metrics: what it asked for ... */
+    const char *failure;             /* ... the failure reason it gets, if any ... */
+    uint64_t started_us;             /* ... and when its headers were complete */
+    uint8_t (*scrape_hashes)[INFO_HASH_LEN]; /* allocated on a connection's first scrape */
+};
+
+/* ---- http.c ---- */
+
+/*
+ * Queues status, headers and srv->body (emptied) on the connection's output, or drops the
+ * body if the socket is closed already. Closing statuses and a request without keep-alive
+ * make the connection close once the output is flushed.
+ */
+void http_conn_send(struct http_conn *c, int status);
+
+/* After a storage answer: go on with pipelined input, then settle (may free c). */
+void http_conn_request_done(struct http_conn *c);
+
+/* ---- http_handler.c ---- */
+
+/* Answers (or starts answering: c->busy) the complete request head in data[0, len). Never
+ * closes the connection: only marks it to be closed. */
+void http_handle(struct http_conn *c, const char *data, size_t len);
+
+/* A refusal (400, 405, 414, 431): its failure reason, and Connection: close. */
+void http_refuse(struct http_conn *c, int status);
+
+#endif

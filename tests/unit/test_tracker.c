@@ -1,0 +1,108 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <netinet/in.h>
+
+#include "frontend/tracker.h"
+#include "frontend/udp_proto.h"
+
+/* What the two protocols pass (frontend/http.c, frontend/udp.c). */
+static const struct tracker_wire http_wire = {false, UINT32_MAX, UINT32_MAX};
+static const struct tracker_wire udp_wire = {true, UDP_MAX_PEERS_V4, UDP_MAX_PEERS_V6};
+
+static struct config defaults(void)
+{
+    struct config cfg;
+    config_defaults(&cfg);
+    assert_int_equal(cfg.default_num_want, 50);
+    assert_int_equal(cfg.max_num_want, 200);
+    assert_false(cfg.respect_af);
+    return cfg;
+}
+
+static struct tracker_reply_peers decide(const struct config *cfg, int32_t numwant, int family,
+                                         const struct tracker_wire *wire)
+{
+    struct tracker_reply_peers p = {12345, false, false};
+    tracker_decide_peers(cfg, numwant, family, wire, &p);
+    return p;
+}
+
+static void test_numwant_default_and_cap(void **state)
+{
+    (void)state;
+    struct config cfg = defaults();
+    assert_int_equal(decide(&cfg, -1, AF_INET, &http_wire).numwant, 50);
+    assert_int_equal(decide(&cfg, INT32_MIN, AF_INET, &http_wire).numwant, 50);
+    assert_int_equal(decide(&cfg, 0, AF_INET, &http_wire).numwant, 0);
+    assert_int_equal(decide(&cfg, 7, AF_INET, &http_wire).numwant, 7);
+    assert_int_equal(decide(&cfg, 200, AF_INET, &http_wire).numwant, 200);
+    assert_int_equal(decide(&cfg, 201, AF_INET, &http_wire).numwant, 200);
+    assert_int_equal(decide(&cfg, INT32_MAX, AF_INET6, &http_wire).numwant, 200);
+    cfg.max_num_want = 1000;
+    cfg.default_num_want = 0;
+    assert_int_equal(decide(&cfg, -1, AF_INET, &http_wire).numwant, 0);
+    assert_int_equal(decide(&cfg, 999, AF_INET, &http_wire).numwant, 999);
+}
+
+/* UDP: a datagram holds 242 IPv4 or 79 IPv6 peers; the smallest limit wins. */
+static void test_numwant_wire_cap(void **state)
+{
+    (void)state;
+    struct config cfg = defaults();
+    assert_int_equal(decide(&cfg, -1, AF_INET, &udp_wire).numwant, 50);
+    assert_int_equal(decide(&cfg, -1, AF_INET6, &udp_wire).numwant, 50);
+    assert_int_equal(decide(&cfg, 100, AF_INET, &udp_wire).numwant, 100);
+    assert_int_equal(decide(&cfg, 100, AF_INET6, &udp_wire).numwant, UDP_MAX_PEERS_V6);
+    assert_int_equal(decide(&cfg, 1000, AF_INET, &udp_wire).numwant, 200);
+    cfg.max_num_want = 1000;
+    assert_int_equal(decide(&cfg, 1000, AF_INET, &udp_wire).numwant, UDP_MAX_PEERS_V4);
+    assert_int_equal(decide(&cfg, 1000, AF_INET6, &udp_wire).numwant, UDP_MAX_PEERS_V6);
+    cfg.default_num_want = 300;
+    assert_int_equal(decide(&cfg, -1, AF_INET, &udp_wire).numwant, UDP_MAX_PEERS_V4);
+    assert_int_equal(decide(&cfg, -1, AF_INET, &http_wire).numwant, 300);
+    /* A two-family reply is held to the smaller of the limits. */
+    struct tracker_wire both = {false, 30, 20};
+    assert_int_equal(decide(&cfg, -1, AF_INET, &both).numwant, 20);
+    both = (struct tracker_wire){false, 10, 20};
+    assert_int_equal(decide(&cfg, -1, AF_INET6, &both).numwant, 10);
+}
+
+static void expect_families(const struct config *cfg, const struct tracker_wire *wire, int family,
+                            bool v4, bool v6)
+{
+    struct tracker_reply_peers p = decide(cfg, -1, family, wire);
+    assert_int_equal(p.v4, v4);
+    assert_int_equal(p.v6, v6);
+}
+
+static void test_families(void **state)
+{
+    (void)state;
+    struct config cfg = defaults();
+    /* HTTP lists both families, to clients of either. */
+    expect_families(&cfg, &http_wire, AF_INET, true, true);
+    expect_families(&cfg, &http_wire, AF_INET6, true, true);
+    /* A UDP reply has one list: the client's family. */
+    expect_families(&cfg, &udp_wire, AF_INET, true, false);
+    expect_families(&cfg, &udp_wire, AF_INET6, false, true);
+    /* respect_af: every protocol gives the client's family only. */
+    cfg.respect_af = true;
+    expect_families(&cfg, &http_wire, AF_INET, true, false);
+    expect_families(&cfg, &http_wire, AF_INET6, false, true);
+    expect_families(&cfg, &udp_wire, AF_INET, true, false);
+    expect_families(&cfg, &udp_wire, AF_INET6, false, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numwant_default_and_cap),
+        cmocka_unit_test(test_numwant_wire_cap),
+        cmocka_unit_test(test_families),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
