@@ -437,13 +437,3 @@ const char *config_path_from_env(void)
 {
     return env_value("STARLING_CONFIG");
 }
-
-uint64_t config_peer_ttl_ms(const struct config *cfg)
-{
-    uint64_t a = cfg->announce_ms;
-
-    /* Saturate rather than wrap to a tiny TTL on an absurd interval. */
-    if (a > UINT64_MAX - a / 2)
-        return UINT64_MAX;
-    return a + a / 2;
-}

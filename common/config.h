@@ -122,7 +122,4 @@ int config_load(const char *path, struct config *cfg, char *err);
 /* $STARLING_CONFIG, or NULL when unset or empty (--config beats it). */
 const char *config_path_from_env(void);
 
-/* Peer lifetime in Redis: 1.5 x the announce interval, so one late announce is forgiven. */
-uint64_t config_peer_ttl_ms(const struct config *cfg);
-
 #endif

@@ -68,7 +68,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     const struct config *cfg = c->srv->cfg;
     if (storage_failed(c, r == NULL, "announce", err))
         return;
-    http_reply_announce(c->srv->body, r, cfg->announce_ms / 1000, cfg->min_announce_ms / 1000,
+    http_reply_announce(c->srv->body, r, tracker_interval_s(cfg), tracker_min_interval_s(cfg),
                         &c->peer_list);
     reply(c, 200);
     http_conn_request_done(c);

@@ -15,6 +15,26 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
+uint64_t tracker_peer_ttl_ms(const struct config *cfg)
+{
+    uint64_t a = cfg->announce_ms;
+
+    /* Saturate rather than wrap to a tiny TTL on an absurd interval. */
+    if (a > UINT64_MAX - a / 2)
+        return UINT64_MAX;
+    return a + a / 2;
+}
+
+uint64_t tracker_interval_s(const struct config *cfg)
+{
+    return cfg->announce_ms / 1000;
+}
+
+uint64_t tracker_min_interval_s(const struct config *cfg)
+{
+    return cfg->min_announce_ms / 1000;
+}
+
 void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_family,
                           const struct tracker_wire *wire, struct tracker_reply_peers *out)
 {
@@ -48,7 +68,7 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
                   : peers->v4            ? SWARM_V4_ONLY
                                          : SWARM_V6_ONLY,
         .now_ms = tracker_now_ms(),
-        .peer_ttl_ms = config_peer_ttl_ms(cfg),
+        .peer_ttl_ms = tracker_peer_ttl_ms(cfg),
         .purge = cfg->purge_inactive_torrents,
     };
     if (peer_addr_resolve(client, req, &policy, &a.endpoints) < 0) {

@@ -14,7 +14,7 @@ struct redis_pool;
 /*
  * The protocol-neutral tracker: HTTP and UDP parse a request, call these, and encode what
  * comes back. Tracker rules that do not depend on the wire format (numwant default and
- * cap, address policy, respect_af, failure texts) live here; the protocols only say what
+ * cap, address policy, respect_af, peer lifetime, intervals, failure texts) live here; the protocols only say what
  * their replies can carry (struct tracker_wire).
  */
 struct tracker {
@@ -45,6 +45,14 @@ struct tracker_reply_peers {
     uint32_t numwant;
     bool v4, v6;
 };
+
+/* Peer lifetime in Redis: 1.5 x the announce interval, so one late announce is forgiven
+ * (saturating, never wrapping to a tiny TTL). */
+uint64_t tracker_peer_ttl_ms(const struct config *cfg);
+
+/* The `interval` and `min interval` clients are told, in whole seconds. */
+uint64_t tracker_interval_s(const struct config *cfg);
+uint64_t tracker_min_interval_s(const struct config *cfg);
 
 /*
  * The one numwant and address-family rule: the asked numwant (negative: default_num_want)

@@ -202,7 +202,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
             peers[n++] = e;
     }
     struct out_msg *m = reply_slot(s, &p->from, p->from_len);
-    uint32_t interval = (uint32_t)(s->srv->cfg->announce_ms / 1000);
+    uint64_t interval_s = tracker_interval_s(s->srv->cfg);
+    uint32_t interval = interval_s > UINT32_MAX ? UINT32_MAX : (uint32_t)interval_s; /* field width */
     m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,
                                 (uint32_t)r->incomplete, (uint32_t)r->complete, peers, n,
                                 v4 ? COMPACT_V4_LEN : COMPACT_V6_LEN);

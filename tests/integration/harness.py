@@ -107,6 +107,18 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def metrics_port_from_log(read_log, who, timeout=10):
+    """The port in the process's 'metrics listening on' line, waiting for the line: a process
+    may be ready for tracker requests a moment before it logs its metrics listener."""
+    def found():
+        return METRICS_RE.findall(read_log())
+    try:
+        return int(wait_until(found, timeout, what="'metrics listening on'")[0][1])
+    except AssertionError:
+        raise AssertionError("no 'metrics listening on' in the %s log:\n%s"
+                             % (who, read_log()[-2000:])) from None
+
+
 def stop_pid(proc, timeout=STOP_TIMEOUT):
     """SIGTERM, wait, SIGKILL: for a Popen we started ourselves."""
     if proc is None or proc.poll() is not None:
@@ -369,10 +381,7 @@ class Starling:
     @property
     def metrics_port(self):
         """The port of the /metrics endpoint, from the log."""
-        found = METRICS_RE.findall(self.log())
-        if not found:
-            raise AssertionError("no 'metrics listening on' in the log:\n" + self.log()[-2000:])
-        return int(found[0][1])
+        return metrics_port_from_log(self.log, "starling")
 
     def log(self):
         try:
@@ -551,11 +560,7 @@ class Aggregator:
 
     @property
     def metrics_port(self):
-        found = METRICS_RE.findall(self.log())
-        if not found:
-            raise AssertionError("no 'metrics listening on' in the aggregator log:\n"
-                                 + self.log()[-2000:])
-        return int(found[0][1])
+        return metrics_port_from_log(self.log, "aggregator")
 
     def _spawn(self, extra_args):
         env = {k: v for k, v in os.environ.items() if k not in STARLING_ENV_VARS}

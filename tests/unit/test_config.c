@@ -187,7 +187,6 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.aggregator.scan_count, 250);
     assert_string_equal(cfg.aggregator.metrics_listen_addr, "127.0.0.1:9101");
     assert_int_equal(config_validate(&cfg, err), 0);
-    assert_int_equal(config_peer_ttl_ms(&cfg), 45 * 60 * 1000);
 }
 
 /* The repo's config.json documents the defaults: it must repeat them exactly. */
@@ -1059,7 +1058,7 @@ static void test_redis_url_errors_hide_secrets(void **state)
     }
 }
 
-/* ---- config_validate and config_peer_ttl_ms -------------------------------------------- */
+/* ---- config_validate ------------------------------------------------------------------- */
 
 static void validate_fails(const struct config *cfg, const char *want)
 {
@@ -1199,28 +1198,6 @@ static void test_operations_env(void **state)
     clear_env();
 }
 
-static void test_peer_ttl(void **state)
-{
-    struct config cfg;
-    (void)state;
-
-    fresh(&cfg);
-    assert_int_equal(config_peer_ttl_ms(&cfg), 2700000);
-    cfg.announce_ms = 1001;
-    assert_int_equal(config_peer_ttl_ms(&cfg), 1501);
-    cfg.announce_ms = 1;
-    assert_int_equal(config_peer_ttl_ms(&cfg), 1);
-    /* The largest interval whose 1.5x still fits, and the next ones, which saturate. */
-    cfg.announce_ms = UINT64_MAX / 3 * 2;
-    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
-    cfg.announce_ms = UINT64_MAX / 3 * 2 - 2;
-    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX - 3);
-    cfg.announce_ms = UINT64_MAX / 3 * 2 + 2;
-    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
-    cfg.announce_ms = UINT64_MAX;
-    assert_true(config_peer_ttl_ms(&cfg) == UINT64_MAX);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1256,7 +1233,6 @@ int main(void)
         cmocka_unit_test(test_redis_url_errors_hide_secrets),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_load_does_not_validate),
-        cmocka_unit_test(test_peer_ttl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,12 +97,48 @@ static void test_families(void **state)
     expect_families(&cfg, &udp_wire, AF_INET6, false, true);
 }
 
+static void test_peer_ttl(void **state)
+{
+    struct config cfg = defaults();
+    (void)state;
+
+    assert_int_equal(tracker_peer_ttl_ms(&cfg), 2700000);
+    cfg.announce_ms = 1001;
+    assert_int_equal(tracker_peer_ttl_ms(&cfg), 1501);
+    cfg.announce_ms = 1;
+    assert_int_equal(tracker_peer_ttl_ms(&cfg), 1);
+    /* The largest interval whose 1.5x still fits, and the next ones, which saturate. */
+    cfg.announce_ms = UINT64_MAX / 3 * 2;
+    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+    cfg.announce_ms = UINT64_MAX / 3 * 2 - 2;
+    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX - 3);
+    cfg.announce_ms = UINT64_MAX / 3 * 2 + 2;
+    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+    cfg.announce_ms = UINT64_MAX;
+    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+}
+
+static void test_intervals(void **state)
+{
+    struct config cfg = defaults();
+    (void)state;
+
+    assert_int_equal(tracker_interval_s(&cfg), 1800);
+    assert_int_equal(tracker_min_interval_s(&cfg), 900);
+    cfg.announce_ms = 1999; /* whole seconds, rounded down */
+    cfg.min_announce_ms = 999;
+    assert_int_equal(tracker_interval_s(&cfg), 1);
+    assert_int_equal(tracker_min_interval_s(&cfg), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numwant_default_and_cap),
         cmocka_unit_test(test_numwant_wire_cap),
         cmocka_unit_test(test_families),
+        cmocka_unit_test(test_peer_ttl),
+        cmocka_unit_test(test_intervals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
