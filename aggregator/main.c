@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process.h"
+#include "common/mem.h"
 #include "storage/sync.h"
 
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
@@ -367,13 +368,13 @@ static int aggregator_start(struct aggregator *ag, char *err)
         if (ag->admin == NULL)
             return -1;
         /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
-        ag->probe_timer = event_new(ag->base, -1, EV_PERSIST, on_probe, ag);
+        ag->probe_timer = xcheck(event_new(ag->base, -1, EV_PERSIST, on_probe, ag));
         struct timeval probe = clock_ms_to_tv(PROBE_INTERVAL_MS);
         evtimer_add(ag->probe_timer, &probe);
     }
-    ag->step_ev = event_new(ag->base, -1, 0, on_step, ag);
-    ag->tick_timer = event_new(ag->base, -1, EV_PERSIST, on_tick, ag);
-    ag->renew_timer = event_new(ag->base, -1, EV_PERSIST, on_renew, ag);
+    ag->step_ev = xcheck(event_new(ag->base, -1, 0, on_step, ag));
+    ag->tick_timer = xcheck(event_new(ag->base, -1, EV_PERSIST, on_tick, ag));
+    ag->renew_timer = xcheck(event_new(ag->base, -1, EV_PERSIST, on_renew, ag));
     struct timeval interval = clock_ms_to_tv(ac->interval_ms);
     struct timeval renew = clock_ms_to_tv(ac->lock_ttl_ms / 3);
     evtimer_add(ag->tick_timer, &interval);

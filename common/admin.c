@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 struct admin_server {
     struct evhttp *http;
@@ -33,11 +34,7 @@ static void reply_text(struct evhttp_request *req, int status, const char *reaso
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin_server *admin = arg;
-    struct evbuffer *body = evbuffer_new();
-    if (body == NULL) {
-        evhttp_send_error(req, 500, "out of memory");
-        return;
-    }
+    struct evbuffer *body = xcheck(evbuffer_new());
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (path == NULL)
         path = "/";
@@ -69,12 +66,8 @@ struct admin_server *admin_server_new(struct event_base *base, const char *liste
                                       admin_metrics_fn *metrics, admin_ready_fn *ready,
                                       void *arg, char *err)
 {
-    struct admin_server *admin = calloc(1, sizeof(*admin));
-    if (admin == NULL || (admin->http = evhttp_new(base)) == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory");
-        free(admin);
-        return NULL;
-    }
+    struct admin_server *admin = xcalloc(1, sizeof(*admin));
+    admin->http = xcheck(evhttp_new(base));
     admin->metrics = metrics;
     admin->ready = ready;
     admin->arg = arg;

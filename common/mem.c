@@ -35,3 +35,10 @@ void *xreallocarray(void *p, size_t n, size_t size)
         out_of_memory(n * size);
     return q;
 }
+
+void *xcheck(void *p)
+{
+    if (p == NULL)
+        out_of_memory(0);
+    return p;
+}

@@ -297,23 +297,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct http_server *srv = arg;
     const struct config *cfg = srv->cfg;
     (void)l, (void)salen;
-    struct evbuffer *in = evbuffer_new();
-    struct evbuffer *out = evbuffer_new();
-    if (in == NULL || out == NULL) {
-        log_error("http: out of memory accepting a connection");
-        if (in != NULL)
-            evbuffer_free(in);
-        if (out != NULL)
-            evbuffer_free(out);
-        evutil_closesocket(fd);
-        return;
-    }
     struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
-    c->in = in;
-    c->out = out;
+    c->in = xcheck(evbuffer_new());
+    c->out = xcheck(evbuffer_new());
     c->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = c;
@@ -370,11 +359,7 @@ struct http_server *http_server_new(struct event_base *base, const struct config
                                     struct tracker *tracker, char *err)
 {
     struct http_server *srv = xcalloc(1, sizeof(*srv));
-    if ((srv->body = evbuffer_new()) == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory");
-        free(srv);
-        return NULL;
-    }
+    srv->body = xcheck(evbuffer_new());
     srv->base = base;
     srv->cfg = cfg;
     srv->tracker = tracker;
@@ -408,7 +393,7 @@ void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     srv->draining = true;
     srv->drained_cb = done;
     srv->drained_arg = arg;
-    srv->drained_ev = event_new(srv->base, -1, 0, on_drained, srv);
+    srv->drained_ev = xcheck(event_new(srv->base, -1, 0, on_drained, srv));
     for (size_t i = 0; i < srv->nlisteners; i++)
         evconnlistener_free(srv->listeners[i]);
     srv->nlisteners = 0;

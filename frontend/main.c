@@ -13,6 +13,7 @@
 #include "frontend/http.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "common/mem.h"
 #include "storage/redis.h"
 #include "frontend/stats.h"
 #include "frontend/tracker.h"
@@ -190,8 +191,8 @@ int main(int argc, char **argv)
         process_finish(&proc);
         return 1;
     }
-    fe.shutdown_deadline = evtimer_new(fe.base, on_shutdown_deadline, &fe);
-    fe.counters_timer = event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe);
+    fe.shutdown_deadline = xcheck(evtimer_new(fe.base, on_shutdown_deadline, &fe));
+    fe.counters_timer = xcheck(event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe));
     struct timeval every = clock_ms_to_tv(COUNTERS_INTERVAL_MS);
     evtimer_add(fe.counters_timer, &every);
     if (cfg.redis.unix_socket[0] != '\0')

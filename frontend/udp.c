@@ -415,11 +415,7 @@ static int socket_open(struct udp_server *srv, struct udp_socket *s, const char 
     s->out = xcalloc(batch, sizeof(*s->out));
     s->out_msgs = xcalloc(batch, sizeof(*s->out_msgs));
     s->out_iov = xcalloc(batch, sizeof(*s->out_iov));
-    s->read_ev = event_new(srv->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
-    if (s->read_ev == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "udp_listen_addr \"%s\": out of memory", text);
-        return -1;
-    }
+    s->read_ev = xcheck(event_new(srv->base, s->fd, EV_READ | EV_PERSIST, on_readable, s));
     event_add(s->read_ev, NULL);
     char where[LISTEN_TEXT_LEN];
     listen_socket_text(s->fd, where);
@@ -461,12 +457,7 @@ struct udp_server *udp_server_new(struct event_base *base, const struct config *
     srv->cfg = cfg;
     srv->tracker = tracker;
     srv->batch = cfg->udp_batch_size;
-    srv->flush_ev = event_new(base, -1, 0, on_flush, srv);
-    if (srv->flush_ev == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "out of memory");
-        free(srv);
-        return NULL;
-    }
+    srv->flush_ev = xcheck(event_new(base, -1, 0, on_flush, srv));
     if (cfg->n_udp_listen_addr > 0 && make_keys(srv, err) < 0) {
         udp_server_free(srv);
         return NULL;

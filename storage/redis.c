@@ -228,13 +228,9 @@ static void queue_setup(struct conn *c)
 static void conn_connect(struct conn *c)
 {
     const struct redis_config *rc = &c->pool->rc;
-    redisAsyncContext *ac = rc->unix_socket[0] != '\0' ? redisAsyncConnectUnix(rc->unix_socket)
-                                                       : redisAsyncConnect(rc->host, rc->port);
-    if (ac == NULL) {
-        log_error("redis connection %u: out of memory", c->index);
-        schedule_reconnect(c);
-        return;
-    }
+    redisAsyncContext *ac = xcheck(rc->unix_socket[0] != '\0'
+                                       ? redisAsyncConnectUnix(rc->unix_socket)
+                                       : redisAsyncConnect(rc->host, rc->port));
     if (ac->err) {
         log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
         redisAsyncFree(ac);
@@ -474,11 +470,7 @@ struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_co
         c->pool = pool;
         c->index = i;
         c->backoff_ms = BACKOFF_MIN_MS;
-        c->timer = evtimer_new(base, on_timer, c);
-        if (c->timer == NULL) {
-            log_error("out of memory");
-            abort();
-        }
+        c->timer = xcheck(evtimer_new(base, on_timer, c));
         conn_connect(c);
     }
     return pool;
