@@ -15,15 +15,15 @@
 #include <event2/event.h>
 
 #include "common/admin.h"
-#include "storage/aggregate.h"
 #include "common/clock.h"
-#include "storage/cluster.h"
 #include "common/config.h"
-#include "storage/leader.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/process.h"
-#include "common/mem.h"
+#include "storage/aggregate.h"
+#include "storage/cluster.h"
+#include "storage/leader.h"
 #include "storage/sync.h"
 
 /* Pass calls may take longer than an announce's: they walk whole swarms. */

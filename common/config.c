@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config_internal.h"
 #include "common/duration.h"
 #include "common/text.h"
-#include "common/config_internal.h"
 
 #define REDIS_DEFAULT_PORT 6379
 

@@ -6,8 +6,8 @@
 
 #include "common/addr.h"
 #include "common/config.h"
-#include "frontend/request.h"
 #include "storage/swarm.h"
+#include "frontend/request.h"
 
 struct redis_pool;
 

@@ -23,10 +23,10 @@
 #include <event2/event.h>
 
 #include "common/addr.h"
-#include "frontend/connid.h"
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "frontend/connid.h"
 #include "frontend/stats.h"
 #include "frontend/udp_proto.h"
 

@@ -17,9 +17,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/numtext.h"
+#include "common/text.h"
 #include "storage/cluster.h"
 #include "storage/counters.h"
-#include "common/numtext.h"
 #include "storage/keys.h"
 
 /* Most expired peers one purge call removes per set (as announce.lua), and the largest set
@@ -479,7 +480,9 @@ static void read_published_field(struct published_stats *v, const char *f, const
         {STATS_PASS_MAX_CALL_MS, &v->pass_max_call_ms},
         {STATS_PASS_FINISHED_MS, &v->pass_finished_ms},
     };
-    uint64_t n = strtoull(val, NULL, 10);
+    uint64_t n = 0;
+    if (decimal_parse(val, strlen(val), UINT64_MAX, &n) < 0)
+        return; /* not written by a pass: nothing to show */
     for (size_t k = 0; k < sizeof(shown) / sizeof(shown[0]); k++)
         if (strcmp(f, stats_field_names[shown[k].field]) == 0)
             *shown[k].slot = n;
