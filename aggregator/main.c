@@ -129,8 +129,7 @@ static void render_metrics(struct evbuffer *out, void *arg)
         snprintf(labels, sizeof(labels), "endpoint=\"%s\",result=\"%s\"", ep, res);
         metrics_sample_u64(out, "starling_requests_total", labels, v->request_count[i]);
     }
-    gauge(out, "starling_frontends", "Frontends that reported in the last minute.",
-          v->frontends);
+    gauge(out, "starling_frontends", "Frontends that reported in the last minute.", v->frontends);
     gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
           ag->leader ? 1 : 0);
     /* Which replica this is, as the lock and starling:stats name it. */
@@ -143,8 +142,7 @@ static void render_metrics(struct evbuffer *out, void *arg)
     metrics_family(out, "starling_aggregator_info", "gauge",
                    "This replica's id (the lock's value when it leads); always 1.");
     metrics_sample_u64(out, "starling_aggregator_info", labels, 1);
-    counter(out, "starling_aggregator_passes_total", "Passes this replica completed.",
-            ag->passes);
+    counter(out, "starling_aggregator_passes_total", "Passes this replica completed.", ag->passes);
     metrics_family(out, "starling_aggregator_pass_duration_seconds", "gauge",
                    "Duration of the latest pass.");
     metrics_sample(out, "starling_aggregator_pass_duration_seconds", NULL,
@@ -363,8 +361,8 @@ static int aggregator_start(struct aggregator *ag, char *err)
     snprintf(ag->id, sizeof(ag->id), "%s:%04lx", node, (unsigned long)(ts.tv_nsec & 0xffff));
     ag->cluster = cluster_new(&ag->cfg->redis, PASS_COMMAND_TIMEOUT_MS);
     if (!ag->once && ac->metrics_listen_addr[0] != '\0') {
-        ag->admin = admin_server_new(ag->base, ac->metrics_listen_addr, render_metrics, is_ready,
-                                     ag, err);
+        ag->admin =
+            admin_server_new(ag->base, ac->metrics_listen_addr, render_metrics, is_ready, ag, err);
         if (ag->admin == NULL)
             return -1;
         /* Only /readyz needs the probes: --once and metrics-less replicas send none. */
@@ -406,8 +404,8 @@ int main(int argc, char **argv)
     static const struct process_flag flags[] = {
         {"once", "run one pass (if this replica can lead) and exit", &ag.once},
     };
-    struct process proc = {.name = "starling-aggregator", .version = STARLING_VERSION,
-                           .flags = flags, .nflags = 1};
+    struct process proc = {
+        .name = "starling-aggregator", .version = STARLING_VERSION, .flags = flags, .nflags = 1};
     int rc = process_configure(&proc, argc, argv, &cfg);
     if (rc >= 0)
         return rc;
@@ -428,8 +426,8 @@ int main(int argc, char **argv)
         process_finish(&proc);
         return 1;
     }
-    log_info("starling-aggregator %s started as %s; a pass every %llu ms", STARLING_VERSION,
-             ag.id, (unsigned long long)cfg.aggregator.interval_ms);
+    log_info("starling-aggregator %s started as %s; a pass every %llu ms", STARLING_VERSION, ag.id,
+             (unsigned long long)cfg.aggregator.interval_ms);
     on_tick(-1, 0, &ag); /* the first pass now, not an interval from now */
 
     event_base_dispatch(ag.base);

@@ -63,16 +63,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 }
 
 struct admin_server *admin_server_new(struct event_base *base, const char *listen_addr,
-                                      admin_metrics_fn *metrics, admin_ready_fn *ready,
-                                      void *arg, char *err)
+                                      admin_metrics_fn *metrics, admin_ready_fn *ready, void *arg,
+                                      char *err)
 {
     struct admin_server *admin = xcalloc(1, sizeof(*admin));
     admin->http = xcheck(evhttp_new(base));
     admin->metrics = metrics;
     admin->ready = ready;
     admin->arg = arg;
-    int fd = listen_socket(listen_addr, SOCK_STREAM, "metrics_listen_addr", err,
-                           STARLING_ERR_LEN);
+    int fd = listen_socket(listen_addr, SOCK_STREAM, "metrics_listen_addr", err, STARLING_ERR_LEN);
     if (fd < 0 || evhttp_accept_socket_with_handle(admin->http, fd) == NULL) {
         if (fd >= 0) {
             snprintf(err, STARLING_ERR_LEN, "metrics_listen_addr \"%s\": cannot serve",

@@ -19,8 +19,8 @@ typedef bool admin_ready_fn(void *arg);
  * a reason in err (STARLING_ERR_LEN bytes). Logs "metrics listening on ADDR:PORT".
  */
 struct admin_server *admin_server_new(struct event_base *base, const char *listen_addr,
-                                      admin_metrics_fn *metrics, admin_ready_fn *ready,
-                                      void *arg, char *err);
+                                      admin_metrics_fn *metrics, admin_ready_fn *ready, void *arg,
+                                      char *err);
 
 void admin_server_free(struct admin_server *admin);
 

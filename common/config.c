@@ -138,7 +138,7 @@ static int url_part_decode(char *dst, size_t cap, const char *src, size_t len, c
     ssize_t n = percent_decode(src, len, (uint8_t *)dst, cap - 1);
     if (n < 0)
         return config_err(err, "bad %%-escape in %s, or %s too long (at most %zu bytes)", what,
-                       what, cap - 1);
+                          what, cap - 1);
     if (memchr(dst, '\0', (size_t)n) != NULL)
         return config_err(err, "bad %%-escape in %s", what);
     dst[n] = '\0';
@@ -155,8 +155,8 @@ static int parse_userinfo(const char *s, size_t len, struct redis_config *rc, ch
     size_t ulen = (size_t)(colon - s);
     if (url_part_decode(rc->user, sizeof(rc->user), s, ulen, "user", err) < 0)
         return -1;
-    return url_part_decode(rc->password, sizeof(rc->password), colon + 1, len - ulen - 1, "password",
-                          err);
+    return url_part_decode(rc->password, sizeof(rc->password), colon + 1, len - ulen - 1,
+                           "password", err);
 }
 
 /* "host", "host:port", "[v6]" or "[v6]:port", len bytes. The port defaults to 6379. */
@@ -240,7 +240,7 @@ static int parse_unix_url(const char *s, struct redis_config *rc, char *err)
         return config_err(err, "socket path must be absolute (unix:///path)");
     if (config_copy_str(rc->unix_socket, sizeof(rc->unix_socket), s, plen) < 0)
         return config_err(err, "socket path too long (at most %zu bytes)",
-                       sizeof(rc->unix_socket) - 1);
+                          sizeof(rc->unix_socket) - 1);
     rc->user[0] = '\0';
     rc->password[0] = '\0';
     rc->db = 0;
@@ -292,7 +292,8 @@ int config_add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char 
         return config_err(err, "%s: at most %d addresses", label, CONFIG_MAX_LISTEN);
     char *slot = list[*n];
     if (config_copy_str(slot, CONFIG_ADDR_LEN, s, len) < 0)
-        return config_err(err, "%s: address too long (at most %d bytes)", label, CONFIG_ADDR_LEN - 1);
+        return config_err(err, "%s: address too long (at most %d bytes)", label,
+                          CONFIG_ADDR_LEN - 1);
     if (listen_addr_parse(slot, &ss, &sslen, reason, sizeof(reason)) < 0)
         return config_err(err, "%s: %s", label, reason);
     (*n)++;
@@ -342,31 +343,31 @@ int config_apply_env(struct config *cfg, char *err)
     if ((v = env_value("STARLING_REDIS_PASSWORD")) != NULL &&
         config_copy_str(tmp.redis.password, sizeof(tmp.redis.password), v, strlen(v)) < 0)
         return config_err(err, "STARLING_REDIS_PASSWORD: too long (at most %zu bytes)",
-                       sizeof(tmp.redis.password) - 1);
+                          sizeof(tmp.redis.password) - 1);
     if ((v = env_value("STARLING_HTTP_LISTEN_ADDR")) != NULL &&
         config_set_listen_list(tmp.http_listen_addr, &tmp.n_http_listen_addr, v, false,
-                        "STARLING_HTTP_LISTEN_ADDR", err) < 0)
+                               "STARLING_HTTP_LISTEN_ADDR", err) < 0)
         return -1;
     /* Set but empty is "unset" for every variable; "none" switches UDP off. */
     if ((v = env_value("STARLING_UDP_LISTEN_ADDR")) != NULL &&
         config_set_listen_list(tmp.udp_listen_addr, &tmp.n_udp_listen_addr,
-                        strcmp(v, "none") == 0 ? "" : v, true, "STARLING_UDP_LISTEN_ADDR",
-                        err) < 0)
+                               strcmp(v, "none") == 0 ? "" : v, true, "STARLING_UDP_LISTEN_ADDR",
+                               err) < 0)
         return -1;
     if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
         config_copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
         return config_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
-                       sizeof(tmp.udp_secret) - 1);
+                          sizeof(tmp.udp_secret) - 1);
     if ((v = env_value("STARLING_UDP_PREVIOUS_SECRET")) != NULL &&
         config_copy_str(tmp.udp_previous_secret, sizeof(tmp.udp_previous_secret), v, strlen(v)) < 0)
         return config_err(err, "STARLING_UDP_PREVIOUS_SECRET: too long (at most %zu bytes)",
-                       sizeof(tmp.udp_previous_secret) - 1);
+                          sizeof(tmp.udp_previous_secret) - 1);
     /* Each binary serves its own metrics: the variable sets the address of whichever
      * reads it (the frontend's metrics_listen_addr, the aggregator's own). */
     if ((v = env_value("STARLING_METRICS_LISTEN_ADDR")) != NULL) {
         if (strlen(v) >= CONFIG_ADDR_LEN || !config_is_listen_addr_or_empty(v))
             return config_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value \"%s\": %s", v,
-                           LISTEN_ADDR_HINT);
+                              LISTEN_ADDR_HINT);
         snprintf(tmp.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
         snprintf(tmp.aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
     }
@@ -376,7 +377,7 @@ int config_apply_env(struct config *cfg, char *err)
     if ((v = env_value("STARLING_LOG_FILE")) != NULL &&
         config_copy_str(tmp.log_file, sizeof(tmp.log_file), v, strlen(v)) < 0)
         return config_err(err, "STARLING_LOG_FILE: too long (at most %zu bytes)",
-                       sizeof(tmp.log_file) - 1);
+                          sizeof(tmp.log_file) - 1);
     if ((v = env_value("STARLING_LOG_LEVEL")) != NULL) {
         if (!config_is_log_level(v))
             return config_err(err, "STARLING_LOG_LEVEL: bad value \"%s\": %s", v, LOG_LEVEL_HINT);

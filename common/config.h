@@ -32,10 +32,10 @@ struct redis_config {
 
 /* starling-aggregator: the purge/stats process (aggregator/). */
 struct aggregator_config {
-    uint64_t interval_ms;                       /* a pass every this long */
-    uint64_t lock_ttl_ms;                       /* leader lock; a dead leader's lasts this */
-    uint32_t scan_count;                        /* SCAN ... COUNT per batch */
-    char metrics_listen_addr[CONFIG_ADDR_LEN];  /* its /metrics; "" disables */
+    uint64_t interval_ms;                      /* a pass every this long */
+    uint64_t lock_ttl_ms;                      /* leader lock; a dead leader's lasts this */
+    uint32_t scan_count;                       /* SCAN ... COUNT per batch */
+    char metrics_listen_addr[CONFIG_ADDR_LEN]; /* its /metrics; "" disables */
 };
 
 struct config {
@@ -67,7 +67,7 @@ struct config {
 
     /* UDP tracker protocol (BEP 15). */
     char udp_listen_addr[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
-    size_t n_udp_listen_addr; /* 0: no UDP */
+    size_t n_udp_listen_addr;      /* 0: no UDP */
     char udp_secret[256];          /* connection-ID key; "" = random per process */
     char udp_previous_secret[256]; /* accepted for checking only, during a rotation */
     uint32_t udp_batch_size;       /* datagrams per recvmmsg/sendmmsg */

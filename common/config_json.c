@@ -113,7 +113,8 @@ static int apply_object(void *base, const struct field *fields, size_t n, const 
     const char *key;
     json_t *val;
 
-    json_object_foreach (obj, key, val) {
+    json_object_foreach(obj, key, val)
+    {
         const struct field *f = NULL;
         char path[64];
 
@@ -141,7 +142,8 @@ static int apply_trusted_proxies(void *base, json_t *val, const char *path, char
         return config_err(err, "\"%s\": expected an array of CIDR strings", path);
     if (json_array_size(val) > CONFIG_MAX_PROXIES)
         return config_err(err, "\"%s\": at most %d entries", path, CONFIG_MAX_PROXIES);
-    json_array_foreach (val, i, item) {
+    json_array_foreach(val, i, item)
+    {
         if (!json_is_string(item))
             return config_err(err, "\"%s[%zu]\": expected a string", path, i);
         if (cidr_parse(json_string_value(item), &cfg->trusted_proxies[i], reason, sizeof(reason)) <
@@ -169,7 +171,8 @@ static int apply_address_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, bool all
     if (json_array_size(val) == 0 && !allow_empty)
         return config_err(err, "\"%s\": at least one address is needed", path);
     *n = 0;
-    json_array_foreach (val, i, item) {
+    json_array_foreach(val, i, item)
+    {
         snprintf(label, sizeof(label), "\"%s[%zu]\"", path, i);
         if (!json_is_string(item))
             return config_err(err, "%s: expected a string", label);
@@ -191,8 +194,7 @@ static int apply_listen_addr(void *base, json_t *val, const char *path, char *er
 static int apply_udp_listen_addr(void *base, json_t *val, const char *path, char *err)
 {
     struct config *cfg = base;
-    return apply_address_list(cfg->udp_listen_addr, &cfg->n_udp_listen_addr, true, val, path,
-                              err);
+    return apply_address_list(cfg->udp_listen_addr, &cfg->n_udp_listen_addr, true, val, path, err);
 }
 
 /* "redis.url" is applied before the other keys by apply_redis(); here it is only skipped. */
@@ -215,7 +217,6 @@ static const struct field redis_fields[] = {
     {FIELD_AT("connections", FIELD_UINT, struct redis_config, connections), .min = 1,
      .max = REDIS_CONNECTIONS_MAX},
 };
-
 
 static const struct field aggregator_fields[] = {
     {FIELD_AT("interval", FIELD_DURATION, struct aggregator_config, interval_ms)},

@@ -6,7 +6,7 @@
 #include <time.h>
 
 static enum log_level min_level = LOG_INFO;
-static FILE *log_out;           /* NULL: stderr */
+static FILE *log_out; /* NULL: stderr */
 static char log_path[256];
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 

@@ -21,8 +21,7 @@ void metrics_sample(struct evbuffer *out, const char *name, const char *labels, 
         evbuffer_add_printf(out, "%s %.17g\n", name, value);
 }
 
-void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labels,
-                        uint64_t value)
+void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labels, uint64_t value)
 {
     if (labels != NULL && labels[0] != '\0')
         evbuffer_add_printf(out, "%s{%s} %llu\n", name, labels, (unsigned long long)value);
@@ -56,8 +55,8 @@ void metrics_histogram(struct evbuffer *out, const char *name, const char *label
     evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, lab, sep,
                         (unsigned long long)h->count);
     if (lab[0] != '\0') {
-        evbuffer_add_printf(out, "%s_sum{%s} %.17g\n%s_count{%s} %llu\n", name, lab, h->sum_s,
-                            name, lab, (unsigned long long)h->count);
+        evbuffer_add_printf(out, "%s_sum{%s} %.17g\n%s_count{%s} %llu\n", name, lab, h->sum_s, name,
+                            lab, (unsigned long long)h->count);
     } else {
         evbuffer_add_printf(out, "%s_sum %.17g\n%s_count %llu\n", name, h->sum_s, name,
                             (unsigned long long)h->count);

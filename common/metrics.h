@@ -15,8 +15,7 @@ void metrics_family(struct evbuffer *out, const char *name, const char *type, co
 
 /* "name{labels} value\n"; labels is `key="v",key2="w"` or NULL for none. */
 void metrics_sample(struct evbuffer *out, const char *name, const char *labels, double value);
-void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labels,
-                        uint64_t value);
+void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labels, uint64_t value);
 
 /* Latency buckets, in seconds: tracker requests take well under a millisecond to a
  * command timeout (hundreds of ms). */

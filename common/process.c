@@ -125,8 +125,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     log_info("SIGHUP: log file reopened");
 }
 
-int process_start(struct process *p, const struct config *cfg, process_stop_fn *on_stop,
-                  void *arg)
+int process_start(struct process *p, const struct config *cfg, process_stop_fn *on_stop, void *arg)
 {
     enum log_level level = LOG_INFO;
     log_level_parse(cfg->log_level, &level);

@@ -60,8 +60,7 @@ int process_configure(struct process *p, int argc, char **argv, struct config *c
  * 0, or -1 with the reason on stderr or in the log (the binary exits 1; process_finish()
  * frees what was made).
  */
-int process_start(struct process *p, const struct config *cfg, process_stop_fn *on_stop,
-                  void *arg);
+int process_start(struct process *p, const struct config *cfg, process_stop_fn *on_stop, void *arg);
 
 /* "host:pid", naming this process to the others (truncated to len). */
 void process_node_id(char *out, size_t len);

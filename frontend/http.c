@@ -122,8 +122,8 @@ void http_conn_send(struct http_conn *c, int status)
     if (!c->keep_alive)
         c->close_after_write = true;
     enum http_connection connection = c->close_after_write ? HTTP_CONNECTION_CLOSE
-                                       : c->http10        ? HTTP_CONNECTION_KEEP_ALIVE
-                                                          : HTTP_CONNECTION_NONE;
+                                      : c->http10          ? HTTP_CONNECTION_KEEP_ALIVE
+                                                           : HTTP_CONNECTION_NONE;
     char head[HTTP_REPLY_HEAD_MAX];
     evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
     evbuffer_add_buffer(out, body);
@@ -138,8 +138,8 @@ static bool conn_settle(struct http_conn *c)
 {
     if (c->fd < 0)
         return false;
-    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 &&
-        errno != EAGAIN && errno != EINTR) {
+    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
+        errno != EINTR) {
         conn_close(c);
         return false;
     }
@@ -291,8 +291,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accepting ---- */
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct http_server *srv = arg;
     const struct config *cfg = srv->cfg;

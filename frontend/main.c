@@ -180,8 +180,8 @@ int main(int argc, char **argv)
     if (fe.http != NULL)
         fe.udp = udp_server_new(fe.base, &cfg, &tracker, err);
     if (fe.http != NULL && fe.udp != NULL && cfg.metrics_listen_addr[0] != '\0')
-        fe.admin = admin_server_new(fe.base, cfg.metrics_listen_addr, render_metrics, is_ready,
-                                    &fe, err);
+        fe.admin =
+            admin_server_new(fe.base, cfg.metrics_listen_addr, render_metrics, is_ready, &fe, err);
     if (fe.http == NULL || fe.udp == NULL ||
         (cfg.metrics_listen_addr[0] != '\0' && fe.admin == NULL)) {
         log_error("%s", err);

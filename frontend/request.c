@@ -281,7 +281,8 @@ static const char *parse_optional(const struct slice vals[P_COUNT], const bool s
     if (seen[P_NUMWANT] && parse_numwant(&vals[P_NUMWANT], &req->numwant) < 0)
         return "invalid numwant";
     if (seen[P_KEY]) {
-        ssize_t n = percent_decode_measure(vals[P_KEY].p, vals[P_KEY].len, req->key, ANNOUNCE_KEY_MAX);
+        ssize_t n =
+            percent_decode_measure(vals[P_KEY].p, vals[P_KEY].len, req->key, ANNOUNCE_KEY_MAX);
         if (n < 0 || n > ANNOUNCE_KEY_MAX)
             return "invalid key";
         req->key_len = (size_t)n;

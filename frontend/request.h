@@ -22,7 +22,7 @@ int request_parse_announce(const char *query, size_t len, struct announce_req *o
  * More than max is an error. *count may be 0 (a full scrape request).
  * Returns 0, or -1 with *reason set to a static failure reason.
  */
-int request_parse_scrape(const char *query, size_t len, uint8_t (*hashes)[INFO_HASH_LEN], size_t max,
-                         size_t *count, const char **reason);
+int request_parse_scrape(const char *query, size_t len, uint8_t (*hashes)[INFO_HASH_LEN],
+                         size_t max, size_t *count, const char **reason);
 
 #endif

@@ -14,13 +14,12 @@ static const char *const result_names[STAT_RESULTS] = {"ok", "bad_params", "stor
 
 static const char *const udp_action_names[STAT_UDP_ACTIONS] = {"connect", "announce", "scrape",
                                                                "unknown"};
-static const char *const udp_result_names[STAT_UDP_RESULTS] = {"ok", "malformed",
-                                                               "bad_connection_id",
-                                                               "storage_error"};
+static const char *const udp_result_names[STAT_UDP_RESULTS] = {
+    "ok", "malformed", "bad_connection_id", "storage_error"};
 /* By enum udp_parse_result. */
 static const char *const udp_reason_names[] = {
-    "ok",          "short",         "bad_magic",  "unknown_action", "short_announce",
-    "bad_options", "bad_port",      "bad_event",  "scrape_count",
+    "ok",          "short",    "bad_magic", "unknown_action", "short_announce",
+    "bad_options", "bad_port", "bad_event", "scrape_count",
 };
 
 const char *stat_udp_action_name(enum stat_udp_action a)
@@ -114,6 +113,5 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
     single(out, "starling_redis_ready", "gauge",
            "1 when a Redis connection is up with the scripts loaded.", redis_ready ? 1 : 0);
     single(out, "starling_draining", "gauge",
-           "1 while shutting down: not accepting, finishing requests in flight.",
-           draining ? 1 : 0);
+           "1 while shutting down: not accepting, finishing requests in flight.", draining ? 1 : 0);
 }

@@ -21,8 +21,13 @@ enum stat_result {
 };
 
 /* UDP (BEP 15): the action asked for, and how it ended. */
-enum stat_udp_action { STAT_UDP_CONNECT, STAT_UDP_ANNOUNCE, STAT_UDP_SCRAPE, STAT_UDP_UNKNOWN,
-                       STAT_UDP_ACTIONS };
+enum stat_udp_action {
+    STAT_UDP_CONNECT,
+    STAT_UDP_ANNOUNCE,
+    STAT_UDP_SCRAPE,
+    STAT_UDP_UNKNOWN,
+    STAT_UDP_ACTIONS
+};
 enum stat_udp_result {
     STAT_UDP_OK,
     STAT_UDP_MALFORMED,     /* an error reply or a silent drop (udp_malformed says why) */

@@ -14,8 +14,8 @@ struct redis_pool;
 /*
  * The protocol-neutral tracker: HTTP and UDP parse a request, call these, and encode what
  * comes back. Tracker rules that do not depend on the wire format (numwant default and
- * cap, address policy, respect_af, peer lifetime, intervals, failure texts) live here; the protocols only say what
- * their replies can carry (struct tracker_wire).
+ * cap, address policy, respect_af, peer lifetime, intervals, failure texts) live here; the
+ * protocols only say what their replies can carry (struct tracker_wire).
  */
 struct tracker {
     const struct config *cfg;

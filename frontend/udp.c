@@ -203,7 +203,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     }
     struct out_msg *m = reply_slot(s, &p->from, p->from_len);
     uint64_t interval_s = tracker_interval_s(s->srv->cfg);
-    uint32_t interval = interval_s > UINT32_MAX ? UINT32_MAX : (uint32_t)interval_s; /* field width */
+    uint32_t interval =
+        interval_s > UINT32_MAX ? UINT32_MAX : (uint32_t)interval_s; /* field width */
     m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,
                                 (uint32_t)r->incomplete, (uint32_t)r->complete, peers, n,
                                 v4 ? COMPACT_V4_LEN : COMPACT_V6_LEN);
@@ -211,8 +212,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     free(p);
 }
 
-static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n,
-                           const char *err)
+static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n, const char *err)
 {
     struct pending *p = arg;
     (void)err;
@@ -282,8 +282,8 @@ static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len
     /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
-    if (tracker_announce(s->srv->tracker, &req, client, &udp_wire, &p->peers, on_announce_done,
-                         p, &failure) < 0)
+    if (tracker_announce(s->srv->tracker, &req, client, &udp_wire, &p->peers, on_announce_done, p,
+                         &failure) < 0)
         answer_failure(p, STAT_UDP_ANNOUNCE, failure);
 }
 
@@ -301,8 +301,8 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
     /* The reply lists the hashes in the request's order, duplicates included. */
-    if (tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n,
-                       on_scrape_done, p, &failure) < 0)
+    if (tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n, on_scrape_done,
+                       p, &failure) < 0)
         answer_failure(p, STAT_UDP_SCRAPE, failure);
 }
 

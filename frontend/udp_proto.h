@@ -17,8 +17,8 @@
 #define UDP_ACTION_SCRAPE 2
 #define UDP_ACTION_ERROR 3
 
-#define UDP_CONNECT_LEN 16   /* connect request */
-#define UDP_ANNOUNCE_LEN 98  /* announce request without BEP 41 options */
+#define UDP_CONNECT_LEN 16    /* connect request */
+#define UDP_ANNOUNCE_LEN 98   /* announce request without BEP 41 options */
 #define UDP_SCRAPE_MIN_LEN 36 /* scrape request with one info_hash */
 #define UDP_SCRAPE_MAX_HASHES 74
 #define UDP_URL_DATA_MAX 255 /* longest BEP 41 path+query kept */
@@ -26,14 +26,14 @@
 /* Why a datagram was not answered normally: the metrics' `reason` label. */
 enum udp_parse_result {
     UDP_OK = 0,
-    UDP_DROP_SHORT,           /* shorter than 16 bytes: not even a header; dropped */
-    UDP_DROP_BAD_MAGIC,       /* connect without the protocol id; dropped */
-    UDP_ERR_UNKNOWN_ACTION,   /* error reply "unknown action" */
-    UDP_ERR_SHORT_ANNOUNCE,   /* error reply "malformed announce" */
-    UDP_ERR_BAD_OPTIONS,      /* BEP 41 options run past the datagram: "malformed options" */
-    UDP_ERR_BAD_PORT,         /* port 0: "invalid port" */
-    UDP_ERR_BAD_EVENT,        /* event > 3: "invalid event" */
-    UDP_ERR_SCRAPE_COUNT,     /* 0 or more than 74 hashes, or a partial one: "malformed scrape" */
+    UDP_DROP_SHORT,         /* shorter than 16 bytes: not even a header; dropped */
+    UDP_DROP_BAD_MAGIC,     /* connect without the protocol id; dropped */
+    UDP_ERR_UNKNOWN_ACTION, /* error reply "unknown action" */
+    UDP_ERR_SHORT_ANNOUNCE, /* error reply "malformed announce" */
+    UDP_ERR_BAD_OPTIONS,    /* BEP 41 options run past the datagram: "malformed options" */
+    UDP_ERR_BAD_PORT,       /* port 0: "invalid port" */
+    UDP_ERR_BAD_EVENT,      /* event > 3: "invalid event" */
+    UDP_ERR_SCRAPE_COUNT,   /* 0 or more than 74 hashes, or a partial one: "malformed scrape" */
 };
 
 /* The client-facing text of an error result (NULL for UDP_OK and the dropped ones). */
@@ -74,8 +74,7 @@ enum udp_parse_result udp_parse_scrape(const uint8_t *pkt, size_t len, const uin
 
 /* Replies, written into out (cap bytes); each returns the length written, or 0 when cap
  * is too small. */
-size_t udp_build_connect(uint8_t *out, size_t cap, uint32_t transaction_id,
-                         uint64_t connection_id);
+size_t udp_build_connect(uint8_t *out, size_t cap, uint32_t transaction_id, uint64_t connection_id);
 /* peers: n compact entries of entry_len bytes each (6 for IPv4, 18 for IPv6), copied. */
 size_t udp_build_announce(uint8_t *out, size_t cap, uint32_t transaction_id, uint32_t interval_s,
                           uint32_t leechers, uint32_t seeders, const uint8_t *const *peers,

@@ -86,8 +86,8 @@ struct swarm_counts {
 
 static int read_counts(const redisReply *r, struct swarm_counts *c)
 {
-    uint64_t *fields[] = {&c->seeders, &c->leechers, &c->v4,      &c->v6,
-                          &c->downloaded, &c->removed, &c->deleted, &c->more};
+    uint64_t *fields[] = {&c->seeders,    &c->leechers, &c->v4,      &c->v6,
+                          &c->downloaded, &c->removed,  &c->deleted, &c->more};
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 8)
         return -1;
     for (size_t i = 0; i < 8; i++) {
@@ -207,8 +207,9 @@ static redisReply *scan_batch(struct aggregate_pass *p, struct sync_conn *sc, ch
 {
     char count[21];
     const char *scan[] = {"SCAN", p->cursor, "MATCH", SWARM_SCAN_MATCH, "COUNT", count};
-    size_t scan_lens[] = {4, strlen(p->cursor), 5, strlen(SWARM_SCAN_MATCH), 5,
-                          (size_t)(put_uint(count, p->scan_count) - count)};
+    size_t scan_lens[] = {4, strlen(p->cursor),
+                          5, strlen(SWARM_SCAN_MATCH),
+                          5, (size_t)(put_uint(count, p->scan_count) - count)};
     uint64_t t0 = clock_monotonic_us();
     redisReply *r = sync_command(sc, 6, scan, scan_lens);
     note_call(p, clock_monotonic_us() - t0);
@@ -338,8 +339,8 @@ static int write_command(struct sync_conn *sc, int argc, const char *const *argv
  * The frontends' request totals (the HGETALL reply, for the caller to free), and in
  * p->totals how many frontends reported within FRONTEND_ALIVE_MS. NULL with err on failure.
  */
-static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
-                                 uint64_t now_ms, char *err)
+static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc, uint64_t now_ms,
+                                 char *err)
 {
     char cutoff[22];
     cutoff[0] = '(';
@@ -364,7 +365,6 @@ static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
         freeReplyObject(frontends);
     return requests;
 }
-
 
 /* HSET starling:stats with every field, the frontends' totals (requests) among them. */
 static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
@@ -449,8 +449,8 @@ static int write_history(struct sync_conn *sc, const struct pass_info *info, cha
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err)
 {
-    redisReply *requests = read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY),
-                                         info->finished_ms, err);
+    redisReply *requests =
+        read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)
         return -1;
     int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);

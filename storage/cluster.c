@@ -57,8 +57,7 @@ static bool is_int(const redisReply *r, long long min, long long max)
     return r->type == REDIS_REPLY_INTEGER && r->integer >= min && r->integer <= max;
 }
 
-int slot_map_from_cluster_slots(struct slot_map *m, const redisReply *reply,
-                                const char *seed_host)
+int slot_map_from_cluster_slots(struct slot_map *m, const redisReply *reply, const char *seed_host)
 {
     slot_map_clear(m);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
@@ -99,9 +98,9 @@ int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len)
 struct cluster {
     const struct redis_config *rc;
     uint64_t command_timeout_ms;
-    bool redis_cluster;    /* else a plain Redis: one connection */
-    struct slot_map map;   /* node i is conns[i] */
-    size_t nconns;         /* 0 when not connected */
+    bool redis_cluster;  /* else a plain Redis: one connection */
+    struct slot_map map; /* node i is conns[i] */
+    size_t nconns;       /* 0 when not connected */
     struct sync_conn conns[CLUSTER_MAX_NODES];
 };
 
@@ -161,8 +160,7 @@ struct sync_conn *cluster_route(struct cluster *cl, const char *key)
  * Whether the server behind sc is a Redis Cluster node (INFO cluster), and if so its slot
  * map (CLUSTER SLOTS). Returns 1 for a cluster, 0 for a plain Redis, -1 with err.
  */
-static int discover(struct sync_conn *sc, const char *seed_host, struct slot_map *map,
-                    char *err)
+static int discover(struct sync_conn *sc, const char *seed_host, struct slot_map *map, char *err)
 {
     const char *info[] = {"INFO", "cluster"};
     size_t info_lens[] = {4, 7};

@@ -18,8 +18,9 @@
 #define SWARM_TAG_LEN (2 + 2 * INFO_HASH_LEN)
 #define SWARM_SEEDERS_SUFFIX ":seeders"   /* ZSET member -> expiry (ms since the epoch) */
 #define SWARM_LEECHERS_SUFFIX ":leechers" /* ZSET, the same */
-#define SWARM_PEERS_SUFFIX ":peers" /* HASH peer_id -> role ('S'|'L') .. endpoints; and
-                                     * "downloaded" -> completed downloads */
+#define SWARM_PEERS_SUFFIX                                                                         \
+    ":peers" /* HASH peer_id -> role ('S'|'L') .. endpoints; and                                   \
+              * "downloaded" -> completed downloads */
 /* The longest of the three keys. */
 #define SWARM_KEY_MAX (SWARM_TAG_LEN + sizeof(SWARM_LEECHERS_SUFFIX) - 1)
 /* What SCAN matches to visit every swarm once, by its peers hash. A glob only: the keys it
@@ -71,8 +72,8 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 
 /* ---- keys of the whole tracker ---- */
 
-#define STATS_KEY "starling:stats"           /* HASH, the aggregator's totals: stats_field */
-#define FULLSCRAPE_KEY "starling:fullscrape" /* STRING, the bencoded `files` of a full scrape */
+#define STATS_KEY "starling:stats"              /* HASH, the aggregator's totals: stats_field */
+#define FULLSCRAPE_KEY "starling:fullscrape"    /* STRING, the bencoded `files` of a full scrape */
 #define PASSES_KEY "starling:aggregator:passes" /* LIST "<leader> <started_ms> <finished_ms>" */
 #define LEADER_LOCK_KEY "starling:aggregator:lock" /* STRING, the leading aggregator's id */
 /* The frontends' request totals (lua/counters.lua); one hash tag: one slot on a cluster. */

@@ -42,9 +42,9 @@ struct conn {
     unsigned index;
     redisAsyncContext *ac; /* NULL while down; hiredis frees it after on_disconnect */
     enum conn_state state;
-    struct event *timer;   /* connect deadline while connecting, backoff while down */
+    struct event *timer; /* connect deadline while connecting, backoff while down */
     uint64_t backoff_ms;
-    unsigned setup_owed;   /* setup replies still to come */
+    unsigned setup_owed; /* setup replies still to come */
     uint64_t last_reply_ms;
     struct call *oldest, *newest; /* in flight, in send order */
     bool was_ready;               /* a later setup is a reconnect */
@@ -68,7 +68,7 @@ struct call {
     redis_reply_fn *on_reply;
     struct redis_caller caller;
     const struct lua_script *script; /* NULL for a plain command */
-    char *cmd; /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
+    char *cmd;                       /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
     size_t cmd_len;
     size_t sha_end; /* offset of the bytes after the sha's CRLF: KEYS and ARGV */
     uint64_t sent_ms;
@@ -228,9 +228,9 @@ static void queue_setup(struct conn *c)
 static void conn_connect(struct conn *c)
 {
     const struct redis_config *rc = &c->pool->rc;
-    redisAsyncContext *ac = xcheck(rc->unix_socket[0] != '\0'
-                                       ? redisAsyncConnectUnix(rc->unix_socket)
-                                       : redisAsyncConnect(rc->host, rc->port));
+    redisAsyncContext *ac =
+        xcheck(rc->unix_socket[0] != '\0' ? redisAsyncConnectUnix(rc->unix_socket)
+                                          : redisAsyncConnect(rc->host, rc->port));
     if (ac->err) {
         log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
         redisAsyncFree(ac);
@@ -255,8 +255,7 @@ static void conn_connect(struct conn *c)
  * hiredis's redisFormatCommandArgv() does the same with one sprintf per argument, which
  * showed up in profiles of the announce path.
  */
-static char *format_command(int argc, const char *const *argv, const size_t *lens,
-                            size_t *out_len)
+static char *format_command(int argc, const char *const *argv, const size_t *lens, size_t *out_len)
 {
     size_t total = 1 + 20 + 2 + 1; /* + NUL: hiredis strchr()s through the command */
     for (int i = 0; i < argc; i++)
@@ -425,9 +424,9 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     return 0;
 }
 
-int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens,
-                    redis_reply_fn *on_reply, struct redis_caller caller)
+int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
+                    const char *const *args, const size_t *arglens, redis_reply_fn *on_reply,
+                    struct redis_caller caller)
 {
     struct lua_call call;
     struct conn *c = pick_ready(pool);

@@ -30,8 +30,7 @@ struct redis_caller {
  * NULL, or reply NULL and err a static text saying why (timeout, connection lost, error
  * reply). Never called from inside redis_pool_eval() or redis_pool_command().
  */
-typedef void redis_reply_fn(struct redis_caller caller, struct redisReply *reply,
-                            const char *err);
+typedef void redis_reply_fn(struct redis_caller caller, struct redisReply *reply, const char *err);
 
 /* Connections to one Redis (redis.connections of them), connecting at once and
  * reconnecting by themselves with backoff. */
@@ -49,17 +48,16 @@ bool redis_pool_ready(const struct redis_pool *pool);
  * resent once as EVAL (which also caches the script again). The args are copied.
  * Returns 0 (on_reply will run), or -1 when no connection is ready (it will not).
  */
-int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys,
-                    int nargs, const char *const *args, const size_t *arglens,
-                    redis_reply_fn *on_reply, struct redis_caller caller);
+int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
+                    const char *const *args, const size_t *arglens, redis_reply_fn *on_reply,
+                    struct redis_caller caller);
 
 /*
  * Any other command (argv[0] is its name), on the next ready connection, with the same
  * deadline and callback rules as redis_pool_eval(). Returns 0, or -1 (on_reply not called).
  */
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
-                       const size_t *argvlen, redis_reply_fn *on_reply,
-                       struct redis_caller caller);
+                       const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller);
 
 /* What went wrong so far, for /metrics. Counters only grow. */
 struct redis_stats {

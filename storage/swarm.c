@@ -101,8 +101,17 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
     /* [0..2]: the swarm's keys */
     const char *args[14] = {
-        [3] = now, expiry, ttl, (const char *)a->peer_id, (const char *)endpoints,
-        a->seeding ? "1" : "0", &event, numwant, &family, a->purge ? "1" : "0", rand,
+        [3] = now,
+        expiry,
+        ttl,
+        (const char *)a->peer_id,
+        (const char *)endpoints,
+        a->seeding ? "1" : "0",
+        &event,
+        numwant,
+        &family,
+        a->purge ? "1" : "0",
+        rand,
     };
     size_t lens[14] = {
         [3] = u64_text(now, a->now_ms),
@@ -175,11 +184,10 @@ static void on_scrape_reply(struct redis_caller caller, redisReply *r, const cha
     struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
     struct scrape_counts *c = &call->counts[part->index];
-    if (err == NULL &&
-        (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-         reply_uint(r->element[0], &c->complete) < 0 ||
-         reply_uint(r->element[1], &c->incomplete) < 0 ||
-         reply_uint(r->element[2], &c->downloaded) < 0))
+    if (err == NULL && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+                        reply_uint(r->element[0], &c->complete) < 0 ||
+                        reply_uint(r->element[1], &c->incomplete) < 0 ||
+                        reply_uint(r->element[2], &c->downloaded) < 0))
         err = ERR_BAD_REPLY;
     if (err != NULL && call->err == NULL)
         call->err = err;

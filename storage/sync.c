@@ -14,7 +14,9 @@ static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *
 {
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         snprintf(err, STARLING_ERR_LEN, "redis %s failed: %s", what,
-                 r != NULL ? r->str : sc->c != NULL ? sc->c->errstr : "connection lost");
+                 r != NULL       ? r->str
+                 : sc->c != NULL ? sc->c->errstr
+                                 : "connection lost");
         if (r != NULL)
             freeReplyObject(r);
         return -1;

@@ -11,8 +11,7 @@ int main(void)
 {
     for (size_t i = 0; i < LUA_SCRIPT_COUNT; i++) {
         const struct lua_script *s = lua_scripts[i];
-        printf("%s %s %s ", s->name, s->loader == LUA_FRONTEND ? "frontend" : "aggregator",
-               s->sha);
+        printf("%s %s %s ", s->name, s->loader == LUA_FRONTEND ? "frontend" : "aggregator", s->sha);
         for (size_t j = 0; j < s->len; j++)
             printf("%02x", (unsigned char)s->body[j]);
         printf("\n");

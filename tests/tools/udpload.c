@@ -80,7 +80,7 @@
 /* How often in-flight requests are checked against their timeout. */
 #define SCAN_INTERVAL_MS 10
 
-#define SLOTS_PER_SOCKET 64 /* default in flight per socket */
+#define SLOTS_PER_SOCKET 64   /* default in flight per socket */
 #define MAX_CONCURRENCY 65535 /* a slot index fits the transaction id's low 16 bits */
 #define MAX_SOCKETS 4096
 #define MAX_SECONDS 3600
@@ -94,8 +94,8 @@
 
 #define ANNOUNCE_LEN 98
 #define CONNECT_LEN 16
-#define REQUEST_MAX (16 + 20 * SCRAPE_MAX_HASHES > ANNOUNCE_LEN ? 16 + 20 * SCRAPE_MAX_HASHES \
-                                                                 : ANNOUNCE_LEN)
+#define REQUEST_MAX                                                                                \
+    (16 + 20 * SCRAPE_MAX_HASHES > ANNOUNCE_LEN ? 16 + 20 * SCRAPE_MAX_HASHES : ANNOUNCE_LEN)
 #define INFO_HASH_LEN 20
 #define LEFT_LEECHER 1048576u
 #define PEER_PORT_BASE 1024u
@@ -320,8 +320,8 @@ static void build_announce(struct slot *sl, uint64_t connid)
     put_be64(b + 64, left); /* left */
     put_be64(b + 72, 0);    /* uploaded */
     put_be32(b + 80, event);
-    put_be32(b + 84, 0);              /* ip: the sender's */
-    put_be32(b + 88, p);              /* key */
+    put_be32(b + 84, 0); /* ip: the sender's */
+    put_be32(b + 88, p); /* key */
     put_be32(b + 92, (uint32_t)opt.numwant);
     put_be16(b + 96, (uint16_t)(PEER_PORT_BASE + p % PEER_PORT_SPAN));
     sl->len = ANNOUNCE_LEN;
@@ -865,15 +865,14 @@ int main(int argc, char **argv)
     if (secs <= 0)
         secs = (double)(now_ns() - start) / 1e9;
     printf("UDPRESULT requests=%" PRIu64 " seconds=%.3f rps=%.0f p50_ms=%.3f p99_ms=%.3f "
-           "timeouts=%" PRIu64 " errors=%" PRIu64 " connects=%" PRIu64
-           " connid_errors=%" PRIu64 " bad_replies=%" PRIu64 " stray=%" PRIu64
-           " send_errors=%" PRIu64 " peers_per_reply=%.1f cpu_s=%.2f\n",
-           cnt.requests, secs, (double)cnt.requests / secs, percentile_ms(50),
-           percentile_ms(99), cnt.timeouts, cnt.errors, cnt.connects, cnt.connid_errors,
-           cnt.bad_replies, cnt.stray, cnt.send_errors,
-           cnt.announce_replies > 0
-               ? (double)cnt.peers_returned / (double)cnt.announce_replies
-               : 0.0,
+           "timeouts=%" PRIu64 " errors=%" PRIu64 " connects=%" PRIu64 " connid_errors=%" PRIu64
+           " bad_replies=%" PRIu64 " stray=%" PRIu64 " send_errors=%" PRIu64
+           " peers_per_reply=%.1f cpu_s=%.2f\n",
+           cnt.requests, secs, (double)cnt.requests / secs, percentile_ms(50), percentile_ms(99),
+           cnt.timeouts, cnt.errors, cnt.connects, cnt.connid_errors, cnt.bad_replies, cnt.stray,
+           cnt.send_errors,
+           cnt.announce_replies > 0 ? (double)cnt.peers_returned / (double)cnt.announce_replies
+                                    : 0.0,
            cpu_s);
     rc = 0;
 out:

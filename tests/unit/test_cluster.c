@@ -124,8 +124,8 @@ static void test_ranges(void **state)
     const struct {
         unsigned slot;
         int node;
-    } cases[] = {{0, 0}, {5460, 0}, {5461, 1}, {10922, 1}, {10923, 2}, {16000, 2}, {16001, 1},
-                 {16383, 1}};
+    } cases[] = {{0, 0},     {5460, 0},  {5461, 1},  {10922, 1},
+                 {10923, 2}, {16000, 2}, {16001, 1}, {16383, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_int_equal(slot_map_node_of_slot(&map, cases[i].slot), cases[i].node);
     /* By key: hash tags pick the slot ("{user1000}" is slot 3443, "foo" 12182). */
@@ -181,9 +181,9 @@ static void test_cluster_slots_reply(void **state)
     (void)state;
     /* Three masters; the first serves two ranges, listed apart; one answers with an empty
      * host (the node that was asked). */
-    redisReply *reply = array(4, entry(0, 5000, "127.0.0.1", 7000),
-                              entry(5001, 10000, "127.0.0.1", 7001), entry(10001, 16000, "", 7002),
-                              entry(16001, 16383, "127.0.0.1", 7000));
+    redisReply *reply =
+        array(4, entry(0, 5000, "127.0.0.1", 7000), entry(5001, 10000, "127.0.0.1", 7001),
+              entry(10001, 16000, "", 7002), entry(16001, 16383, "127.0.0.1", 7000));
     assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed.local"), 0);
     assert_int_equal(map.nnodes, 3);
     assert_node(0, "127.0.0.1", 7000);
@@ -205,13 +205,12 @@ static void test_cluster_slots_gaps_and_malformed_entries(void **state)
 {
     (void)state;
     redisReply *reply = array(
-        7, entry(0, 99, "good", 7000),
-        array(2, integer(100), integer(199)),                            /* no address */
-        array(3, string("200"), integer(299), array(2, string("x"), integer(1))), /* text slot */
+        7, entry(0, 99, "good", 7000), array(2, integer(100), integer(199)),       /* no address */
+        array(3, string("200"), integer(299), array(2, string("x"), integer(1))),  /* text slot */
         array(3, integer(300), integer(16384), array(2, string("x"), integer(1))), /* bad slot */
         array(3, integer(400), integer(499), array(2, string("x"), integer(70000))), /* port */
-        array(3, integer(500), integer(599), string("x")),               /* address not array */
-        integer(5));                                                     /* not an entry */
+        array(3, integer(500), integer(599), string("x")), /* address not array */
+        integer(5));                                       /* not an entry */
     assert_int_equal(slot_map_from_cluster_slots(&map, reply, "seed"), 0);
     assert_int_equal(map.nnodes, 1);
     assert_int_equal(slot_map_node_of_slot(&map, 99), 0);

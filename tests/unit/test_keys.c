@@ -149,9 +149,9 @@ static void test_stats_fields(void **state)
 {
     (void)state;
     static const char *const written[] = {
-        "torrents",        "seeders",          "leechers",         "peers_ipv4",
-        "peers_ipv6",      "completed",        "frontends",        "peers_expired",
-        "swarms_deleted",  "pass_started_ms",  "pass_finished_ms", "pass_duration_ms",
+        "torrents",         "seeders",         "leechers",         "peers_ipv4",
+        "peers_ipv6",       "completed",       "frontends",        "peers_expired",
+        "swarms_deleted",   "pass_started_ms", "pass_finished_ms", "pass_duration_ms",
         "pass_max_call_ms", "passes",
     };
     assert_int_equal(STATS_NFIELDS, sizeof(written) / sizeof(written[0]));
@@ -166,10 +166,8 @@ static void test_stats_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_swarm_keys),
-        cmocka_unit_test(test_swarm_key_info_hash),
-        cmocka_unit_test(test_member_layout),
-        cmocka_unit_test(test_global_keys),
+        cmocka_unit_test(test_swarm_keys),    cmocka_unit_test(test_swarm_key_info_hash),
+        cmocka_unit_test(test_member_layout), cmocka_unit_test(test_global_keys),
         cmocka_unit_test(test_stats_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

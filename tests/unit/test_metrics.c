@@ -45,10 +45,10 @@ static void test_latency_observe_buckets(void **state)
     struct latency_histogram h;
     (void)state;
     memset(&h, 0, sizeof(h));
-    latency_observe(&h, 0.0001);  /* first bucket (0.0005) */
-    latency_observe(&h, 0.0005);  /* on the bound: still the first (le) */
-    latency_observe(&h, 0.003);   /* 0.005 */
-    latency_observe(&h, 100.0);   /* above every bound: only +Inf */
+    latency_observe(&h, 0.0001); /* first bucket (0.0005) */
+    latency_observe(&h, 0.0005); /* on the bound: still the first (le) */
+    latency_observe(&h, 0.003);  /* 0.005 */
+    latency_observe(&h, 100.0);  /* above every bound: only +Inf */
     assert_int_equal(h.buckets[0], 2);
     assert_int_equal(h.buckets[3], 1);
     uint64_t in_buckets = 0;

@@ -152,8 +152,8 @@ static unsigned occurrences(const struct lua_script *s, const char *text)
 
 static bool word_char(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c == '.';
 }
 
 /* How often the number stands in the body of s as a word of its own, not carried. */
