@@ -5,7 +5,7 @@
  * The Redis schema, in one place: the keys starling reads and writes, the hash tag that
  * keeps one swarm's keys in one cluster slot, the layout of a swarm's members and the
  * fields of the stats hash. The Lua scripts get this file's integer #defines at build
- * time (cmake/lua_scripts.cmake), so C and Lua cannot disagree on the layout.
+ * time (lua/embed.cmake), so C and Lua cannot disagree on the layout.
  */
 
 #include <stddef.h>

@@ -15,7 +15,7 @@ enum lua_loader {
     LUA_AGGREGATOR, /* the aggregator's (storage/sync.c) */
 };
 
-/* A Redis Lua script from lua/, assembled and compiled in by cmake/lua_scripts.cmake. */
+/* A Redis Lua script from lua/, assembled and compiled in by lua/embed.cmake. */
 struct lua_script {
     const char *name; /* its file's, without ".lua" */
     const char *body;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the Lua scripts compiled in (cmake/lua_scripts.cmake, storage/scripts.h):
+ * Unit tests for the Lua scripts compiled in (lua/embed.cmake, storage/scripts.h):
  * the registry is the folder lua/, each script is loaded by the side its file names, the
  * bodies are assembled completely, and the layout numbers they carry are C's.
  */

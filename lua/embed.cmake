@@ -122,11 +122,11 @@ c_integer_defines("${CMAKE_SOURCE_DIR}/storage/keys.h" LUA_CONSTANTS)
 file(GLOB lua_sources CONFIGURE_DEPENDS "${LUA_DIR}/*.lua")
 list(SORT lua_sources)
 list(LENGTH lua_sources lua_count)
-set(lua_h "/* generated from the scripts in lua/ by cmake/lua_scripts.cmake: do not edit */
+set(lua_h "/* generated from the scripts in lua/ by lua/embed.cmake: do not edit */
 /* Included by storage/scripts.h. */
 #define LUA_SCRIPT_COUNT ${lua_count}
 ")
-set(lua_c "/* generated from the scripts in lua/ by cmake/lua_scripts.cmake: do not edit */
+set(lua_c "/* generated from the scripts in lua/ by lua/embed.cmake: do not edit */
 #include \"storage/scripts.h\"
 ")
 set(lua_list "")
