@@ -3,7 +3,7 @@
 
 /*
  * One line per event on stderr (or a file): `ts=<RFC 3339 UTC> level=<lvl> msg="<text>"`.
- * Shared by every binary (it is part of the starling_core library they all link).
+ * Shared by every binary (part of the starling_common library they all link).
  */
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
