@@ -1,5 +1,7 @@
 #include "common/log.h"
 
+#include "common/clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,10 +58,8 @@ int log_level_parse(const char *text, enum log_level *out)
     return -1;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_text(enum log_level level, const char *text_in, uint64_t suppressed)
 {
-    if (level < min_level)
-        return;
     char ts[32];
     struct timespec now;
     struct tm tm;
@@ -68,10 +68,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 
     char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
+    if (suppressed > 0)
+        snprintf(text, sizeof(text), "%s (%llu similar lines suppressed)", text_in,
+                 (unsigned long long)suppressed);
+    else
+        snprintf(text, sizeof(text), "%s", text_in);
     /* Quotes inside the message would break key=value parsing: soften them. */
     for (char *p = text; *p != '\0'; p++) {
         if (*p == '"')
@@ -81,4 +82,41 @@ void log_msg(enum log_level level, const char *fmt, ...)
     }
     fprintf(log_out != NULL ? log_out : stderr, "ts=%s.%03ldZ level=%s msg=\"%s\"\n", ts,
             now.tv_nsec / 1000000L, level_names[level], text);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_text(level, text, 0);
+}
+
+bool log_limit_pass(struct log_limit *lim, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (lim->window_start_ms != 0 && now_ms - lim->window_start_ms < LOG_LIMIT_INTERVAL_MS) {
+        lim->suppressed++;
+        return false;
+    }
+    lim->window_start_ms = now_ms != 0 ? now_ms : 1;
+    *suppressed = lim->suppressed;
+    lim->suppressed = 0;
+    return true;
+}
+
+void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, ...)
+{
+    uint64_t suppressed;
+    if (level < min_level || !log_limit_pass(lim, clock_monotonic_us() / 1000, &suppressed))
+        return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_text(level, text, suppressed);
 }

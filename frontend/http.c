@@ -332,7 +332,9 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     (void)arg, (void)l;
     int err = EVUTIL_SOCKET_ERROR();
     /* EMFILE and friends: the connection waits in the backlog; keep serving the rest. */
-    log_warn("http: accept failed: %s", evutil_socket_error_to_string(err));
+    static struct log_limit accept_errors;
+    log_limited(&accept_errors, LOG_WARN, "http: accept failed: %s",
+                evutil_socket_error_to_string(err));
 }
 
 static int listen_on(struct http_server *srv, const char *text, char *err)

@@ -317,8 +317,9 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
             resend_as_eval(call) == 0)
             return;
         c->pool->stats.errors++;
-        log_warn("redis error from %s: %s", call->script != NULL ? call->script->name : "command",
-                 r->str);
+        static struct log_limit error_replies;
+        log_limited(&error_replies, LOG_WARN, "redis error from %s: %s",
+                    call->script != NULL ? call->script->name : "command", r->str);
         call_answer(call, NULL, ERR_REPLY);
     } else {
         call_answer(call, r, NULL);
