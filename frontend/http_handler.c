@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "frontend/bencode.h"
+#include "frontend/fullscrape.h"
 #include "frontend/http_parse.h"
 #include "frontend/request.h"
 
@@ -84,12 +85,12 @@ static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t
     http_conn_request_done(c);
 }
 
-static void on_fullscrape_done(void *arg, const char *files, size_t len, const char *err)
+static void on_fullscrape_done(void *arg, struct fullscrape_snapshot *s, const char *err)
 {
     struct http_conn *c = arg;
-    if (storage_failed(c, err != NULL, "full scrape", err))
+    if (storage_failed(c, s == NULL, "full scrape", err))
         return;
-    http_reply_full_scrape(c->srv->body, files, len);
+    http_reply_full_scrape(c->srv->body, s);
     reply(c, 200);
     http_conn_request_done(c);
 }
@@ -140,12 +141,18 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
             return;
         }
         /* Walking every swarm is no per-request job for a stateless frontend: the
-         * aggregator writes a snapshot each pass, and this is one GET of it. */
-        if (tracker_full_scrape(c->srv->tracker, on_fullscrape_done, c, &reason) < 0) {
+         * aggregator writes a snapshot each pass, fetched once and shared by every reply. */
+        struct fullscrape_snapshot *s = NULL;
+        int rc = tracker_full_scrape(c->srv->tracker, &s, on_fullscrape_done, c, &reason);
+        if (rc < 0) {
             send_failure(c, 200, reason);
-            return;
+        } else if (rc > 0) {
+            http_reply_full_scrape(c->srv->body, s);
+            fullscrape_snapshot_unref(s);
+            reply(c, 200);
+        } else {
+            c->busy = true;
         }
-        c->busy = true;
         return;
     }
     /* Bencode wants dictionary keys sorted, and a hash asked twice is answered once. */

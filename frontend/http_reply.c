@@ -7,6 +7,7 @@
 
 #include "common/numtext.h"
 #include "frontend/bencode.h"
+#include "frontend/fullscrape.h"
 
 const char *http_status_text(int status)
 {
@@ -175,12 +176,9 @@ void http_reply_scrape(struct evbuffer *out, const uint8_t (*hashes)[INFO_HASH_L
     bencode_end(out);
 }
 
-void http_reply_full_scrape(struct evbuffer *out, const char *files, size_t len)
+void http_reply_full_scrape(struct evbuffer *out, struct fullscrape_snapshot *s)
 {
     evbuffer_add(out, "d5:files", 8);
-    if (files != NULL)
-        evbuffer_add(out, files, len);
-    else
-        evbuffer_add(out, "de", 2); /* no pass yet */
+    fullscrape_snapshot_append(out, s); /* by reference; "de" when no pass yet */
     evbuffer_add(out, "e", 1);
 }

@@ -8,6 +8,8 @@
 #include "common/torrent.h"
 #include "storage/swarm.h"
 
+struct fullscrape_snapshot;
+
 struct evbuffer;
 
 /*
@@ -57,6 +59,6 @@ void http_reply_scrape(struct evbuffer *out, const uint8_t (*hashes)[INFO_HASH_L
                        const struct scrape_counts *counts, size_t n);
 
 /* d5:files<files>e around the aggregator's bencoded dictionary; files NULL: an empty one. */
-void http_reply_full_scrape(struct evbuffer *out, const char *files, size_t len);
+void http_reply_full_scrape(struct evbuffer *out, struct fullscrape_snapshot *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "storage/counters.h"
 #include "storage/redis.h"
+#include "frontend/fullscrape.h"
 #include "frontend/http.h"
 #include "frontend/stats.h"
 #include "frontend/tracker.h"
@@ -175,7 +176,12 @@ int main(int argc, char **argv)
 
     char err[STARLING_ERR_LEN];
     fe.pool = redis_pool_new(fe.base, &cfg.redis);
-    struct tracker tracker = {.cfg = &cfg, .pool = fe.pool};
+    /* The aggregator writes a new full-scrape snapshot once per pass. */
+    struct tracker tracker = {
+        .cfg = &cfg,
+        .pool = fe.pool,
+        .fullscrape = fullscrape_cache_new(fe.pool, cfg.aggregator.interval_ms),
+    };
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
     if (fe.http != NULL)
         fe.udp = udp_server_new(fe.base, &cfg, &tracker, err);
@@ -188,6 +194,7 @@ int main(int argc, char **argv)
         udp_server_free(fe.udp);
         http_server_free(fe.http);
         redis_pool_free(fe.pool);
+        fullscrape_cache_free(tracker.fullscrape);
         process_finish(&proc);
         return 1;
     }
@@ -207,6 +214,7 @@ int main(int argc, char **argv)
     /* Storage first: it answers every call still in flight ("shutting down"), so the
      * HTTP server can then close connections none of which is waiting. */
     redis_pool_free(fe.pool);
+    fullscrape_cache_free(tracker.fullscrape);
     udp_server_free(fe.udp);
     http_server_free(fe.http);
     admin_server_free(fe.admin);

@@ -1,6 +1,7 @@
 #include "frontend/tracker.h"
 
 #include "common/clock.h"
+#include "frontend/fullscrape.h"
 #include "frontend/peer_addr.h"
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
@@ -82,14 +83,13 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
     return 0;
 }
 
-int tracker_full_scrape(struct tracker *t, tracker_fullscrape_fn *done, void *arg,
-                        const char **failure)
+int tracker_full_scrape(struct tracker *t, struct fullscrape_snapshot **now,
+                        tracker_fullscrape_fn *done, void *arg, const char **failure)
 {
-    if (swarm_full_scrape(t->pool, done, arg) < 0) {
+    int rc = fullscrape_get(t->fullscrape, tracker_now_ms(), now, done, arg);
+    if (rc < 0)
         *failure = TRACKER_STORAGE_FAILURE;
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,

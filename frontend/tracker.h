@@ -17,9 +17,13 @@ struct redis_pool;
  * cap, address policy, respect_af, peer lifetime, intervals, failure texts) live here; the
  * protocols only say what their replies can carry (struct tracker_wire).
  */
+struct fullscrape_cache;
+struct fullscrape_snapshot;
+
 struct tracker {
     const struct config *cfg;
     struct redis_pool *pool;
+    struct fullscrape_cache *fullscrape; /* allow_full_scrape's shared snapshot */
 };
 
 /* Client-facing text for every storage failure. */
@@ -76,11 +80,17 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                    tracker_scrape_fn *done, void *arg, const char **failure);
 
-typedef swarm_fullscrape_fn tracker_fullscrape_fn;
+/* The snapshot, borrowed for the call (NULL on failure: clients are then told
+ * TRACKER_STORAGE_FAILURE). */
+typedef void tracker_fullscrape_fn(void *arg, struct fullscrape_snapshot *s, const char *err);
 
-/* Every swarm, as of the aggregator's last pass; same return convention. */
-int tracker_full_scrape(struct tracker *t, tracker_fullscrape_fn *done, void *arg,
-                        const char **failure);
+/*
+ * Every swarm, as of the aggregator's last pass (frontend/fullscrape.h): 1 with *now set
+ * (a reference for the caller; done not called) when the shared snapshot is at hand, 0 when
+ * done will be called later, or -1 with a client-facing reason in *failure.
+ */
+int tracker_full_scrape(struct tracker *t, struct fullscrape_snapshot **now,
+                        tracker_fullscrape_fn *done, void *arg, const char **failure);
 
 /* Wall clock in ms since the epoch: the time base of peer expiry in Redis. */
 uint64_t tracker_now_ms(void);

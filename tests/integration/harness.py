@@ -133,6 +133,27 @@ def stop_pid(proc, timeout=STOP_TIMEOUT):
         pass
 
 
+def commandstats(redis, command):
+    """calls= of one command in INFO commandstats (0 when never called)."""
+    info = redis.call("INFO", "commandstats").decode()
+    for line in info.splitlines():
+        if line.startswith("cmdstat_%s:" % command):
+            for field in line.split(":", 1)[1].split(","):
+                k, _, v = field.partition("=")
+                if k == "calls":
+                    return int(v)
+    return 0
+
+
+def rss_bytes(pid):
+    """Resident memory of a process (VmRSS), in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def random_hash():
     return os.urandom(20)
 

@@ -1,12 +1,14 @@
 """Scrape: counts, many hashes in raw sorted order, unknown and duplicate hashes, limits."""
 
 import os
+import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TrackerTestCase, bdecode, bstr, failure, http_get, pct, random_hash,
-                     random_peer_id, scrape)
+from harness import (TrackerTestCase, bdecode, bstr, commandstats, failure, http_get, pct,
+                     random_hash, random_peer_id, rss_bytes, scrape, wait_until)
 
 
 def entry(complete, downloaded, incomplete):
@@ -133,6 +135,46 @@ class FullScrapeAllowedTest(TrackerTestCase):
         self.assertEqual(len(bdecode(r.body)[b"files"]), 74)
         r = scrape(self.port, *(hashes + [random_hash()]))
         self.assertEqual(r.body, failure("too many info_hash values"))
+
+
+class FullScrapeSharedTest(TrackerTestCase):
+    """The snapshot is fetched once per aggregator.interval and shared by every reply:
+    clients that ask and never read cost one snapshot, not one each (issue 9, item 5)."""
+    CONFIG = {"allow_full_scrape": True, "aggregator": {"interval": "1h"}}
+    SNAPSHOT_BYTES = 8 << 20
+    READERS = 12
+
+    def test_non_reading_clients_share_one_snapshot(self):
+        blob = b"d1:a%d:" % self.SNAPSHOT_BYTES + b"x" * self.SNAPSHOT_BYTES + b"e"
+        self.redis.call("SET", "starling:fullscrape", blob)
+        gets_before = commandstats(self.redis, "get")
+        rss_before = rss_bytes(self.tracker.proc.pid)
+        socks = []
+        try:
+            for _ in range(self.READERS):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", self.port))
+                s.sendall(b"GET /scrape HTTP/1.1\r\nHost: t\r\n\r\n")
+                socks.append(s)
+            # Every request answered (its reply queued): the frontend asked Redis once.
+            wait_until(lambda: commandstats(self.redis, "get") > gets_before, 10,
+                       what="the snapshot fetched")
+            time.sleep(1.0)
+            self.assertEqual(commandstats(self.redis, "get") - gets_before, 1)
+            grown = rss_bytes(self.tracker.proc.pid) - rss_before
+            # One snapshot (plus the reply that fetched it), not READERS of them: with a copy
+            # per reply this is READERS x 8 MiB = 96 MiB.
+            self.assertLess(grown, 3 * self.SNAPSHOT_BYTES,
+                            "frontend grew by %d bytes for %d non-reading full scrapes"
+                            % (grown, self.READERS))
+        finally:
+            for s in socks:
+                s.close()
+        # Readers gone: the next full scrape is whole, from the same (cached) snapshot.
+        r = http_get(self.port, "/scrape", timeout=30)
+        self.assertEqual(r.body, b"d5:files" + blob + b"e")
+        self.assertEqual(commandstats(self.redis, "get") - gets_before, 1)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (IO_TIMEOUT, STORAGE_UNAVAILABLE, RedisServer, RespClient, Starling,
-                     announce, announce_reply, compact4, compact6, http_get, ipv6_available,
+                     announce, announce_reply, commandstats, compact4, compact6, http_get,
+                     ipv6_available,
                      random_hash, random_peer_id, require_binary, scrape, wait_until)
 
 LOCAL4 = "127.0.0.1"
@@ -198,18 +199,6 @@ def udp_requests(families, action, result):
 
 def malformed(families, reason):
     return promtext.value(families, "starling_udp_malformed_total", reason=reason)
-
-
-def commandstats(redis, command):
-    """calls= of one command in INFO commandstats (0 when never called)."""
-    info = redis.call("INFO", "commandstats").decode()
-    for line in info.splitlines():
-        if line.startswith("cmdstat_%s:" % command):
-            for field in line.split(":", 1)[1].split(","):
-                k, _, v = field.partition("=")
-                if k == "calls":
-                    return int(v)
-    return 0
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 
+#include "frontend/fullscrape.h"
 #include "frontend/http_reply.h"
 
 static int setup(void **state)
@@ -204,11 +205,21 @@ static void test_scrape(void **state)
 static void test_full_scrape(void **state)
 {
     struct evbuffer *b = *state;
-    http_reply_full_scrape(b, NULL, 0); /* no aggregator pass yet */
+    struct fullscrape_snapshot *none = fullscrape_snapshot_new(NULL, 0); /* no pass yet */
+    http_reply_full_scrape(b, none);
     EXPECT(b, "d5:filesdee");
+    fullscrape_snapshot_unref(none);
     const char files[] = "d20:aaaaaaaaaaaaaaaaaaaad8:completei1eee";
-    http_reply_full_scrape(b, files, sizeof(files) - 1);
-    EXPECT(b, "d5:filesd20:aaaaaaaaaaaaaaaaaaaad8:completei1eeee");
+    struct fullscrape_snapshot *s = fullscrape_snapshot_new(files, sizeof(files) - 1);
+    http_reply_full_scrape(b, s);
+    http_reply_full_scrape(b, s);
+    /* Two replies, one snapshot: the buffer holds references, not copies. */
+    assert_int_equal(fullscrape_snapshots_alive(), 1);
+    fullscrape_snapshot_unref(s);
+    assert_int_equal(fullscrape_snapshots_alive(), 1); /* still referenced by the buffer */
+    EXPECT(b, "d5:filesd20:aaaaaaaaaaaaaaaaaaaad8:completei1eeee"
+              "d5:filesd20:aaaaaaaaaaaaaaaaaaaad8:completei1eeee");
+    assert_int_equal(fullscrape_snapshots_alive(), 0); /* drained: released */
 }
 
 int main(void)
