@@ -44,7 +44,7 @@
 /* Stop reading while this much input waits behind the request being answered. */
 #define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
 
-static void conn_process_input(struct http_conn *c);
+static bool conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
 
@@ -129,30 +129,44 @@ void http_conn_send(struct http_conn *c, int status)
     evbuffer_add_buffer(out, body);
 }
 
+/* Writes what is pending right away (no write event unless the socket is full). Returns
+ * false after a write error: the caller closes. */
+static bool conn_flush(struct http_conn *c)
+{
+    return evbuffer_get_length(c->out) == 0 || evbuffer_write(c->out, c->fd) >= 0 ||
+           errno == EAGAIN || errno == EINTR;
+}
+
 /*
- * Ends every turn of a connection (a read, a write, a storage answer): writes what is
- * pending right away (no write event unless the socket is full), then closes the
- * connection if it is done. Returns false when the connection is gone.
+ * Ends every turn of a connection (a read, a write, a storage answer): answers the complete
+ * requests in the input, writes the replies, and goes on while they leave at once, so
+ * nothing waits in the input without an event to resume it. Then closes the connection if
+ * it is done. Returns false when the connection is gone.
  */
 static bool conn_settle(struct http_conn *c)
 {
-    if (c->fd < 0)
-        return false;
-    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
-        errno != EINTR) {
-        conn_close(c);
-        return false;
-    }
-    if (evbuffer_get_length(c->out) > 0) {
-        if (!c->writing)
-            event_add(&c->write_ev, c->srv->write_timeout);
-        c->writing = true;
-        return true;
+    for (;;) {
+        if (c->fd < 0)
+            return false;
+        bool held = conn_process_input(c);
+        if (!conn_flush(c)) {
+            conn_close(c);
+            return false;
+        }
+        if (evbuffer_get_length(c->out) > 0) {
+            if (!c->writing)
+                event_add(&c->write_ev, c->srv->write_timeout);
+            c->writing = true;
+            return true; /* on_write settles again */
+        }
+        if (!held)
+            break;
     }
     if (c->writing)
         event_del(&c->write_ev);
     c->writing = false;
-    /* After a half-close, once no request is in flight everything sent was answered. */
+    /* After a half-close, with nothing in flight and the output written, every complete
+     * request was answered: what is left can never complete. */
     if (c->eof && !c->busy)
         c->close_after_write = true;
     if (c->close_after_write && !c->busy) {
@@ -169,21 +183,23 @@ void http_conn_request_done(struct http_conn *c)
         conn_free(c);
         return;
     }
-    if (!c->close_after_write)
-        conn_process_input(c);
     conn_settle(c);
 }
 
 /* ---- reading requests ---- */
 
-/* Hands each complete request head in the input to http_handle(), in order. */
-static void conn_process_input(struct http_conn *c)
+/* Hands each complete request head in the input to http_handle(), in order. Returns true
+ * when it stopped because replies wait past OUTPUT_HIGH_WATER (to go on once written). */
+static bool conn_process_input(struct http_conn *c)
 {
     const size_t limit = c->srv->cfg->http_max_request_bytes;
+    bool held = false;
     while (c->fd >= 0 && !c->busy && !c->close_after_write) {
         struct evbuffer *in = c->in;
-        if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER)
-            break; /* resumed by the write callback */
+        if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER) {
+            held = true;
+            break;
+        }
         size_t len = evbuffer_get_length(in);
         if (len == 0) {
             if (c->request_timer_armed)
@@ -218,6 +234,7 @@ static void conn_process_input(struct http_conn *c)
         event_add(&c->read_ev, c->srv->read_timeout);
         c->reading = true;
     }
+    return held;
 }
 
 /* ---- socket events ---- */
@@ -272,7 +289,6 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         event_del(&c->read_ev);
         c->reading = false;
     }
-    conn_process_input(c);
     conn_settle(c);
 }
 
@@ -282,10 +298,6 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     if (conn_timed_out(c, what, "client not reading past http_write_timeout"))
         return;
-    if (!conn_settle(c) || c->writing)
-        return;
-    /* The output drained: pipelined requests may go on. */
-    conn_process_input(c);
     conn_settle(c);
 }
 

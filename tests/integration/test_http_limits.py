@@ -1,0 +1,153 @@
+"""The HTTP server's limits and their edges (issue 9): a half-closed client's pipeline
+answered whole, the read timeout only on idle connections, real memory per connection,
+file-descriptor exhaustion, the per-address connection limit."""
+
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Conn, TrackerTestCase, announce_target, bdecode, build_request, compact4,
+                     key, now_ms, random_hash, random_peer_id)
+
+# Every wait below is bounded by this.
+DEADLINE = 30.0
+
+
+def read_until_eof(sock, timeout):
+    """Every byte the server sends until it closes (or timeout seconds pass)."""
+    data = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(1 << 16)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data.append(chunk)
+    return b"".join(data)
+
+
+def read_slowly(sock, timeout, bite=4096, pause=0.001):
+    """As read_until_eof, a bite at a time with a pause between: a client reading steadily
+    but slower than the server writes, so replies back up in the server."""
+    data = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(bite)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        data.append(chunk)
+        time.sleep(pause)
+    return b"".join(data)
+
+
+def slow_reader_socket(port):
+    """A client socket with a small receive buffer, so the server's output backs up."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(DEADLINE)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def big_swarm(test, n=1000):
+    """A swarm of n leechers written straight into Redis; returns (info_hash, the target
+    of an announce whose compact=0 reply lists them all, ~60 bytes a peer)."""
+    h = random_hash()
+    expiry = now_ms() + 3600 * 1000
+    args = ["ZADD", key(h, "leechers")]
+    for i in range(n):
+        args += [expiry, random_peer_id() + compact4("10.0.%d.%d" % (i // 250, i % 250 + 1),
+                                                     10000 + i)]
+    test.assertEqual(test.rcall(*args), n)
+    return h, announce_target(h, random_peer_id(), 5000, compact=0, numwant=n)
+
+
+def send_then_half_close(sock, data, errors):
+    try:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        errors.append(e)
+
+
+class HalfCloseTest(TrackerTestCase):
+    """A client that pipelines requests and then shuts down its sending side gets a reply
+    to every complete request it sent, and then the connection closes."""
+
+    CONFIG = {"max_num_want": 1000}
+
+    def test_large_replies_read_slowly(self):
+        # 150 replies of ~60 KB (~9 MB) to a client reading slower than the server writes:
+        # the FIN is read while replies still wait for the client, and requests still wait
+        # behind them.
+        n = 150
+        h, target = big_swarm(self)
+        raw = build_request(target) * n
+        s = slow_reader_socket(self.port)
+        try:
+            errors = []
+            th = threading.Thread(target=send_then_half_close, args=(s, raw, errors),
+                                  daemon=True)
+            th.start()
+            received = read_slowly(s, DEADLINE)
+            th.join(DEADLINE)
+        finally:
+            s.close()
+        self.assertEqual(errors, [])
+        self.assertEqual(received.count(b"HTTP/1.1 200 "), n)
+        last = received[received.rindex(b"\r\n\r\n") + 4:]
+        self.assertEqual(len(bdecode(last)[b"peers"]), 1000)
+
+    def pipeline_then_fin(self, raw):
+        with Conn(self.port, timeout=DEADLINE) as c:
+            errors = []
+            th = threading.Thread(target=send_then_half_close, args=(c.sock, raw, errors),
+                                  daemon=True)
+            th.start()
+            received = read_until_eof(c.sock, DEADLINE)
+            th.join(DEADLINE)
+            self.assertFalse(th.is_alive())
+            self.assertEqual(errors, [])
+        return received
+
+    def test_pipeline_of_404s(self):
+        # ~150 KB of replies: more than the server queues before it stops answering, so it
+        # has to go on answering after the FIN was read.
+        n = 1500
+        received = self.pipeline_then_fin(build_request("/nothing") * n)
+        self.assertEqual(received.count(b"HTTP/1.1 404 "), n)
+        self.assertTrue(received.endswith(b"not found\n"))
+
+    def test_pipeline_of_announces(self):
+        n = 600
+        h = random_hash()
+        raw = b"".join(build_request(announce_target(h, random_peer_id(), 20000 + i, numwant=0))
+                       for i in range(n))
+        received = self.pipeline_then_fin(raw)
+        self.assertEqual(received.count(b"HTTP/1.1 200 "), n)
+        last = received[received.rindex(b"\r\n\r\n") + 4:]
+        self.assertEqual(bdecode(last)[b"incomplete"], n)
+
+    def test_incomplete_last_request_closes(self):
+        # The rest after the last complete request can never complete: answered what was
+        # complete, then closed.
+        raw = build_request("/nothing") * 3 + b"GET /noth"
+        received = self.pipeline_then_fin(raw)
+        self.assertEqual(received.count(b"HTTP/1.1 404 "), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
