@@ -66,6 +66,20 @@ static void conn_free(struct http_conn *c)
     free(c);
 }
 
+/* Runs the timeout of the connection's state (enum http_conn_timer); one that runs on
+ * already is left alone, so a request's timeout counts from its first byte. */
+static void conn_set_timer(struct http_conn *c, enum http_conn_timer which)
+{
+    if (c->timer_on == which)
+        return;
+    if (which == HTTP_TIMER_NONE)
+        event_del(&c->timer);
+    else
+        event_add(&c->timer,
+                  which == HTTP_TIMER_IDLE ? c->srv->read_timeout : c->srv->request_timeout);
+    c->timer_on = which;
+}
+
 /* Closes the socket now; frees the connection unless storage still owes it an answer. */
 static void conn_close(struct http_conn *c)
 {
@@ -84,9 +98,7 @@ static void conn_close(struct http_conn *c)
             srv->conns = c->next;
         if (c->next != NULL)
             c->next->prev = c->prev;
-        if (c->request_timer_armed)
-            event_del(&c->request_timer);
-        c->request_timer_armed = false;
+        conn_set_timer(c, HTTP_TIMER_NONE);
         srv->nconns--;
         frontend_stats.connections_open--;
         if (srv->draining && srv->conns == NULL)
@@ -98,12 +110,15 @@ static void conn_close(struct http_conn *c)
         conn_free(c);
 }
 
-static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd, (void)what;
-    c->request_timer_armed = false;
-    log_debug("http: request not complete within http_request_timeout, closing");
+    if (c->timer_on == HTTP_TIMER_IDLE)
+        log_debug("http: connection idle past http_read_timeout, closing");
+    else
+        log_debug("http: request not complete within http_request_timeout, closing");
+    c->timer_on = HTTP_TIMER_NONE;
     conn_close(c);
 }
 
@@ -173,6 +188,9 @@ static bool conn_settle(struct http_conn *c)
         conn_close(c);
         return false;
     }
+    /* Idle: nothing to write, nothing in flight, no request begun. */
+    if (!c->busy && evbuffer_get_length(c->in) == 0)
+        conn_set_timer(c, HTTP_TIMER_IDLE);
     return true;
 }
 
@@ -201,12 +219,8 @@ static bool conn_process_input(struct http_conn *c)
             break;
         }
         size_t len = evbuffer_get_length(in);
-        if (len == 0) {
-            if (c->request_timer_armed)
-                event_del(&c->request_timer);
-            c->request_timer_armed = false;
+        if (len == 0)
             break;
-        }
         size_t look = len < limit ? len : limit;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
         size_t hdr_len = http_head_length(data, look);
@@ -214,15 +228,12 @@ static bool conn_process_input(struct http_conn *c)
             if (len >= limit) {
                 c->keep_alive = false;
                 http_refuse(c, http_too_large_status(data, look));
-            } else if (!c->request_timer_armed) {
-                event_add(&c->request_timer, c->srv->request_timeout);
-                c->request_timer_armed = true;
+            } else {
+                conn_set_timer(c, HTTP_TIMER_REQUEST);
             }
             break;
         }
-        if (c->request_timer_armed)
-            event_del(&c->request_timer);
-        c->request_timer_armed = false;
+        conn_set_timer(c, HTTP_TIMER_NONE);
         http_handle(c, data, hdr_len); /* never closes: only marks */
         evbuffer_drain(in, hdr_len);
     }
@@ -231,7 +242,7 @@ static bool conn_process_input(struct http_conn *c)
      * watching the socket saves two epoll_ctl calls per such request. */
     if (c->fd >= 0 && !c->reading && !c->eof && !c->last_request &&
         evbuffer_get_length(c->in) < READ_HIGH_WATER(c->srv)) {
-        event_add(&c->read_ev, c->srv->read_timeout);
+        event_add(&c->read_ev, NULL);
         c->reading = true;
     }
     return held;
@@ -258,22 +269,11 @@ static ssize_t read_some(struct http_conn *c)
     return n;
 }
 
-/* Closes the connection when its read or write event timed out. Returns whether it did. */
-static bool conn_timed_out(struct http_conn *c, short what, const char *why)
-{
-    if (!(what & EV_TIMEOUT))
-        return false;
-    log_debug("http: %s, closing", why);
-    conn_close(c);
-    return true;
-}
-
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (conn_timed_out(c, what, "connection idle past http_read_timeout"))
-        return;
+    (void)what;
     ssize_t n = read_some(c);
     if (n == 0) {
         /* The client half-closed after sending: answer what it sent, then close. */
@@ -296,8 +296,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (conn_timed_out(c, what, "client not reading past http_write_timeout"))
+    if (what & EV_TIMEOUT) {
+        log_debug("http: client not reading past http_write_timeout, closing");
+        conn_close(c);
         return;
+    }
     conn_settle(c);
 }
 
@@ -325,7 +328,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
         if (cidr_contains(&cfg->trusted_proxies[i], &c->client))
             c->client_trusted = true;
-    event_assign(&c->request_timer, srv->base, -1, 0, on_request_timeout, c);
+    event_assign(&c->timer, srv->base, -1, 0, on_timer, c);
 
     event_assign(&c->read_ev, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);

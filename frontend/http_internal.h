@@ -43,23 +43,32 @@ struct http_server {
     void *drained_arg;
 };
 
+/*
+ * The timeout a connection runs, by its state: idle (nothing to write, no request in
+ * progress): http_read_timeout; a request head arriving: http_request_timeout from its
+ * first byte; a reply being written: none here (write_ev has http_write_timeout, which
+ * starts again whenever the client takes bytes); a storage call in flight: none (storage
+ * answers within redis.command_timeout).
+ */
+enum http_conn_timer { HTTP_TIMER_NONE, HTTP_TIMER_IDLE, HTTP_TIMER_REQUEST };
+
 /* One client connection: its socket state, and the request being answered. */
 struct http_conn {
     struct http_server *srv;
     struct http_conn *prev, *next; /* srv->conns, while the socket is open */
     evutil_socket_t fd;            /* -1 once the socket is closed */
-    struct event read_ev;          /* persistent; its timeout is http_read_timeout */
+    struct event read_ev;          /* persistent, without a timeout: see timer */
     struct event write_ev;         /* added only while output waits for the client */
     bool reading, writing;         /* whether read_ev / write_ev are added */
     struct evbuffer *in, *out;
-    struct addr client;  /* socket peer, v4-mapped unmapped */
-    bool client_trusted; /* from trusted_proxies: real_ip_header is honoured */
-    struct event request_timer;
-    bool request_timer_armed;
-    bool busy;              /* a storage call is in flight */
-    bool close_after_write; /* close once the output is flushed */
-    bool eof;               /* the client half-closed: answer what it sent, then close */
-    bool last_request;      /* the request being answered closes the connection */
+    struct addr client;            /* socket peer, v4-mapped unmapped */
+    bool client_trusted;           /* from trusted_proxies: real_ip_header is honoured */
+    struct event timer;            /* closes the connection when it fires: */
+    enum http_conn_timer timer_on; /* which timeout it runs now */
+    bool busy;                     /* a storage call is in flight */
+    bool close_after_write;        /* close once the output is flushed */
+    bool eof;                      /* the client half-closed: answer what it sent, then close */
+    bool last_request;             /* the request being answered closes the connection */
     /* The request being answered. */
     bool keep_alive;
     bool http10;                     /* keep-alive must then be said explicitly */

@@ -149,5 +149,39 @@ class HalfCloseTest(TrackerTestCase):
         self.assertEqual(received.count(b"HTTP/1.1 404 "), 3)
 
 
+class ReadTimeoutTest(TrackerTestCase):
+    """http_read_timeout closes idle connections only: a client still reading its replies is
+    not idle (while output waits, http_write_timeout is what applies)."""
+
+    CONFIG = {"http_read_timeout": "1s", "http_write_timeout": "5s", "max_num_want": 1000}
+
+    def test_client_reading_long_replies_not_cut(self):
+        # The requests go at once; reading the ~9 MB of replies takes well over 1 s, with no
+        # pause near the 5 s write timeout.
+        n = 150
+        h, target = big_swarm(self)
+        s = slow_reader_socket(self.port)
+        try:
+            s.sendall(build_request(target) * n)
+            t0 = time.monotonic()
+            received = read_slowly(s, DEADLINE)  # to the close once idle
+            elapsed = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertEqual(received.count(b"HTTP/1.1 200 "), n, "after %.1f s" % elapsed)
+        self.assertGreater(elapsed, 1.5, "replies read too fast to test the read timeout")
+
+    def test_idle_after_replies_closed(self):
+        with Conn(self.port) as c:
+            c.send(build_request("/nothing") * 3)
+            for _ in range(3):
+                self.assertEqual(c.read_response().status, 404)
+            t0 = time.monotonic()
+            closed = c.wait_closed(5.0)
+            elapsed = time.monotonic() - t0
+        self.assertTrue(closed, "idle connection open 5 s after its replies")
+        self.assertGreater(elapsed, 0.7)
+
+
 if __name__ == "__main__":
     unittest.main()
