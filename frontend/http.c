@@ -39,10 +39,15 @@
 #include "frontend/http_reply.h"
 #include "frontend/stats.h"
 
-/* Stop answering pipelined requests while this much output is waiting for the client. */
-#define OUTPUT_HIGH_WATER (64 * 1024)
-/* Stop reading while this much input waits behind the request being answered. */
-#define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
+/*
+ * What a connection holds is bounded in real memory (README "Limits of a connection"):
+ * its input is one buffer of http_max_request_bytes (reading stops when it is full), and
+ * pipelined requests are answered only while less than OUTPUT_HIGH_WATER bytes of replies
+ * wait for the client. Replies are copied into the output's buffers back to back (see
+ * append_reply()), so the bytes waiting are the memory held, give or take two buffers of
+ * libevent's (4 KiB each) and the one reply that went past the mark.
+ */
+#define OUTPUT_HIGH_WATER (8 * 1024)
 
 static bool conn_process_input(struct http_conn *c);
 
@@ -58,6 +63,14 @@ static void pause_listeners(struct http_server *srv, bool pause)
             evconnlistener_enable(srv->listeners[i]);
     }
     srv->listeners_paused = pause;
+}
+
+/* The input buffer goes when it is empty: an idle connection holds none. */
+static void conn_free_input(struct http_conn *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_start = c->in_len = 0;
 }
 
 static void conn_free(struct http_conn *c)
@@ -89,9 +102,9 @@ static void conn_close(struct http_conn *c)
         event_del(&c->write_ev);
         evutil_closesocket(c->fd);
         c->fd = -1;
-        evbuffer_free(c->in);
+        conn_free_input(c);
         evbuffer_free(c->out);
-        c->in = c->out = NULL;
+        c->out = NULL;
         if (c->prev != NULL)
             c->prev->next = c->next;
         else
@@ -124,6 +137,33 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- writing replies ---- */
 
+/*
+ * Moves body to the end of out. Replies of up to OUTPUT_HIGH_WATER are copied into out's
+ * last buffer (and new ones as it fills): moved as they are, each small reply would hold a
+ * libevent buffer of its own (>= 1 KiB), 12 times the bytes waiting in a pipeline of small
+ * replies. A larger reply is moved: it fills its buffers, and only one is ever queued past
+ * the mark.
+ */
+static void append_reply(struct evbuffer *out, struct evbuffer *body)
+{
+    size_t len = evbuffer_get_length(body);
+    if (len > OUTPUT_HIGH_WATER) {
+        evbuffer_add_buffer(out, body);
+        return;
+    }
+    while (len > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(body, -1, NULL, v, 8);
+        size_t copied = 0;
+        for (int i = 0; i < n && i < 8; i++) {
+            evbuffer_add(out, v[i].iov_base, v[i].iov_len);
+            copied += v[i].iov_len;
+        }
+        evbuffer_drain(body, copied);
+        len -= copied;
+    }
+}
+
 void http_conn_send(struct http_conn *c, int status)
 {
     struct evbuffer *body = c->srv->body;
@@ -141,7 +181,7 @@ void http_conn_send(struct http_conn *c, int status)
                                                            : HTTP_CONNECTION_NONE;
     char head[HTTP_REPLY_HEAD_MAX];
     evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
-    evbuffer_add_buffer(out, body);
+    append_reply(out, body);
 }
 
 /* Writes what is pending right away (no write event unless the socket is full). Returns
@@ -189,7 +229,7 @@ static bool conn_settle(struct http_conn *c)
         return false;
     }
     /* Idle: nothing to write, nothing in flight, no request begun. */
-    if (!c->busy && evbuffer_get_length(c->in) == 0)
+    if (!c->busy && c->in_len == 0)
         conn_set_timer(c, HTTP_TIMER_IDLE);
     return true;
 }
@@ -213,21 +253,18 @@ static bool conn_process_input(struct http_conn *c)
     const size_t limit = c->srv->cfg->http_max_request_bytes;
     bool held = false;
     while (c->fd >= 0 && !c->busy && !c->close_after_write) {
-        struct evbuffer *in = c->in;
         if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER) {
             held = true;
             break;
         }
-        size_t len = evbuffer_get_length(in);
-        if (len == 0)
+        if (c->in_len == 0)
             break;
-        size_t look = len < limit ? len : limit;
-        const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
-        size_t hdr_len = http_head_length(data, look);
+        const char *data = c->in + c->in_start;
+        size_t hdr_len = http_head_length(data, c->in_len);
         if (hdr_len == 0) {
-            if (len >= limit) {
+            if (c->in_len >= limit) {
                 c->keep_alive = false;
-                http_refuse(c, http_too_large_status(data, look));
+                http_refuse(c, http_too_large_status(data, c->in_len));
             } else {
                 conn_set_timer(c, HTTP_TIMER_REQUEST);
             }
@@ -235,13 +272,15 @@ static bool conn_process_input(struct http_conn *c)
         }
         conn_set_timer(c, HTTP_TIMER_NONE);
         http_handle(c, data, hdr_len); /* never closes: only marks */
-        evbuffer_drain(in, hdr_len);
+        c->in_start += hdr_len;
+        c->in_len -= hdr_len;
     }
-    /* Reading resumes unless the client queued too much ahead of its answers, or the
-     * request being answered closes the connection: its client sends no more, and not
-     * watching the socket saves two epoll_ctl calls per such request. */
-    if (c->fd >= 0 && !c->reading && !c->eof && !c->last_request &&
-        evbuffer_get_length(c->in) < READ_HIGH_WATER(c->srv)) {
+    if (c->in_len == 0)
+        conn_free_input(c);
+    /* Reading resumes unless the input is full, or the request being answered closes the
+     * connection: its client sends no more, and not watching the socket saves two
+     * epoll_ctl calls per such request. */
+    if (c->fd >= 0 && !c->reading && !c->eof && !c->last_request && c->in_len < limit) {
         event_add(&c->read_ev, NULL);
         c->reading = true;
     }
@@ -250,22 +289,25 @@ static bool conn_process_input(struct http_conn *c)
 
 /* ---- socket events ---- */
 
-#define READ_CHUNK 16384
-
-/* Reads what the socket has (no FIONREAD ioctl, unlike evbuffer_read()). Returns the
- * bytes read, 0 at end of stream, -1 when nothing is there now or on error (errno). */
+/* Reads what the socket has into the room left in the input (there is some: reading
+ * stops when it is full). Returns the bytes read, 0 at end of stream, -1 when nothing is
+ * there now or on error (errno). */
 static ssize_t read_some(struct http_conn *c)
 {
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(c->in, READ_CHUNK, &vec, 1) < 1) {
-        errno = ENOMEM;
+    const size_t limit = c->srv->cfg->http_max_request_bytes;
+    if (c->in == NULL) {
+        c->in = xmalloc(limit);
+    } else if (c->in_start > 0) {
+        memmove(c->in, c->in + c->in_start, c->in_len);
+        c->in_start = 0;
+    }
+    if (c->in_len == limit) {
+        errno = EAGAIN; /* not end of stream, which recv() of 0 bytes would look like */
         return -1;
     }
-    ssize_t n = recv(c->fd, vec.iov_base, READ_CHUNK, 0);
-    if (n > 0) {
-        vec.iov_len = (size_t)n;
-        evbuffer_commit_space(c->in, &vec, 1);
-    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, limit - c->in_len, 0);
+    if (n > 0)
+        c->in_len += (size_t)n;
     return n;
 }
 
@@ -285,7 +327,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             conn_close(c);
             return;
         }
-    } else if (evbuffer_get_length(c->in) >= READ_HIGH_WATER(c->srv)) {
+    } else if (c->in_len >= c->srv->cfg->http_max_request_bytes) {
         event_del(&c->read_ev);
         c->reading = false;
     }
@@ -316,7 +358,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
-    c->in = xcheck(evbuffer_new());
     c->out = xcheck(evbuffer_new());
     c->next = srv->conns;
     if (srv->conns != NULL)

@@ -60,7 +60,10 @@ struct http_conn {
     struct event read_ev;          /* persistent, without a timeout: see timer */
     struct event write_ev;         /* added only while output waits for the client */
     bool reading, writing;         /* whether read_ev / write_ev are added */
-    struct evbuffer *in, *out;
+    char *in;                      /* bytes read, not yet answered; NULL when none */
+    size_t in_start, in_len;       /* in[in_start, in_start + in_len): at most
+                                      http_max_request_bytes, the buffer's size */
+    struct evbuffer *out;          /* replies waiting for the client */
     struct addr client;            /* socket peer, v4-mapped unmapped */
     bool client_trusted;           /* from trusted_proxies: real_ip_header is honoured */
     struct event timer;            /* closes the connection when it fires: */

@@ -183,5 +183,84 @@ class ReadTimeoutTest(TrackerTestCase):
         self.assertGreater(elapsed, 0.7)
 
 
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill_without_reading(socks, data, timeout):
+    """Sends data over and over on every (non-blocking) socket, never reading, until none
+    takes a byte for half a second (the server stopped reading them all) or timeout.
+    Returns the bytes each took."""
+    sent = [0] * len(socks)
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        moved = 0
+        for i, s in enumerate(socks):
+            try:
+                n = s.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            sent[i] += n
+            moved += n
+        if moved:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.5:
+            return sent
+        time.sleep(0.005 if moved else 0.05)
+    raise AssertionError("the server still read after %.0f s: %d bytes sent" % (timeout, sum(sent)))
+
+
+class MemoryTest(TrackerTestCase):
+    """What a connection holds is bounded in real memory (README: "Limits"), whatever a client
+    pipelines without reading its replies."""
+
+    CLIENTS = 100
+    # README's worst case for a connection whose replies are small, in KiB: its input
+    # buffer (http_max_request_bytes, 8), the replies waiting (8, and one more past the
+    # mark), partly used output buffers (8), its state (1): 25; rounded up for malloc.
+    BOUND_KIB = 32
+
+    def test_non_reading_pipeliners(self):
+        pid = self.tracker.proc.pid
+        with Conn(self.port) as c:  # the first connection's allocations are not the limit's
+            self.assertEqual(c.request("/nothing").status, 404)
+        time.sleep(0.2)
+        before = vm_rss_kib(pid)
+        socks = []
+        try:
+            for _ in range(self.CLIENTS):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                s.connect(("127.0.0.1", self.port))
+                s.setblocking(False)
+                socks.append(s)
+            sent = fill_without_reading(socks, build_request("/nothing") * 512, DEADLINE)
+            after = vm_rss_kib(pid)
+        finally:
+            for s in socks:
+                s.close()
+        per_conn = (after - before) / self.CLIENTS
+        sys.stderr.write("\nVmRSS %d KiB -> %d KiB with %d non-reading pipelining clients "
+                         "(%d KiB sent each on average): %.1f KiB a connection\n"
+                         % (before, after, self.CLIENTS, sum(sent) // len(sent) // 1024, per_conn))
+        self.assertLess(per_conn, self.BOUND_KIB)
+        self.tracker.assert_alive()
+
+
 if __name__ == "__main__":
     unittest.main()
