@@ -7,8 +7,8 @@
  * answered in order), and writes each reply with a Content-Length. Anything malformed
  * gets a clean 4xx and the connection is closed; nothing a client sends can crash it.
  *
- * This file is the sockets: accepting, reading, writing, timeouts and shutdown. What a
- * request says is frontend/http_parse.c's to decide, what it gets http_handler.c's.
+ * This file is the connections: reading, writing, timeouts and shutdown. Accepting them is
+ * http_accept.c's, what a request says http_parse.c's, what it gets http_handler.c's.
  *
  * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
  * then it is only marked closed, and the storage callback frees it.
@@ -27,11 +27,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/listener.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
-#include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "frontend/http_internal.h"
@@ -52,18 +50,6 @@
 static bool conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
-
-/* At http_listen_limit connections, new ones wait in the kernel's backlog. */
-static void pause_listeners(struct http_server *srv, bool pause)
-{
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        if (pause)
-            evconnlistener_disable(srv->listeners[i]);
-        else
-            evconnlistener_enable(srv->listeners[i]);
-    }
-    srv->listeners_paused = pause;
-}
 
 /* The input buffer goes when it is empty: an idle connection holds none. */
 static void conn_free_input(struct http_conn *c)
@@ -116,8 +102,7 @@ static void conn_close(struct http_conn *c)
         frontend_stats.connections_open--;
         if (srv->draining && srv->conns == NULL)
             event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
-        if (!srv->draining && srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit)
-            pause_listeners(srv, false);
+        http_accept_update(srv);
     }
     if (!c->busy)
         conn_free(c);
@@ -346,14 +331,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     conn_settle(c);
 }
 
-/* ---- accepting ---- */
+/* ---- a new connection ---- */
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+void http_conn_open(struct http_server *srv, evutil_socket_t fd, const struct addr *client,
+                    bool trusted)
 {
-    struct http_server *srv = arg;
-    const struct config *cfg = srv->cfg;
-    (void)l, (void)salen;
     struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
@@ -363,55 +345,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (srv->conns != NULL)
         srv->conns->prev = c;
     srv->conns = c;
-    uint16_t port;
-    if (addr_from_sockaddr(sa, &c->client, &port) < 0)
-        memset(&c->client, 0, sizeof(c->client));
-    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
-        if (cidr_contains(&cfg->trusted_proxies[i], &c->client))
-            c->client_trusted = true;
+    c->client = *client;
+    c->client_trusted = trusted;
     event_assign(&c->timer, srv->base, -1, 0, on_timer, c);
-
     event_assign(&c->read_ev, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     frontend_stats.connections_open++;
     frontend_stats.connections_total++;
-    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused)
-        pause_listeners(srv, true);
+    srv->nconns++;
+    http_accept_update(srv);
     /* A client sends its request right after connecting: it is usually here already,
      * and reading it now saves a trip through the event loop (and, for a request with
      * Connection: close, registering the socket for reading at all). */
     on_read(fd, EV_READ, c);
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-    (void)arg, (void)l;
-    int err = EVUTIL_SOCKET_ERROR();
-    /* EMFILE and friends: the connection waits in the backlog; keep serving the rest. */
-    static struct log_limit accept_errors;
-    log_limited(&accept_errors, LOG_WARN, "http: accept failed: %s",
-                evutil_socket_error_to_string(err));
-}
-
-static int listen_on(struct http_server *srv, const char *text, char *err)
-{
-    int fd = listen_socket(text, SOCK_STREAM, "http_listen_addr", err, STARLING_ERR_LEN);
-    if (fd < 0)
-        return -1;
-    struct evconnlistener *l =
-        evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-    if (l == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": out of memory", text);
-        close(fd);
-        return -1;
-    }
-    evconnlistener_set_error_cb(l, on_accept_error);
-    srv->listeners[srv->nlisteners++] = l;
-    char where[LISTEN_TEXT_LEN];
-    listen_socket_text(fd, where);
-    log_info("http listening on %s", where);
-    return 0;
-}
+/* ---- the server ---- */
 
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct tracker *tracker, char *err)
@@ -427,11 +376,9 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     srv->read_timeout = event_base_init_common_timeout(base, &tv);
     tv = clock_ms_to_tv(cfg->http_write_timeout_ms);
     srv->write_timeout = event_base_init_common_timeout(base, &tv);
-    for (size_t i = 0; i < cfg->n_http_listen_addr; i++) {
-        if (listen_on(srv, cfg->http_listen_addr[i], err) < 0) {
-            http_server_free(srv);
-            return NULL;
-        }
+    if (http_accept_start(srv, err) < 0) {
+        http_server_free(srv);
+        return NULL;
     }
     return srv;
 }
@@ -452,9 +399,7 @@ void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     srv->drained_cb = done;
     srv->drained_arg = arg;
     srv->drained_ev = xcheck(event_new(srv->base, -1, 0, on_drained, srv));
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        evconnlistener_free(srv->listeners[i]);
-    srv->nlisteners = 0;
+    http_accept_stop(srv);
     /* Idle connections go now; one answering a request closes after its reply. */
     struct http_conn *c = srv->conns;
     while (c != NULL) {
@@ -484,9 +429,7 @@ void http_server_free(struct http_server *srv)
         return;
     if (srv->drained_ev != NULL)
         event_free(srv->drained_ev);
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        evconnlistener_free(srv->listeners[i]);
-    srv->nlisteners = 0;
+    http_accept_stop(srv);
     /* Storage is closed first (main.c), so no connection still waits for an answer. */
     while (srv->conns != NULL)
         conn_close(srv->conns);

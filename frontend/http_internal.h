@@ -31,7 +31,11 @@ struct http_server {
     struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
     size_t nlisteners;
     uint32_t nconns;
-    bool listeners_paused;                 /* http_listen_limit reached */
+    uint32_t conn_limit;      /* http_listen_limit, fitted to the open files limit */
+    bool accepting;           /* the listeners are enabled */
+    bool accept_paused;       /* after an accept failure, until accept_timer fires */
+    uint32_t accept_pause_ms; /* the next such pause */
+    struct event *accept_timer;
     const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
     const struct timeval *read_timeout;
     const struct timeval *write_timeout;
@@ -93,6 +97,23 @@ void http_conn_send(struct http_conn *c, int status);
 
 /* After a storage answer: go on with pipelined input, then settle (may free c). */
 void http_conn_request_done(struct http_conn *c);
+
+/* Takes an accepted socket from client (trusted: one of trusted_proxies) as a connection. */
+void http_conn_open(struct http_server *srv, evutil_socket_t fd, const struct addr *client,
+                    bool trusted);
+
+/* ---- http_accept.c ---- */
+
+/* Fits the connection limit to the open files limit (logged) and opens every listener.
+ * Returns 0, or -1 with a reason in err (STARLING_ERR_LEN bytes). */
+int http_accept_start(struct http_server *srv, char *err);
+
+/* Enables the listeners exactly while accepting is allowed: not draining, under the
+ * connection limit, not pausing after an accept failure. */
+void http_accept_update(struct http_server *srv);
+
+/* Closes the listeners (draining, or freeing the server). */
+void http_accept_stop(struct http_server *srv);
 
 /* ---- http_handler.c ---- */
 

@@ -84,6 +84,10 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
            s->connections_open);
     single(out, "starling_http_connections_total", "counter", "Client connections accepted.",
            s->connections_total);
+    single(out, "starling_http_accept_failures_total", "counter",
+           "accept() failures (out of file descriptors or memory), each pausing accepting "
+           "for 100 ms to 1 s.",
+           s->accept_failures);
 
     counter_table(out, "starling_udp_requests_total",
                   "UDP requests (BEP 15), by action and result.", "action", udp_action_names,

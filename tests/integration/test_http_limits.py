@@ -3,6 +3,8 @@ answered whole, the read timeout only on idle connections, real memory per conne
 file-descriptor exhaustion, the per-address connection limit."""
 
 import os
+import re
+import resource
 import socket
 import sys
 import threading
@@ -10,8 +12,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Conn, TrackerTestCase, announce_target, bdecode, build_request, compact4,
-                     key, now_ms, random_hash, random_peer_id)
+from harness import (Conn, RedisServer, Starling, TrackerTestCase, announce_target, bdecode,
+                     build_request, compact4, key, now_ms, random_hash, random_peer_id,
+                     require_binary)
 
 # Every wait below is bounded by this.
 DEADLINE = 30.0
@@ -260,6 +263,115 @@ class MemoryTest(TrackerTestCase):
                          % (before, after, self.CLIENTS, sum(sent) // len(sent) // 1024, per_conn))
         self.assertLess(per_conn, self.BOUND_KIB)
         self.tracker.assert_alive()
+
+
+def open_fds(pid):
+    return {int(n) for n in os.listdir("/proc/%d/fd" % pid)}
+
+
+def served(conn, timeout):
+    """Whether conn's request is answered within timeout seconds."""
+    try:
+        return conn.read_response(timeout=timeout).status == 404
+    except socket.timeout:
+        return False
+
+
+def cpu_over(pid, seconds):
+    """The CPU time pid uses in the next `seconds` of wall time: a process spinning on a
+    ready event burns about all of it, an idle one next to none."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+class FdLimitTest(unittest.TestCase):
+    """Running out of file descriptors: the connection limit fits the open files limit, and
+    when accept() fails anyway (EMFILE) the frontend pauses accepting instead of spinning,
+    and accepts again by itself once descriptors are free."""
+
+    NOFILE = 64
+
+    def setUp(self):
+        require_binary()
+        self.redis = RedisServer().start()
+        self.node = None
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        report = self.node.cleanup() if self.node else None
+        self.redis.cleanup()
+        self.assertIsNone(report)
+
+    def connect(self, n):
+        """n new connections, each with a request sent (answered or waiting)."""
+        out = []
+        for _ in range(n):
+            c = Conn(self.node.port)
+            self.conns.append(c)
+            c.send(build_request("/nothing"))
+            out.append(c)
+        return out
+
+    def accept_failures(self):
+        return len(re.findall(r"accept failed", self.node.log()))
+
+    def test_connection_limit_fits_fd_limit(self):
+        nofile = self.NOFILE
+        self.node = Starling(self.redis, {}, preexec_fn=lambda:
+                             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))).start()
+        pid = self.node.proc.pid
+        # More connections than descriptors: those past the limit wait in the backlog.
+        conns = self.connect(nofile + 6)
+        answered = [c for c in conns if served(c, 0.5 if c is conns[0] else 0.05)]
+        waiting = [c for c in conns if c not in answered]
+        self.assertTrue(waiting)
+        cpu = cpu_over(pid, 2.0)
+        sys.stderr.write("\nopen files limit %d: %d connections served, %d waiting, %.2f s "
+                         "CPU in 2 s\n" % (nofile, len(answered), len(waiting), cpu))
+        self.assertLess(cpu, 0.25, "busy while connections wait")
+        m = re.search(r"http: at most (\d+) connections", self.node.log())
+        self.assertIsNotNone(m, self.node.log()[-2000:])
+        self.assertEqual(len(answered), int(m.group(1)))
+        self.assertLess(len(open_fds(pid)), nofile)  # room left for Redis and the rest
+        self.assertEqual(self.accept_failures(), 0)
+        for c in answered[:3]:
+            c.close()
+        for c in waiting[:3]:
+            self.assertTrue(served(c, 3.0), "a waiting connection not served after others closed")
+        self.node.assert_alive()
+
+    def test_accept_pauses_when_out_of_descriptors(self):
+        self.node = Starling(self.redis, {}).start()
+        pid = self.node.proc.pid
+        held = self.connect(4)
+        for c in held:
+            self.assertTrue(served(c, 3.0))
+        # The open files limit lowered under the process's feet to its lowest free
+        # descriptor: the next accept() fails with EMFILE.
+        fds = open_fds(pid)
+        lowest_free = min(set(range(len(fds) + 1)) - fds)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
+        try:
+            waiting = self.connect(3)
+            self.assertFalse(served(waiting[0], 0.5))
+            cpu = cpu_over(pid, 2.0)
+            sys.stderr.write("\nEMFILE: %.2f s CPU in 2 s, %d accept failure lines logged\n"
+                             % (cpu, self.accept_failures()))
+            self.assertLess(cpu, 0.25, "spinning on accept failures")
+            self.assertGreaterEqual(self.accept_failures(), 1)
+            self.assertLessEqual(self.accept_failures(), 4)  # log_limited: one a second
+            # Descriptors come free: accepting resumes by itself.
+            for c in held[:3]:
+                c.close()
+            for c in waiting:
+                self.assertTrue(served(c, 3.0), "not accepting again after descriptors freed")
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        self.node.assert_alive()
 
 
 if __name__ == "__main__":
