@@ -63,6 +63,7 @@ struct config {
     uint64_t http_write_timeout_ms;   /* client taking no byte of its replies */
     uint64_t http_request_timeout_ms; /* from a request's first byte to its last header */
     uint32_t http_listen_limit;       /* concurrent connections per frontend */
+    uint32_t http_per_address_limit;  /* ... from one client address; 0: no limit */
     uint32_t http_max_request_bytes;  /* request line + headers */
 
     /* UDP tracker protocol (BEP 15). */

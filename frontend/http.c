@@ -100,9 +100,9 @@ static void conn_close(struct http_conn *c)
         conn_set_timer(c, HTTP_TIMER_NONE);
         srv->nconns--;
         frontend_stats.connections_open--;
+        http_accept_closed(srv, c);
         if (srv->draining && srv->conns == NULL)
             event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
-        http_accept_update(srv);
     }
     if (!c->busy)
         conn_free(c);
@@ -433,6 +433,7 @@ void http_server_free(struct http_server *srv)
     /* Storage is closed first (main.c), so no connection still waits for an answer. */
     while (srv->conns != NULL)
         conn_close(srv->conns);
+    http_accept_free(srv);
     evbuffer_free(srv->body);
     free(srv);
 }

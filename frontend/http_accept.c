@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -20,6 +21,7 @@
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "frontend/addr_limit.h"
 #include "frontend/http_internal.h"
 
 /*
@@ -70,6 +72,34 @@ void http_accept_update(struct http_server *srv)
     srv->accepting = accept;
 }
 
+/* Whether a connection counts for http_per_address_limit: not from a trusted proxy (whose
+ * connections carry many clients). One rule for counting and uncounting. */
+static bool counts_address(const struct http_server *srv, bool trusted)
+{
+    return srv->per_address != NULL && !trusted;
+}
+
+/*
+ * A connection past http_per_address_limit is closed at once, unread: a reply would need
+ * its request read and a buffer held, which is what the limit keeps this client from
+ * taking; a tracker client retries at its next announce. SO_LINGER 0 makes the close a
+ * reset, so no TIME_WAIT is kept for it either.
+ */
+static void refuse(evutil_socket_t fd, const struct addr *client, uint32_t limit)
+{
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+    evutil_closesocket(fd);
+    frontend_stats.connections_over_address_limit++;
+    static struct log_limit refusals;
+    char text[ADDR_TEXT_LEN];
+    addr_format(client, text, sizeof(text));
+    log_limited(&refusals, LOG_INFO,
+                "http: %s has http_per_address_limit (%u) connections open: "
+                "closed a new one",
+                text, limit);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
@@ -84,6 +114,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bool trusted = false;
     for (size_t i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
         trusted = cidr_contains(&cfg->trusted_proxies[i], &client);
+    if (counts_address(srv, trusted) && !addr_limit_take(srv->per_address, &client)) {
+        refuse(fd, &client, cfg->http_per_address_limit);
+        return;
+    }
     http_conn_open(srv, fd, &client, trusted);
 }
 
@@ -147,6 +181,8 @@ int http_accept_start(struct http_server *srv, char *err)
     srv->accept_pause_ms = ACCEPT_PAUSE_MIN_MS;
     srv->accept_timer = xcheck(evtimer_new(srv->base, on_accept_resume, srv));
     srv->accepting = true; /* a new listener is enabled */
+    if (srv->cfg->http_per_address_limit > 0)
+        srv->per_address = addr_limit_new(srv->cfg->http_per_address_limit, srv->conn_limit);
     for (size_t i = 0; i < srv->cfg->n_http_listen_addr; i++) {
         if (listen_on(srv, srv->cfg->http_listen_addr[i], err) < 0)
             return -1;
@@ -163,4 +199,17 @@ void http_accept_stop(struct http_server *srv)
     if (srv->accept_timer != NULL)
         event_free(srv->accept_timer);
     srv->accept_timer = NULL;
+}
+
+void http_accept_closed(struct http_server *srv, const struct http_conn *c)
+{
+    if (counts_address(srv, c->client_trusted))
+        addr_limit_release(srv->per_address, &c->client);
+    http_accept_update(srv);
+}
+
+void http_accept_free(struct http_server *srv)
+{
+    addr_limit_free(srv->per_address);
+    srv->per_address = NULL;
 }

@@ -20,6 +20,7 @@
 #include "frontend/stats.h"
 #include "frontend/tracker.h"
 
+struct addr_limit;
 struct evbuffer;
 struct evconnlistener;
 
@@ -36,6 +37,7 @@ struct http_server {
     bool accept_paused;       /* after an accept failure, until accept_timer fires */
     uint32_t accept_pause_ms; /* the next such pause */
     struct event *accept_timer;
+    struct addr_limit *per_address;        /* counts by client address; NULL: no limit */
     const struct timeval *request_timeout; /* libevent common timeouts: O(1) add/del */
     const struct timeval *read_timeout;
     const struct timeval *write_timeout;
@@ -114,6 +116,13 @@ void http_accept_update(struct http_server *srv);
 
 /* Closes the listeners (draining, or freeing the server). */
 void http_accept_stop(struct http_server *srv);
+
+/* A connection closed: uncounts it from its address, and accepts again if it was at the
+ * connection limit. */
+void http_accept_closed(struct http_server *srv, const struct http_conn *c);
+
+/* After the last connection closed: frees what http_accept_start() made. */
+void http_accept_free(struct http_server *srv);
 
 /* ---- http_handler.c ---- */
 

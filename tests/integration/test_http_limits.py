@@ -12,9 +12,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import promtext
 from harness import (Conn, RedisServer, Starling, TrackerTestCase, announce_target, bdecode,
-                     build_request, compact4, key, now_ms, random_hash, random_peer_id,
-                     require_binary)
+                     build_request, compact4, http_get, key, now_ms, random_hash,
+                     random_peer_id, require_binary)
 
 # Every wait below is bounded by this.
 DEADLINE = 30.0
@@ -231,6 +232,7 @@ class MemoryTest(TrackerTestCase):
     """What a connection holds is bounded in real memory (README: "Limits"), whatever a client
     pipelines without reading its replies."""
 
+    CONFIG = {"http_per_address_limit": 0}  # every client is 127.0.0.1
     CLIENTS = 100
     # README's worst case for a connection whose replies are small, in KiB: its input
     # buffer (http_max_request_bytes, 8), the replies waiting (8, and one more past the
@@ -372,6 +374,91 @@ class FdLimitTest(unittest.TestCase):
         finally:
             resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         self.node.assert_alive()
+
+
+class ConnFrom(Conn):
+    """A Conn from a given loopback source address (127.0.0.0/8 all reaches 127.0.0.1)."""
+
+    def __init__(self, port, source, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.buf = b""
+        self.eof = False
+
+
+def closed_unanswered(port, source):
+    """Whether a new connection from source is closed (or reset) with no reply to a request:
+    the reset may come as soon as connect() returns, or before."""
+    try:
+        c = ConnFrom(port, source)
+    except ConnectionError:
+        return True
+    with c:
+        try:
+            c.send(build_request("/nothing"))
+        except ConnectionError:
+            return True
+        return c.wait_closed(3.0) and c.buf == b""
+
+
+def metric(node, name):
+    r = http_get(node.metrics_port, "/metrics")
+    return promtext.value(promtext.parse(r.body), name)
+
+
+class PerAddressLimitTest(TrackerTestCase):
+    """http_per_address_limit: a client address past it has new connections closed at once,
+    unread and unanswered, and counted; other addresses are served as usual."""
+
+    CONFIG = {"http_per_address_limit": 3}
+    OVER = "starling_http_connections_over_address_limit_total"
+
+    def test_connection_past_the_limit_closed(self):
+        before = metric(self.tracker, self.OVER)
+        conns = [ConnFrom(self.port, "127.0.0.7") for _ in range(3)]
+        try:
+            for c in conns:
+                self.assertEqual(c.request("/nothing").status, 404)
+            self.assertTrue(closed_unanswered(self.port, "127.0.0.7"),
+                            "a 4th connection from one address served")
+            self.assertEqual(metric(self.tracker, self.OVER), before + 1)
+            # Another address is not affected.
+            with ConnFrom(self.port, "127.0.0.8") as other:
+                self.assertEqual(other.request("/nothing").status, 404)
+            # One closes: the address may open one again.
+            conns.pop(0).close()
+            again = None
+            deadline = time.monotonic() + 3.0
+            while again is None and time.monotonic() < deadline:
+                c = ConnFrom(self.port, "127.0.0.7")
+                conns.append(c)
+                try:
+                    again = c.request("/nothing", timeout=1.0)
+                except (ConnectionError, OSError):
+                    time.sleep(0.1)  # the server may not have seen the close yet
+            self.assertIsNotNone(again)
+            self.assertEqual(again.status, 404)
+            for c in conns[:2]:
+                self.assertEqual(c.request("/nothing").status, 404)
+        finally:
+            for c in conns:
+                c.close()
+
+
+class TrustedProxyExemptTest(TrackerTestCase):
+    """Connections from trusted_proxies carry many clients: they are not limited per address."""
+
+    CONFIG = {"http_per_address_limit": 2, "trusted_proxies": ["127.0.0.9/32"]}
+
+    def test_proxy_not_limited(self):
+        conns = [ConnFrom(self.port, "127.0.0.9") for _ in range(6)]
+        try:
+            for c in conns:
+                self.assertEqual(c.request("/nothing").status, 404)
+        finally:
+            for c in conns:
+                c.close()
+        self.assertEqual(metric(self.tracker, PerAddressLimitTest.OVER), 0)
 
 
 if __name__ == "__main__":
