@@ -131,9 +131,9 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
 
 /*
  * accept() failed for want of descriptors or memory. The connection it was for is still
- * there, so the listener would report it on every turn of the loop (a full core and a log
- * line each time): accepting pauses instead, the open connections are served meanwhile,
- * and the waiting ones stay in the backlog until accepting resumes.
+ * there, so the listener would report it again on every turn of the loop (a full core):
+ * accepting pauses instead, the open connections are served meanwhile, and the waiting
+ * ones stay in the backlog until accepting resumes.
  */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
