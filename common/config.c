@@ -39,6 +39,7 @@ void config_defaults(struct config *cfg)
     cfg->http_write_timeout_ms = 10 * SEC_MS;
     cfg->http_request_timeout_ms = 5 * SEC_MS;
     cfg->http_listen_limit = 4096;
+    cfg->http_per_address_limit = 64;
     cfg->http_max_request_bytes = 8192;
     snprintf(cfg->udp_listen_addr[0], CONFIG_ADDR_LEN, "%s", "127.0.0.1:6969");
     cfg->n_udp_listen_addr = 1;

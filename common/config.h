@@ -59,10 +59,11 @@ struct config {
     /* HTTP server. */
     char http_listen_addr[CONFIG_MAX_LISTEN][CONFIG_ADDR_LEN];
     size_t n_http_listen_addr;
-    uint64_t http_read_timeout_ms;    /* idle connection, waiting for bytes */
-    uint64_t http_write_timeout_ms;   /* client not reading its reply */
+    uint64_t http_read_timeout_ms;    /* idle connection: nothing to write, no request */
+    uint64_t http_write_timeout_ms;   /* client taking no byte of its replies */
     uint64_t http_request_timeout_ms; /* from a request's first byte to its last header */
     uint32_t http_listen_limit;       /* concurrent connections per frontend */
+    uint32_t http_per_address_limit;  /* ... from one client address; 0: no limit */
     uint32_t http_max_request_bytes;  /* request line + headers */
 
     /* UDP tracker protocol (BEP 15). */

@@ -286,6 +286,8 @@ static const struct field config_fields[] = {
     {FIELD_AT("http_request_timeout", FIELD_DURATION, struct config, http_request_timeout_ms)},
     {FIELD_AT("http_listen_limit", FIELD_UINT, struct config, http_listen_limit), .min = 1,
      .max = INT32_MAX},
+    {FIELD_AT("http_per_address_limit", FIELD_UINT, struct config, http_per_address_limit),
+     .min = 0, .max = INT32_MAX},
     {FIELD_AT("http_max_request_bytes", FIELD_UINT, struct config, http_max_request_bytes),
      .min = HTTP_REQUEST_BYTES_MIN, .max = HTTP_REQUEST_BYTES_MAX},
     {FIELD_AT("log_level", FIELD_STRING, struct config, log_level), .valid = config_is_log_level,

@@ -7,8 +7,8 @@
  * answered in order), and writes each reply with a Content-Length. Anything malformed
  * gets a clean 4xx and the connection is closed; nothing a client sends can crash it.
  *
- * This file is the sockets: accepting, reading, writing, timeouts and shutdown. What a
- * request says is frontend/http_parse.c's to decide, what it gets http_handler.c's.
+ * This file is the connections: reading, writing, timeouts and shutdown. Accepting them is
+ * http_accept.c's, what a request says http_parse.c's, what it gets http_handler.c's.
  *
  * Ownership: a connection is freed by conn_close() unless a storage call is in flight;
  * then it is only marked closed, and the storage callback frees it.
@@ -27,11 +27,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/listener.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
-#include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "frontend/http_internal.h"
@@ -39,31 +37,46 @@
 #include "frontend/http_reply.h"
 #include "frontend/stats.h"
 
-/* Stop answering pipelined requests while this much output is waiting for the client. */
-#define OUTPUT_HIGH_WATER (64 * 1024)
-/* Stop reading while this much input waits behind the request being answered. */
-#define READ_HIGH_WATER(srv) ((size_t)(srv)->cfg->http_max_request_bytes * 4)
+/*
+ * What a connection holds is bounded in real memory (README "Limits of a connection"):
+ * its input is one buffer of http_max_request_bytes (reading stops when it is full), and
+ * pipelined requests are answered only while less than OUTPUT_HIGH_WATER bytes of replies
+ * wait for the client. Replies are copied into the output's buffers back to back (see
+ * append_reply()), so the bytes waiting are the memory held, give or take two buffers of
+ * libevent's (4 KiB each) and the one reply that went past the mark.
+ */
+#define OUTPUT_HIGH_WATER (8 * 1024)
 
-static void conn_process_input(struct http_conn *c);
+static bool conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
 
-/* At http_listen_limit connections, new ones wait in the kernel's backlog. */
-static void pause_listeners(struct http_server *srv, bool pause)
+/* The input buffer goes when it is empty: an idle connection holds none. */
+static void conn_free_input(struct http_conn *c)
 {
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        if (pause)
-            evconnlistener_disable(srv->listeners[i]);
-        else
-            evconnlistener_enable(srv->listeners[i]);
-    }
-    srv->listeners_paused = pause;
+    free(c->in);
+    c->in = NULL;
+    c->in_start = c->in_len = 0;
 }
 
 static void conn_free(struct http_conn *c)
 {
     free(c->scrape_hashes);
     free(c);
+}
+
+/* Runs the timeout of the connection's state (enum http_conn_timer); one that runs on
+ * already is left alone, so a request's timeout counts from its first byte. */
+static void conn_set_timer(struct http_conn *c, enum http_conn_timer which)
+{
+    if (c->timer_on == which)
+        return;
+    if (which == HTTP_TIMER_NONE)
+        event_del(&c->timer);
+    else
+        event_add(&c->timer,
+                  which == HTTP_TIMER_IDLE ? c->srv->read_timeout : c->srv->request_timeout);
+    c->timer_on = which;
 }
 
 /* Closes the socket now; frees the connection unless storage still owes it an answer. */
@@ -75,39 +88,66 @@ static void conn_close(struct http_conn *c)
         event_del(&c->write_ev);
         evutil_closesocket(c->fd);
         c->fd = -1;
-        evbuffer_free(c->in);
+        conn_free_input(c);
         evbuffer_free(c->out);
-        c->in = c->out = NULL;
+        c->out = NULL;
         if (c->prev != NULL)
             c->prev->next = c->next;
         else
             srv->conns = c->next;
         if (c->next != NULL)
             c->next->prev = c->prev;
-        if (c->request_timer_armed)
-            event_del(&c->request_timer);
-        c->request_timer_armed = false;
+        conn_set_timer(c, HTTP_TIMER_NONE);
         srv->nconns--;
         frontend_stats.connections_open--;
+        http_accept_closed(srv, c);
         if (srv->draining && srv->conns == NULL)
             event_active(srv->drained_ev, 0, 0); /* not from here: callers still hold c */
-        if (!srv->draining && srv->listeners_paused && srv->nconns < srv->cfg->http_listen_limit)
-            pause_listeners(srv, false);
     }
     if (!c->busy)
         conn_free(c);
 }
 
-static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd, (void)what;
-    c->request_timer_armed = false;
-    log_debug("http: request not complete within http_request_timeout, closing");
+    if (c->timer_on == HTTP_TIMER_IDLE)
+        log_debug("http: connection idle past http_read_timeout, closing");
+    else
+        log_debug("http: request not complete within http_request_timeout, closing");
+    c->timer_on = HTTP_TIMER_NONE;
     conn_close(c);
 }
 
 /* ---- writing replies ---- */
+
+/*
+ * Moves body to the end of out. Replies of up to OUTPUT_HIGH_WATER are copied into out's
+ * last buffer (and new ones as it fills): moved as they are, each small reply would hold a
+ * libevent buffer of its own (>= 1 KiB), 12 times the bytes waiting in a pipeline of small
+ * replies. A larger reply is moved: it fills its buffers, and only one is ever queued past
+ * the mark.
+ */
+static void append_reply(struct evbuffer *out, struct evbuffer *body)
+{
+    size_t len = evbuffer_get_length(body);
+    if (len > OUTPUT_HIGH_WATER) {
+        evbuffer_add_buffer(out, body);
+        return;
+    }
+    while (len > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(body, -1, NULL, v, 8);
+        size_t copied = 0;
+        for (int i = 0; i < n && i < 8; i++) {
+            evbuffer_add(out, v[i].iov_base, v[i].iov_len);
+            copied += v[i].iov_len;
+        }
+        evbuffer_drain(body, copied);
+        len -= copied;
+    }
+}
 
 void http_conn_send(struct http_conn *c, int status)
 {
@@ -126,39 +166,56 @@ void http_conn_send(struct http_conn *c, int status)
                                                            : HTTP_CONNECTION_NONE;
     char head[HTTP_REPLY_HEAD_MAX];
     evbuffer_add(out, head, http_reply_head(head, status, evbuffer_get_length(body), connection));
-    evbuffer_add_buffer(out, body);
+    append_reply(out, body);
+}
+
+/* Writes what is pending right away (no write event unless the socket is full). Returns
+ * false after a write error: the caller closes. */
+static bool conn_flush(struct http_conn *c)
+{
+    return evbuffer_get_length(c->out) == 0 || evbuffer_write(c->out, c->fd) >= 0 ||
+           errno == EAGAIN || errno == EINTR;
 }
 
 /*
- * Ends every turn of a connection (a read, a write, a storage answer): writes what is
- * pending right away (no write event unless the socket is full), then closes the
- * connection if it is done. Returns false when the connection is gone.
+ * Ends every turn of a connection (a read, a write, a storage answer): answers the complete
+ * requests in the input, writes the replies, and goes on while they leave at once, so
+ * nothing waits in the input without an event to resume it. Then closes the connection if
+ * it is done. Returns false when the connection is gone.
  */
 static bool conn_settle(struct http_conn *c)
 {
-    if (c->fd < 0)
-        return false;
-    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
-        errno != EINTR) {
-        conn_close(c);
-        return false;
-    }
-    if (evbuffer_get_length(c->out) > 0) {
-        if (!c->writing)
-            event_add(&c->write_ev, c->srv->write_timeout);
-        c->writing = true;
-        return true;
+    for (;;) {
+        if (c->fd < 0)
+            return false;
+        bool held = conn_process_input(c);
+        if (!conn_flush(c)) {
+            conn_close(c);
+            return false;
+        }
+        if (evbuffer_get_length(c->out) > 0) {
+            if (!c->writing)
+                event_add(&c->write_ev, c->srv->write_timeout);
+            c->writing = true;
+            return true; /* on_write settles again */
+        }
+        if (!held)
+            break;
     }
     if (c->writing)
         event_del(&c->write_ev);
     c->writing = false;
-    /* After a half-close, once no request is in flight everything sent was answered. */
+    /* After a half-close, with nothing in flight and the output written, every complete
+     * request was answered: what is left can never complete. */
     if (c->eof && !c->busy)
         c->close_after_write = true;
     if (c->close_after_write && !c->busy) {
         conn_close(c);
         return false;
     }
+    /* Idle: nothing to write, nothing in flight, no request begun. */
+    if (!c->busy && c->in_len == 0)
+        conn_set_timer(c, HTTP_TIMER_IDLE);
     return true;
 }
 
@@ -169,94 +226,81 @@ void http_conn_request_done(struct http_conn *c)
         conn_free(c);
         return;
     }
-    if (!c->close_after_write)
-        conn_process_input(c);
     conn_settle(c);
 }
 
 /* ---- reading requests ---- */
 
-/* Hands each complete request head in the input to http_handle(), in order. */
-static void conn_process_input(struct http_conn *c)
+/* Hands each complete request head in the input to http_handle(), in order. Returns true
+ * when it stopped because replies wait past OUTPUT_HIGH_WATER (to go on once written). */
+static bool conn_process_input(struct http_conn *c)
 {
     const size_t limit = c->srv->cfg->http_max_request_bytes;
+    bool held = false;
     while (c->fd >= 0 && !c->busy && !c->close_after_write) {
-        struct evbuffer *in = c->in;
-        if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER)
-            break; /* resumed by the write callback */
-        size_t len = evbuffer_get_length(in);
-        if (len == 0) {
-            if (c->request_timer_armed)
-                event_del(&c->request_timer);
-            c->request_timer_armed = false;
+        if (evbuffer_get_length(c->out) > OUTPUT_HIGH_WATER) {
+            held = true;
             break;
         }
-        size_t look = len < limit ? len : limit;
-        const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
-        size_t hdr_len = http_head_length(data, look);
+        if (c->in_len == 0)
+            break;
+        const char *data = c->in + c->in_start;
+        size_t hdr_len = http_head_length(data, c->in_len);
         if (hdr_len == 0) {
-            if (len >= limit) {
+            if (c->in_len >= limit) {
                 c->keep_alive = false;
-                http_refuse(c, http_too_large_status(data, look));
-            } else if (!c->request_timer_armed) {
-                event_add(&c->request_timer, c->srv->request_timeout);
-                c->request_timer_armed = true;
+                http_refuse(c, http_too_large_status(data, c->in_len));
+            } else {
+                conn_set_timer(c, HTTP_TIMER_REQUEST);
             }
             break;
         }
-        if (c->request_timer_armed)
-            event_del(&c->request_timer);
-        c->request_timer_armed = false;
+        conn_set_timer(c, HTTP_TIMER_NONE);
         http_handle(c, data, hdr_len); /* never closes: only marks */
-        evbuffer_drain(in, hdr_len);
+        c->in_start += hdr_len;
+        c->in_len -= hdr_len;
     }
-    /* Reading resumes unless the client queued too much ahead of its answers, or the
-     * request being answered closes the connection: its client sends no more, and not
-     * watching the socket saves two epoll_ctl calls per such request. */
-    if (c->fd >= 0 && !c->reading && !c->eof && !c->last_request &&
-        evbuffer_get_length(c->in) < READ_HIGH_WATER(c->srv)) {
-        event_add(&c->read_ev, c->srv->read_timeout);
+    if (c->in_len == 0)
+        conn_free_input(c);
+    /* Reading resumes unless the input is full, or the request being answered closes the
+     * connection: its client sends no more, and not watching the socket saves two
+     * epoll_ctl calls per such request. */
+    if (c->fd >= 0 && !c->reading && !c->eof && !c->last_request && c->in_len < limit) {
+        event_add(&c->read_ev, NULL);
         c->reading = true;
     }
+    return held;
 }
 
 /* ---- socket events ---- */
 
-#define READ_CHUNK 16384
-
-/* Reads what the socket has (no FIONREAD ioctl, unlike evbuffer_read()). Returns the
- * bytes read, 0 at end of stream, -1 when nothing is there now or on error (errno). */
+/* Reads what the socket has into the room left in the input (there is some: reading
+ * stops when it is full). Returns the bytes read, 0 at end of stream, -1 when nothing is
+ * there now or on error (errno). */
 static ssize_t read_some(struct http_conn *c)
 {
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(c->in, READ_CHUNK, &vec, 1) < 1) {
-        errno = ENOMEM;
+    const size_t limit = c->srv->cfg->http_max_request_bytes;
+    if (c->in == NULL) {
+        c->in = xmalloc(limit);
+    } else if (c->in_start > 0) {
+        memmove(c->in, c->in + c->in_start, c->in_len);
+        c->in_start = 0;
+    }
+    if (c->in_len == limit) {
+        errno = EAGAIN; /* not end of stream, which recv() of 0 bytes would look like */
         return -1;
     }
-    ssize_t n = recv(c->fd, vec.iov_base, READ_CHUNK, 0);
-    if (n > 0) {
-        vec.iov_len = (size_t)n;
-        evbuffer_commit_space(c->in, &vec, 1);
-    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, limit - c->in_len, 0);
+    if (n > 0)
+        c->in_len += (size_t)n;
     return n;
-}
-
-/* Closes the connection when its read or write event timed out. Returns whether it did. */
-static bool conn_timed_out(struct http_conn *c, short what, const char *why)
-{
-    if (!(what & EV_TIMEOUT))
-        return false;
-    log_debug("http: %s, closing", why);
-    conn_close(c);
-    return true;
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (conn_timed_out(c, what, "connection idle past http_read_timeout"))
-        return;
+    (void)what;
     ssize_t n = read_some(c);
     if (n == 0) {
         /* The client half-closed after sending: answer what it sent, then close. */
@@ -268,11 +312,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             conn_close(c);
             return;
         }
-    } else if (evbuffer_get_length(c->in) >= READ_HIGH_WATER(c->srv)) {
+    } else if (c->in_len >= c->srv->cfg->http_max_request_bytes) {
         event_del(&c->read_ev);
         c->reading = false;
     }
-    conn_process_input(c);
     conn_settle(c);
 }
 
@@ -280,82 +323,44 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct http_conn *c = arg;
     (void)fd;
-    if (conn_timed_out(c, what, "client not reading past http_write_timeout"))
+    if (what & EV_TIMEOUT) {
+        log_debug("http: client not reading past http_write_timeout, closing");
+        conn_close(c);
         return;
-    if (!conn_settle(c) || c->writing)
-        return;
-    /* The output drained: pipelined requests may go on. */
-    conn_process_input(c);
+    }
     conn_settle(c);
 }
 
-/* ---- accepting ---- */
+/* ---- a new connection ---- */
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+void http_conn_open(struct http_server *srv, evutil_socket_t fd, const struct addr *client,
+                    bool trusted)
 {
-    struct http_server *srv = arg;
-    const struct config *cfg = srv->cfg;
-    (void)l, (void)salen;
     struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
     c->endpoint = STAT_OTHER; /* until a request is routed */
     c->fd = fd;
-    c->in = xcheck(evbuffer_new());
     c->out = xcheck(evbuffer_new());
     c->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = c;
     srv->conns = c;
-    uint16_t port;
-    if (addr_from_sockaddr(sa, &c->client, &port) < 0)
-        memset(&c->client, 0, sizeof(c->client));
-    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
-        if (cidr_contains(&cfg->trusted_proxies[i], &c->client))
-            c->client_trusted = true;
-    event_assign(&c->request_timer, srv->base, -1, 0, on_request_timeout, c);
-
+    c->client = *client;
+    c->client_trusted = trusted;
+    event_assign(&c->timer, srv->base, -1, 0, on_timer, c);
     event_assign(&c->read_ev, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->write_ev, srv->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     frontend_stats.connections_open++;
     frontend_stats.connections_total++;
-    if (++srv->nconns >= cfg->http_listen_limit && !srv->listeners_paused)
-        pause_listeners(srv, true);
+    srv->nconns++;
+    http_accept_update(srv);
     /* A client sends its request right after connecting: it is usually here already,
      * and reading it now saves a trip through the event loop (and, for a request with
      * Connection: close, registering the socket for reading at all). */
     on_read(fd, EV_READ, c);
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
-{
-    (void)arg, (void)l;
-    int err = EVUTIL_SOCKET_ERROR();
-    /* EMFILE and friends: the connection waits in the backlog; keep serving the rest. */
-    static struct log_limit accept_errors;
-    log_limited(&accept_errors, LOG_WARN, "http: accept failed: %s",
-                evutil_socket_error_to_string(err));
-}
-
-static int listen_on(struct http_server *srv, const char *text, char *err)
-{
-    int fd = listen_socket(text, SOCK_STREAM, "http_listen_addr", err, STARLING_ERR_LEN);
-    if (fd < 0)
-        return -1;
-    struct evconnlistener *l =
-        evconnlistener_new(srv->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-    if (l == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "http_listen_addr \"%s\": out of memory", text);
-        close(fd);
-        return -1;
-    }
-    evconnlistener_set_error_cb(l, on_accept_error);
-    srv->listeners[srv->nlisteners++] = l;
-    char where[LISTEN_TEXT_LEN];
-    listen_socket_text(fd, where);
-    log_info("http listening on %s", where);
-    return 0;
-}
+/* ---- the server ---- */
 
 struct http_server *http_server_new(struct event_base *base, const struct config *cfg,
                                     struct tracker *tracker, char *err)
@@ -371,11 +376,9 @@ struct http_server *http_server_new(struct event_base *base, const struct config
     srv->read_timeout = event_base_init_common_timeout(base, &tv);
     tv = clock_ms_to_tv(cfg->http_write_timeout_ms);
     srv->write_timeout = event_base_init_common_timeout(base, &tv);
-    for (size_t i = 0; i < cfg->n_http_listen_addr; i++) {
-        if (listen_on(srv, cfg->http_listen_addr[i], err) < 0) {
-            http_server_free(srv);
-            return NULL;
-        }
+    if (http_accept_start(srv, err) < 0) {
+        http_server_free(srv);
+        return NULL;
     }
     return srv;
 }
@@ -396,9 +399,7 @@ void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     srv->drained_cb = done;
     srv->drained_arg = arg;
     srv->drained_ev = xcheck(event_new(srv->base, -1, 0, on_drained, srv));
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        evconnlistener_free(srv->listeners[i]);
-    srv->nlisteners = 0;
+    http_accept_stop(srv);
     /* Idle connections go now; one answering a request closes after its reply. */
     struct http_conn *c = srv->conns;
     while (c != NULL) {
@@ -428,12 +429,11 @@ void http_server_free(struct http_server *srv)
         return;
     if (srv->drained_ev != NULL)
         event_free(srv->drained_ev);
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        evconnlistener_free(srv->listeners[i]);
-    srv->nlisteners = 0;
+    http_accept_stop(srv);
     /* Storage is closed first (main.c), so no connection still waits for an answer. */
     while (srv->conns != NULL)
         conn_close(srv->conns);
+    http_accept_free(srv);
     evbuffer_free(srv->body);
     free(srv);
 }

@@ -1,8 +1,10 @@
 /* starling: the frontend daemon: its servers, counters reports and shutdown, wired together
  * (the start-up it shares with the aggregator is common/process.c). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 
@@ -150,6 +152,28 @@ static bool is_ready(void *arg)
     return !fe->shutting_down && redis_pool_ready(fe->pool);
 }
 
+/* ---- start ---- */
+
+/* Linux's largest file table (fs.nr_open's default), when the hard limit is unlimited. */
+#define NOFILE_UNLIMITED 1048576
+
+/*
+ * Each connection is a file descriptor, and the soft limit is often 1024, below
+ * http_listen_limit: raise it to the hard limit (the HTTP server then fits its connection
+ * limit to what this gives, and logs it).
+ */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? NOFILE_UNLIMITED : rl.rlim_max;
+    if (rl.rlim_cur > soft && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open files limit from %llu to %llu: %s",
+                 (unsigned long long)soft, (unsigned long long)rl.rlim_cur, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
@@ -173,6 +197,7 @@ int main(int argc, char **argv)
     }
     fe.base = proc.base;
     process_node_id(fe.node_id, sizeof(fe.node_id));
+    raise_open_files_limit();
 
     char err[STARLING_ERR_LEN];
     fe.pool = redis_pool_new(fe.base, &cfg.redis);

@@ -84,6 +84,14 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
            s->connections_open);
     single(out, "starling_http_connections_total", "counter", "Client connections accepted.",
            s->connections_total);
+    single(out, "starling_http_accept_failures_total", "counter",
+           "accept() failures (out of file descriptors or memory), each pausing accepting "
+           "for 100 ms to 1 s.",
+           s->accept_failures);
+    single(out, "starling_http_connections_over_address_limit_total", "counter",
+           "Connections closed at accept, unread: their client address had "
+           "http_per_address_limit connections open.",
+           s->connections_over_address_limit);
 
     counter_table(out, "starling_udp_requests_total",
                   "UDP requests (BEP 15), by action and result.", "action", udp_action_names,

@@ -44,6 +44,8 @@ struct frontend_stats {
     struct latency_histogram latency[STAT_ENDPOINTS]; /* parsed -> reply queued */
     uint64_t connections_open;
     uint64_t connections_total;
+    uint64_t accept_failures;                /* accept() failed: out of descriptors or memory */
+    uint64_t connections_over_address_limit; /* closed at accept: http_per_address_limit */
     uint64_t udp_requests[STAT_UDP_ACTIONS][STAT_UDP_RESULTS];
     uint64_t udp_malformed[STAT_UDP_REASONS];
     uint64_t udp_unanswered; /* error replies not sent: longer than the request */

@@ -247,12 +247,13 @@ if has_sys starling; then
   mem_used() { rcli INFO memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
   MEM0=$(mem_used)
   # starling_json FILE [EXTRA-KEYS [UDP-PORT]]: a frontend's config. Ports 0 unless given
-  # (read back from its log); one udp_secret for all, so each accepts the others' IDs.
+  # (read back from its log); one udp_secret for all, so each accepts the others' IDs; no
+  # per-address limit, as every wrk connection comes from 127.0.0.1.
   starling_json() {
     cat >"$1" <<EOF
 { "redis": { "url": "redis://127.0.0.1:$RPORT" }, "log_level": "info",
   "http_listen_addr": "127.0.0.1:0", "udp_listen_addr": "127.0.0.1:${3:-0}",
-  "udp_secret": "starling-bench-secret"${2:+, $2} }
+  "udp_secret": "starling-bench-secret", "http_per_address_limit": 0${2:+, $2} }
 EOF
   }
   # start_starling NAME JSON: a frontend pinned with the trackers, logging to $TMP/NAME.log;

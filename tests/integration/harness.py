@@ -333,7 +333,10 @@ class Starling:
     `redis` are filled in unless the config names them). Ports of the listeners are
     parsed from the log into self.listeners: [(host, port)], host without brackets."""
 
-    def __init__(self, redis=None, config=None, env=None, args=None, expect_listeners=None):
+    def __init__(self, redis=None, config=None, env=None, args=None, expect_listeners=None,
+                 preexec_fn=None):
+        # preexec_fn: run in the child before the binary (e.g. to set a resource limit).
+        self.preexec_fn = preexec_fn
         self.dir = tempfile.mkdtemp(prefix="starling-")
         self.config = dict(config or {})
         self.config.setdefault("http_listen_addr", "127.0.0.1:0")
@@ -418,7 +421,7 @@ class Starling:
         self.logfile = open(self.log_path, "wb")
         self.proc = subprocess.Popen([starling_bin()] + args, stdin=subprocess.DEVNULL,
                                      stdout=self.logfile, stderr=self.logfile, env=env,
-                                     cwd=self.dir)
+                                     cwd=self.dir, preexec_fn=self.preexec_fn)
 
         def listening():
             if self.proc.poll() is not None:

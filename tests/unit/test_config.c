@@ -111,6 +111,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->http_write_timeout_ms, b->http_write_timeout_ms);
     assert_int_equal(a->http_request_timeout_ms, b->http_request_timeout_ms);
     assert_int_equal(a->http_listen_limit, b->http_listen_limit);
+    assert_int_equal(a->http_per_address_limit, b->http_per_address_limit);
     assert_int_equal(a->http_max_request_bytes, b->http_max_request_bytes);
     assert_string_equal(a->log_level, b->log_level);
     assert_string_equal(a->redis.host, b->redis.host);
@@ -164,6 +165,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.http_write_timeout_ms, 10000);
     assert_int_equal(cfg.http_request_timeout_ms, 5000);
     assert_int_equal(cfg.http_listen_limit, 4096);
+    assert_int_equal(cfg.http_per_address_limit, 64);
     assert_int_equal(cfg.http_max_request_bytes, 8192);
     assert_string_equal(cfg.log_level, "info");
     assert_string_equal(cfg.redis.host, "127.0.0.1");
@@ -238,6 +240,7 @@ static const char full_json[] =
     "  \"http_write_timeout\": \"2s\",\n"
     "  \"http_request_timeout\": \"1.5s\",\n"
     "  \"http_listen_limit\": 100000,\n"
+    "  \"http_per_address_limit\": 500,\n"
     "  \"http_max_request_bytes\": 1048576,\n"
     "  \"log_level\": \"debug\",\n"
     "  \"redis\": {\n"
@@ -284,6 +287,7 @@ static void check_full(const struct config *cfg)
     assert_int_equal(cfg->http_write_timeout_ms, 2000);
     assert_int_equal(cfg->http_request_timeout_ms, 1500);
     assert_int_equal(cfg->http_listen_limit, 100000);
+    assert_int_equal(cfg->http_per_address_limit, 500);
     assert_int_equal(cfg->http_max_request_bytes, 1048576);
     assert_string_equal(cfg->log_level, "debug");
     assert_string_equal(cfg->redis.host, "redis.internal");
@@ -397,12 +401,13 @@ static void test_int_bounds_ok(void **state)
     (void)state;
 
     load_ok("{\"max_scrape_hashes\": 1, \"http_max_request_bytes\": 256, \"http_listen_limit\": 1,"
-            " \"default_num_want\": 0, \"max_num_want\": 0,"
+            " \"default_num_want\": 0, \"max_num_want\": 0, \"http_per_address_limit\": 0,"
             " \"redis\": {\"port\": 1, \"db\": 0, \"connections\": 1}}",
             &cfg);
     assert_int_equal(cfg.max_scrape_hashes, 1);
     assert_int_equal(cfg.http_max_request_bytes, 256);
     assert_int_equal(cfg.http_listen_limit, 1);
+    assert_int_equal(cfg.http_per_address_limit, 0);
     assert_int_equal(cfg.redis.port, 1);
     assert_int_equal(cfg.redis.connections, 1);
 
@@ -558,6 +563,9 @@ static void test_out_of_range(void **state)
         {"{\"max_scrape_hashes\": 1001}", "\"max_scrape_hashes\": out of range (1..1000)"},
         {"{\"http_listen_limit\": 0}", "\"http_listen_limit\": out of range (1..2147483647)"},
         {"{\"http_listen_limit\": -5}", "\"http_listen_limit\": out of range"},
+        {"{\"http_per_address_limit\": -1}", "\"http_per_address_limit\": out of range"},
+        {"{\"http_per_address_limit\": 2147483648}",
+         "\"http_per_address_limit\": out of range (0..2147483647)"},
         {"{\"http_max_request_bytes\": 255}",
          "\"http_max_request_bytes\": out of range (256..1048576)"},
         {"{\"http_max_request_bytes\": 1048577}",
