@@ -77,19 +77,18 @@ struct waiter {
 
 struct fullscrape_cache {
     struct redis_pool *pool;
-    uint64_t refresh_ms;
-    struct fullscrape_snapshot *current; /* NULL until the first fetch succeeds */
-    uint64_t fetched_ms;                 /* when current was fetched (or last tried) */
+    struct fullscrape_snapshot *current; /* NULL until the first check succeeds */
+    char pass[SWARM_PASS_LEN];           /* the pass current is of ("" before the first) */
+    uint64_t checked_ms;                 /* when the last check was sent */
     bool fetching;
     struct waiter *waiters; /* requests waiting for the fetch in flight */
     size_t nwaiters, cap;
 };
 
-struct fullscrape_cache *fullscrape_cache_new(struct redis_pool *pool, uint64_t refresh_ms)
+struct fullscrape_cache *fullscrape_cache_new(struct redis_pool *pool)
 {
     struct fullscrape_cache *cache = xcalloc(1, sizeof(*cache));
     cache->pool = pool;
-    cache->refresh_ms = refresh_ms;
     return cache;
 }
 
@@ -102,15 +101,16 @@ void fullscrape_cache_free(struct fullscrape_cache *cache)
     free(cache);
 }
 
-/* The fetch is answered: every waiter gets the new snapshot, or the old one if it failed. */
-static void on_fetched(void *arg, const char *files, size_t len, const char *err)
+/* The check is answered: every waiter gets the newest snapshot (the old one if it failed). */
+static void on_fetched(void *arg, const struct fullscrape_reply *r, const char *err)
 {
     struct fullscrape_cache *cache = arg;
     cache->fetching = false;
-    if (err == NULL) {
+    if (r != NULL && (r->changed || cache->current == NULL)) {
         fullscrape_snapshot_unref(cache->current);
-        cache->current = fullscrape_snapshot_new(files, len);
-    } else {
+        cache->current = fullscrape_snapshot_new(r->changed ? r->files : NULL, r->len);
+        memcpy(cache->pass, r->pass, sizeof(cache->pass));
+    } else if (r == NULL) {
         static struct log_limit fetch_errors;
         log_limited(&fetch_errors, LOG_WARN, "full scrape: fetching the snapshot failed: %s%s", err,
                     cache->current != NULL ? " (serving the previous one)" : "");
@@ -128,22 +128,23 @@ static void on_fetched(void *arg, const char *files, size_t len, const char *err
     free(waiters);
 }
 
-/* Whether a newer snapshot may be fetched: not while the oldest ones are still being sent. */
-static bool may_fetch(const struct fullscrape_cache *cache, uint64_t now_ms)
+/* Whether to ask for a newer snapshot now: at most every FULLSCRAPE_CHECK_MS, and not while
+ * the oldest ones are still being sent. */
+static bool may_check(const struct fullscrape_cache *cache, uint64_t now_ms)
 {
     if (cache->current == NULL)
         return true;
-    return now_ms - cache->fetched_ms >= cache->refresh_ms &&
+    return now_ms - cache->checked_ms >= FULLSCRAPE_CHECK_MS &&
            fullscrape_snapshots_alive() < FULLSCRAPE_MAX_GENERATIONS;
 }
 
 int fullscrape_get(struct fullscrape_cache *cache, uint64_t now_ms,
                    struct fullscrape_snapshot **now, fullscrape_fn *done, void *arg)
 {
-    if (!cache->fetching && may_fetch(cache, now_ms)) {
-        if (swarm_full_scrape(cache->pool, on_fetched, cache) == 0) {
+    if (!cache->fetching && may_check(cache, now_ms)) {
+        if (swarm_full_scrape(cache->pool, cache->pass, on_fetched, cache) == 0) {
             cache->fetching = true;
-            cache->fetched_ms = now_ms;
+            cache->checked_ms = now_ms;
         } else if (cache->current == NULL) {
             return -1;
         }

@@ -5,9 +5,11 @@
 #include <stdint.h>
 
 /*
- * The full-scrape snapshot (allow_full_scrape), fetched from Redis once per refresh period
+ * The full-scrape snapshot (allow_full_scrape), fetched from Redis once per aggregator pass
  * and shared by every reply that carries it: replies hold a reference, never a copy, so a
- * thousand clients that do not read cost one snapshot, not a thousand.
+ * thousand clients that do not read cost one snapshot, not a thousand. Whether a newer pass
+ * was published is checked at most every FULLSCRAPE_CHECK_MS (a few bytes each time), and
+ * only while full scrapes are asked for.
  *
  * Memory: at most FULLSCRAPE_MAX_GENERATIONS snapshots are alive at once (the current one
  * and older ones still being written to slow readers); while that many are alive, no newer
@@ -17,6 +19,7 @@
  * a waiter per request in progress, so at most http_listen_limit of them).
  */
 #define FULLSCRAPE_MAX_GENERATIONS 3
+#define FULLSCRAPE_CHECK_MS 100
 
 struct evbuffer;
 struct redis_pool;
@@ -42,9 +45,7 @@ size_t fullscrape_snapshots_alive(void);
  * keep it), or NULL and err when Redis failed and there is no earlier snapshot to serve. */
 typedef void fullscrape_fn(void *arg, struct fullscrape_snapshot *s, const char *err);
 
-/* A cache on pool that fetches at most once per refresh_ms (the aggregator writes a new
- * snapshot once per pass). */
-struct fullscrape_cache *fullscrape_cache_new(struct redis_pool *pool, uint64_t refresh_ms);
+struct fullscrape_cache *fullscrape_cache_new(struct redis_pool *pool);
 
 /* Drops the cache's reference; readers keep theirs. Waiters must have been answered (the
  * Redis pool is freed first, which answers every call). */

@@ -201,11 +201,10 @@ int main(int argc, char **argv)
 
     char err[STARLING_ERR_LEN];
     fe.pool = redis_pool_new(fe.base, &cfg.redis);
-    /* The aggregator writes a new full-scrape snapshot once per pass. */
     struct tracker tracker = {
         .cfg = &cfg,
         .pool = fe.pool,
-        .fullscrape = fullscrape_cache_new(fe.pool, cfg.aggregator.interval_ms),
+        .fullscrape = fullscrape_cache_new(fe.pool),
     };
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
     if (fe.http != NULL)

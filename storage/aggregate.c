@@ -453,10 +453,12 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
         read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)
         return -1;
-    int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
-    freeReplyObject(requests);
+    /* The snapshot before the stats: frontends fetch it when the stats name a new pass
+     * (lua/fullscrape.lua), so it must be there by then. */
+    int rc = write_fullscrape(p, cluster_route(cl, FULLSCRAPE_KEY), err);
     if (rc == 0)
-        rc = write_fullscrape(p, cluster_route(cl, FULLSCRAPE_KEY), err);
+        rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
+    freeReplyObject(requests);
     if (rc == 0)
         rc = write_history(cluster_route(cl, PASSES_KEY), info, err);
     return rc;

@@ -134,24 +134,46 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
 
 /* ---- full scrape ---- */
 
+/* lua/fullscrape.lua's reply: {pass} or {pass, snapshot or nil}. Returns 0 or -1. */
+static int decode_fullscrape(const redisReply *r, struct fullscrape_reply *out)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements > 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= SWARM_PASS_LEN)
+        return -1;
+    memcpy(out->pass, r->element[0]->str, r->element[0]->len);
+    out->pass[r->element[0]->len] = '\0';
+    out->changed = r->elements == 2;
+    out->files = NULL;
+    out->len = 0;
+    if (!out->changed)
+        return 0;
+    const redisReply *files = r->element[1];
+    if (files->type == REDIS_REPLY_STRING) {
+        out->files = files->str;
+        out->len = files->len;
+    } else if (files->type != REDIS_REPLY_NIL) {
+        return -1;
+    }
+    return 0;
+}
+
 static void on_fullscrape_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
     swarm_fullscrape_fn *done = (swarm_fullscrape_fn *)caller.fn;
-    if (err != NULL)
-        done(caller.arg, NULL, 0, err);
-    else if (r->type == REDIS_REPLY_STRING)
-        done(caller.arg, r->str, r->len, NULL);
-    else if (r->type == REDIS_REPLY_NIL)
-        done(caller.arg, NULL, 0, NULL);
-    else
-        done(caller.arg, NULL, 0, ERR_BAD_REPLY);
+    struct fullscrape_reply out;
+    if (err == NULL && decode_fullscrape(r, &out) < 0)
+        err = ERR_BAD_REPLY;
+    done(caller.arg, err == NULL ? &out : NULL, err);
 }
 
-int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg)
+int swarm_full_scrape(struct redis_pool *pool, const char *known_pass, swarm_fullscrape_fn *done,
+                      void *arg)
 {
-    const char *argv[] = {"GET", FULLSCRAPE_KEY};
-    size_t lens[] = {3, sizeof(FULLSCRAPE_KEY) - 1};
-    return redis_pool_command(pool, 2, argv, lens, on_fullscrape_reply, REDIS_CALLER(done, arg));
+    const char *field = stats_field_names[STATS_PASS_FINISHED_MS];
+    const char *args[] = {STATS_KEY, FULLSCRAPE_KEY, field, known_pass};
+    size_t lens[] = {strlen(STATS_KEY), strlen(FULLSCRAPE_KEY), strlen(field), strlen(known_pass)};
+    return redis_pool_eval(pool, &lua_fullscrape, 2, 4, args, lens, on_fullscrape_reply,
+                           REDIS_CALLER(done, arg));
 }
 
 /* ---- scrape ---- */

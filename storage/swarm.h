@@ -63,13 +63,25 @@ typedef void swarm_scrape_fn(void *arg, const struct scrape_counts *counts, size
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
 
-/*
- * The aggregator's full-scrape snapshot (starling:fullscrape): the bencoded `files`
- * dictionary, valid during the callback; files NULL when no pass has written one yet.
- */
-typedef void swarm_fullscrape_fn(void *arg, const char *files, size_t len, const char *err);
+/* The last pass's name (its pass_finished_ms), room for a decimal uint64_t and a NUL. */
+#define SWARM_PASS_LEN 24
 
-/* One GET. Returns 0, or -1 (done not called) when Redis is down. */
-int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg);
+/* What a full-scrape check found; pointers valid during the callback only. */
+struct fullscrape_reply {
+    char pass[SWARM_PASS_LEN]; /* the last published pass, "" before the first */
+    bool changed;              /* pass differs from the caller's: files is its snapshot */
+    const char *files;         /* the bencoded `files` dictionary, NULL when none */
+    size_t len;
+};
+
+typedef void swarm_fullscrape_fn(void *arg, const struct fullscrape_reply *r, const char *err);
+
+/*
+ * The aggregator's full-scrape snapshot, only if a pass other than known_pass (the caller's,
+ * "" for none) has been published since (lua/fullscrape.lua): a check costs a few bytes, the
+ * snapshot is sent once per pass. Returns 0, or -1 (done not called) when Redis is down.
+ */
+int swarm_full_scrape(struct redis_pool *pool, const char *known_pass, swarm_fullscrape_fn *done,
+                      void *arg);
 
 #endif
