@@ -26,6 +26,8 @@ static void count_reply(struct http_conn *c, int status)
         result = STAT_BAD_HTTP;
     else if (c->failure == TRACKER_STORAGE_FAILURE)
         result = STAT_STORAGE_ERROR;
+    else if (c->failure == TRACKER_STORAGE_BUSY)
+        result = STAT_STORAGE_BUSY;
     else if (c->failure != NULL)
         result = STAT_BAD_PARAMS;
     frontend_stats.requests[c->endpoint][result]++;

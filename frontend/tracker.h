@@ -22,8 +22,10 @@ struct tracker {
     struct redis_pool *pool;
 };
 
-/* Client-facing text for every storage failure. */
+/* Client-facing text for a storage failure: Redis down, slow or erroring ... */
 extern const char TRACKER_STORAGE_FAILURE[];
+/* ... or refused at once, every Redis connection having redis.max_in_flight calls out. */
+extern const char TRACKER_STORAGE_BUSY[];
 
 /*
  * Completion callbacks: the storage ones. reply NULL means storage failed (its reason is

@@ -172,7 +172,8 @@ static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, 
  * to retry). Frees p. */
 static void answer_failure(struct pending *p, int action, const char *reason)
 {
-    frontend_stats.udp_requests[action][STAT_UDP_STORAGE_ERROR]++;
+    bool busy = reason == TRACKER_STORAGE_BUSY;
+    frontend_stats.udp_requests[action][busy ? STAT_UDP_STORAGE_BUSY : STAT_UDP_STORAGE_ERROR]++;
     send_error(p->sock, &p->from, p->from_len, p->transaction_id, reason, VERIFIED);
     free(p);
 }

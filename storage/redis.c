@@ -47,6 +47,7 @@ struct conn {
     unsigned setup_owed; /* setup replies still to come */
     uint64_t last_reply_ms;
     struct call *oldest, *newest; /* in flight, in send order */
+    unsigned inflight;            /* calls in that list: at most rc.max_in_flight */
     bool was_ready;               /* a later setup is a reconnect */
 };
 
@@ -83,6 +84,7 @@ static void conn_connect(struct conn *c);
 static void inflight_push(struct conn *c, struct call *call)
 {
     call->conn = c;
+    c->inflight++;
     call->next = NULL;
     call->prev = c->newest;
     if (c->newest != NULL)
@@ -95,6 +97,7 @@ static void inflight_push(struct conn *c, struct call *call)
 static void inflight_remove(struct call *call)
 {
     struct conn *c = call->conn;
+    c->inflight--;
     if (call->prev != NULL)
         call->prev->next = call->next;
     else
@@ -380,18 +383,51 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
         conn_drop(c, "no reply within the command timeout");
 }
 
-static struct conn *pick_ready(struct redis_pool *pool)
+static bool conn_ready(const struct conn *c)
 {
+    return c->state == CONN_READY && c->ac != NULL;
+}
+
+/*
+ * The next ready connection with room for a call, round-robin; NULL with *why REDIS_DOWN
+ * when none is ready, REDIS_BUSY when every ready one has max_in_flight calls outstanding.
+ * The bound keeps a slow Redis from collecting a backlog whose callers have all been told
+ * to retry: past it a request fails at once, and the frontend's memory stays bounded.
+ */
+static struct conn *pick_ready(struct redis_pool *pool, int *why)
+{
+    *why = REDIS_DOWN;
     if (pool->closing)
         return NULL;
     for (unsigned i = 0; i < pool->nconns; i++) {
         struct conn *c = &pool->conns[(pool->next + i) % pool->nconns];
-        if (c->state == CONN_READY && c->ac != NULL) {
-            pool->next = (pool->next + i + 1) % pool->nconns;
-            return c;
+        if (!conn_ready(c))
+            continue;
+        if (c->inflight >= pool->rc.max_in_flight) {
+            *why = REDIS_BUSY;
+            continue;
         }
+        pool->next = (pool->next + i + 1) % pool->nconns;
+        return c;
     }
     return NULL;
+}
+
+int redis_pool_room(const struct redis_pool *pool, size_t n)
+{
+    int why = REDIS_DOWN;
+    size_t room = 0;
+    if (pool->closing)
+        return REDIS_DOWN;
+    for (unsigned i = 0; i < pool->nconns; i++) {
+        const struct conn *c = &pool->conns[i];
+        if (!conn_ready(c))
+            continue;
+        why = REDIS_BUSY;
+        if (c->inflight < pool->rc.max_in_flight)
+            room += pool->rc.max_in_flight - c->inflight;
+    }
+    return room >= n ? REDIS_SENT : why;
 }
 
 /* Sends a formatted command (ownership of cmd passes here) as a new call. */
@@ -413,7 +449,7 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
         free(call);
-        return -1;
+        return REDIS_DOWN;
     }
     pool->stats.calls++;
     /* An idle connection's last reply may be old: the stuck check measures from here. */
@@ -422,7 +458,7 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     inflight_push(c, call);
     event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
     event_add(&call->deadline, pool->call_timeout);
-    return 0;
+    return REDIS_SENT;
 }
 
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
@@ -430,9 +466,12 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
                     struct redis_caller caller)
 {
     struct lua_call call;
-    struct conn *c = pick_ready(pool);
-    if (c == NULL || lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
-        return -1;
+    int why;
+    struct conn *c = pick_ready(pool, &why);
+    if (c == NULL)
+        return why;
+    if (lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
+        return REDIS_DOWN;
     size_t len;
     char *cmd = format_command(call.argc, call.argv, call.lens, &len);
     return send_call(pool, c, script, cmd, len, on_reply, caller);
@@ -441,9 +480,10 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
                        const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller)
 {
-    struct conn *c = pick_ready(pool);
+    int why;
+    struct conn *c = pick_ready(pool, &why);
     if (c == NULL)
-        return -1;
+        return why;
     size_t len;
     char *cmd = format_command(argc, argv, argvlen, &len);
     return send_call(pool, c, NULL, cmd, len, on_reply, caller);

@@ -204,7 +204,10 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg)
 {
     if (n == 0)
-        return -1;
+        return REDIS_DOWN;
+    int room = redis_pool_room(pool, n);
+    if (room != REDIS_SENT)
+        return room;
     struct scrape_call *call = xcalloc(1, sizeof(*call));
     call->done = done;
     call->arg = arg;
@@ -222,17 +225,19 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         swarm_keys_args(&k, args, lens);
         call->parts[i].call = call;
         call->parts[i].index = i;
-        if (redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
-                            REDIS_CALLER(NULL, &call->parts[i])) < 0) {
+        int rc = redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
+                                 REDIS_CALLER(NULL, &call->parts[i]));
+        if (rc != REDIS_SENT) {
             if (i == 0) {
                 scrape_call_free(call);
-                return -1;
+                return rc;
             }
-            /* Some are in flight: they deliver the failure when the last one lands. */
-            call->err = "storage unavailable";
+            /* Some are in flight (not expected after redis_pool_room(), but a send may still
+             * fail): they deliver the failure when the last one lands. */
+            call->err = ERR_BAD_REPLY;
             break;
         }
         call->owed++;
     }
-    return 0;
+    return REDIS_SENT;
 }

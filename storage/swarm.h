@@ -43,7 +43,8 @@ struct swarm_announce_args {
 /* reply NULL and err set on failure; exactly once, never from inside swarm_announce(). */
 typedef void swarm_announce_fn(void *arg, const struct announce_reply *reply, const char *err);
 
-/* One EVALSHA of lua/announce.lua. Returns 0, or -1 (done not called) when Redis is down. */
+/* One EVALSHA of lua/announce.lua. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not
+ * called): storage/redis.h. */
 int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
                    swarm_announce_fn *done, void *arg);
 
@@ -57,8 +58,8 @@ typedef void swarm_scrape_fn(void *arg, const struct scrape_counts *counts, size
 
 /*
  * One EVALSHA of lua/scrape.lua per hash (each touches one swarm, so this works on a
- * cluster), all pipelined at once. The hashes are copied. Returns 0, or -1 (done not
- * called) when Redis is down.
+ * cluster), all pipelined at once: admitted whole or refused whole. The hashes are copied.
+ * Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not called).
  */
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
@@ -69,7 +70,7 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
  */
 typedef void swarm_fullscrape_fn(void *arg, const char *files, size_t len, const char *err);
 
-/* One GET. Returns 0, or -1 (done not called) when Redis is down. */
+/* One GET. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not called). */
 int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg);
 
 #endif

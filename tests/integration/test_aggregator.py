@@ -47,7 +47,7 @@ AGGREGATOR_METRICS = {
     "starling_aggregator_swarms_deleted_total": "counter",
 }
 ENDPOINTS = ("announce", "scrape", "other")
-RESULTS = ("ok", "bad_params", "storage_error", "bad_http", "not_found")
+RESULTS = ("ok", "bad_params", "storage_error", "storage_busy", "bad_http", "not_found")
 EXIT_BOUND = 5.0
 
 

@@ -1,0 +1,304 @@
+"""Redis slower than the arrival rate (issue 9, item 1): beyond `redis.max_in_flight` calls
+on every connection a request is refused at once with `storage busy, retry later` (a BEP 15
+error over UDP), counted in /metrics; a scrape is admitted whole or refused whole.
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import promtext
+from harness import (RedisServer, Starling, announce, announce_reply, failure, http_get,
+                     random_hash, random_peer_id, require_binary, scrape, starling_bin,
+                     wait_until)
+
+LOCAL = "127.0.0.1"
+STORAGE_BUSY = "storage busy, retry later"
+STORAGE_FULL = "storage full, retry later"
+STORAGE_UNAVAILABLE = "storage unavailable, retry later"
+PROTOCOL_ID = 0x41727101980
+CONNECT, ANNOUNCE, SCRAPE, ERROR = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+def sanitized_binary():
+    """ASan keeps freed memory in quarantine (256 MB): RSS then says nothing about leaks
+    of the program's own making, so the memory bounds are checked on normal builds."""
+    with open(starling_bin(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def proc_status(pid, field):
+    """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no %s for pid %d" % (field, pid))
+
+
+def evalsha_calls(redis):
+    """calls= of EVALSHA in INFO commandstats: every script call the frontend makes."""
+    info = redis.call("INFO", "commandstats").decode()
+    for line in info.splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            fields = dict(f.partition("=")[::2] for f in line.split(":", 1)[1].split(","))
+            return int(fields["calls"])
+    return 0
+
+
+def info_field(redis, section, name):
+    for line in redis.call("INFO", section).decode().splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("no %s in INFO %s" % (name, section))
+
+
+def fetch_metrics(node):
+    r = http_get(node.metrics_port, "/metrics")
+    if r.status != 200:
+        raise AssertionError("/metrics answered %r" % r)
+    return promtext.parse(r.body.decode())
+
+
+def metric(families, name, **labels):
+    try:
+        return promtext.value(families, name, **labels)
+    except (KeyError, AssertionError, promtext.PromTextError):
+        return None
+
+
+class SlowRedis:
+    """A redis-cli process sending `DEBUG SLEEP secs` back to back (at most `count`
+    times, so it ends by itself even if the test dies), stopped by its PID."""
+
+    def __init__(self, redis, secs, count):
+        self.proc = subprocess.Popen(
+            ["redis-cli", "-p", str(redis.port), "-r", str(count), "DEBUG", "SLEEP",
+             str(secs)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.secs = secs
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        # The sleep Redis is in finishes by itself.
+        time.sleep(self.secs)
+
+
+class UdpFlooder:
+    """Sockets with a connection ID each (connect needs no Redis), sending announces for
+    random info_hashes at a fixed rate, and tallying the replies by kind."""
+
+    def __init__(self, server, nsockets=8):
+        self.server = server
+        self.socks = []
+        self.ids = []
+        self.replies = {}
+        self.txid = 0x5000
+        for _ in range(nsockets):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((LOCAL, 0))
+            s.settimeout(3.0)
+            s.sendto(struct.pack(">QII", PROTOCOL_ID, CONNECT, 7), server)
+            reply, _ = s.recvfrom(2048)
+            action, txid, conn_id = struct.unpack(">IIQ", reply)
+            assert (action, txid) == (CONNECT, 7), reply
+            s.setblocking(False)
+            self.socks.append(s)
+            self.ids.append(conn_id)
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+    def packet(self, i):
+        self.txid = (self.txid + 1) & 0xFFFFFFFF
+        return struct.pack(">QII20s20sQQQIIIiH", self.ids[i], ANNOUNCE, self.txid,
+                           os.urandom(20), os.urandom(20), 0, 100, 0, 0, 0, 1, 0,
+                           1024 + self.txid % 60000)
+
+    def tally(self, data):
+        if len(data) >= 8 and struct.unpack(">I", data[:4])[0] == ERROR:
+            kind = data[8:].decode(errors="replace")
+        elif len(data) >= 20 and struct.unpack(">I", data[:4])[0] == ANNOUNCE:
+            kind = "ok"
+        else:
+            kind = "other"
+        self.replies[kind] = self.replies.get(kind, 0) + 1
+
+    def drain(self):
+        for s in self.socks:
+            for _ in range(1000):
+                try:
+                    data = s.recv(2048)
+                except (BlockingIOError, InterruptedError):
+                    break
+                self.tally(data)
+
+    def flood(self, rate, seconds, on_tick=None):
+        """Sends rate announces a second for `seconds` (bounded by count and time);
+        returns how many were sent."""
+        sent = 0
+        limit = int(rate * seconds)
+        t0 = time.monotonic()
+        while sent < limit:
+            elapsed = time.monotonic() - t0
+            if elapsed > seconds + 1.0:
+                break
+            due = min(limit, int(rate * elapsed) + 1)
+            while sent < due:
+                i = sent % len(self.socks)
+                try:
+                    self.socks[i].sendto(self.packet(i), self.server)
+                except (BlockingIOError, InterruptedError):
+                    pass  # our own socket buffer is full: count it as not sent
+                else:
+                    sent += 1
+                if sent % 64 == 0:
+                    self.drain()
+            self.drain()
+            if on_tick is not None:
+                on_tick()
+            time.sleep(0.002)
+        return sent
+
+
+class OverloadBase(unittest.TestCase):
+    def start(self, config, redis_conf=()):
+        require_binary()
+        self.redis = RedisServer()
+        with open(self.redis.conf_path, "a") as f:
+            for line in redis_conf:
+                f.write(line + "\n")
+        self.addCleanup(self.redis.cleanup)
+        self.redis.start()
+        self.tracker = Starling(self.redis, config)
+        self.addCleanup(self.check_tracker)
+        self.tracker.start()
+        return self.tracker
+
+    def check_tracker(self):
+        alive = self.tracker.alive()
+        log = self.tracker.log()[-3000:]
+        report = self.tracker.cleanup()
+        if report:
+            raise AssertionError("sanitizer report in starling log:\n" + report)
+        if not alive:
+            raise AssertionError("starling died; log:\n" + log)
+
+    def udp_request(self, sock, data, timeout=3.0):
+        sock.settimeout(timeout)
+        sock.sendto(data, self.tracker.udp_addr())
+        reply, _ = sock.recvfrom(2048)
+        return reply
+
+    def wait_service(self, timeout):
+        """Seconds until an announce over HTTP is answered by Redis again."""
+        t0 = time.monotonic()
+
+        def works():
+            r = announce(self.tracker.port, random_hash(), random_peer_id(), 6881,
+                         event="stopped", timeout=5.0)
+            return b"failure reason" not in r.body
+        wait_until(works, timeout, interval=0.05, what="service to be normal again")
+        return time.monotonic() - t0
+
+
+# ---------------------------------------------------------------------------
+# item 1: the bound on calls in flight
+
+class BusyTest(OverloadBase):
+    MAX_IN_FLIGHT = 40  # per connection; 2 connections
+
+    def test_refused_at_once_beyond_the_bound(self):
+        t = self.start({"redis": {"command_timeout": "1s", "connections": 2,
+                                  "max_in_flight": self.MAX_IN_FLIGHT}})
+        server = t.udp_addr()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.bind((LOCAL, 0))
+        reply = self.udp_request(s, struct.pack(">QII", PROTOCOL_ID, CONNECT, 1))
+        conn_id = struct.unpack(">IIQ", reply)[2]
+        before = fetch_metrics(t)
+
+        def announce_pkt(txid):
+            return struct.pack(">QII20s20sQQQIIIiH", conn_id, ANNOUNCE, txid, random_hash(),
+                               random_peer_id(), 0, 100, 0, 0, 0, 1, 0, 6881)
+
+        room = 2 * self.MAX_IN_FLIGHT
+        with self.redis.client(timeout=10.0) as blocker:
+            blocker.send("DEBUG", "SLEEP", "2.5")
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            # Fill all but a few slots (one may hold a counters report) ...
+            first = room - 8
+            for i in range(first):
+                s.sendto(announce_pkt(1000 + i), server)
+            # ... then a scrape larger than the room left: refused whole ...
+            s.sendto(struct.pack(">QII", conn_id, SCRAPE, 2000)
+                     + b"".join(random_hash() for _ in range(20)), server)
+            # ... which took no slot: these 6 are admitted ...
+            for i in range(6):
+                s.sendto(announce_pkt(3000 + i), server)
+            # ... and of these 10 at most 2 are.
+            for i in range(10):
+                s.sendto(announce_pkt(4000 + i), server)
+            busy = {}
+            s.settimeout(0.2)
+            while time.monotonic() - t0 < 0.7:
+                try:
+                    data = s.recv(2048)
+                except socket.timeout:
+                    continue
+                action, txid = struct.unpack(">II", data[:8])
+                busy[txid] = (action, data[8:], time.monotonic() - t0)
+            # HTTP: refused at once as well, scrape whole.
+            r = announce(t.port, random_hash(), random_peer_id(), 6881, timeout=3.0)
+            self.assertEqual(r.body, failure(STORAGE_BUSY))
+            r = scrape(t.port, random_hash(), random_hash(), timeout=3.0)
+            self.assertEqual(r.body, failure(STORAGE_BUSY))
+            self.assertLess(time.monotonic() - t0, 1.0, "refusals were not immediate")
+            self.assertEqual(blocker.read_reply(), b"OK")
+        expect = (ERROR, STORAGE_BUSY.encode())
+        self.assertEqual(busy.get(2000, (None, None))[:2], expect, "scrape: %r" % busy)
+        for i in range(first):
+            self.assertNotIn(1000 + i, busy)
+        for i in range(6):
+            self.assertNotIn(3000 + i, busy, "announce after the refused scrape")
+        late = [busy[4000 + i][:2] for i in range(10) if 4000 + i in busy]
+        self.assertGreaterEqual(len(late), 8, busy)
+        self.assertTrue(all(b == expect for b in late), late)
+
+        after = fetch_metrics(t)
+
+        def moved(name, **labels):
+            return metric(after, name, **labels) - metric(before, name, **labels)
+        self.assertEqual(moved("starling_udp_requests_total", action="announce",
+                               result="storage_busy"), len(late))
+        self.assertEqual(moved("starling_udp_requests_total", action="scrape",
+                               result="storage_busy"), 1)
+        self.assertEqual(moved("starling_http_requests_total", endpoint="announce",
+                               result="storage_busy"), 1)
+        self.assertEqual(moved("starling_http_requests_total", endpoint="scrape",
+                               result="storage_busy"), 1)
+        # After the sleep: normal again.
+        self.wait_service(timeout=3.0)
+        self.assertEqual(announce(t.port, random_hash(), random_peer_id(), 7001).body,
+                         announce_reply(0, 1))
+
+
+if __name__ == "__main__":
+    unittest.main()
