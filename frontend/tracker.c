@@ -6,6 +6,12 @@
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 const char TRACKER_STORAGE_BUSY[] = "storage busy, retry later";
+const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
+
+const char *tracker_storage_failure(const char *err)
+{
+    return err == REDIS_ERR_FULL ? TRACKER_STORAGE_FULL : TRACKER_STORAGE_FAILURE;
+}
 
 /* The client-facing text of a storage call refused at once (redis_pool_eval()'s code). */
 static const char *refusal(int rc)

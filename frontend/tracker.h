@@ -24,15 +24,21 @@ struct tracker {
 
 /* Client-facing text for a storage failure: Redis down, slow or erroring ... */
 extern const char TRACKER_STORAGE_FAILURE[];
-/* ... or refused at once, every Redis connection having redis.max_in_flight calls out. */
+/* ... or refused at once, every Redis connection having redis.max_in_flight calls out ... */
 extern const char TRACKER_STORAGE_BUSY[];
+/* ... or Redis at its maxmemory, refusing writes (an OOM error reply). */
+extern const char TRACKER_STORAGE_FULL[];
 
 /*
- * Completion callbacks: the storage ones. reply NULL means storage failed (its reason is
- * for logs); clients are then told TRACKER_STORAGE_FAILURE, whatever the cause.
+ * Completion callbacks: the storage ones. reply NULL means storage failed; clients are then
+ * told tracker_storage_failure(err).
  */
 typedef swarm_announce_fn tracker_announce_fn;
 typedef swarm_scrape_fn tracker_scrape_fn;
+
+/* The client-facing text for a storage callback's err: TRACKER_STORAGE_FULL or
+ * TRACKER_STORAGE_FAILURE (the detail of the others is for logs). */
+const char *tracker_storage_failure(const char *err);
 
 /* What one protocol's announce reply can carry. */
 struct tracker_wire {

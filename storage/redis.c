@@ -34,6 +34,7 @@ static const char ERR_UNAVAILABLE[] = "storage unavailable";
 static const char ERR_TIMEOUT[] = "storage timeout";
 static const char ERR_REPLY[] = "storage error";
 static const char ERR_SHUTDOWN[] = "shutting down";
+const char REDIS_ERR_FULL[] = "storage full";
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
 
@@ -331,7 +332,9 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
         static struct log_limit error_replies;
         log_limited(&error_replies, LOG_WARN, "redis error from %s: %s",
                     call->script != NULL ? call->script->name : "command", r->str);
-        call_answer(call, NULL, ERR_REPLY);
+        /* "OOM command not allowed when used memory > 'maxmemory'": a script's first
+         * write found Redis full (nothing it may evict under its maxmemory-policy). */
+        call_answer(call, NULL, strncmp(r->str, "OOM ", 4) == 0 ? REDIS_ERR_FULL : ERR_REPLY);
     } else {
         call_answer(call, r, NULL);
     }

@@ -32,6 +32,10 @@ struct redis_caller {
  */
 typedef void redis_reply_fn(struct redis_caller caller, struct redisReply *reply, const char *err);
 
+/* The err of an OOM error reply (Redis at maxmemory with nothing it may evict), so callers
+ * can tell it from the others by comparing the pointer. */
+extern const char REDIS_ERR_FULL[];
+
 /* Connections to one Redis (redis.connections of them), connecting at once and
  * reconnecting by themselves with backoff. */
 struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_config *rc);

@@ -1,4 +1,4 @@
-"""Redis slower than the arrival rate (issue 9, item 1).
+"""Redis slower than the arrival rate (issue 9, item 1), or full (item 7).
 
 - A flood of valid UDP announces at about ten times what a Redis slowed by a `DEBUG SLEEP`
   loop can run: the frontend's memory stays flat, Redis runs far fewer announces than
@@ -8,9 +8,14 @@
 - Beyond `redis.max_in_flight` calls on every connection a request is refused at once with
   `storage busy, retry later` (a BEP 15 error over UDP), counted in /metrics; a scrape is
   admitted whole or refused whole.
+
+Redis at its `maxmemory` (item 7): with the shipped policy (volatile-lru) old swarms are
+evicted and the tracker's own keys stay; with nothing evictable the OOM error reply is
+answered `storage full, retry later` and counted, never a crash or a hang.
 """
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -21,8 +26,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (RedisServer, Starling, announce, announce_reply, failure, http_get,
-                     random_hash, random_peer_id, require_binary, scrape, starling_bin,
-                     wait_until)
+                     random_hash, random_peer_id, require_binary, scrape, source_dir,
+                     starling_bin, wait_until)
 
 LOCAL = "127.0.0.1"
 STORAGE_BUSY = "storage busy, retry later"
@@ -59,6 +64,19 @@ def evalsha_calls(redis):
             fields = dict(f.partition("=")[::2] for f in line.split(":", 1)[1].split(","))
             return int(fields["calls"])
     return 0
+
+
+def shipped_redis_policy():
+    """The maxmemory-policy of the shipped Redis: deploy/redis.yaml's, which scripts/run.sh
+    must use too."""
+    with open(os.path.join(source_dir(), "deploy", "redis.yaml")) as f:
+        m = re.search(r'"--maxmemory-policy", "([a-z-]+)"', f.read())
+    assert m, "deploy/redis.yaml sets no --maxmemory-policy"
+    with open(os.path.join(source_dir(), "scripts", "run.sh")) as f:
+        run = f.read()
+    assert run.count("--maxmemory-policy " + m.group(1)) == 2, \
+        "scripts/run.sh starts Redis without --maxmemory-policy %s" % m.group(1)
+    return m.group(1)
 
 
 def info_field(redis, section, name):
@@ -383,6 +401,84 @@ class BusyTest(OverloadBase):
         # After the sleep: normal again.
         self.wait_service(timeout=3.0)
         self.assertEqual(announce(t.port, random_hash(), random_peer_id(), 7001).body,
+                         announce_reply(0, 1))
+
+
+# ---------------------------------------------------------------------------
+# item 7: Redis memory
+
+class MemoryTest(OverloadBase):
+    def fill(self, t, n):
+        """n announces over UDP for random swarms; the replies tallied."""
+        flooder = UdpFlooder(t.udp_addr(), nsockets=4)
+        self.addCleanup(flooder.close)
+        flooder.flood(2000, n / 2000)
+        deadline = time.monotonic() + 3.0
+        while sum(flooder.replies.values()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+            flooder.drain()
+        return flooder.replies
+
+    def limit_memory(self, extra):
+        used = int(info_field(self.redis, "memory", "used_memory"))
+        self.redis.call("CONFIG", "SET", "maxmemory", str(used + extra))
+        return used + extra
+
+    def test_shipped_policy_evicts_only_swarms(self):
+        policy = shipped_redis_policy()
+        t = self.start({"redis": {"command_timeout": "1s"}},
+                       redis_conf=["maxmemory-policy " + policy])
+        # The tracker's own keys exist before the memory fills.
+        h = random_hash()
+        self.assertEqual(announce(t.port, h, random_peer_id(), 7001).body, announce_reply(0, 1))
+        wait_until(lambda: self.redis.call("EXISTS", "{starling}:requests"), 3.0,
+                   what="a counters report")
+        self.redis.call("HSET", "starling:stats", "torrents", "1")  # as the aggregator's
+        limit = self.limit_memory(1 << 20)
+        replies = self.fill(t, 12000)
+        self.assertGreater(int(info_field(self.redis, "stats", "evicted_keys")), 0, replies)
+        used = int(info_field(self.redis, "memory", "used_memory"))
+        self.assertLess(used, limit + (256 << 10))
+        self.assertGreaterEqual(replies.get("ok", 0), 11000, replies)
+        for k in ("{starling}:requests", "{starling}:frontends", "starling:stats"):
+            self.assertEqual(self.redis.call("EXISTS", k), 1, k)
+        self.assertEqual(self.redis.call("TTL", "{starling}:requests"), -1)
+
+    def test_oom_answered_and_counted(self):
+        # Nothing evictable: idle swarms keep no TTL (purge_inactive_torrents off), so
+        # volatile-lru finds nothing and Redis refuses writes with an OOM error.
+        t = self.start({"redis": {"command_timeout": "1s"}, "purge_inactive_torrents": False},
+                       redis_conf=["maxmemory-policy volatile-lru"])
+        h = random_hash()
+        p = random_peer_id()
+        self.assertEqual(announce(t.port, h, p, 7001).body, announce_reply(0, 1))
+        before = fetch_metrics(t)
+        self.limit_memory(256 << 10)
+        replies = self.fill(t, 6000)
+        full = replies.get(STORAGE_FULL, 0)
+        self.assertGreater(full, 0, replies)
+        self.assertEqual(replies.get(STORAGE_UNAVAILABLE, 0), 0, replies)
+        t0 = time.monotonic()
+        r = announce(t.port, random_hash(), random_peer_id(), 7002, timeout=5.0)
+        self.assertEqual(r.body, failure(STORAGE_FULL))
+        self.assertLess(time.monotonic() - t0, 1.0)
+        # Reads still work, and so does leaving a swarm (it frees memory).
+        r = scrape(t.port, h)
+        self.assertIn(b"10:incompletei1e", r.body)
+        r = announce(t.port, h, p, 7001, event="stopped")
+        self.assertEqual(r.body, announce_reply(0, 0))
+        after = fetch_metrics(t)
+        self.assertEqual(metric(after, "starling_udp_requests_total", action="announce",
+                                result="storage_full")
+                         - metric(before, "starling_udp_requests_total", action="announce",
+                                  result="storage_full"), full)
+        self.assertEqual(metric(after, "starling_http_requests_total", endpoint="announce",
+                                result="storage_full")
+                         - metric(before, "starling_http_requests_total", endpoint="announce",
+                                  result="storage_full"), 1)
+        # Room again: service resumes by itself.
+        self.redis.call("CONFIG", "SET", "maxmemory", "0")
+        self.assertEqual(announce(t.port, random_hash(), random_peer_id(), 7003).body,
                          announce_reply(0, 1))
 
 
