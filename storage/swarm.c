@@ -12,12 +12,22 @@
 #include <hiredis/hiredis.h>
 
 #include "common/config.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/numtext.h"
 #include "storage/keys.h"
 #include "storage/redis.h"
 
 static const char ERR_BAD_REPLY[] = "storage error";
+
+/* A reply no script sends: a bug or a foreign script under the same name. Logged, at most
+ * a line a second; the caller is told the storage failed. */
+static const char *malformed(const char *script)
+{
+    static struct log_limit lines;
+    log_limited(&lines, LOG_WARN, "redis: malformed reply to %s", script);
+    return ERR_BAD_REPLY;
+}
 
 /* Decoded peers of the reply being delivered. One event loop per process, and the array
  * is only used during a callback, so one static array serves every call. */
@@ -48,41 +58,50 @@ static uint64_t next_random(void)
 
 static int reply_uint(const redisReply *r, uint64_t *out)
 {
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 0)
         return -1;
     *out = (uint64_t)r->integer;
     return 0;
 }
 
-/* Splits a member (storage/keys.h) into a swarm_peer. Returns 0 or -1. */
-static int decode_member(const redisReply *m, struct swarm_peer *p)
+int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
+                          size_t cap)
 {
-    if (m->type != REDIS_REPLY_STRING)
+    *out = (struct announce_reply){.peers = peers};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        reply_uint(r->element[0], &out->complete) < 0 ||
+        reply_uint(r->element[1], &out->incomplete) < 0)
         return -1;
-    p->peer_id = (const uint8_t *)m->str;
-    return member_split(p->peer_id, m->len, &p->v4, &p->v6);
+    /* No more than the script was asked for can be wanted: the rest is not read. */
+    size_t n = r->elements - 2 < cap ? r->elements - 2 : cap;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *m = r->element[2 + i];
+        if (m == NULL || m->type != REDIS_REPLY_STRING)
+            return -1;
+        struct swarm_peer *p = &peers[out->npeers];
+        p->peer_id = (const uint8_t *)m->str;
+        if (member_split(p->peer_id, m->len, &p->v4, &p->v6) == 0)
+            out->npeers++;
+    }
+    return 0;
+}
+
+int swarm_decode_scrape(const redisReply *r, struct scrape_counts *out)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        reply_uint(r->element[0], &out->complete) < 0 ||
+        reply_uint(r->element[1], &out->incomplete) < 0 ||
+        reply_uint(r->element[2], &out->downloaded) < 0)
+        return -1;
+    return 0;
 }
 
 static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
     swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
-    struct announce_reply out = {0};
-    if (err == NULL) {
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            reply_uint(r->element[0], &out.complete) < 0 ||
-            reply_uint(r->element[1], &out.incomplete) < 0) {
-            err = ERR_BAD_REPLY;
-        } else {
-            size_t n = r->elements - 2;
-            if (n > CONFIG_NUM_WANT_CEILING)
-                n = CONFIG_NUM_WANT_CEILING;
-            for (size_t i = 0; i < n; i++) {
-                if (decode_member(r->element[2 + i], &peer_scratch[out.npeers]) == 0)
-                    out.npeers++;
-            }
-            out.peers = peer_scratch;
-        }
-    }
+    struct announce_reply out;
+    if (err == NULL && swarm_decode_announce(r, &out, peer_scratch, CONFIG_NUM_WANT_CEILING) < 0)
+        err = malformed("announce.lua");
     if (err != NULL)
         done(caller.arg, NULL, err);
     else
@@ -144,7 +163,7 @@ static void on_fullscrape_reply(struct redis_caller caller, redisReply *r, const
     else if (r->type == REDIS_REPLY_NIL)
         done(caller.arg, NULL, 0, NULL);
     else
-        done(caller.arg, NULL, 0, ERR_BAD_REPLY);
+        done(caller.arg, NULL, 0, malformed("GET " FULLSCRAPE_KEY));
 }
 
 int swarm_full_scrape(struct redis_pool *pool, swarm_fullscrape_fn *done, void *arg)
@@ -183,12 +202,8 @@ static void on_scrape_reply(struct redis_caller caller, redisReply *r, const cha
 {
     struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
-    struct scrape_counts *c = &call->counts[part->index];
-    if (err == NULL && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-                        reply_uint(r->element[0], &c->complete) < 0 ||
-                        reply_uint(r->element[1], &c->incomplete) < 0 ||
-                        reply_uint(r->element[2], &c->downloaded) < 0))
-        err = ERR_BAD_REPLY;
+    if (err == NULL && swarm_decode_scrape(r, &call->counts[part->index]) < 0)
+        err = malformed("scrape.lua");
     if (err != NULL && call->err == NULL)
         call->err = err;
     if (--call->owed > 0)

@@ -8,6 +8,7 @@
 #include "common/torrent.h"
 
 struct redis_pool;
+struct redisReply;
 
 /* One peer of a reply; pointers are valid only during the callback. */
 struct swarm_peer {
@@ -63,6 +64,21 @@ typedef void swarm_scrape_fn(void *arg, const struct scrape_counts *counts, size
  */
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
+
+/*
+ * The scripts' replies, decoded: pure (no Redis needed), for the reply handlers, the unit
+ * tests and fuzzing. A reply of the wrong shape is a failure, never a crash.
+ *
+ * announce.lua's: an array of the two counts (integers >= 0) and the members (strings).
+ * Fills *out, its peers pointing into peers[] (at most cap) and into r. A member of no
+ * layout (storage/keys.h) is skipped; a member that is no string fails the reply. Returns 0,
+ * or -1 (out undefined).
+ */
+int swarm_decode_announce(const struct redisReply *r, struct announce_reply *out,
+                          struct swarm_peer *peers, size_t cap);
+
+/* scrape.lua's: exactly three integers >= 0. Returns 0, or -1 (out undefined). */
+int swarm_decode_scrape(const struct redisReply *r, struct scrape_counts *out);
 
 /*
  * The aggregator's full-scrape snapshot (starling:fullscrape): the bencoded `files`
