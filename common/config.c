@@ -62,7 +62,8 @@ void config_defaults(struct config *cfg)
     cfg->redis.command_timeout_ms = 500;
     cfg->redis.connections = 2;
     /* 2 x 4096 calls: about 290 ms of a healthy Redis's work (~35 us an announce), inside
-     * command_timeout; ~8 MiB of frontend memory at most (README, Redis failures). */
+     * command_timeout; ~1 KiB each, 8 MiB of frontend memory at most (README, Redis
+     * failures). */
     cfg->redis.max_in_flight = 4096;
 }
 

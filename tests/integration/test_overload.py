@@ -250,7 +250,7 @@ class FloodTest(OverloadBase):
     SLEEP = 0.2          # each DEBUG SLEEP of the slowdown
     RATE = 8000          # announces a second sent ...
     SECONDS = 4.0        # ... for this long
-    # Above the bound's worst case (2 x 4096 calls of ~0.9 KiB); the code before it grew by
+    # Above the bound's worst case (2 x 4096 calls of ~1 KiB); the code before it grew by
     # 34 MB here, the issue measured 20.7 MB for 29,296 announces.
     RSS_GROWTH = 12 << 20
 
