@@ -28,6 +28,9 @@ struct redis_config {
     uint64_t connect_timeout_ms;
     uint64_t command_timeout_ms;
     uint32_t connections; /* connections per frontend; calls are spread round-robin */
+    /* Calls outstanding on one connection; beyond it on every connection, a request is
+     * refused at once ("storage busy") instead of queueing where it can only time out. */
+    uint32_t max_in_flight;
 };
 
 /* starling-aggregator: the purge/stats process (aggregator/). */

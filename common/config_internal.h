@@ -13,6 +13,8 @@
 #define REDIS_DB_MAX INT32_MAX
 /* More connections than this only queue on Redis' single thread. */
 #define REDIS_CONNECTIONS_MAX 64
+/* redis.max_in_flight: a call costs the frontend about 1 KiB while outstanding. */
+#define REDIS_IN_FLIGHT_MAX 1000000
 /* A request line plus headers: below 256 no real announce fits, above 1 MiB it is abuse. */
 #define HTTP_REQUEST_BYTES_MIN 256
 #define HTTP_REQUEST_BYTES_MAX 1048576

@@ -216,6 +216,8 @@ static const struct field redis_fields[] = {
     {FIELD_AT("command_timeout", FIELD_DURATION, struct redis_config, command_timeout_ms)},
     {FIELD_AT("connections", FIELD_UINT, struct redis_config, connections), .min = 1,
      .max = REDIS_CONNECTIONS_MAX},
+    {FIELD_AT("max_in_flight", FIELD_UINT, struct redis_config, max_in_flight), .min = 1,
+     .max = REDIS_IN_FLIGHT_MAX},
 };
 
 static const struct field aggregator_fields[] = {

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "storage/redis.h"
 #include "storage/swarm.h"
 
 struct fullscrape_snapshot {
@@ -142,11 +143,12 @@ int fullscrape_get(struct fullscrape_cache *cache, uint64_t now_ms,
                    struct fullscrape_snapshot **now, fullscrape_fn *done, void *arg)
 {
     if (!cache->fetching && may_check(cache, now_ms)) {
-        if (swarm_full_scrape(cache->pool, cache->pass, on_fetched, cache) == 0) {
+        int rc = swarm_full_scrape(cache->pool, cache->pass, on_fetched, cache);
+        if (rc == REDIS_SENT) {
             cache->fetching = true;
             cache->checked_ms = now_ms;
         } else if (cache->current == NULL) {
-            return -1;
+            return rc;
         }
     }
     if (!cache->fetching) {

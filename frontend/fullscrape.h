@@ -54,8 +54,9 @@ void fullscrape_cache_free(struct fullscrape_cache *cache);
 /*
  * The current snapshot. When it is fresh (or a newer one may not be fetched yet) it is
  * returned at once: 1, with *now set to a reference for the caller (done not called).
- * Otherwise 0: done(arg, ...) runs once the one fetch in flight is answered. -1 when Redis
- * is down and there is nothing to serve (done not called).
+ * Otherwise 0: done(arg, ...) runs once the one fetch in flight is answered. REDIS_DOWN or
+ * REDIS_BUSY (storage/redis.h, both < 0) when Redis cannot be asked and there is nothing to
+ * serve (done not called).
  */
 int fullscrape_get(struct fullscrape_cache *cache, uint64_t now_ms,
                    struct fullscrape_snapshot **now, fullscrape_fn *done, void *arg);

@@ -27,6 +27,10 @@ static void count_reply(struct http_conn *c, int status)
         result = STAT_BAD_HTTP;
     else if (c->failure == TRACKER_STORAGE_FAILURE)
         result = STAT_STORAGE_ERROR;
+    else if (c->failure == TRACKER_STORAGE_BUSY)
+        result = STAT_STORAGE_BUSY;
+    else if (c->failure == TRACKER_STORAGE_FULL)
+        result = STAT_STORAGE_FULL;
     else if (c->failure != NULL)
         result = STAT_BAD_PARAMS;
     frontend_stats.requests[c->endpoint][result]++;
@@ -58,7 +62,7 @@ static bool storage_failed(struct http_conn *c, bool failed, const char *what, c
     if (!failed)
         return false;
     log_debug("%s failed: %s", what, err);
-    send_failure(c, 200, TRACKER_STORAGE_FAILURE);
+    send_failure(c, 200, tracker_storage_failure(err));
     http_conn_request_done(c);
     return true;
 }

@@ -26,6 +26,7 @@
 #define COUNTERS_INTERVAL_MS 1000
 /* HTTP endpoint x result, then UDP action x result. */
 #define REPORTED_COUNTERS (STAT_ENDPOINTS * STAT_RESULTS + STAT_UDP_ACTIONS * STAT_UDP_RESULTS)
+_Static_assert(REPORTED_COUNTERS <= COUNTERS_MAX, "one report carries every counter");
 
 struct frontend {
     struct event_base *base;
@@ -36,11 +37,7 @@ struct frontend {
     struct admin_server *admin;
     struct event *counters_timer;
     struct event *shutdown_deadline;
-    char node_id[128]; /* host:pid, names this process in {starling}:frontends */
-    /* What Redis already has of the request counters, and what is on its way. */
-    uint64_t reported[REPORTED_COUNTERS];
-    uint64_t sending[REPORTED_COUNTERS];
-    bool report_in_flight;
+    struct counters_reporter reporter; /* names this process in {starling}:frontends */
     bool shutting_down;
     bool exit_after_report; /* the last report of a shutdown */
 };
@@ -50,24 +47,19 @@ struct frontend {
 static void on_report_done(void *arg, int result)
 {
     struct frontend *fe = arg;
-    fe->report_in_flight = false;
-    if (result == 0) {
-        for (size_t i = 0; i < REPORTED_COUNTERS; i++)
-            fe->reported[i] += fe->sending[i];
-    }
-    /* else: the same increments are sent again with the next report */
+    (void)result; /* a report not taken is carried by the next: they hold totals */
     if (fe->exit_after_report)
         event_base_loopexit(fe->base, NULL);
 }
 
-/* Sends what the counters gained since the last report. Returns 0 when a report left. */
+/* Sends the request totals. Returns 0 when a report left. */
 static int report_counters(struct frontend *fe)
 {
     static char fields[REPORTED_COUNTERS][40];
     const char *names[REPORTED_COUNTERS];
     uint64_t totals[REPORTED_COUNTERS];
     size_t n = 0;
-    if (fe->report_in_flight)
+    if (fe->reporter.in_flight)
         return -1;
     for (int e = 0; e < STAT_ENDPOINTS; e++) {
         for (int r = 0; r < STAT_RESULTS; r++) {
@@ -83,15 +75,10 @@ static int report_counters(struct frontend *fe)
             totals[n++] = frontend_stats.udp_requests[a][r];
         }
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         names[i] = fields[i];
-        fe->sending[i] = totals[i] - fe->reported[i];
-    }
-    if (counters_report(fe->pool, fe->node_id, tracker_now_ms(), names, fe->sending, n,
-                        on_report_done, fe) < 0)
-        return -1;
-    fe->report_in_flight = true;
-    return 0;
+    return counters_report(&fe->reporter, fe->pool, tracker_now_ms(), names, totals, n,
+                           on_report_done, fe);
 }
 
 static void on_counters_timer(evutil_socket_t fd, short what, void *arg)
@@ -108,7 +95,7 @@ static void on_drained(void *arg)
     log_info("all connections closed");
     /* One last report, so the totals miss nothing; the deadline still bounds it. */
     fe->exit_after_report = true;
-    if (report_counters(fe) < 0 && !fe->report_in_flight)
+    if (report_counters(fe) < 0 && !fe->reporter.in_flight)
         event_base_loopexit(fe->base, NULL);
 }
 
@@ -196,7 +183,9 @@ int main(int argc, char **argv)
         return 1;
     }
     fe.base = proc.base;
-    process_node_id(fe.node_id, sizeof(fe.node_id));
+    char node[COUNTERS_NODE_LEN - 10];
+    process_node_id(node, sizeof(node));
+    counters_init(&fe.reporter, node);
     raise_open_files_limit();
 
     char err[STARLING_ERR_LEN];
@@ -227,10 +216,10 @@ int main(int argc, char **argv)
     struct timeval every = clock_ms_to_tv(COUNTERS_INTERVAL_MS);
     evtimer_add(fe.counters_timer, &every);
     if (cfg.redis.unix_socket[0] != '\0')
-        log_info("starling %s started as %s; redis at unix:%s", STARLING_VERSION, fe.node_id,
+        log_info("starling %s started as %s; redis at unix:%s", STARLING_VERSION, fe.reporter.node,
                  cfg.redis.unix_socket);
     else
-        log_info("starling %s started as %s; redis at %s:%u", STARLING_VERSION, fe.node_id,
+        log_info("starling %s started as %s; redis at %s:%u", STARLING_VERSION, fe.reporter.node,
                  cfg.redis.host, cfg.redis.port);
 
     event_base_dispatch(fe.base);

@@ -9,13 +9,13 @@
 struct frontend_stats frontend_stats;
 
 static const char *const endpoint_names[STAT_ENDPOINTS] = {"announce", "scrape", "other"};
-static const char *const result_names[STAT_RESULTS] = {"ok", "bad_params", "storage_error",
-                                                       "bad_http", "not_found"};
+static const char *const result_names[STAT_RESULTS] = {
+    "ok", "bad_params", "storage_error", "storage_busy", "storage_full", "bad_http", "not_found"};
 
 static const char *const udp_action_names[STAT_UDP_ACTIONS] = {"connect", "announce", "scrape",
                                                                "unknown"};
 static const char *const udp_result_names[STAT_UDP_RESULTS] = {
-    "ok", "malformed", "bad_connection_id", "storage_error"};
+    "ok", "malformed", "bad_connection_id", "storage_error", "storage_busy", "storage_full"};
 /* By enum udp_parse_result. */
 static const char *const udp_reason_names[] = {
     "ok",          "short",    "bad_magic", "unknown_action", "short_announce",

@@ -15,6 +15,8 @@ enum stat_result {
     STAT_OK,            /* a tracker reply */
     STAT_BAD_PARAMS,    /* a failure reason about the client's parameters */
     STAT_STORAGE_ERROR, /* "storage unavailable, retry later" */
+    STAT_STORAGE_BUSY,  /* "storage busy, retry later": refused at once (redis.max_in_flight) */
+    STAT_STORAGE_FULL,  /* "storage full, retry later": Redis at maxmemory */
     STAT_BAD_HTTP,      /* 400, 405, 414, 431 */
     STAT_NOT_FOUND,     /* 404 */
     STAT_RESULTS
@@ -33,6 +35,8 @@ enum stat_udp_result {
     STAT_UDP_MALFORMED,     /* an error reply or a silent drop (udp_malformed says why) */
     STAT_UDP_BAD_CONNID,    /* wrong or expired connection id: error reply, no Redis work */
     STAT_UDP_STORAGE_ERROR, /* "storage unavailable, retry later" */
+    STAT_UDP_STORAGE_BUSY,  /* "storage busy, retry later" */
+    STAT_UDP_STORAGE_FULL,  /* "storage full, retry later" */
     STAT_UDP_RESULTS
 };
 /* Indexed by enum udp_parse_result (frontend/udp_proto.h). */

@@ -1,10 +1,24 @@
 #include "frontend/tracker.h"
 
 #include "common/clock.h"
+#include "storage/redis.h"
 #include "frontend/fullscrape.h"
 #include "frontend/peer_addr.h"
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
+const char TRACKER_STORAGE_BUSY[] = "storage busy, retry later";
+const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
+
+const char *tracker_storage_failure(const char *err)
+{
+    return err == REDIS_ERR_FULL ? TRACKER_STORAGE_FULL : TRACKER_STORAGE_FAILURE;
+}
+
+/* The client-facing text of a storage call refused at once (redis_pool_eval()'s code). */
+static const char *refusal(int rc)
+{
+    return rc == REDIS_BUSY ? TRACKER_STORAGE_BUSY : TRACKER_STORAGE_FAILURE;
+}
 
 uint64_t tracker_now_ms(void)
 {
@@ -76,8 +90,9 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         *failure = "invalid peer address";
         return -1;
     }
-    if (swarm_announce(t->pool, &a, done, arg) < 0) {
-        *failure = TRACKER_STORAGE_FAILURE;
+    int rc = swarm_announce(t->pool, &a, done, arg);
+    if (rc != REDIS_SENT) {
+        *failure = refusal(rc);
         return -1;
     }
     return 0;
@@ -88,15 +103,16 @@ int tracker_full_scrape(struct tracker *t, struct fullscrape_snapshot **now,
 {
     int rc = fullscrape_get(t->fullscrape, tracker_now_ms(), now, done, arg);
     if (rc < 0)
-        *failure = TRACKER_STORAGE_FAILURE;
+        *failure = refusal(rc);
     return rc;
 }
 
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                    tracker_scrape_fn *done, void *arg, const char **failure)
 {
-    if (swarm_scrape(t->pool, hashes, n, tracker_now_ms(), done, arg) < 0) {
-        *failure = TRACKER_STORAGE_FAILURE;
+    int rc = swarm_scrape(t->pool, hashes, n, tracker_now_ms(), done, arg);
+    if (rc != REDIS_SENT) {
+        *failure = refusal(rc);
         return -1;
     }
     return 0;

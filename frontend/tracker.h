@@ -26,15 +26,23 @@ struct tracker {
     struct fullscrape_cache *fullscrape; /* allow_full_scrape's shared snapshot */
 };
 
-/* Client-facing text for every storage failure. */
+/* Client-facing text for a storage failure: Redis down, slow or erroring ... */
 extern const char TRACKER_STORAGE_FAILURE[];
+/* ... or refused at once, every Redis connection having redis.max_in_flight calls out ... */
+extern const char TRACKER_STORAGE_BUSY[];
+/* ... or Redis at its maxmemory, refusing writes (an OOM error reply). */
+extern const char TRACKER_STORAGE_FULL[];
 
 /*
- * Completion callbacks: the storage ones. reply NULL means storage failed (its reason is
- * for logs); clients are then told TRACKER_STORAGE_FAILURE, whatever the cause.
+ * Completion callbacks: the storage ones. reply NULL means storage failed; clients are then
+ * told tracker_storage_failure(err).
  */
 typedef swarm_announce_fn tracker_announce_fn;
 typedef swarm_scrape_fn tracker_scrape_fn;
+
+/* The client-facing text for a storage callback's err: TRACKER_STORAGE_FULL or
+ * TRACKER_STORAGE_FAILURE (the detail of the others is for logs). */
+const char *tracker_storage_failure(const char *err);
 
 /* What one protocol's announce reply can carry. */
 struct tracker_wire {
@@ -87,7 +95,7 @@ typedef void tracker_fullscrape_fn(void *arg, struct fullscrape_snapshot *s, con
 /*
  * Every swarm, as of the aggregator's last pass (frontend/fullscrape.h): 1 with *now set
  * (a reference for the caller; done not called) when the shared snapshot is at hand, 0 when
- * done will be called later, or -1 with a client-facing reason in *failure.
+ * done will be called later, or < 0 with a client-facing reason in *failure.
  */
 int tracker_full_scrape(struct tracker *t, struct fullscrape_snapshot **now,
                         tracker_fullscrape_fn *done, void *arg, const char **failure);

@@ -172,17 +172,20 @@ static void send_error(struct udp_socket *s, const struct sockaddr_storage *to, 
  * to retry). Frees p. */
 static void answer_failure(struct pending *p, int action, const char *reason)
 {
-    frontend_stats.udp_requests[action][STAT_UDP_STORAGE_ERROR]++;
+    enum stat_udp_result result = reason == TRACKER_STORAGE_BUSY   ? STAT_UDP_STORAGE_BUSY
+                                  : reason == TRACKER_STORAGE_FULL ? STAT_UDP_STORAGE_FULL
+                                                                   : STAT_UDP_STORAGE_ERROR;
+    frontend_stats.udp_requests[action][result]++;
     send_error(p->sock, &p->from, p->from_len, p->transaction_id, reason, VERIFIED);
     free(p);
 }
 
 /* Answers a storage failure (reply NULL; why is logged by storage). Returns whether. */
-static bool storage_failed(struct pending *p, const void *reply, int action)
+static bool storage_failed(struct pending *p, const void *reply, const char *err, int action)
 {
     if (reply != NULL)
         return false;
-    answer_failure(p, action, TRACKER_STORAGE_FAILURE);
+    answer_failure(p, action, tracker_storage_failure(err));
     return true;
 }
 
@@ -190,8 +193,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
 {
     struct pending *p = arg;
     struct udp_socket *s = p->sock;
-    (void)err;
-    if (storage_failed(p, r, STAT_UDP_ANNOUNCE))
+    if (storage_failed(p, r, err, STAT_UDP_ANNOUNCE))
         return;
     bool v4 = p->peers.v4;
     const uint8_t *peers[UDP_MAX_PEERS_V4];
@@ -215,8 +217,7 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
 static void on_scrape_done(void *arg, const struct scrape_counts *counts, size_t n, const char *err)
 {
     struct pending *p = arg;
-    (void)err;
-    if (storage_failed(p, counts, STAT_UDP_SCRAPE))
+    if (storage_failed(p, counts, err, STAT_UDP_SCRAPE))
         return;
     uint32_t triples[UDP_SCRAPE_MAX_HASHES][3];
     for (size_t i = 0; i < n && i < UDP_SCRAPE_MAX_HASHES; i++) {

@@ -10,6 +10,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/
 cmake --build build -j"$(nproc)" --target starling starling-aggregator >/dev/null
 
 config=${STARLING_CONFIG:-config.json}
+# The Redis started here may evict only keys with a TTL: swarms (purge_inactive_torrents),
+# never the tracker's own keys (README, Redis memory).
+maxmemory=${REDIS_MAXMEMORY:-256mb}
 line=$(build/starling --config "$config" --check-config) # exits 2 on a bad config
 redis=${line##*; redis }
 
@@ -28,6 +31,7 @@ unix:*)
     if ! redis-cli -s "$socket" ping >/dev/null 2>&1; then
         tmp=$(mktemp -d)
         redis-server --port 0 --unixsocket "$socket" --save '' --appendonly no --dir "$tmp" \
+            --maxmemory "$maxmemory" --maxmemory-policy volatile-lru \
             >"$tmp/redis.log" 2>&1 &
         redis_pid=$!
     fi
@@ -38,6 +42,7 @@ unix:*)
     if ! redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
         tmp=$(mktemp -d)
         redis-server --port "$port" --bind "$host" --save '' --appendonly no --dir "$tmp" \
+            --maxmemory "$maxmemory" --maxmemory-policy volatile-lru \
             >"$tmp/redis.log" 2>&1 &
         redis_pid=$!
     fi

@@ -79,6 +79,12 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 /* The frontends' request totals (lua/counters.lua); one hash tag: one slot on a cluster. */
 #define COUNTERS_REQUESTS_KEY "{starling}:requests"   /* HASH "<endpoint>:<result>" -> count */
 #define COUNTERS_FRONTENDS_KEY "{starling}:frontends" /* ZSET node id -> last report (ms) */
+/* + node id: HASH "<endpoint>:<result>" -> that frontend's own total, as last applied. */
+#define COUNTERS_NODE_PREFIX "{starling}:requests:"
+/* A frontend silent this long is forgotten (its hash and set entry go; its counts stay in
+ * the sum), at most COUNTERS_RETIRE_BATCH per report. */
+#define COUNTERS_RETIRE_MS 3600000
+#define COUNTERS_RETIRE_BATCH 16
 
 /* ---- the fields of starling:stats: written by storage/aggregate.c, read by aggregators ---- */
 

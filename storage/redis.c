@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/socket.h>
+
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <hiredis/adapters/libevent.h>
@@ -32,6 +34,7 @@ static const char ERR_UNAVAILABLE[] = "storage unavailable";
 static const char ERR_TIMEOUT[] = "storage timeout";
 static const char ERR_REPLY[] = "storage error";
 static const char ERR_SHUTDOWN[] = "shutting down";
+const char REDIS_ERR_FULL[] = "storage full";
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
 
@@ -44,9 +47,9 @@ struct conn {
     enum conn_state state;
     struct event *timer; /* connect deadline while connecting, backoff while down */
     uint64_t backoff_ms;
-    unsigned setup_owed; /* setup replies still to come */
-    uint64_t last_reply_ms;
+    unsigned setup_owed;          /* setup replies still to come */
     struct call *oldest, *newest; /* in flight, in send order */
+    unsigned inflight;            /* calls in that list: at most rc.max_in_flight */
     bool was_ready;               /* a later setup is a reconnect */
 };
 
@@ -71,7 +74,6 @@ struct call {
     char *cmd;                       /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
     size_t cmd_len;
     size_t sha_end; /* offset of the bytes after the sha's CRLF: KEYS and ARGV */
-    uint64_t sent_ms;
     bool answered;
     bool retried;
 };
@@ -83,6 +85,7 @@ static void conn_connect(struct conn *c);
 static void inflight_push(struct conn *c, struct call *call)
 {
     call->conn = c;
+    c->inflight++;
     call->next = NULL;
     call->prev = c->newest;
     if (c->newest != NULL)
@@ -95,6 +98,7 @@ static void inflight_push(struct conn *c, struct call *call)
 static void inflight_remove(struct call *call)
 {
     struct conn *c = call->conn;
+    c->inflight--;
     if (call->prev != NULL)
         call->prev->next = call->next;
     else
@@ -120,13 +124,23 @@ static void schedule_reconnect(struct conn *c)
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
-/* Forget the context and free it: hiredis answers every pending callback with NULL. */
-static void conn_drop(struct conn *c, const char *why)
+/*
+ * Forget the context and free it: hiredis answers every pending callback with NULL. With
+ * `reset`, the socket is closed with a TCP reset (SO_LINGER 0), on which the kernel on
+ * Redis's side discards what Redis has not read yet: calls whose callers were all told to
+ * retry are then never run. (A plain close lets Redis read and run them all first; over
+ * a Unix socket it still does, as unread data stays with the receiver.)
+ */
+static void conn_drop(struct conn *c, const char *why, bool reset)
 {
     redisAsyncContext *ac = c->ac;
     if (ac == NULL)
         return;
     log_warn("redis connection %u dropped: %s", c->index, why);
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(ac->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     c->ac = NULL;
     redisAsyncFree(ac);
     schedule_reconnect(c);
@@ -137,7 +151,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     (void)fd, (void)what;
     if (c->state == CONN_CONNECTING)
-        conn_drop(c, "connect or setup timed out");
+        conn_drop(c, "connect or setup timed out", false);
     else if (c->state == CONN_DOWN)
         conn_connect(c);
 }
@@ -169,7 +183,7 @@ static void setup_failed(struct conn *c, const char *why)
 {
     log_error("redis connection %u setup failed: %s", c->index, why);
     evtimer_del(c->timer);
-    conn_drop(c, "setup failed");
+    conn_drop(c, "setup failed", false);
 }
 
 /* privdata: 0 for AUTH and SELECT, 1 + the index in lua_scripts of a SCRIPT LOAD. */
@@ -196,7 +210,6 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (c->was_ready)
             c->pool->stats.reconnects++;
         c->was_ready = true;
-        c->last_reply_ms = (clock_monotonic_us() / 1000);
         log_info("redis connection %u ready", c->index);
     }
 }
@@ -308,7 +321,6 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
         call_free(call);
         return;
     }
-    c->last_reply_ms = (clock_monotonic_us() / 1000);
     if (r->type == REDIS_REPLY_ERROR) {
         bool noscript = call->script != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
         if (noscript)
@@ -320,7 +332,9 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
         static struct log_limit error_replies;
         log_limited(&error_replies, LOG_WARN, "redis error from %s: %s",
                     call->script != NULL ? call->script->name : "command", r->str);
-        call_answer(call, NULL, ERR_REPLY);
+        /* "OOM command not allowed when used memory > 'maxmemory'": a script's first
+         * write found Redis full (nothing it may evict under its maxmemory-policy). */
+        call_answer(call, NULL, strncmp(r->str, "OOM ", 4) == 0 ? REDIS_ERR_FULL : ERR_REPLY);
     } else {
         call_answer(call, r, NULL);
     }
@@ -366,32 +380,60 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     c->pool->stats.timeouts++;
     call_answer(call, NULL, ERR_TIMEOUT);
-    /* Replies come in order: if nothing came back since the oldest call in flight was
-     * sent, or since the last reply, for (nearly) a whole timeout, the connection is stuck
-     * (Redis busy or the link dead), not merely slow. Drop it; hiredis then frees every
-     * call it holds. Any overdue call checks, not only the oldest: timers may fire a
-     * millisecond early, and the oldest stays in the list until hiredis answers it. */
-    uint64_t now = clock_monotonic_us() / 1000;
-    uint64_t timeout = c->pool->rc.command_timeout_ms;
-    uint64_t quiet_since = c->last_reply_ms;
-    if (c->oldest != NULL && c->oldest->sent_ms > quiet_since)
-        quiet_since = c->oldest->sent_ms;
-    if (c->oldest != NULL && now - quiet_since >= timeout - timeout / 10)
-        conn_drop(c, "no reply within the command timeout");
+    /* Still unanswered at its deadline, so the connection's oldest call (replies come in
+     * order) is overdue: Redis is a whole command timeout behind on it, whether stuck or
+     * merely slower than the arrival rate while replies still trickle in. Every call
+     * queued there would time out too, and Redis would still run them all for nobody
+     * (congestion collapse). Drop it with a reset; hiredis answers every call it holds,
+     * and the connection comes back after the reconnect backoff. */
+    conn_drop(c, "no reply within the command timeout (oldest call overdue)", true);
 }
 
-static struct conn *pick_ready(struct redis_pool *pool)
+static bool conn_ready(const struct conn *c)
 {
+    return c->state == CONN_READY && c->ac != NULL;
+}
+
+/*
+ * The next ready connection with room for a call, round-robin; NULL with *why REDIS_DOWN
+ * when none is ready, REDIS_BUSY when every ready one has max_in_flight calls outstanding.
+ * The bound keeps a slow Redis from collecting a backlog whose callers have all been told
+ * to retry: past it a request fails at once, and the frontend's memory stays bounded.
+ */
+static struct conn *pick_ready(struct redis_pool *pool, int *why)
+{
+    *why = REDIS_DOWN;
     if (pool->closing)
         return NULL;
     for (unsigned i = 0; i < pool->nconns; i++) {
         struct conn *c = &pool->conns[(pool->next + i) % pool->nconns];
-        if (c->state == CONN_READY && c->ac != NULL) {
-            pool->next = (pool->next + i + 1) % pool->nconns;
-            return c;
+        if (!conn_ready(c))
+            continue;
+        if (c->inflight >= pool->rc.max_in_flight) {
+            *why = REDIS_BUSY;
+            continue;
         }
+        pool->next = (pool->next + i + 1) % pool->nconns;
+        return c;
     }
     return NULL;
+}
+
+int redis_pool_room(const struct redis_pool *pool, size_t n)
+{
+    int why = REDIS_DOWN;
+    size_t room = 0;
+    if (pool->closing)
+        return REDIS_DOWN;
+    for (unsigned i = 0; i < pool->nconns; i++) {
+        const struct conn *c = &pool->conns[i];
+        if (!conn_ready(c))
+            continue;
+        why = REDIS_BUSY;
+        if (c->inflight < pool->rc.max_in_flight)
+            room += pool->rc.max_in_flight - c->inflight;
+    }
+    return room >= n ? REDIS_SENT : why;
 }
 
 /* Sends a formatted command (ownership of cmd passes here) as a new call. */
@@ -409,20 +451,16 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
     call->script = script;
     call->on_reply = on_reply;
     call->caller = caller;
-    call->sent_ms = (clock_monotonic_us() / 1000);
     if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
         free(cmd);
         free(call);
-        return -1;
+        return REDIS_DOWN;
     }
     pool->stats.calls++;
-    /* An idle connection's last reply may be old: the stuck check measures from here. */
-    if (c->oldest == NULL)
-        c->last_reply_ms = call->sent_ms;
     inflight_push(c, call);
     event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
     event_add(&call->deadline, pool->call_timeout);
-    return 0;
+    return REDIS_SENT;
 }
 
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
@@ -430,9 +468,12 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
                     struct redis_caller caller)
 {
     struct lua_call call;
-    struct conn *c = pick_ready(pool);
-    if (c == NULL || lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
-        return -1;
+    int why;
+    struct conn *c = pick_ready(pool, &why);
+    if (c == NULL)
+        return why;
+    if (lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
+        return REDIS_DOWN;
     size_t len;
     char *cmd = format_command(call.argc, call.argv, call.lens, &len);
     return send_call(pool, c, script, cmd, len, on_reply, caller);
@@ -441,9 +482,10 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
                        const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller)
 {
-    struct conn *c = pick_ready(pool);
+    int why;
+    struct conn *c = pick_ready(pool, &why);
     if (c == NULL)
-        return -1;
+        return why;
     size_t len;
     char *cmd = format_command(argc, argv, argvlen, &len);
     return send_call(pool, c, NULL, cmd, len, on_reply, caller);

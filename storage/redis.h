@@ -32,6 +32,10 @@ struct redis_caller {
  */
 typedef void redis_reply_fn(struct redis_caller caller, struct redisReply *reply, const char *err);
 
+/* The err of an OOM error reply (Redis at maxmemory with nothing it may evict), so callers
+ * can tell it from the others by comparing the pointer. */
+extern const char REDIS_ERR_FULL[];
+
 /* Connections to one Redis (redis.connections of them), connecting at once and
  * reconnecting by themselves with backoff. */
 struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_config *rc);
@@ -43,10 +47,24 @@ void redis_pool_free(struct redis_pool *pool);
 bool redis_pool_ready(const struct redis_pool *pool);
 
 /*
+ * What redis_pool_eval(), redis_pool_command() and redis_pool_room() return: sent (the reply
+ * handler will run), or refused at once (it will not): no connection is ready, or every
+ * ready one already has redis.max_in_flight calls outstanding.
+ */
+enum { REDIS_SENT = 0, REDIS_DOWN = -1, REDIS_BUSY = -2 };
+
+/*
+ * REDIS_SENT when n calls made now would all be sent (the pool has room for them on its
+ * ready connections), else REDIS_DOWN or REDIS_BUSY. For requests of several calls (a
+ * scrape), which are admitted whole or refused whole.
+ */
+int redis_pool_room(const struct redis_pool *pool, size_t n);
+
+/*
  * EVALSHA of `script` with nkeys of the nargs args as KEYS and the rest as ARGV, on the
  * next ready connection, pipelined behind whatever is in flight there. On NOSCRIPT it is
  * resent once as EVAL (which also caches the script again). The args are copied.
- * Returns 0 (on_reply will run), or -1 when no connection is ready (it will not).
+ * Returns REDIS_SENT (on_reply will run), REDIS_DOWN or REDIS_BUSY (it will not).
  */
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
                     const char *const *args, const size_t *arglens, redis_reply_fn *on_reply,
@@ -54,7 +72,7 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
 
 /*
  * Any other command (argv[0] is its name), on the next ready connection, with the same
- * deadline and callback rules as redis_pool_eval(). Returns 0, or -1 (on_reply not called).
+ * deadline, bound and callback rules as redis_pool_eval(), and its return codes.
  */
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
                        const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller);

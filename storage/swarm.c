@@ -12,12 +12,22 @@
 #include <hiredis/hiredis.h>
 
 #include "common/config.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/numtext.h"
 #include "storage/keys.h"
 #include "storage/redis.h"
 
 static const char ERR_BAD_REPLY[] = "storage error";
+
+/* A reply no script sends: a bug or a foreign script under the same name. Logged, at most
+ * a line a second; the caller is told the storage failed. */
+static const char *malformed(const char *script)
+{
+    static struct log_limit lines;
+    log_limited(&lines, LOG_WARN, "redis: malformed reply to %s", script);
+    return ERR_BAD_REPLY;
+}
 
 /* Decoded peers of the reply being delivered. One event loop per process, and the array
  * is only used during a callback, so one static array serves every call. */
@@ -48,41 +58,50 @@ static uint64_t next_random(void)
 
 static int reply_uint(const redisReply *r, uint64_t *out)
 {
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 0)
         return -1;
     *out = (uint64_t)r->integer;
     return 0;
 }
 
-/* Splits a member (storage/keys.h) into a swarm_peer. Returns 0 or -1. */
-static int decode_member(const redisReply *m, struct swarm_peer *p)
+int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
+                          size_t cap)
 {
-    if (m->type != REDIS_REPLY_STRING)
+    *out = (struct announce_reply){.peers = peers};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        reply_uint(r->element[0], &out->complete) < 0 ||
+        reply_uint(r->element[1], &out->incomplete) < 0)
         return -1;
-    p->peer_id = (const uint8_t *)m->str;
-    return member_split(p->peer_id, m->len, &p->v4, &p->v6);
+    /* No more than the script was asked for can be wanted: the rest is not read. */
+    size_t n = r->elements - 2 < cap ? r->elements - 2 : cap;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *m = r->element[2 + i];
+        if (m == NULL || m->type != REDIS_REPLY_STRING)
+            return -1;
+        struct swarm_peer *p = &peers[out->npeers];
+        p->peer_id = (const uint8_t *)m->str;
+        if (member_split(p->peer_id, m->len, &p->v4, &p->v6) == 0)
+            out->npeers++;
+    }
+    return 0;
+}
+
+int swarm_decode_scrape(const redisReply *r, struct scrape_counts *out)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        reply_uint(r->element[0], &out->complete) < 0 ||
+        reply_uint(r->element[1], &out->incomplete) < 0 ||
+        reply_uint(r->element[2], &out->downloaded) < 0)
+        return -1;
+    return 0;
 }
 
 static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
     swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
-    struct announce_reply out = {0};
-    if (err == NULL) {
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            reply_uint(r->element[0], &out.complete) < 0 ||
-            reply_uint(r->element[1], &out.incomplete) < 0) {
-            err = ERR_BAD_REPLY;
-        } else {
-            size_t n = r->elements - 2;
-            if (n > CONFIG_NUM_WANT_CEILING)
-                n = CONFIG_NUM_WANT_CEILING;
-            for (size_t i = 0; i < n; i++) {
-                if (decode_member(r->element[2 + i], &peer_scratch[out.npeers]) == 0)
-                    out.npeers++;
-            }
-            out.peers = peer_scratch;
-        }
-    }
+    struct announce_reply out;
+    if (err == NULL && swarm_decode_announce(r, &out, peer_scratch, CONFIG_NUM_WANT_CEILING) < 0)
+        err = malformed("announce.lua");
     if (err != NULL)
         done(caller.arg, NULL, err);
     else
@@ -162,7 +181,7 @@ static void on_fullscrape_reply(struct redis_caller caller, redisReply *r, const
     swarm_fullscrape_fn *done = (swarm_fullscrape_fn *)caller.fn;
     struct fullscrape_reply out;
     if (err == NULL && decode_fullscrape(r, &out) < 0)
-        err = ERR_BAD_REPLY;
+        err = malformed("lua/fullscrape.lua");
     done(caller.arg, err == NULL ? &out : NULL, err);
 }
 
@@ -205,12 +224,8 @@ static void on_scrape_reply(struct redis_caller caller, redisReply *r, const cha
 {
     struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
-    struct scrape_counts *c = &call->counts[part->index];
-    if (err == NULL && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-                        reply_uint(r->element[0], &c->complete) < 0 ||
-                        reply_uint(r->element[1], &c->incomplete) < 0 ||
-                        reply_uint(r->element[2], &c->downloaded) < 0))
-        err = ERR_BAD_REPLY;
+    if (err == NULL && swarm_decode_scrape(r, &call->counts[part->index]) < 0)
+        err = malformed("scrape.lua");
     if (err != NULL && call->err == NULL)
         call->err = err;
     if (--call->owed > 0)
@@ -226,7 +241,10 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg)
 {
     if (n == 0)
-        return -1;
+        return REDIS_DOWN;
+    int room = redis_pool_room(pool, n);
+    if (room != REDIS_SENT)
+        return room;
     struct scrape_call *call = xcalloc(1, sizeof(*call));
     call->done = done;
     call->arg = arg;
@@ -244,17 +262,19 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         swarm_keys_args(&k, args, lens);
         call->parts[i].call = call;
         call->parts[i].index = i;
-        if (redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
-                            REDIS_CALLER(NULL, &call->parts[i])) < 0) {
+        int rc = redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
+                                 REDIS_CALLER(NULL, &call->parts[i]));
+        if (rc != REDIS_SENT) {
             if (i == 0) {
                 scrape_call_free(call);
-                return -1;
+                return rc;
             }
-            /* Some are in flight: they deliver the failure when the last one lands. */
-            call->err = "storage unavailable";
+            /* Some are in flight (not expected after redis_pool_room(), but a send may still
+             * fail): they deliver the failure when the last one lands. */
+            call->err = ERR_BAD_REPLY;
             break;
         }
         call->owed++;
     }
-    return 0;
+    return REDIS_SENT;
 }

@@ -8,6 +8,7 @@
 #include "common/torrent.h"
 
 struct redis_pool;
+struct redisReply;
 
 /* One peer of a reply; pointers are valid only during the callback. */
 struct swarm_peer {
@@ -43,7 +44,8 @@ struct swarm_announce_args {
 /* reply NULL and err set on failure; exactly once, never from inside swarm_announce(). */
 typedef void swarm_announce_fn(void *arg, const struct announce_reply *reply, const char *err);
 
-/* One EVALSHA of lua/announce.lua. Returns 0, or -1 (done not called) when Redis is down. */
+/* One EVALSHA of lua/announce.lua. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not
+ * called): storage/redis.h. */
 int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
                    swarm_announce_fn *done, void *arg);
 
@@ -57,11 +59,26 @@ typedef void swarm_scrape_fn(void *arg, const struct scrape_counts *counts, size
 
 /*
  * One EVALSHA of lua/scrape.lua per hash (each touches one swarm, so this works on a
- * cluster), all pipelined at once. The hashes are copied. Returns 0, or -1 (done not
- * called) when Redis is down.
+ * cluster), all pipelined at once: admitted whole or refused whole. The hashes are copied.
+ * Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not called).
  */
 int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
+
+/*
+ * The scripts' replies, decoded: pure (no Redis needed), for the reply handlers, the unit
+ * tests and fuzzing. A reply of the wrong shape is a failure, never a crash.
+ *
+ * announce.lua's: an array of the two counts (integers >= 0) and the members (strings).
+ * Fills *out, its peers pointing into peers[] (at most cap) and into r. A member of no
+ * layout (storage/keys.h) is skipped; a member that is no string fails the reply. Returns 0,
+ * or -1 (out undefined).
+ */
+int swarm_decode_announce(const struct redisReply *r, struct announce_reply *out,
+                          struct swarm_peer *peers, size_t cap);
+
+/* scrape.lua's: exactly three integers >= 0. Returns 0, or -1 (out undefined). */
+int swarm_decode_scrape(const struct redisReply *r, struct scrape_counts *out);
 
 /* The last pass's name (its pass_finished_ms), room for a decimal uint64_t and a NUL. */
 #define SWARM_PASS_LEN 24
@@ -79,7 +96,8 @@ typedef void swarm_fullscrape_fn(void *arg, const struct fullscrape_reply *r, co
 /*
  * The aggregator's full-scrape snapshot, only if a pass other than known_pass (the caller's,
  * "" for none) has been published since (lua/fullscrape.lua): a check costs a few bytes, the
- * snapshot is sent once per pass. Returns 0, or -1 (done not called) when Redis is down.
+ * snapshot is sent once per pass. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY (done not
+ * called).
  */
 int swarm_full_scrape(struct redis_pool *pool, const char *known_pass, swarm_fullscrape_fn *done,
                       void *arg);

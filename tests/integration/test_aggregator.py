@@ -47,7 +47,8 @@ AGGREGATOR_METRICS = {
     "starling_aggregator_swarms_deleted_total": "counter",
 }
 ENDPOINTS = ("announce", "scrape", "other")
-RESULTS = ("ok", "bad_params", "storage_error", "bad_http", "not_found")
+RESULTS = ("ok", "bad_params", "storage_error", "storage_busy", "storage_full", "bad_http",
+           "not_found")
 EXIT_BOUND = 5.0
 
 

@@ -21,7 +21,8 @@ from harness import (STORAGE_UNAVAILABLE, Conn, RedisServer, Starling, announce,
                      wait_until)
 
 ENDPOINTS = ("announce", "scrape", "other")
-RESULTS = ("ok", "bad_params", "storage_error", "bad_http", "not_found")
+RESULTS = ("ok", "bad_params", "storage_error", "storage_busy", "storage_full", "bad_http",
+           "not_found")
 HISTOGRAM = "starling_http_request_duration_seconds"
 # The README's table of starling metrics: name -> type.
 FRONTEND_METRICS = {

@@ -1,8 +1,10 @@
 """Redis down, slow, restarted or erroring: clients get `storage unavailable, retry later`
-quickly, never a hang, and service resumes by itself."""
+quickly, never a hang, and service resumes by itself. The frontends' request totals in
+Redis stay exact through all of it: reports are idempotent (issue 9, item 10)."""
 
 import hashlib
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -11,10 +13,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import promtext
 from harness import (STORAGE_UNAVAILABLE, Conn, RedisServer, Starling, announce,
-                     announce_reply, announce_target, build_request, compact4, failure, key,
-                     random_hash, random_peer_id, require_binary, scrape, scrape_target,
-                     source_dir, wait_until)
+                     announce_reply, announce_target, build_request, compact4, failure,
+                     http_get, key, now_ms, random_hash, random_peer_id, require_binary,
+                     scrape, scrape_target, source_dir, wait_until)
 
 LOCAL = "127.0.0.1"
 COMMAND_TIMEOUT = 0.3  # redis.command_timeout below
@@ -229,6 +232,133 @@ class RedisFailureTest(unittest.TestCase):
         for i in range(4):
             r = announce(self.port, good, random_peer_id(), 33000 + i, numwant=0)
             self.assertEqual(r.body, announce_reply(0, i + 1))
+
+
+NODE_RE = re.compile(r"started as (\S+?);")
+REQUESTS_KEY = "{starling}:requests"
+
+
+def frontend_totals(tracker):
+    """{"<endpoint>:<result>": n} of a frontend's own /metrics, the nonzero ones: what it
+    must have reported ("udp_<action>:<result>" for UDP)."""
+    r = http_get(tracker.metrics_port, "/metrics")
+    f = promtext.parse(r.body.decode())
+    out = {}
+    for _, labels, value in f["starling_http_requests_total"]["samples"]:
+        out["%s:%s" % (labels["endpoint"], labels["result"])] = int(value)
+    for _, labels, value in f["starling_udp_requests_total"]["samples"]:
+        out["udp_%s:%s" % (labels["action"], labels["result"])] = int(value)
+    return {k: v for k, v in out.items() if v}
+
+
+def add(*totals):
+    out = {}
+    for t in totals:
+        for k, v in t.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+class CounterReportsTest(unittest.TestCase):
+    """{starling}:requests holds every frontend's request totals, exactly: a report that
+    timed out but was applied, then sent again, counts once; a frontend that died still
+    counts; nodes long silent are forgotten without losing their counts."""
+
+    def setUp(self):
+        require_binary()
+        # A Unix socket: Redis reads what a dropped connection had sent (no TCP reset), so
+        # reports really are applied after their callers gave up on them.
+        self.redis = RedisServer(unix_socket=True)
+        self.addCleanup(self.redis.cleanup)
+        self.redis.start()
+        self.trackers = []
+
+    def tearDown(self):
+        for t in self.trackers:
+            report = t.cleanup()
+            self.assertIsNone(report, "sanitizer report in starling log")
+
+    def tracker(self):
+        t = Starling(self.redis, {"redis": {"unix_socket": self.redis.unix_socket,
+                                            "command_timeout": "300ms"}})
+        self.trackers.append(t)
+        t.start()
+        return t
+
+    def stored(self):
+        raw = self.redis.call("HGETALL", REQUESTS_KEY)
+        return {k.decode(): int(v) for k, v in zip(raw[::2], raw[1::2]) if int(v)}
+
+    def assert_totals(self, expected, what, timeout=5.0):
+        last = [None]
+
+        def equal():
+            last[0] = self.stored()
+            return last[0] == expected
+        try:
+            wait_until(equal, timeout, interval=0.1, what=what)
+        except AssertionError:
+            self.fail("%s: {starling}:requests = %r, expected %r" % (what, last[0], expected))
+
+    def test_totals_exact_when_reports_time_out(self):
+        t = self.tracker()
+        for i in range(10):
+            announce(t.port, random_hash(), random_peer_id(), 6000 + i)
+        self.assert_totals(frontend_totals(t), "the first reports")
+        # Redis sleeping longer than command_timeout, awake between sleeps: each report
+        # times out, is applied when Redis wakes, and the next one carries it again.
+        slow = subprocess.Popen(["redis-cli", "-p", str(self.redis.port), "-r", "8", "DEBUG",
+                                 "SLEEP", "0.6"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            for i in range(10):
+                announce(t.port, random_hash(), random_peer_id(), 6100 + i, timeout=10.0)
+                time.sleep(0.3)
+            slow.wait(timeout=15)
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+                slow.wait()
+        self.assertGreater(frontend_totals(t).get("announce:storage_error", 0), 0)
+        self.assert_totals(frontend_totals(t), "the totals after the slowdown")
+
+    def test_dead_frontends_still_count(self):
+        a = self.tracker()
+        for i in range(3):
+            announce(a.port, random_hash(), random_peer_id(), 6200 + i)
+        http_get(a.port, "/nowhere")
+        a_totals = frontend_totals(a)
+        self.assert_totals(a_totals, "frontend A's totals")
+        a.proc.kill()  # no last report: the ones before it already count
+        a.proc.wait(timeout=5)
+        b = self.tracker()
+        for i in range(2):
+            announce(b.port, random_hash(), random_peer_id(), 6300 + i)
+        self.assert_totals(add(a_totals, frontend_totals(b)), "A's and B's totals")
+
+    def test_silent_nodes_retired_and_a_retired_node_goes_on(self):
+        t = self.tracker()
+        announce(t.port, random_hash(), random_peer_id(), 6400)
+        self.assert_totals(frontend_totals(t), "the first report")
+        node = NODE_RE.search(t.log()).group(1)
+        # A frontend gone for two hours: its totals are in the sum, its own hash is stale.
+        self.redis.call("ZADD", "{starling}:frontends", now_ms() - 2 * 3600 * 1000, "gone:1:0")
+        self.redis.call("HSET", REQUESTS_KEY + ":gone:1:0", "announce:ok", "7")
+        self.redis.call("HINCRBY", REQUESTS_KEY, "announce:ok", "7")
+        expected = add(frontend_totals(t), {"announce:ok": 7})
+
+        def retired():
+            return (self.redis.call("EXISTS", REQUESTS_KEY + ":gone:1:0") == 0
+                    and self.redis.call("ZSCORE", "{starling}:frontends", "gone:1:0") is None)
+        wait_until(retired, 3.0, interval=0.1, what="the silent node to be retired")
+        self.assert_totals(expected, "totals after retiring a node")
+        # This node's own hash vanishes (as if retired while it could not report): its next
+        # report is refused, it goes on under a new id, and nothing is counted twice.
+        self.assertEqual(self.redis.call("DEL", "%s:%s" % (REQUESTS_KEY, node)), 1)
+        wait_until(lambda: "reporting as" in t.log(), 3.0, what="a new node id")
+        for i in range(3):
+            announce(t.port, random_hash(), random_peer_id(), 6500 + i)
+        self.assert_totals(add(expected, {"announce:ok": 3}), "totals under the new id")
 
 
 class RedisDownAtStartTest(unittest.TestCase):

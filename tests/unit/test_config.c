@@ -123,6 +123,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->redis.connect_timeout_ms, b->redis.connect_timeout_ms);
     assert_int_equal(a->redis.command_timeout_ms, b->redis.command_timeout_ms);
     assert_int_equal(a->redis.connections, b->redis.connections);
+    assert_int_equal(a->redis.max_in_flight, b->redis.max_in_flight);
 }
 
 /* Writes text to a new temp file; its path goes to path (PATH_LEN bytes). */
@@ -177,6 +178,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis.connect_timeout_ms, 1000);
     assert_int_equal(cfg.redis.command_timeout_ms, 500);
     assert_int_equal(cfg.redis.connections, 2);
+    assert_int_equal(cfg.redis.max_in_flight, 4096);
     assert_string_equal(cfg.log_file, "");
     assert_string_equal(cfg.metrics_listen_addr, "127.0.0.1:9100");
     assert_int_equal(cfg.shutdown_timeout_ms, 10000);
@@ -252,7 +254,8 @@ static const char full_json[] =
     "    \"db\": 42,\n"
     "    \"connect_timeout\": \"250ms\",\n"
     "    \"command_timeout\": \"2s\",\n"
-    "    \"connections\": 64\n"
+    "    \"connections\": 64,\n"
+    "    \"max_in_flight\": 100\n"
     "  }\n"
     "}\n";
 
@@ -299,6 +302,7 @@ static void check_full(const struct config *cfg)
     assert_int_equal(cfg->redis.connect_timeout_ms, 250);
     assert_int_equal(cfg->redis.command_timeout_ms, 2000);
     assert_int_equal(cfg->redis.connections, 64);
+    assert_int_equal(cfg->redis.max_in_flight, 100);
     assert_int_equal(config_validate(cfg, err), 0);
 }
 
@@ -402,7 +406,7 @@ static void test_int_bounds_ok(void **state)
 
     load_ok("{\"max_scrape_hashes\": 1, \"http_max_request_bytes\": 256, \"http_listen_limit\": 1,"
             " \"default_num_want\": 0, \"max_num_want\": 0, \"http_per_address_limit\": 0,"
-            " \"redis\": {\"port\": 1, \"db\": 0, \"connections\": 1}}",
+            " \"redis\": {\"port\": 1, \"db\": 0, \"connections\": 1, \"max_in_flight\": 1}}",
             &cfg);
     assert_int_equal(cfg.max_scrape_hashes, 1);
     assert_int_equal(cfg.http_max_request_bytes, 256);
@@ -410,11 +414,13 @@ static void test_int_bounds_ok(void **state)
     assert_int_equal(cfg.http_per_address_limit, 0);
     assert_int_equal(cfg.redis.port, 1);
     assert_int_equal(cfg.redis.connections, 1);
+    assert_int_equal(cfg.redis.max_in_flight, 1);
 
     load_ok("{\"max_scrape_hashes\": 1000, \"http_max_request_bytes\": 1048576,"
             " \"http_listen_limit\": 2147483647, \"default_num_want\": 1000,"
             " \"max_num_want\": 1000,"
-            " \"redis\": {\"port\": 65535, \"db\": 2147483647, \"connections\": 64}}",
+            " \"redis\": {\"port\": 65535, \"db\": 2147483647, \"connections\": 64,"
+            " \"max_in_flight\": 1000000}}",
             &cfg);
     assert_int_equal(cfg.max_scrape_hashes, 1000);
     assert_int_equal(cfg.http_max_request_bytes, 1048576);
@@ -424,6 +430,7 @@ static void test_int_bounds_ok(void **state)
     /* Not limited to Redis' default 16 databases. */
     assert_int_equal(cfg.redis.db, 2147483647);
     assert_int_equal(cfg.redis.connections, 64);
+    assert_int_equal(cfg.redis.max_in_flight, 1000000);
 }
 
 /* ---- bad files ------------------------------------------------------------------------- */
@@ -576,6 +583,10 @@ static void test_out_of_range(void **state)
         {"{\"redis\": {\"db\": 2147483648}}", "\"redis.db\": out of range (0..2147483647)"},
         {"{\"redis\": {\"connections\": 0}}", "\"redis.connections\": out of range (1..64)"},
         {"{\"redis\": {\"connections\": 65}}", "\"redis.connections\": out of range (1..64)"},
+        {"{\"redis\": {\"max_in_flight\": 0}}",
+         "\"redis.max_in_flight\": out of range (1..1000000)"},
+        {"{\"redis\": {\"max_in_flight\": 1000001}}",
+         "\"redis.max_in_flight\": out of range (1..1000000)"},
     };
     (void)state;
 
@@ -1121,6 +1132,17 @@ static void test_validate(void **state)
     fresh(&cfg);
     cfg.redis.connections = 0;
     validate_fails(&cfg, "redis.connections");
+
+    fresh(&cfg);
+    cfg.redis.max_in_flight = 0;
+    validate_fails(&cfg, "redis.max_in_flight");
+
+    /* 2 x 36 < 74: a largest scrape could never be admitted whole. */
+    fresh(&cfg);
+    cfg.redis.max_in_flight = 36;
+    validate_fails(&cfg, "max_scrape_hashes (74)");
+    cfg.redis.max_in_flight = 37;
+    assert_int_equal(config_validate(&cfg, err), 0);
 
     /* A header with no proxy to trust it from is allowed; it is simply never read. */
     fresh(&cfg);

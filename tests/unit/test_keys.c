@@ -139,10 +139,14 @@ static void test_global_keys(void **state)
     assert_string_equal(LEADER_LOCK_KEY, "starling:aggregator:lock");
     assert_string_equal(COUNTERS_REQUESTS_KEY, "{starling}:requests");
     assert_string_equal(COUNTERS_FRONTENDS_KEY, "{starling}:frontends");
+    assert_string_equal(COUNTERS_NODE_PREFIX, "{starling}:requests:");
     assert_string_equal(SWARM_SCAN_MATCH, "{*}:peers");
     /* The counters' two keys go to one script call: one slot on a cluster. */
     assert_int_equal(key_hash_slot(COUNTERS_REQUESTS_KEY, strlen(COUNTERS_REQUESTS_KEY)),
                      key_hash_slot(COUNTERS_FRONTENDS_KEY, strlen(COUNTERS_FRONTENDS_KEY)));
+    /* ... and so do the nodes' own hashes, which it names. */
+    assert_int_equal(key_hash_slot(COUNTERS_REQUESTS_KEY, strlen(COUNTERS_REQUESTS_KEY)),
+                     key_hash_slot(COUNTERS_NODE_PREFIX "host:1:ab", 29));
 }
 
 static void test_stats_fields(void **state)

@@ -98,9 +98,10 @@ static const struct {
     const char *name;
     long value;
 } constants[] = {
-    {"SWARM_TAG_LEN", SWARM_TAG_LEN},     {"MEMBER_ID_LEN", MEMBER_ID_LEN},
-    {"MEMBER_V4_LEN", MEMBER_V4_LEN},     {"MEMBER_V6_LEN", MEMBER_V6_LEN},
-    {"MEMBER_DUAL_LEN", MEMBER_DUAL_LEN}, {"MEMBER_ENDPOINTS_MAX", MEMBER_ENDPOINTS_MAX},
+    {"SWARM_TAG_LEN", SWARM_TAG_LEN},           {"MEMBER_ID_LEN", MEMBER_ID_LEN},
+    {"MEMBER_V4_LEN", MEMBER_V4_LEN},           {"MEMBER_V6_LEN", MEMBER_V6_LEN},
+    {"MEMBER_DUAL_LEN", MEMBER_DUAL_LEN},       {"MEMBER_ENDPOINTS_MAX", MEMBER_ENDPOINTS_MAX},
+    {"COUNTERS_RETIRE_MS", COUNTERS_RETIRE_MS}, {"COUNTERS_RETIRE_BATCH", COUNTERS_RETIRE_BATCH},
 };
 #define NCONSTANTS (sizeof(constants) / sizeof(constants[0]))
 
