@@ -156,6 +156,40 @@ class CliTest(unittest.TestCase):
             self.assertEqual(rc, 2, "%s=%s: %r" % (var, value, err))
             self.assertIn(var, err)
 
+    def test_errors_never_show_values(self):
+        # README: an error names the file, the line and column or the key; never a value,
+        # which may be a secret under the wrong key or on a broken line.
+        secret = "hunter2-0123456789"
+        cases = [
+            # The issue's example: jansson would say `unexpected newline near '"hunter2...`.
+            ('{"udp_secret": "%s\n"}' % secret, ":1:34: line break inside a string"),
+            ('{"redis": {"password": %s}}' % secret, ":1:"),
+            ('{"udp_secret": "%s", "udp_secret": "%s"}' % (secret, secret), ":1:49: duplicate key"),
+            ('{\n  "log_level": "%s"\n}' % secret[:7], ': "log_level": bad value'),
+            ('{"announce": "%s"}' % secret, ': "announce": bad duration'),
+            ('{"trusted_proxies": ["%s"]}' % secret, ': "trusted_proxies[0]": not an address'),
+            ('{"redis": {"url": "redis://:%s@h:99999"}}' % secret, ': "redis.url": bad port'),
+        ]
+        for text, want in cases:
+            path = self.write("bad.json", text)
+            with self.subTest(config=text):
+                rc, out, err = run_starling(["--config", path, "--check-config"])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("starling: config: " + path + want, err)
+                self.assertNotIn("hunter", out + err)
+        good = self.write("good.json", self.bad({}))
+        for var, value in (("STARLING_REDIS_URL", "redis://:%s@h:99999" % secret),
+                           ("STARLING_REDIS_URL", secret),
+                           ("STARLING_METRICS_LISTEN_ADDR", secret),
+                           ("STARLING_LOG_LEVEL", secret),
+                           ("STARLING_AGGREGATOR_INTERVAL", secret)):
+            with self.subTest(var=var, value=value):
+                rc, out, err = run_starling(["--config", good, "--check-config"],
+                                            env={var: value})
+                self.assertEqual(rc, 2, err)
+                self.assertIn(var, err)
+                self.assertNotIn("hunter", out + err)
+
     def test_starling_config_variable(self):
         good = self.write("good.json", self.bad({}))
         bad = self.write("bad.json", self.bad({"bogus_key": 1}))
