@@ -444,6 +444,14 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "redis.connections must be 1..%d", REDIS_CONNECTIONS_MAX);
     if (cfg->aggregator.lock_ttl_ms < 1000)
         return config_err(err, "aggregator.lock_ttl must be at least 1s");
+    /* Empty is allowed: a random per-process secret (udp.c warns that it is one node's). */
+    if (cfg->udp_secret[0] != '\0' && strlen(cfg->udp_secret) < UDP_SECRET_MIN_LEN)
+        return config_err(err, "udp_secret: shorter than %d bytes; %s", UDP_SECRET_MIN_LEN,
+                          UDP_SECRET_HOWTO);
+    if (cfg->udp_previous_secret[0] != '\0' &&
+        strlen(cfg->udp_previous_secret) < UDP_SECRET_MIN_LEN)
+        return config_err(err, "udp_previous_secret: shorter than %d bytes; %s", UDP_SECRET_MIN_LEN,
+                          UDP_SECRET_HOWTO);
     /* real_ip_header without trusted_proxies is allowed: the header is then never honoured. */
     return 0;
 }

@@ -1284,6 +1284,56 @@ static void test_validate(void **state)
 }
 
 /* The loaders leave the cross-field checks to config_validate(). */
+/* A secret of n bytes ('Q', in no message) into dst, as a file or the environment gives it. */
+static void set_secret(char *dst, size_t cap, size_t n)
+{
+    assert_true(n < cap);
+    memset(dst, 'Q', n);
+    dst[n] = '\0';
+}
+
+/* udp_secret keys every connection ID; README: at least 16 bytes, or "" for a random one. */
+static void test_udp_secret_strength(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+
+    fresh(&cfg);
+    assert_int_equal(config_validate(&cfg, err), 0);
+    set_secret(cfg.udp_secret, sizeof(cfg.udp_secret), 16);
+    assert_int_equal(config_validate(&cfg, err), 0);
+    set_secret(cfg.udp_secret, sizeof(cfg.udp_secret), 255);
+    assert_int_equal(config_validate(&cfg, err), 0);
+    for (size_t n = 1; n < 16; n++) {
+        set_secret(cfg.udp_secret, sizeof(cfg.udp_secret), n);
+        assert_int_equal(config_validate(&cfg, err), -1);
+        assert_starts_with(err, "udp_secret: shorter than 16 bytes");
+        /* It says how to make one, and never shows this one. */
+        assert_contains(err, "head -c 32 /dev/urandom | base64");
+        assert_null(strstr(err, cfg.udp_secret));
+    }
+
+    fresh(&cfg);
+    set_secret(cfg.udp_secret, sizeof(cfg.udp_secret), 16);
+    set_secret(cfg.udp_previous_secret, sizeof(cfg.udp_previous_secret), 16);
+    assert_int_equal(config_validate(&cfg, err), 0);
+    set_secret(cfg.udp_previous_secret, sizeof(cfg.udp_previous_secret), 15);
+    validate_fails(&cfg, "udp_previous_secret: shorter than 16 bytes");
+
+    /* From the environment too: config_load() validates what the variables set. */
+    clear_env();
+    setenv("STARLING_UDP_SECRET", "only-15-bytes!!", 1);
+    assert_int_equal(config_load(NULL, &cfg, err), -1);
+    assert_contains(err, "udp_secret: shorter than 16 bytes");
+    setenv("STARLING_UDP_SECRET", "exactly-16-bytes", 1);
+    assert_int_equal(config_load(NULL, &cfg, err), 0);
+    setenv("STARLING_UDP_PREVIOUS_SECRET", "short", 1);
+    assert_int_equal(config_load(NULL, &cfg, err), -1);
+    assert_contains(err, "udp_previous_secret: shorter than 16 bytes");
+    clear_env();
+}
+
 static void test_load_does_not_validate(void **state)
 {
     struct config cfg;
@@ -1395,6 +1445,7 @@ int main(void)
         cmocka_unit_test(test_redis_url_limits),
         cmocka_unit_test(test_redis_url_errors_hide_secrets),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_udp_secret_strength),
         cmocka_unit_test(test_load_does_not_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
