@@ -16,6 +16,7 @@
 #include "common/numtext.h"
 #include "storage/keys.h"
 #include "storage/redis.h"
+#include "storage/swarm_internal.h"
 
 static const char ERR_BAD_REPLY[] = "storage error";
 
@@ -63,26 +64,32 @@ static int decode_member(const redisReply *m, struct swarm_peer *p)
     return member_split(p->peer_id, m->len, &p->v4, &p->v6);
 }
 
+int swarm_decode_announce(const redisReply *r, struct swarm_peer *scratch, size_t cap,
+                          struct announce_reply *out)
+{
+    struct announce_reply a = {0};
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        reply_uint(r->element[0], &a.complete) < 0 || reply_uint(r->element[1], &a.incomplete) < 0)
+        return -1;
+    size_t n = r->elements - 2;
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++) {
+        if (decode_member(r->element[2 + i], &scratch[a.npeers]) == 0)
+            a.npeers++;
+    }
+    a.peers = scratch;
+    *out = a;
+    return 0;
+}
+
 static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
 {
     swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
-    struct announce_reply out = {0};
-    if (err == NULL) {
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            reply_uint(r->element[0], &out.complete) < 0 ||
-            reply_uint(r->element[1], &out.incomplete) < 0) {
-            err = ERR_BAD_REPLY;
-        } else {
-            size_t n = r->elements - 2;
-            if (n > CONFIG_NUM_WANT_CEILING)
-                n = CONFIG_NUM_WANT_CEILING;
-            for (size_t i = 0; i < n; i++) {
-                if (decode_member(r->element[2 + i], &peer_scratch[out.npeers]) == 0)
-                    out.npeers++;
-            }
-            out.peers = peer_scratch;
-        }
-    }
+    struct announce_reply out;
+    if (err == NULL && swarm_decode_announce(r, peer_scratch, CONFIG_NUM_WANT_CEILING, &out) < 0)
+        err = ERR_BAD_REPLY;
     if (err != NULL)
         done(caller.arg, NULL, err);
     else
@@ -172,6 +179,19 @@ struct scrape_call {
     struct scrape_part *parts;
 };
 
+int swarm_decode_scrape(const redisReply *r, struct scrape_counts *out)
+{
+    struct scrape_counts c;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        reply_uint(r->element[0], &c.complete) < 0 ||
+        reply_uint(r->element[1], &c.incomplete) < 0 ||
+        reply_uint(r->element[2], &c.downloaded) < 0)
+        return -1;
+    *out = c;
+    return 0;
+}
+
 static void scrape_call_free(struct scrape_call *call)
 {
     free(call->counts);
@@ -183,11 +203,7 @@ static void on_scrape_reply(struct redis_caller caller, redisReply *r, const cha
 {
     struct scrape_part *part = caller.arg;
     struct scrape_call *call = part->call;
-    struct scrape_counts *c = &call->counts[part->index];
-    if (err == NULL && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-                        reply_uint(r->element[0], &c->complete) < 0 ||
-                        reply_uint(r->element[1], &c->incomplete) < 0 ||
-                        reply_uint(r->element[2], &c->downloaded) < 0))
+    if (err == NULL && swarm_decode_scrape(r, &call->counts[part->index]) < 0)
         err = ERR_BAD_REPLY;
     if (err != NULL && call->err == NULL)
         call->err = err;
