@@ -82,6 +82,27 @@ __attribute__((format(printf, 2, 3))) int config_err(char *err, const char *fmt,
     return -1;
 }
 
+/* Removes from s (a NUL-terminated text) every occurrence of cut, unless cut was cut short. */
+static void remove_all(char *s, const char *cut, int len, size_t cap)
+{
+    char *p;
+    if (len <= 0 || (size_t)len >= cap)
+        return;
+    while ((p = strstr(s, cut)) != NULL)
+        memmove(p, p + len, strlen(p + len) + 1);
+}
+
+void config_reason_without_value(char *reason, const char *text, const char *fallback)
+{
+    char cut[STARLING_ERR_LEN + 8];
+
+    /* A text too long for cut was cut in reason too: the quote check below catches it. */
+    remove_all(reason, cut, snprintf(cut, sizeof(cut), " in \"%s\"", text), sizeof(cut));
+    remove_all(reason, cut, snprintf(cut, sizeof(cut), " \"%s\"", text), sizeof(cut));
+    if (strchr(reason, '"') != NULL)
+        snprintf(reason, STARLING_ERR_LEN, "%s", fallback);
+}
+
 /* Copies len bytes of src and a NUL into dst (cap bytes). Returns 0, or -1 if it won't fit. */
 int config_copy_str(char *dst, size_t cap, const char *src, size_t len)
 {
@@ -299,8 +320,10 @@ int config_add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char 
     if (config_copy_str(slot, CONFIG_ADDR_LEN, s, len) < 0)
         return config_err(err, "%s: address too long (at most %d bytes)", label,
                           CONFIG_ADDR_LEN - 1);
-    if (listen_addr_parse(slot, &ss, &sslen, reason, sizeof(reason)) < 0)
+    if (listen_addr_parse(slot, &ss, &sslen, reason, sizeof(reason)) < 0) {
+        config_reason_without_value(reason, slot, "bad listen address");
         return config_err(err, "%s: %s", label, reason);
+    }
     (*n)++;
     return 0;
 }
@@ -371,21 +394,22 @@ int config_apply_env(struct config *cfg, char *err)
      * reads it (the frontend's metrics_listen_addr, the aggregator's own). */
     if ((v = env_value("STARLING_METRICS_LISTEN_ADDR")) != NULL) {
         if (strlen(v) >= CONFIG_ADDR_LEN || !config_is_listen_addr_or_empty(v))
-            return config_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value \"%s\": %s", v,
-                              LISTEN_ADDR_HINT);
+            return config_err(err, "STARLING_METRICS_LISTEN_ADDR: bad value: %s", LISTEN_ADDR_HINT);
         snprintf(tmp.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
         snprintf(tmp.aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", v);
     }
     if ((v = env_value("STARLING_AGGREGATOR_INTERVAL")) != NULL &&
-        duration_parse_ms(v, &tmp.aggregator.interval_ms, reason, sizeof(reason)) < 0)
+        duration_parse_ms(v, &tmp.aggregator.interval_ms, reason, sizeof(reason)) < 0) {
+        config_reason_without_value(reason, v, "bad duration");
         return config_err(err, "STARLING_AGGREGATOR_INTERVAL: %s", reason);
+    }
     if ((v = env_value("STARLING_LOG_FILE")) != NULL &&
         config_copy_str(tmp.log_file, sizeof(tmp.log_file), v, strlen(v)) < 0)
         return config_err(err, "STARLING_LOG_FILE: too long (at most %zu bytes)",
                           sizeof(tmp.log_file) - 1);
     if ((v = env_value("STARLING_LOG_LEVEL")) != NULL) {
         if (!config_is_log_level(v))
-            return config_err(err, "STARLING_LOG_LEVEL: bad value \"%s\": %s", v, LOG_LEVEL_HINT);
+            return config_err(err, "STARLING_LOG_LEVEL: bad value: %s", LOG_LEVEL_HINT);
         snprintf(tmp.log_level, sizeof(tmp.log_level), "%s", v);
     }
     *cfg = tmp;
@@ -433,6 +457,14 @@ int config_validate(const struct config *cfg, char *err)
                           cfg->max_scrape_hashes);
     if (cfg->aggregator.lock_ttl_ms < 1000)
         return config_err(err, "aggregator.lock_ttl must be at least 1s");
+    /* Empty is allowed: a random per-process secret (udp.c warns that it is one node's). */
+    if (cfg->udp_secret[0] != '\0' && strlen(cfg->udp_secret) < UDP_SECRET_MIN_LEN)
+        return config_err(err, "udp_secret: shorter than %d bytes; %s", UDP_SECRET_MIN_LEN,
+                          UDP_SECRET_HOWTO);
+    if (cfg->udp_previous_secret[0] != '\0' &&
+        strlen(cfg->udp_previous_secret) < UDP_SECRET_MIN_LEN)
+        return config_err(err, "udp_previous_secret: shorter than %d bytes; %s", UDP_SECRET_MIN_LEN,
+                          UDP_SECRET_HOWTO);
     /* real_ip_header without trusted_proxies is allowed: the header is then never honoured. */
     return 0;
 }

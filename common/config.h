@@ -17,6 +17,13 @@
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
 /* recvmmsg/sendmmsg batches: past this the kernel's UIO_MAXIOV-sized loops stop paying. */
 #define UDP_BATCH_MAX 1024
+/*
+ * A configured udp_secret (and udp_previous_secret) is at least this long. One connect
+ * reply lets an attacker test guesses offline, so the secret must be out of reach of a
+ * search: 16 random bytes (base64 of 32 is what README suggests).
+ */
+#define UDP_SECRET_MIN_LEN 16
+#define UDP_SECRET_HOWTO "make one with: head -c 32 /dev/urandom | base64"
 
 struct redis_config {
     char host[256];        /* TCP host (default 127.0.0.1) */

@@ -29,6 +29,15 @@
  */
 int config_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Config errors name the key and the problem, never the value: a secret put under the wrong
+ * key (or a typo in a secret's line) must not reach a terminal or a log. The shared parsers
+ * (durations, CIDRs, listen addresses) quote the text they refused: this removes it from
+ * their reason, in place (` in "TEXT"` and ` "TEXT"`), and puts fallback there instead if a
+ * quote is left (a cut one).
+ */
+void config_reason_without_value(char *reason, const char *text, const char *fallback);
+
 /* Copies len bytes of src and a NUL into dst (cap bytes). Returns 0, or -1 if it won't fit. */
 int config_copy_str(char *dst, size_t cap, const char *src, size_t len);
 

@@ -1,6 +1,7 @@
 /* config.json: the table of keys, their types and limits, applied over a struct config. */
 #include "common/config.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,9 +39,10 @@ static int apply_duration(void *dst, json_t *val, const char *path, char *err)
 
     if (!json_is_string(val))
         return config_err(err, "\"%s\": expected a duration string such as \"30s\"", path);
-    /* duration_parse_ms() names the text: `bad duration "5x": unknown unit ...` */
-    if (duration_parse_ms(json_string_value(val), &ms, reason, sizeof(reason)) < 0)
+    if (duration_parse_ms(json_string_value(val), &ms, reason, sizeof(reason)) < 0) {
+        config_reason_without_value(reason, json_string_value(val), "bad duration");
         return config_err(err, "\"%s\": %s", path, reason);
+    }
     memcpy(dst, &ms, sizeof(ms));
     return 0;
 }
@@ -80,7 +82,7 @@ static int apply_string(char *dst, const struct field *f, json_t *val, const cha
     if (config_copy_str(dst, f->size, s, json_string_length(val)) < 0)
         return config_err(err, "\"%s\": too long (at most %zu bytes)", path, f->size - 1);
     if (f->valid != NULL && !f->valid(dst))
-        return config_err(err, "\"%s\": bad value \"%s\": %s", path, dst, f->hint);
+        return config_err(err, "\"%s\": bad value: %s", path, f->hint);
     return 0;
 }
 
@@ -146,9 +148,11 @@ static int apply_trusted_proxies(void *base, json_t *val, const char *path, char
     {
         if (!json_is_string(item))
             return config_err(err, "\"%s[%zu]\": expected a string", path, i);
-        if (cidr_parse(json_string_value(item), &cfg->trusted_proxies[i], reason, sizeof(reason)) <
-            0)
+        const char *text = json_string_value(item);
+        if (cidr_parse(text, &cfg->trusted_proxies[i], reason, sizeof(reason)) < 0) {
+            config_reason_without_value(reason, text, "not a CIDR");
             return config_err(err, "\"%s[%zu]\": %s", path, i, reason);
+        }
     }
     cfg->n_trusted_proxies = json_array_size(val);
     return 0;
@@ -328,21 +332,72 @@ static int apply_root(struct config *cfg, json_t *root, char *err)
 /* A repeated key is nearly always a mistake, and silently taking the last one hides it. */
 #define CONFIG_JSON_FLAGS JSON_REJECT_DUPLICATES
 
+/*
+ * jansson's error text quotes the token it stopped at (`unexpected newline near
+ * '"hunter2'`), which may be a secret, and some of its messages hold a byte of it. So only
+ * the start of its text, a fixed wording, is matched, and ours is written instead.
+ */
+static const struct {
+    const char *jansson, *ours;
+} json_reasons[] = {
+    {"unexpected newline", "line break inside a string"},
+    {"control character", "control character inside a string"},
+    {"invalid escape", "bad escape in a string"},
+    {"invalid Unicode", "bad \\u escape in a string"},
+    {"\\u0000 is not allowed", "\\u0000 in a string"},
+    {"NUL byte in object key", "\\u0000 in a key"},
+    {"unable to decode byte", "not UTF-8"},
+    {"premature end of input", "the text ends inside a string"},
+    {"end of file expected", "more text after the top-level object"},
+    {"'[' or '{' expected", "expected a JSON object"},
+    {"string or '}' expected", "a key in double quotes or '}' expected"},
+    {"':' expected", "':' expected after a key"},
+    {"'}' expected", "',' or '}' expected"},
+    {"']' expected", "',' or ']' expected"},
+    {"invalid token", "not a JSON value (strings take double quotes)"},
+    {"unexpected token", "unexpected character"},
+    {"duplicate object key", "duplicate key"},
+    {"too big", "integer too large"},
+    {"real number overflow", "number too large"},
+    {"maximum parsing depth", "nested too deeply"},
+};
+
+/* A document jansson refused: where (source:line:column), and what, never the text. */
+static int json_error(char *err, const char *source, const json_error_t *e)
+{
+    const char *why = "not valid JSON";
+
+    for (size_t i = 0; i < sizeof(json_reasons) / sizeof(json_reasons[0]); i++) {
+        if (strncmp(e->text, json_reasons[i].jansson, strlen(json_reasons[i].jansson)) == 0) {
+            why = json_reasons[i].ours;
+            break;
+        }
+    }
+    if (e->line < 1)
+        return config_err(err, "%s: %s", source, why);
+    return config_err(err, "%s:%d:%d: %s", source, e->line, e->column, why);
+}
+
 int config_load_file(const char *path, struct config *cfg, char *err)
 {
+    char reason[STARLING_ERR_LEN];
     json_error_t jerr;
-    json_t *root = json_load_file(path, CONFIG_JSON_FLAGS, &jerr);
-    int rc;
+    FILE *f = fopen(path, "rb");
+    json_t *root;
 
-    if (root == NULL) {
-        /* Line -1: the file could not be read at all, and jansson's text says why. */
-        if (jerr.line < 1)
-            return config_err(err, "%s: %s", path, jerr.text);
-        return config_err(err, "%s:%d: %s", path, jerr.line, jerr.text);
+    if (f == NULL)
+        return config_err(err, "%s: cannot open: %s", path, strerror(errno));
+    root = json_loadf(f, CONFIG_JSON_FLAGS, &jerr);
+    fclose(f);
+    if (root == NULL)
+        return json_error(err, path, &jerr);
+    /* Errors about values name the file too: several may be in play (--config, env). */
+    if (apply_root(cfg, root, reason) < 0) {
+        json_decref(root);
+        return config_err(err, "%s: %s", path, reason);
     }
-    rc = apply_root(cfg, root, err);
     json_decref(root);
-    return rc;
+    return 0;
 }
 
 int config_load_string(const char *json, struct config *cfg, char *err)
@@ -352,7 +407,7 @@ int config_load_string(const char *json, struct config *cfg, char *err)
     int rc;
 
     if (root == NULL)
-        return config_err(err, "<string>:%d: %s", jerr.line, jerr.text);
+        return json_error(err, "<string>", &jerr);
     rc = apply_root(cfg, root, err);
     json_decref(root);
     return rc;

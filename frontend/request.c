@@ -9,41 +9,37 @@
 /* Room for a decimal number, an event name or an address (with brackets and port). */
 #define VALUE_TEXT_MAX 64
 
-/* Parameters request_parse_announce() reads. */
-enum param {
-    P_INFO_HASH,
-    P_PEER_ID,
-    P_PORT,
-    P_UPLOADED,
-    P_DOWNLOADED,
-    P_LEFT,
-    P_EVENT,
-    P_NUMWANT,
-    P_KEY,
-    P_COMPACT,
-    P_NO_PEER_ID,
-    P_IP,
-    P_IPV4,
-    P_IPV6,
-    P_COUNT
-};
+/*
+ * Parameters request_parse_announce() reads, each at most once: a repeated one is refused,
+ * since which value the client meant is a guess (and two layers that pick differently,
+ * say a cache and the tracker, would disagree about the request).
+ */
+#define ANNOUNCE_PARAMS(X)                                                                         \
+    X(P_INFO_HASH, "info_hash")                                                                    \
+    X(P_PEER_ID, "peer_id")                                                                        \
+    X(P_PORT, "port")                                                                              \
+    X(P_UPLOADED, "uploaded")                                                                      \
+    X(P_DOWNLOADED, "downloaded")                                                                  \
+    X(P_LEFT, "left")                                                                              \
+    X(P_EVENT, "event")                                                                            \
+    X(P_NUMWANT, "numwant")                                                                        \
+    X(P_KEY, "key")                                                                                \
+    X(P_COMPACT, "compact")                                                                        \
+    X(P_NO_PEER_ID, "no_peer_id")                                                                  \
+    X(P_IP, "ip")                                                                                  \
+    X(P_IPV4, "ipv4")                                                                              \
+    X(P_IPV6, "ipv6")
 
-static const char *const param_names[P_COUNT] = {
-    [P_INFO_HASH] = "info_hash",
-    [P_PEER_ID] = "peer_id",
-    [P_PORT] = "port",
-    [P_UPLOADED] = "uploaded",
-    [P_DOWNLOADED] = "downloaded",
-    [P_LEFT] = "left",
-    [P_EVENT] = "event",
-    [P_NUMWANT] = "numwant",
-    [P_KEY] = "key",
-    [P_COMPACT] = "compact",
-    [P_NO_PEER_ID] = "no_peer_id",
-    [P_IP] = "ip",
-    [P_IPV4] = "ipv4",
-    [P_IPV6] = "ipv6",
-};
+#define PARAM_ENUM(id, name) id,
+#define PARAM_NAME(id, name) [id] = name,
+#define PARAM_REPEATED(id, name) [id] = "repeated " name,
+
+enum param { ANNOUNCE_PARAMS(PARAM_ENUM) P_COUNT };
+
+static const char *const param_names[P_COUNT] = {ANNOUNCE_PARAMS(PARAM_NAME)};
+
+/* The failure reasons are static strings, so each repetition has its own. */
+static const char *const repeated_reasons[P_COUNT] = {ANNOUNCE_PARAMS(PARAM_REPEATED)};
 
 /* A stretch of the query, still percent-encoded. */
 struct slice {
@@ -102,28 +98,40 @@ static enum param lookup_param(const char *name, ssize_t n)
 }
 
 /*
- * Collects the first value of every parameter we read, checking its escapes (and every key's)
- * up front, so a malformed query is reported before anything else.
+ * Collects the value of every parameter we read, checking its escapes (and every key's) up
+ * front, so a malformed query is reported before anything else. Returns 0, or -1 with
+ * *reason: "malformed query", else the first parameter seen twice.
  */
-static int collect_params(const char *q, size_t len, struct slice vals[P_COUNT], bool seen[P_COUNT])
+static int collect_params(const char *q, size_t len, struct slice vals[P_COUNT], bool seen[P_COUNT],
+                          const char **reason)
 {
     struct slice key, val;
     size_t pos = 0;
     char name[PARAM_NAME_MAX];
+    const char *repeated = NULL;
 
     while (next_pair(q, len, &pos, &key, &val)) {
         ssize_t n = decode_key(&key, name);
         if (n < 0)
-            return -1;
+            goto malformed;
         enum param p = lookup_param(name, n);
-        if (p == P_COUNT || seen[p])
+        if (p == P_COUNT)
             continue;
         if (percent_decode_measure(val.p, val.len, NULL, 0) < 0)
-            return -1;
+            goto malformed;
+        if (seen[p] && repeated == NULL)
+            repeated = repeated_reasons[p];
         seen[p] = true;
         vals[p] = val;
     }
+    if (repeated != NULL) {
+        *reason = repeated;
+        return -1;
+    }
     return 0;
+malformed:
+    *reason = malformed;
+    return -1;
 }
 
 /*
@@ -312,10 +320,8 @@ int request_parse_announce(const char *query, size_t len, struct announce_req *o
     struct announce_req req;
     const char *why;
 
-    if (collect_params(query, len, vals, seen) < 0) {
-        *reason = malformed;
+    if (collect_params(query, len, vals, seen, reason) < 0)
         return -1;
-    }
     memset(&req, 0, sizeof(req));
     req.numwant = -1;
     req.compact = true;

@@ -10,9 +10,9 @@
 
 /*
  * Parses an announce query string: the bytes after '?' (len bytes, need not be
- * NUL-terminated). Unknown parameters are ignored; for repeated ones the first wins.
- * '+' is a literal plus (only %XX decodes). Returns 0, or -1 with *reason set to a
- * static, client-facing failure reason.
+ * NUL-terminated). Unknown parameters are ignored; one we read given twice is refused
+ * ("repeated port"). '+' is a literal plus (only %XX decodes). Returns 0, or -1 with
+ * *reason set to a static, client-facing failure reason.
  */
 int request_parse_announce(const char *query, size_t len, struct announce_req *out,
                            const char **reason);

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests need, checks the C formatting, builds starling twice (plain, and
 # with ASan+UBSan) and runs every test (cmocka unit tests, integration tests against real
-# redis-servers the tests start themselves) through ctest in both builds. Exits non-zero if
-# anything fails.
+# redis-servers the tests start themselves, the fuzz corpora) through ctest in both builds,
+# then fuzzes each parser of outside input for a bounded time (a third build, clang +
+# libFuzzer + ASan+UBSan; STARLING_FUZZ_SECONDS per target, 20 by default, 0 skips it).
+# Exits non-zero if anything fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format || exit 1
+# clang-14 only recommends the compiler-rt package that holds libFuzzer.
+ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format clang \
+    libclang-rt-14-dev || exit 1
 
 # Style never drifts: every C file as .clang-format says (Debian bookworm's clang-format 14).
-c_files=(common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch] tests/unit/*.c tests/tools/*.c)
+c_files=(common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch] tests/unit/*.c tests/tools/*.c
+    tests/fuzz/*.[ch])
 status=0
 if clang-format --dry-run --Werror "${c_files[@]}"; then
     echo "== clang-format: ${#c_files[@]} files formatted" >&2
@@ -35,5 +40,21 @@ build_and_test build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON || sta
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DSTARLING_SANITIZE=ON -DBUILD_TESTING=ON || status=1
+
+# Fuzzing: every libFuzzer target of tests/fuzz/ for a bounded time under ASan+UBSan; a
+# finding fails the run (tests/fuzz/run.sh says where the input went).
+fuzz_seconds=${STARLING_FUZZ_SECONDS:-20}
+if [ "$fuzz_seconds" != 0 ]; then
+    echo "== build-fuzz: build" >&2
+    if cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSTARLING_FUZZ=ON -DBUILD_TESTING=OFF \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build build-fuzz -j"$jobs" --target fuzzers >/dev/null; then
+        echo "== build-fuzz: fuzz, ${fuzz_seconds}s per target" >&2
+        tests/fuzz/run.sh build-fuzz "$fuzz_seconds" || status=1
+    else
+        cmake --build build-fuzz -j1 --target fuzzers 2>&1 | tail -40
+        status=1
+    fi
+fi
 [ $status -eq 0 ] && echo "== all tests passed" >&2 || echo "== some tests FAILED" >&2
 exit $status

@@ -123,18 +123,27 @@ class BadInputTest(TrackerTestCase):
         self.assert_refused(self.query(event="bad", numwant="y", key="k" * 65), "invalid event")
         self.assert_refused(self.query(numwant="y", key="k" * 65), "invalid numwant")
 
-    def test_repeated_parameter_first_counts(self):
+    def test_repeated_parameter_refused(self):
+        # Which value was meant is a guess: refused, naming the parameter, and nothing is
+        # recorded under either value.
         h1, h2 = random_hash(), random_hash()
         p = random_peer_id()
         target = ("/announce?info_hash=%s&info_hash=%s&peer_id=%s&port=21001&port=21002"
                   "&uploaded=0&downloaded=0&left=5&left=0&compact=1&unknown=x"
                   % (pct(h1), pct(h2), pct(p)))
-        r = http_get(self.port, target)
-        self.assertEqual(r.body, announce_reply(0, 1))
-        r = announce(self.port, h1, random_peer_id(), 21003)
-        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 21001)))
-        r = announce(self.port, h2, random_peer_id(), 21004)
-        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assert_refused(target, "repeated info_hash")
+        for h in (h1, h2):
+            self.assertEqual(self.rcall("EXISTS", "{%s}:peers" % h.hex()), 0)
+        for name, value in (("peer_id", pct(random_peer_id())), ("port", "6881"),
+                            ("uploaded", "0"), ("downloaded", "0"), ("left", "0"),
+                            ("event", "started"), ("numwant", "5"), ("key", "k"),
+                            ("compact", "1"), ("no_peer_id", "1"), ("ip", "10.0.0.1"),
+                            ("ipv4", "10.0.0.1"), ("ipv6", "::1")):
+            self.assert_refused(self.query(**{name: value}) + "&%s=%s" % (name, value),
+                                "repeated " + name)
+        # Unknown parameters may repeat.
+        r = http_get(self.port, self.query() + "&x=1&x=2")
+        self.assertEqual(r.body, announce_reply(1, 0))
 
     def test_plus_is_literal(self):
         h = b"+" + random_hash()[1:]

@@ -156,6 +156,66 @@ class CliTest(unittest.TestCase):
             self.assertEqual(rc, 2, "%s=%s: %r" % (var, value, err))
             self.assertIn(var, err)
 
+    def test_errors_never_show_values(self):
+        # README: an error names the file, the line and column or the key; never a value,
+        # which may be a secret under the wrong key or on a broken line.
+        secret = "hunter2-0123456789"
+        cases = [
+            # The issue's example: jansson would say `unexpected newline near '"hunter2...`.
+            ('{"udp_secret": "%s\n"}' % secret, ":1:34: line break inside a string"),
+            ('{"redis": {"password": %s}}' % secret, ":1:"),
+            ('{"udp_secret": "%s", "udp_secret": "%s"}' % (secret, secret),
+             ":1:49: duplicate key"),
+            ('{\n  "log_level": "%s"\n}' % secret[:7], ': "log_level": bad value'),
+            ('{"announce": "%s"}' % secret, ': "announce": bad duration'),
+            ('{"trusted_proxies": ["%s"]}' % secret, ': "trusted_proxies[0]": not an address'),
+            ('{"redis": {"url": "redis://:%s@h:99999"}}' % secret, ': "redis.url": bad port'),
+        ]
+        for text, want in cases:
+            path = self.write("bad.json", text)
+            with self.subTest(config=text):
+                rc, out, err = run_starling(["--config", path, "--check-config"])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("starling: config: " + path + want, err)
+                self.assertNotIn("hunter", out + err)
+        good = self.write("good.json", self.bad({}))
+        for var, value in (("STARLING_REDIS_URL", "redis://:%s@h:99999" % secret),
+                           ("STARLING_REDIS_URL", secret),
+                           ("STARLING_METRICS_LISTEN_ADDR", secret),
+                           ("STARLING_LOG_LEVEL", secret),
+                           ("STARLING_AGGREGATOR_INTERVAL", secret)):
+            with self.subTest(var=var, value=value):
+                rc, out, err = run_starling(["--config", good, "--check-config"],
+                                            env={var: value})
+                self.assertEqual(rc, 2, err)
+                self.assertIn(var, err)
+                self.assertNotIn("hunter", out + err)
+
+    def test_short_udp_secret_refused(self):
+        # A short secret could be found offline from one connect reply: exit 2, saying how
+        # to make a good one; empty (a random per-process secret) stays allowed.
+        how = "head -c 32 /dev/urandom | base64"
+        for key in ("udp_secret", "udp_previous_secret"):
+            for secret in ("x", "fifteen-bytes!!"):
+                path = self.write("bad.json", self.bad({"udp_secret": "s" * 16, key: secret}))
+                with self.subTest(key=key, secret=secret):
+                    rc, out, err = run_starling(["--config", path, "--check-config"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertIn(key + ": shorter than 16 bytes", err)
+                    self.assertIn(how, err)
+                    self.assertNotIn(secret, err.replace(key, ""))
+        for var in ("STARLING_UDP_SECRET", "STARLING_UDP_PREVIOUS_SECRET"):
+            rc, out, err = run_starling(["--check-config"],
+                                        env={var: "fifteen-bytes!!",
+                                             "STARLING_REDIS_URL": "redis://127.0.0.1:1"})
+            self.assertEqual(rc, 2, err)
+            self.assertIn(how, err)
+        for secret in ("", "sixteen-bytes!!!", "a" * 255):
+            path = self.write("good.json", self.bad({"udp_secret": secret,
+                                                     "udp_previous_secret": secret}))
+            rc, out, err = run_starling(["--config", path, "--check-config"])
+            self.assertEqual(rc, 0, err)
+
     def test_starling_config_variable(self):
         good = self.write("good.json", self.bad({}))
         bad = self.write("bad.json", self.bad({"bogus_key": 1}))

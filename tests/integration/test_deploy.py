@@ -1,6 +1,8 @@
 """The shipped deployment stays valid: its config passes both binaries' --check-config,
 and the Kubernetes manifests render (when kubectl is installed; offline, no cluster)."""
 
+import ipaddress
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +30,21 @@ class DeployTest(unittest.TestCase):
 
     def test_aggregator_accepts_deploy_config(self):
         self.check(aggregator_bin())
+
+    def test_trusts_only_single_proxy_addresses(self):
+        # deploy/ ships no HTTP proxy. A trusted range (the pod network, 10.0.0.0/8) would
+        # let anything in it (other pods, SNAT'd outside clients) choose the address
+        # recorded for it with X-Forwarded-For. Only exact proxy addresses may be trusted,
+        # and a header is only read when some proxy is.
+        with open(self.config) as f:
+            cfg = json.load(f)
+        proxies = cfg.get("trusted_proxies", [])
+        for cidr in proxies:
+            net = ipaddress.ip_network(cidr)
+            self.assertEqual(net.num_addresses, 1,
+                             "trusted_proxies %s is a range, not one proxy" % cidr)
+        if cfg.get("real_ip_header", ""):
+            self.assertTrue(proxies, "real_ip_header set with no proxy to trust")
 
     def test_manifests_render(self):
         kubectl = shutil.which("kubectl")

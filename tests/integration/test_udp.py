@@ -270,9 +270,9 @@ class UdpProtocolTest(UdpCase):
     def node_configs(cls):
         listen = ["127.0.0.1:0"] + (["[::1]:0"] if HAVE_V6 else [])
         main = {"udp_listen_addr": listen, "http_listen_addr": listen,
-                "udp_secret": "main-secret", "announce": "17m", "min_announce": "5m",
+                "udp_secret": "main-secret-0123456", "announce": "17m", "min_announce": "5m",
                 "default_num_want": 3, "max_num_want": 5}
-        wide = {"udp_listen_addr": listen, "udp_secret": "main-secret",
+        wide = {"udp_listen_addr": listen, "udp_secret": "main-secret-0123456",
                 "default_num_want": 50, "max_num_want": 1000}
         return [("main", main), ("wide", wide)]
 
@@ -839,10 +839,11 @@ class UdpSecretsTest(UdpCase):
     """Connection IDs across frontends: shared secret, other secret, rotation, none."""
 
     NODE_CONFIGS = [
-        ("x1", {"udp_secret": "secret-X"}),
-        ("x2", {"udp_secret": "secret-X"}),
-        ("y", {"udp_secret": "secret-Y"}),
-        ("y_prev_x", {"udp_secret": "secret-Y", "udp_previous_secret": "secret-X"}),
+        ("x1", {"udp_secret": "secret-X-0123456789"}),
+        ("x2", {"udp_secret": "secret-X-0123456789"}),
+        ("y", {"udp_secret": "secret-Y-0123456789"}),
+        ("y_prev_x", {"udp_secret": "secret-Y-0123456789",
+                      "udp_previous_secret": "secret-X-0123456789"}),
         ("none", {}),
     ]
 
@@ -1012,7 +1013,8 @@ class UdpReuseportTest(unittest.TestCase):
     def test_two_frontends_share_a_port(self):
         port = udp_free_port()
         addr = "127.0.0.1:%d" % port
-        config = {"udp_listen_addr": addr, "udp_reuseport": True, "udp_secret": "shared"}
+        config = {"udp_listen_addr": addr, "udp_reuseport": True,
+                  "udp_secret": "shared-secret-0123"}
         a = self.start(config)
         b = self.start(config)
         for node in (a, b):
@@ -1120,11 +1122,14 @@ def connid_for(secret, ip, port, window):
     return siphash24(connid_key(secret), msg)
 
 
+EXPIRY_SECRET = "expiry-secret-0123"
+
+
 class UdpExpiryTest(UdpCase):
     """IDs are accepted in the minute they were made and the next, never later: checked
     with IDs made here for past windows (the derivation is the one in frontend/connid.c)."""
 
-    NODE_CONFIGS = [("n", {"udp_secret": "expiry-secret"})]
+    NODE_CONFIGS = [("n", {"udp_secret": EXPIRY_SECRET})]
 
     def test_window_bounds(self):
         n = self.nodes["n"]
@@ -1135,7 +1140,7 @@ class UdpExpiryTest(UdpCase):
             window = int(time.time()) // 60
             issued = c.connect()
             # The model is right: the server's ID is ours for this window.
-            self.assertEqual(issued, connid_for("expiry-secret", LOCAL4, c.port, window))
+            self.assertEqual(issued, connid_for(EXPIRY_SECRET, LOCAL4, c.port, window))
             h = random_hash()
 
             def answered(cid):
@@ -1145,15 +1150,15 @@ class UdpExpiryTest(UdpCase):
 
             self.assertTrue(answered(issued))
             # Made a minute ago: still good (one to two minutes in all).
-            self.assertTrue(answered(connid_for("expiry-secret", LOCAL4, c.port, window - 1)))
+            self.assertTrue(answered(connid_for(EXPIRY_SECRET, LOCAL4, c.port, window - 1)))
             # Two and more minutes ago: expired.
             for age in (2, 3, 60):
-                self.assertFalse(answered(connid_for("expiry-secret", LOCAL4, c.port,
+                self.assertFalse(answered(connid_for(EXPIRY_SECRET, LOCAL4, c.port,
                                                      window - age)), age)
             # From the future: never issued, refused.
-            self.assertFalse(answered(connid_for("expiry-secret", LOCAL4, c.port, window + 1)))
+            self.assertFalse(answered(connid_for(EXPIRY_SECRET, LOCAL4, c.port, window + 1)))
             # The right window, another secret: refused.
-            self.assertFalse(answered(connid_for("other-secret", LOCAL4, c.port, window)))
+            self.assertFalse(answered(connid_for("other-secret-01234", LOCAL4, c.port, window)))
 
 if __name__ == "__main__":
     unittest.main()

@@ -15,13 +15,45 @@
 #define PEER_TEXT "-XX0001-bbbbbbbbbbbb"
 #define IH "info_hash=" HASH_TEXT
 #define PID "peer_id=" PEER_TEXT
-/* The smallest valid announce. Tests prepend a parameter to override one: the first wins. */
+/* The smallest valid announce; with() replaces some of its parameters. */
 #define REQ IH "&" PID "&port=6881&uploaded=0&downloaded=0&left=0"
 #define STARTED_X10 "startedstartedstartedstartedstartedstartedstartedstartedstartedstarted"
 /* One byte over ANNOUNCE_KEY_MAX. */
 #define KEY_TOO_LONG "01234567890123456789012345678901234567890123456789012345678901234"
 /* 20 bytes 0x00..0x13, percent-encoded. */
 #define HASH_ESCAPED "%00%01%02%03%04%05%06%07%08%09%0a%0B%0c%0D%0e%0F%10%11%12%13"
+
+/* Whether the "&"-separated params name the parameter name (as a plain, unescaped key). */
+static bool names_param(const char *params, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = params; *p != '\0'; p += strcspn(p, "&"), p += *p == '&') {
+        if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A valid announce with some parameters replaced: params first, then every parameter of REQ
+ * that params does not name, so that no parameter is repeated (a repeated one is refused).
+ * Returns a static buffer, overwritten by the next call.
+ */
+static const char *with(const char *params)
+{
+    static const char *const base[] = {IH,      PID, "port=6881", "uploaded=0", "downloaded=0",
+                                       "left=0"};
+    static char q[1024];
+    size_t len = (size_t)snprintf(q, sizeof(q), "%s", params);
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(base[i], "="), base[i]);
+        if (!names_param(params, name))
+            len += (size_t)snprintf(q + len, sizeof(q) - len, "&%s", base[i]);
+    }
+    assert_true(len < sizeof(q));
+    return q;
+}
 
 static struct announce_req announce_ok(const char *query)
 {
@@ -114,7 +146,7 @@ static void test_binary_hash_every_byte(void **state)
 static void test_plus_is_literal(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("peer_id=-XX0001-+++++bbbbbbb&key=a+b&" REQ);
+    struct announce_req r = announce_ok(with("peer_id=-XX0001-+++++bbbbbbb&key=a+b"));
     assert_memory_equal(r.peer_id, "-XX0001-+++++bbbbbbb", PEER_ID_LEN);
     assert_int_equal(r.key_len, 3);
     assert_memory_equal(r.key, "a+b", 3);
@@ -134,7 +166,7 @@ static void test_keys_case_sensitive(void **state)
 {
     (void)state;
     /* Only the exact lower-case names count; these are unknown and ignored. */
-    struct announce_req r = announce_ok("Port=1&EVENT=bogus&Numwant=x&" REQ);
+    struct announce_req r = announce_ok(with("Port=1&EVENT=bogus&Numwant=x"));
     assert_int_equal(r.port, 6881);
     assert_int_equal(r.event, EVENT_NONE);
     assert_int_equal(r.numwant, -1);
@@ -151,7 +183,7 @@ static void test_empty_pairs(void **state)
 static void test_key_without_value(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("event&compact&no_peer_id&key&ip&ipv4&ipv6&" REQ);
+    struct announce_req r = announce_ok(with("event&compact&no_peer_id&key&ip&ipv4&ipv6"));
     assert_int_equal(r.event, EVENT_NONE);
     assert_true(r.compact);
     assert_false(r.no_peer_id);
@@ -159,29 +191,64 @@ static void test_key_without_value(void **state)
     assert_false(r.ip.present);
     assert_false(r.ipv4.present);
     assert_false(r.ipv6.present);
-    announce_bad("port&" REQ, "invalid port");
-    announce_bad("info_hash&" REQ, "invalid info_hash");
-    announce_bad("numwant&" REQ, "invalid numwant");
+    announce_bad(with("port"), "invalid port");
+    announce_bad(with("info_hash"), "invalid info_hash");
+    announce_bad(with("numwant"), "invalid numwant");
 }
 
 static void test_equals_in_value(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("key=a=b&" REQ);
+    struct announce_req r = announce_ok(with("key=a=b"));
     assert_int_equal(r.key_len, 3);
     assert_memory_equal(r.key, "a=b", 3);
-    announce_bad("port=68=81&" REQ, "invalid port");
+    announce_bad(with("port=68=81"), "invalid port");
 }
 
-static void test_first_wins(void **state)
+/* Every parameter an announce reads once; a second value would be a guess. */
+static const char *const single_valued[] = {
+    "info_hash", "peer_id", "port",    "uploaded",   "downloaded", "left", "event",
+    "numwant",   "key",     "compact", "no_peer_id", "ip",         "ipv4", "ipv6",
+};
+
+static void test_repeated_refused(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok(REQ "&port=1&event=started&event=stopped&port=2");
-    assert_int_equal(r.port, 6881);
-    assert_int_equal(r.event, EVENT_STARTED);
-    /* Later duplicates are never read, so their contents do not matter. */
-    r = announce_ok("event=started&" REQ "&port=bogus&info_hash=short&event=%ZZ");
-    assert_int_equal(r.port, 6881);
+    for (size_t i = 0; i < sizeof(single_valued) / sizeof(single_valued[0]); i++) {
+        const char *name = single_valued[i];
+        char q[512], want[32];
+        snprintf(want, sizeof(want), "repeated %s", name);
+        /* Two different values, two equal ones, and two without any. */
+        snprintf(q, sizeof(q), "%s=1&%s=2", name, name);
+        announce_bad(with(q), want);
+        snprintf(q, sizeof(q), "%s=1&%s=1", name, name);
+        announce_bad(with(q), want);
+        snprintf(q, sizeof(q), "%s&%s", name, name);
+        announce_bad(with(q), want);
+        /* Far apart, around the rest of the query. */
+        snprintf(q, sizeof(q), "%s=1&%s&%s=1", name, with(""), name);
+        announce_bad(q, want);
+    }
+    /* The same name spelled with an escape is the same parameter. */
+    announce_bad(with("port=1&%70ort=1"), "repeated port");
+    announce_bad(REQ "&info%5Fhash=" HASH_TEXT, "repeated info_hash");
+}
+
+static void test_repeated_check_order(void **state)
+{
+    (void)state;
+    /* A bad escape anywhere still comes first, also in the repeated value. */
+    announce_bad(with("port=1&port=%ZZ"), "malformed query");
+    announce_bad(with("event=started&event=stopped&x%G=1"), "malformed query");
+    /* Then the repetition, before anything missing or invalid. */
+    announce_bad("event=a&event=b", "repeated event");
+    announce_bad(with("info_hash=short&info_hash=x"), "repeated info_hash");
+    announce_bad(with("port=0&left=x&numwant=1&numwant=2"), "repeated numwant");
+    /* The first parameter seen twice is named. */
+    announce_bad(with("event=started&port=1&port=2&event=stopped"), "repeated port");
+    announce_bad(with("key=a&event=started&key=b&event=stopped"), "repeated key");
+    /* Unknown parameters may repeat: they are never read. */
+    announce_ok(with("foo=1&foo=2&supportcrypto=1&supportcrypto=1"));
 }
 
 static void test_unknown_params_ignored(void **state)
@@ -237,9 +304,9 @@ static void test_check_order(void **state)
     announce_bad(IH "&" PID "&port=1&uploaded=-1&left=x", "invalid uploaded");
     announce_bad(IH "&" PID "&port=1&uploaded=1&downloaded=x", "invalid downloaded");
     announce_bad(IH "&" PID "&port=1&uploaded=1&downloaded=1", "missing left");
-    announce_bad("left=x&event=x&numwant=x&key=" KEY_TOO_LONG "&" REQ, "invalid left");
-    announce_bad("event=x&numwant=x&" REQ, "invalid event");
-    announce_bad("numwant=x&key=" KEY_TOO_LONG "&" REQ, "invalid numwant");
+    announce_bad(with("left=x&event=x&numwant=x&key=" KEY_TOO_LONG), "invalid left");
+    announce_bad(with("event=x&numwant=x"), "invalid event");
+    announce_bad(with("numwant=x&key=" KEY_TOO_LONG), "invalid numwant");
 }
 
 static void test_malformed_first(void **state)
@@ -256,8 +323,8 @@ static void test_malformed_first(void **state)
     announce_bad(REQ "&ip=1.2.3.4%", "malformed query");
     announce_bad(REQ "&ipv4=%%", "malformed query");
     announce_bad(REQ "&ipv6=%-1", "malformed query");
-    announce_bad("peer_id=%&" REQ, "malformed query");
-    announce_bad("info_hash=%&" REQ, "malformed query");
+    announce_bad(with("peer_id=%"), "malformed query");
+    announce_bad(with("info_hash=%"), "malformed query");
 }
 
 static void test_malformed_key(void **state)
@@ -268,19 +335,19 @@ static void test_malformed_key(void **state)
     announce_bad(REQ "&%", "malformed query");
     announce_bad(REQ "&%=1", "malformed query");
     announce_bad(REQ "&x%4=1", "malformed query");
-    announce_bad("info%5=x&" REQ, "malformed query");
+    announce_bad(with("info%5=x"), "malformed query");
     announce_bad(REQ "&a_very_long_parameter_name_%GG=1", "malformed query");
 }
 
 static void test_malformed_escapes_in_hash(void **state)
 {
     (void)state;
-    announce_bad("info_hash=%G1aaaaaaaaaaaaaaaaaaa&" REQ, "malformed query");
-    announce_bad("info_hash=%1Gaaaaaaaaaaaaaaaaaaa&" REQ, "malformed query");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaa%4&" REQ, "malformed query");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaa%&" REQ, "malformed query");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaa%+1&" REQ, "malformed query");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaa% 1&" REQ, "malformed query");
+    announce_bad(with("info_hash=%G1aaaaaaaaaaaaaaaaaaa"), "malformed query");
+    announce_bad(with("info_hash=%1Gaaaaaaaaaaaaaaaaaaa"), "malformed query");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaa%4"), "malformed query");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaa%"), "malformed query");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaa%+1"), "malformed query");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaa% 1"), "malformed query");
     /* Truncated at the very end of the query. */
     announce_bad(PID "&port=1&uploaded=0&downloaded=0&left=0&info_hash=%4", "malformed query");
 }
@@ -288,34 +355,34 @@ static void test_malformed_escapes_in_hash(void **state)
 static void test_invalid_info_hash(void **state)
 {
     (void)state;
-    announce_bad("info_hash=&" REQ, "invalid info_hash");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaa&" REQ, "invalid info_hash");
-    announce_bad("info_hash=aaaaaaaaaaaaaaaaaaaaa&" REQ, "invalid info_hash");
+    announce_bad(with("info_hash="), "invalid info_hash");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaa"), "invalid info_hash");
+    announce_bad(with("info_hash=aaaaaaaaaaaaaaaaaaaaa"), "invalid info_hash");
     /* 20 characters, but 19 bytes once decoded. */
-    announce_bad("info_hash=%41aaaaaaaaaaaaaaaaa&" REQ, "invalid info_hash");
+    announce_bad(with("info_hash=%41aaaaaaaaaaaaaaaaa"), "invalid info_hash");
     /* 60 characters decoding to 20 bytes is fine. */
-    announce_ok("info_hash=" HASH_ESCAPED "&" REQ);
+    announce_ok(with("info_hash=" HASH_ESCAPED));
     /* A long hex hash is not accepted in place of raw bytes. */
-    announce_bad("info_hash=0123456789abcdef0123456789abcdef01234567&" REQ, "invalid info_hash");
+    announce_bad(with("info_hash=0123456789abcdef0123456789abcdef01234567"), "invalid info_hash");
 }
 
 static void test_invalid_peer_id(void **state)
 {
     (void)state;
-    announce_bad("peer_id=&" REQ, "invalid peer_id");
-    announce_bad("peer_id=-XX0001-bbbbbbbbbbb&" REQ, "invalid peer_id");
-    announce_bad("peer_id=-XX0001-bbbbbbbbbbbbb&" REQ, "invalid peer_id");
-    struct announce_req r = announce_ok("peer_id=" HASH_ESCAPED "&" REQ);
+    announce_bad(with("peer_id="), "invalid peer_id");
+    announce_bad(with("peer_id=-XX0001-bbbbbbbbbbb"), "invalid peer_id");
+    announce_bad(with("peer_id=-XX0001-bbbbbbbbbbbbb"), "invalid peer_id");
+    struct announce_req r = announce_ok(with("peer_id=" HASH_ESCAPED));
     assert_int_equal(r.peer_id[19], 0x13);
 }
 
 static void test_port(void **state)
 {
     (void)state;
-    assert_int_equal(announce_ok("port=1&" REQ).port, 1);
-    assert_int_equal(announce_ok("port=65535&" REQ).port, 65535);
-    assert_int_equal(announce_ok("port=006881&" REQ).port, 6881);
-    assert_int_equal(announce_ok("port=%36%38%38%31&" REQ).port, 6881);
+    assert_int_equal(announce_ok(with("port=1")).port, 1);
+    assert_int_equal(announce_ok(with("port=65535")).port, 65535);
+    assert_int_equal(announce_ok(with("port=006881")).port, 6881);
+    assert_int_equal(announce_ok(with("port=%36%38%38%31")).port, 6881);
 }
 
 static void test_invalid_port(void **state)
@@ -342,16 +409,16 @@ static void test_invalid_port(void **state)
                          "%006881"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char q[256];
-        snprintf(q, sizeof(q), "port=%s&" REQ, bad[i]);
-        announce_bad(q, "invalid port");
+        snprintf(q, sizeof(q), "port=%s", bad[i]);
+        announce_bad(with(q), "invalid port");
     }
 }
 
 static void test_counters(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("uploaded=9223372036854775807&downloaded=00012"
-                                        "&left=%31%30&" REQ);
+    struct announce_req r = announce_ok(with("uploaded=9223372036854775807&downloaded=00012"
+                                             "&left=%31%30"));
     assert_true(r.uploaded == INT64_MAX);
     assert_int_equal(r.downloaded, 12);
     assert_int_equal(r.left, 10);
@@ -371,8 +438,8 @@ static void test_invalid_counters(void **state)
         snprintf(want, sizeof(want), "invalid %s", names[n]);
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             char q[512];
-            snprintf(q, sizeof(q), "%s=%s&" REQ, names[n], bad[i]);
-            announce_bad(q, want);
+            snprintf(q, sizeof(q), "%s=%s", names[n], bad[i]);
+            announce_bad(with(q), want);
         }
     }
 }
@@ -380,13 +447,13 @@ static void test_invalid_counters(void **state)
 static void test_event(void **state)
 {
     (void)state;
-    assert_int_equal(announce_ok("event=started&" REQ).event, EVENT_STARTED);
-    assert_int_equal(announce_ok("event=completed&" REQ).event, EVENT_COMPLETED);
-    assert_int_equal(announce_ok("event=stopped&" REQ).event, EVENT_STOPPED);
-    assert_int_equal(announce_ok("event=&" REQ).event, EVENT_NONE);
-    assert_int_equal(announce_ok("event=empty&" REQ).event, EVENT_NONE);
-    assert_int_equal(announce_ok("event=paused&" REQ).event, EVENT_NONE);
-    assert_int_equal(announce_ok("event=%73tarted&" REQ).event, EVENT_STARTED);
+    assert_int_equal(announce_ok(with("event=started")).event, EVENT_STARTED);
+    assert_int_equal(announce_ok(with("event=completed")).event, EVENT_COMPLETED);
+    assert_int_equal(announce_ok(with("event=stopped")).event, EVENT_STOPPED);
+    assert_int_equal(announce_ok(with("event=")).event, EVENT_NONE);
+    assert_int_equal(announce_ok(with("event=empty")).event, EVENT_NONE);
+    assert_int_equal(announce_ok(with("event=paused")).event, EVENT_NONE);
+    assert_int_equal(announce_ok(with("event=%73tarted")).event, EVENT_STARTED);
 }
 
 static void test_invalid_event(void **state)
@@ -398,25 +465,25 @@ static void test_invalid_event(void **state)
                          STARTED_X10};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char q[512];
-        snprintf(q, sizeof(q), "event=%s&" REQ, bad[i]);
-        announce_bad(q, "invalid event");
+        snprintf(q, sizeof(q), "event=%s", bad[i]);
+        announce_bad(with(q), "invalid event");
     }
 }
 
 static void test_numwant(void **state)
 {
     (void)state;
-    assert_int_equal(announce_ok("numwant=50&" REQ).numwant, 50);
-    assert_int_equal(announce_ok("numwant=0&" REQ).numwant, 0);
-    assert_int_equal(announce_ok("numwant=-0&" REQ).numwant, 0);
-    assert_int_equal(announce_ok("numwant=-1&" REQ).numwant, -1);
-    assert_int_equal(announce_ok("numwant=-200&" REQ).numwant, -1);
-    assert_int_equal(announce_ok("numwant=-99999999999999999999999&" REQ).numwant, -1);
-    assert_int_equal(announce_ok("numwant=2147483647&" REQ).numwant, INT32_MAX);
-    assert_int_equal(announce_ok("numwant=2147483648&" REQ).numwant, INT32_MAX);
-    assert_int_equal(announce_ok("numwant=18446744073709551616&" REQ).numwant, INT32_MAX);
-    assert_int_equal(announce_ok("numwant=99999999999999999999999999999&" REQ).numwant, INT32_MAX);
-    assert_int_equal(announce_ok("numwant=%35%30&" REQ).numwant, 50);
+    assert_int_equal(announce_ok(with("numwant=50")).numwant, 50);
+    assert_int_equal(announce_ok(with("numwant=0")).numwant, 0);
+    assert_int_equal(announce_ok(with("numwant=-0")).numwant, 0);
+    assert_int_equal(announce_ok(with("numwant=-1")).numwant, -1);
+    assert_int_equal(announce_ok(with("numwant=-200")).numwant, -1);
+    assert_int_equal(announce_ok(with("numwant=-99999999999999999999999")).numwant, -1);
+    assert_int_equal(announce_ok(with("numwant=2147483647")).numwant, INT32_MAX);
+    assert_int_equal(announce_ok(with("numwant=2147483648")).numwant, INT32_MAX);
+    assert_int_equal(announce_ok(with("numwant=18446744073709551616")).numwant, INT32_MAX);
+    assert_int_equal(announce_ok(with("numwant=99999999999999999999999999999")).numwant, INT32_MAX);
+    assert_int_equal(announce_ok(with("numwant=%35%30")).numwant, 50);
 }
 
 static void test_invalid_numwant(void **state)
@@ -426,32 +493,32 @@ static void test_invalid_numwant(void **state)
                          "1.5", " 5", "5 ", "0x10", "--1", "5%00", "1e3"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char q[256];
-        snprintf(q, sizeof(q), "numwant=%s&" REQ, bad[i]);
-        announce_bad(q, "invalid numwant");
+        snprintf(q, sizeof(q), "numwant=%s", bad[i]);
+        announce_bad(with(q), "invalid numwant");
     }
 }
 
 static void test_compact(void **state)
 {
     (void)state;
-    assert_false(announce_ok("compact=0&" REQ).compact);
-    assert_false(announce_ok("compact=%30&" REQ).compact);
-    assert_true(announce_ok("compact=1&" REQ).compact);
-    assert_true(announce_ok("compact=&" REQ).compact);
-    assert_true(announce_ok("compact=00&" REQ).compact);
-    assert_true(announce_ok("compact=false&" REQ).compact);
-    assert_true(announce_ok("compact=0%00&" REQ).compact);
+    assert_false(announce_ok(with("compact=0")).compact);
+    assert_false(announce_ok(with("compact=%30")).compact);
+    assert_true(announce_ok(with("compact=1")).compact);
+    assert_true(announce_ok(with("compact=")).compact);
+    assert_true(announce_ok(with("compact=00")).compact);
+    assert_true(announce_ok(with("compact=false")).compact);
+    assert_true(announce_ok(with("compact=0%00")).compact);
 }
 
 static void test_no_peer_id(void **state)
 {
     (void)state;
-    assert_true(announce_ok("no_peer_id=1&" REQ).no_peer_id);
-    assert_true(announce_ok("no_peer_id=%31&" REQ).no_peer_id);
-    assert_false(announce_ok("no_peer_id=0&" REQ).no_peer_id);
-    assert_false(announce_ok("no_peer_id=&" REQ).no_peer_id);
-    assert_false(announce_ok("no_peer_id=true&" REQ).no_peer_id);
-    assert_false(announce_ok("no_peer_id=11&" REQ).no_peer_id);
+    assert_true(announce_ok(with("no_peer_id=1")).no_peer_id);
+    assert_true(announce_ok(with("no_peer_id=%31")).no_peer_id);
+    assert_false(announce_ok(with("no_peer_id=0")).no_peer_id);
+    assert_false(announce_ok(with("no_peer_id=")).no_peer_id);
+    assert_false(announce_ok(with("no_peer_id=true")).no_peer_id);
+    assert_false(announce_ok(with("no_peer_id=11")).no_peer_id);
 }
 
 /* A key= of n characters 'k' (n < 200). */
@@ -474,8 +541,8 @@ static void test_key(void **state)
     assert_int_equal(r.key_len, ANNOUNCE_KEY_MAX);
     assert_int_equal(r.key[ANNOUNCE_KEY_MAX - 1], 'k');
     assert_int_equal(with_key_len(1, NULL).key_len, 1);
-    assert_int_equal(announce_ok("key=&" REQ).key_len, 0);
-    r = announce_ok("key=%00%FF&" REQ);
+    assert_int_equal(announce_ok(with("key=")).key_len, 0);
+    r = announce_ok(with("key=%00%FF"));
     assert_int_equal(r.key_len, 2);
     assert_int_equal(r.key[0], 0);
     assert_int_equal(r.key[1], 0xff);
@@ -505,23 +572,23 @@ static void test_invalid_key(void **state)
 static void test_ip(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("ip=192.0.2.5&" REQ);
+    struct announce_req r = announce_ok(with("ip=192.0.2.5"));
     assert_true(r.ip.present);
     assert_int_equal(r.ip.addr.family, AF_INET);
     const uint8_t v4[4] = {192, 0, 2, 5};
     assert_memory_equal(r.ip.addr.bytes, v4, 4);
     assert_int_equal(r.ip.port, 0);
 
-    r = announce_ok("ip=2001%3Adb8%3A%3A1&" REQ);
+    r = announce_ok(with("ip=2001%3Adb8%3A%3A1"));
     assert_true(r.ip.present);
     assert_int_equal(r.ip.addr.family, AF_INET6);
-    r = announce_ok("ip=2001:db8::1&" REQ);
+    r = announce_ok(with("ip=2001:db8::1"));
     assert_true(r.ip.present);
     assert_int_equal(r.ip.addr.family, AF_INET6);
-    r = announce_ok("ip=[::1]&" REQ);
+    r = announce_ok(with("ip=[::1]"));
     assert_true(r.ip.present);
     assert_int_equal(r.ip.addr.family, AF_INET6);
-    r = announce_ok("ip=::ffff:192.0.2.5&" REQ);
+    r = announce_ok(with("ip=::ffff:192.0.2.5"));
     assert_true(r.ip.present);
     assert_int_equal(r.ip.addr.family, AF_INET);
     assert_memory_equal(r.ip.addr.bytes, v4, 4);
@@ -541,8 +608,8 @@ static void test_ip_ignored(void **state)
                              "2001:db8:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:1"};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         char q[512];
-        snprintf(q, sizeof(q), "ip=%s&" REQ, ignored[i]);
-        struct announce_req r = announce_ok(q);
+        snprintf(q, sizeof(q), "ip=%s", ignored[i]);
+        struct announce_req r = announce_ok(with(q));
         if (r.ip.present)
             fail_msg("ip=%s honoured", ignored[i]);
     }
@@ -552,19 +619,19 @@ static void test_ipv4(void **state)
 {
     (void)state;
     const uint8_t v4[4] = {198, 51, 100, 7};
-    struct announce_req r = announce_ok("ipv4=198.51.100.7&" REQ);
+    struct announce_req r = announce_ok(with("ipv4=198.51.100.7"));
     assert_true(r.ipv4.present);
     assert_int_equal(r.ipv4.addr.family, AF_INET);
     assert_memory_equal(r.ipv4.addr.bytes, v4, 4);
     assert_int_equal(r.ipv4.port, 0);
 
-    r = announce_ok("ipv4=198.51.100.7%3A6882&" REQ);
+    r = announce_ok(with("ipv4=198.51.100.7%3A6882"));
     assert_true(r.ipv4.present);
     assert_int_equal(r.ipv4.port, 6882);
-    r = announce_ok("ipv4=198.51.100.7:6883&" REQ);
+    r = announce_ok(with("ipv4=198.51.100.7:6883"));
     assert_int_equal(r.ipv4.port, 6883);
     /* A v4-mapped address is IPv4. */
-    r = announce_ok("ipv4=::ffff:198.51.100.7&" REQ);
+    r = announce_ok(with("ipv4=::ffff:198.51.100.7"));
     assert_true(r.ipv4.present);
     assert_memory_equal(r.ipv4.addr.bytes, v4, 4);
 }
@@ -577,8 +644,8 @@ static void test_ipv4_ignored(void **state)
                              "198.51.100"};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         char q[512];
-        snprintf(q, sizeof(q), "ipv4=%s&" REQ, ignored[i]);
-        struct announce_req r = announce_ok(q);
+        snprintf(q, sizeof(q), "ipv4=%s", ignored[i]);
+        struct announce_req r = announce_ok(with(q));
         if (r.ipv4.present || r.ipv4.port != 0)
             fail_msg("ipv4=%s honoured", ignored[i]);
     }
@@ -589,16 +656,16 @@ static void test_ipv6(void **state)
     (void)state;
     struct addr want;
     assert_int_equal(addr_parse("2001:db8::9", 11, &want), 0);
-    struct announce_req r = announce_ok("ipv6=2001:db8::9&" REQ);
+    struct announce_req r = announce_ok(with("ipv6=2001:db8::9"));
     assert_true(r.ipv6.present);
     assert_true(addr_equal(&r.ipv6.addr, &want));
     assert_int_equal(r.ipv6.port, 0);
 
-    r = announce_ok("ipv6=%5B2001%3Adb8%3A%3A9%5D%3A6884&" REQ);
+    r = announce_ok(with("ipv6=%5B2001%3Adb8%3A%3A9%5D%3A6884"));
     assert_true(r.ipv6.present);
     assert_true(addr_equal(&r.ipv6.addr, &want));
     assert_int_equal(r.ipv6.port, 6884);
-    r = announce_ok("ipv6=[2001:db8::9]&" REQ);
+    r = announce_ok(with("ipv6=[2001:db8::9]"));
     assert_true(r.ipv6.present);
     assert_int_equal(r.ipv6.port, 0);
 }
@@ -618,8 +685,8 @@ static void test_ipv6_ignored(void **state)
                              "host"};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         char q[512];
-        snprintf(q, sizeof(q), "ipv6=%s&" REQ, ignored[i]);
-        struct announce_req r = announce_ok(q);
+        snprintf(q, sizeof(q), "ipv6=%s", ignored[i]);
+        struct announce_req r = announce_ok(with(q));
         if (r.ipv6.present || r.ipv6.port != 0)
             fail_msg("ipv6=%s honoured", ignored[i]);
     }
@@ -628,7 +695,7 @@ static void test_ipv6_ignored(void **state)
 static void test_all_addresses_together(void **state)
 {
     (void)state;
-    struct announce_req r = announce_ok("ip=192.0.2.1&ipv4=198.51.100.1:1&ipv6=[::2]:2&" REQ);
+    struct announce_req r = announce_ok(with("ip=192.0.2.1&ipv4=198.51.100.1:1&ipv6=[::2]:2"));
     assert_true(r.ip.present);
     assert_true(r.ipv4.present);
     assert_true(r.ipv6.present);
@@ -754,7 +821,8 @@ int main(void)
         cmocka_unit_test(test_empty_pairs),
         cmocka_unit_test(test_key_without_value),
         cmocka_unit_test(test_equals_in_value),
-        cmocka_unit_test(test_first_wins),
+        cmocka_unit_test(test_repeated_refused),
+        cmocka_unit_test(test_repeated_check_order),
         cmocka_unit_test(test_unknown_params_ignored),
         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_empty_query),
