@@ -2,8 +2,10 @@
 --
 -- KEYS[1] {<hex>}:seeders   ZSET  member = peer_id .. endpoints, score = expiry (ms)
 -- KEYS[2] {<hex>}:leechers  ZSET  same layout
--- KEYS[3] {<hex>}:peers     HASH  peer_id -> role ('S'|'L') .. endpoints (its member, to
---                                 replace it when the peer moves); "downloaded" -> count
+-- KEYS[3] {<hex>}:peers     HASH  peer_id -> role .. endpoints (its member, to replace it
+--                                 when the peer moves); "downloaded" -> count. role: 'S'
+--                                 seeder, 'L' leecher, 'C' leecher whose completed event
+--                                 was counted
 -- endpoints = compact IPv4 | compact IPv6 | both, IPv4 first (storage/keys.h: members).
 --
 -- ARGV[1] now_ms       ARGV[2] expiry_ms (now + peer ttl)   ARGV[3] key_ttl_ms (2 x peer ttl)
@@ -37,40 +39,44 @@ prune(seeders, peers, now, '256')
 prune(leechers, peers, now, '256')
 
 local me = peer_id .. endpoints
-local role = seeding and 'S' or 'L'
 local written = nil -- the set this announce added to or refreshed
 local added = false -- whether its member is new there
 
--- Removes the member of the peer's previous announce (recorded in the hash as role ..
--- endpoints) from its set, unless that record is `keep`; returns the record.
-local function forget_previous(keep)
-    local old = redis.call('HGET', peers, peer_id)
-    if old and old ~= keep then
-        local old_set = string.sub(old, 1, 1) == 'S' and seeders or leechers
-        redis.call('ZREM', old_set, peer_id .. string.sub(old, 2))
-    end
-    return old
+-- The set holding the member a hash record describes: 'S' seeders, 'L' and 'C' leechers.
+local function set_of(record)
+    return string.sub(record, 1, 1) == 'S' and seeders or leechers
 end
 
 if event == '3' then
-    if forget_previous(nil) then
+    local old = redis.call('HGET', peers, peer_id)
+    if old then
+        redis.call('ZREM', set_of(old), peer_id .. string.sub(old, 2))
         redis.call('HDEL', peers, peer_id)
     end
 else
-    local set = seeding and seeders or leechers
+    written = seeding and seeders or leechers
     -- A re-announce from the same place in the same role only refreshes the score; the
-    -- hash is read only when the member is new (new peer, new address, new role).
-    local was_seeder = seeding
-    written = set
-    added = redis.call('ZADD', set, ARGV[2], me) == 1
-    if added then
-        local old = forget_previous(role .. endpoints)
-        redis.call('HSET', peers, peer_id, role .. endpoints)
-        was_seeder = old and string.sub(old, 1, 1) == 'S' or false
-    end
-    -- A completed event counts once: not again from a peer already known as a seeder.
-    if event == '2' and not was_seeder then
-        redis.call('HINCRBY', peers, 'downloaded', 1)
+    -- hash is read only when the member is new (new peer, new address, new role) or for
+    -- a completed event.
+    added = redis.call('ZADD', written, ARGV[2], me) == 1
+    if added or event == '2' then
+        local old = redis.call('HGET', peers, peer_id)
+        local old_role = old and string.sub(old, 1, 1)
+        -- completed counts once per download: not from a peer known as a seeder, nor from
+        -- a leecher whose completion was counted already ('C': it said completed with
+        -- left > 0). A seeder that leeches again ('L') starts a new download.
+        if event == '2' and old_role ~= 'S' and old_role ~= 'C' then
+            redis.call('HINCRBY', peers, 'downloaded', 1)
+        end
+        local role = seeding and 'S' or ((event == '2' or old_role == 'C') and 'C' or 'L')
+        local record = role .. endpoints
+        if old ~= record then
+            -- The member of the previous announce goes, unless it is the one just written.
+            if old and (set_of(old) ~= written or string.sub(old, 2) ~= endpoints) then
+                redis.call('ZREM', set_of(old), peer_id .. string.sub(old, 2))
+            end
+            redis.call('HSET', peers, peer_id, record)
+        end
     end
 end
 

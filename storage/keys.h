@@ -18,9 +18,9 @@
 #define SWARM_TAG_LEN (2 + 2 * INFO_HASH_LEN)
 #define SWARM_SEEDERS_SUFFIX ":seeders"   /* ZSET member -> expiry (ms since the epoch) */
 #define SWARM_LEECHERS_SUFFIX ":leechers" /* ZSET, the same */
-#define SWARM_PEERS_SUFFIX                                                                         \
-    ":peers" /* HASH peer_id -> role ('S'|'L') .. endpoints; and                                   \
-              * "downloaded" -> completed downloads */
+/* HASH peer_id -> role .. endpoints (role: 'S' seeder, 'L' leecher, 'C' leecher whose completed
+ * event was counted; lua/announce.lua); and "downloaded" -> completed downloads */
+#define SWARM_PEERS_SUFFIX ":peers"
 /* The longest of the three keys. */
 #define SWARM_KEY_MAX (SWARM_TAG_LEN + sizeof(SWARM_LEECHERS_SUFFIX) - 1)
 /* What SCAN matches to visit every swarm once, by its peers hash. A glob only: the keys it

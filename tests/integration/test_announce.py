@@ -208,6 +208,44 @@ class AnnounceTest(TrackerTestCase):
         self.assertEqual(self.scrape_counts(h), (2, 0, 2))
         self.assertEqual(self.rcall("HGET", key(h, "peers"), "downloaded"), b"2")
 
+    def test_completed_repeated_by_a_leecher_counts_once(self):
+        # issue 9, item 14: a leecher (left > 0: a partial download, or a client that
+        # repeats itself) re-sending `completed` made `downloaded` count every time.
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 47101, left=100, event="started")
+        for _ in range(5):
+            d = self.announce_ok(h, a, 47101, left=100, event="completed")
+            self.assertEqual((d[b"complete"], d[b"incomplete"]), (0, 1))
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        # Still counted from a new address, and when it then seeds.
+        self.announce_ok(h, a, 47102, left=100, event="completed")
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        self.assertEqual(self.rcall("ZRANGE", key(h, "leechers"), 0, -1), [member(a, 47102)])
+        self.announce_ok(h, a, 47102, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        # A first announce that is already `completed` counts once too.
+        b = random_peer_id()
+        for _ in range(3):
+            self.announce_ok(h, b, 47103, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (2, 0, 2))
+
+    def test_completed_counts_again_for_a_new_download(self):
+        # A seeder that goes back to leeching (left > 0: its data was lost or re-checked)
+        # starts a new download, whose completion counts; a stopped peer is forgotten.
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 47201, left=100, event="started")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.announce_ok(h, a, 47201, left=50)
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 2))
+        self.announce_ok(h, a, 47201, left=0, event="stopped")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 3))
+
     def test_leecher_becomes_seeder(self):
         h = random_hash()
         a = random_peer_id()
