@@ -16,7 +16,11 @@
 -- ARGV[11] a random non-negative integer (scripts must be deterministic: the caller rolls)
 --
 -- Reply: {seeders, leechers, member, member, ...} with at most numwant members, never
--- the announcer's own, counted after this announce was applied.
+-- the announcer's own: live peers (expiry > now), counted after this announce was applied.
+--
+-- Calls on a re-announce (the common case): ZADD, 2 ZCOUNT, PTTL and the ZRANGE windows of
+-- the reply. The rest is rare: the hash on a new member or a completed event, pruning on
+-- a new member or a random 8/n of the announces, three PEXPIREs about twice per peer ttl.
 --
 -- Numbers go to redis.call() as the strings they came in: a Lua number would be
 -- formatted with snprintf on every call.
@@ -32,11 +36,6 @@ local event = ARGV[7]
 local numwant = tonumber(ARGV[8])
 local family = ARGV[9]
 local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
-
--- Drop expired peers (bounded per call so one announce never stalls Redis) and their
--- records in the hash, so an active swarm's hash cannot grow with departed peers.
-prune(seeders, peers, now, '256')
-prune(leechers, peers, now, '256')
 
 local me = peer_id .. endpoints
 local written = nil -- the set this announce added to or refreshed
@@ -80,19 +79,37 @@ else
     end
 end
 
-local nseeders = redis.call('ZCARD', seeders)
-local nleechers = redis.call('ZCARD', leechers)
+-- Live peers only: expired ones sort first (the score is the expiry) and may still be
+-- there, as they are not pruned on every announce.
+local live = '(' .. now
+local nseeders = redis.call('ZCOUNT', seeders, live, '+inf')
+local nleechers = redis.call('ZCOUNT', leechers, live, '+inf')
 local rand = tonumber(ARGV[11])
 
--- Idle swarms expire (purge_inactive_torrents): the keys live key_ttl (2 x peer ttl) past
--- a refresh. A new member always refreshes (a new key has no TTL yet); otherwise a swarm
--- of n > 8 peers refreshes on a random 8/n of its announces, which saves two calls on
--- the busy swarms. A live swarm gets ~1.5n announces per peer ttl, so ~24 refreshes per
--- key ttl: the chance of missing them all is about e^-24.
+-- Expired peers leave their set and the hash (bounded per call, so one announce never
+-- stalls Redis): when a member is new (arrivals prune departures, so a churning swarm does
+-- not grow), and on every announce to a swarm of up to 8 live peers, and on a random 8/n
+-- of the announces to a swarm of n (about 12 times per peer ttl). The aggregator's passes
+-- prune every swarm too. Counts and replies never depend on it.
+local n = nseeders + nleechers
+if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
+    prune(seeders, peers, now, '256')
+    prune(leechers, peers, now, '256')
+end
+
+-- Idle swarms expire (purge_inactive_torrents): the three keys get a TTL of key_ttl (2 x
+-- peer ttl) together. Every announce that writes a member reads the TTL left on its set
+-- (PTTL, O(1)) and renews all three when under 3/4 of key_ttl is left (the last renewal
+-- was over half a peer ttl ago), or when the set has none (a new key). So a set outlives
+-- every member's expiry by at least half a peer ttl (margin for the frontends' clocks
+-- against Redis's), the hash lives as long as the sets, and a peer that announces within
+-- its lifetime is never lost with its key, whatever the swarm's shape; a swarm of any
+-- size pays the three PEXPIREs about twice per peer ttl and set.
 if ARGV[10] == '1' and written then
-    local n = nseeders + nleechers
-    if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
-        redis.call('PEXPIRE', written, ARGV[3])
+    local key_ttl = tonumber(ARGV[3])
+    if redis.call('PTTL', written) < key_ttl - key_ttl / 4 then
+        redis.call('PEXPIRE', seeders, ARGV[3])
+        redis.call('PEXPIRE', leechers, ARGV[3])
         redis.call('PEXPIRE', peers, ARGV[3])
     end
 end
@@ -122,28 +139,32 @@ local function keep(window, want)
     return want
 end
 
--- Appends up to `want` members of `key` (holding `card`). Small sets are returned whole;
--- from a larger one, a window at a random rank: O(log n + want) on the skiplist, where
+-- Appends up to `want` members of `key` (holding `live` live ones). They are its last
+-- `live` ranks (-live .. -1), after any expired ones. Small sets are returned whole; from a
+-- larger one, a window at a random rank: O(log n + want) on the skiplist, where
 -- ZRANDMEMBER would sample a hash table element by element. With a family filter, when
 -- the window held too many of the other family, one wider window is read after it (most
 -- swarms are nearly all IPv4, so reading wide up front would mostly be waste).
-local function take(key, card, want)
-    if want <= 0 or card == 0 then return end
+local function take(key, live, want)
+    if want <= 0 or live == 0 then return end
     local n = want + 1 -- room for the announcer itself
-    if card <= n then
-        keep(redis.call('ZRANGE', key, '0', '-1'), want)
+    if live <= n then
+        keep(redis.call('ZRANGE', key, -live, '-1'), want)
         return
     end
-    local start = rand % (card - n + 1)
-    want = keep(redis.call('ZRANGE', key, start, start + n - 1), want)
+    -- Ranks among the live members, from 0; `base + rank` is the index in the set.
+    local base = -live
+    local start = rand % (live - n + 1)
+    want = keep(redis.call('ZRANGE', key, base + start, base + start + n - 1), want)
     if want == 0 or family == '0' then return end
     -- The rest of the set, after the first window, up to 4 x want more members.
-    local stop = math.min(card - 1, start + n + want * 4)
+    local stop = math.min(live - 1, start + n + want * 4)
     if stop >= start + n then
-        want = keep(redis.call('ZRANGE', key, start + n, stop), want)
+        want = keep(redis.call('ZRANGE', key, base + start + n, base + stop), want)
     end
     if want > 0 and start > 0 then
-        keep(redis.call('ZRANGE', key, math.max(0, start - want * 4), start - 1), want)
+        keep(redis.call('ZRANGE', key, base + math.max(0, start - want * 4), base + start - 1),
+             want)
     end
 end
 
