@@ -1,6 +1,6 @@
 /*
  * starling-aggregator: purges expired peers and empty swarms, totals the swarms and the
- * frontends' counters, and publishes them (starling:stats, /metrics, the full-scrape
+ * frontends' counters, and publishes them ({starling}:stats, /metrics, the full-scrape
  * snapshot). Replicas elect one leader through a Redis lock; only the leader runs passes.
  *
  * A pass runs in steps (one SCAN batch each, blocking Redis calls bounded by timeouts), and
@@ -132,7 +132,7 @@ static void render_metrics(struct evbuffer *out, void *arg)
     gauge(out, "starling_frontends", "Frontends that reported in the last minute.", v->frontends);
     gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
           ag->leader ? 1 : 0);
-    /* Which replica this is, as the lock and starling:stats name it. */
+    /* Which replica this is, as the lock and {starling}:stats name it. */
     char id[sizeof(ag->id)], labels[sizeof(ag->id) + 16];
     snprintf(id, sizeof(id), "%s", ag->id);
     for (char *p = id; *p != '\0'; p++)

@@ -366,7 +366,7 @@ static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
     return requests;
 }
 
-/* HSET starling:stats with every field, the frontends' totals (requests) among them. */
+/* HSET {starling}:stats with every field, the frontends' totals (requests) among them. */
 static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
                        const struct pass_info *info, const redisReply *requests, char *err)
 {
@@ -462,7 +462,7 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
     return rc;
 }
 
-/* Stores a field of starling:stats (name f, decimal text val) in *v when it is one we show. */
+/* Stores a field of {starling}:stats (name f, decimal text val) in *v when it is one we show. */
 static void read_published_field(struct published_stats *v, const char *f, const char *val)
 {
     const struct {

@@ -52,7 +52,7 @@ void aggregate_next_node(struct aggregate_pass *p);
  */
 int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err);
 
-/* Who ran the pass and when, for starling:stats and starling:aggregator:passes. */
+/* Who ran the pass and when, for {starling}:stats and {starling}:aggregator:passes. */
 struct pass_info {
     const char *leader;
     uint64_t started_ms, finished_ms;
@@ -60,7 +60,7 @@ struct pass_info {
 };
 
 /*
- * Reads the frontends' request totals, then writes starling:stats, the full-scrape
+ * Reads the frontends' request totals, then writes {starling}:stats, the full-scrape
  * snapshot and the pass history, each on the node serving its key (cluster_route()).
  * Returns 0 or -1 with err.
  */
@@ -70,7 +70,7 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
 /* Up to this many "<endpoint>:<result>" request totals are published and read back. */
 #define PUBLISHED_REQUEST_FIELDS 64
 
-/* The latest published totals, read back from starling:stats (the same on every replica). */
+/* The latest published totals, read back from {starling}:stats (the same on every replica). */
 struct published_stats {
     bool valid; /* a pass has published */
     uint64_t torrents, seeders, leechers, peers_v4, peers_v6, completed, frontends;
@@ -81,7 +81,7 @@ struct published_stats {
     uint64_t request_count[PUBLISHED_REQUEST_FIELDS];
 };
 
-/* HGETALL starling:stats into *out. Returns 0, or -1 (out untouched) on a Redis failure. */
+/* HGETALL {starling}:stats into *out. Returns 0, or -1 (out untouched) on a Redis failure. */
 int aggregate_read_published(struct cluster *cl, struct published_stats *out);
 
 void aggregate_end(struct aggregate_pass *p);

@@ -64,7 +64,7 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
                  uint64_t now_ms, swarm_scrape_fn *done, void *arg);
 
 /*
- * The aggregator's full-scrape snapshot (starling:fullscrape): the bencoded `files`
+ * The aggregator's full-scrape snapshot ({starling}:fullscrape): the bencoded `files`
  * dictionary, valid during the callback; files NULL when no pass has written one yet.
  */
 typedef void swarm_fullscrape_fn(void *arg, const char *files, size_t len, const char *err);

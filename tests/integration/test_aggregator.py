@@ -1,5 +1,5 @@
 """starling-aggregator (README "Operations"): a pass purges exactly the expired peers and
-the emptied swarms and writes starling:stats and the full-scrape snapshot; leader election
+the emptied swarms and writes {starling}:stats and the full-scrape snapshot; leader election
 between replicas with failover and passes that never overlap; its /metrics, /healthz and
 /readyz; SIGHUP reopening log_file.
 
@@ -83,7 +83,7 @@ def hgetall(client, name):
 
 
 def parse_passes(entries):
-    """starling:aggregator:passes entries -> [(leader, started_ms, finished_ms)]."""
+    """{starling}:aggregator:passes entries -> [(leader, started_ms, finished_ms)]."""
     out = []
     for e in entries:
         parts = e.decode().split(" ")
@@ -278,10 +278,10 @@ class PassTest(unittest.TestCase):
             w.rc = w.agg.run_once()
         for w in cls.worlds:
             with w.client() as c:
-                w.stats = hgetall(c, "starling:stats")
-                w.passes = c.call("LRANGE", "starling:aggregator:passes", 0, -1)
-                w.lock = c.call("GET", "starling:aggregator:lock")
-                w.snapshot = c.call("GET", "starling:fullscrape")
+                w.stats = hgetall(c, "{starling}:stats")
+                w.passes = c.call("LRANGE", "{starling}:aggregator:passes", 0, -1)
+                w.lock = c.call("GET", "{starling}:aggregator:lock")
+                w.snapshot = c.call("GET", "{starling}:fullscrape")
                 w.requests = hgetall(c, "{starling}:requests")
             w.frontend_metrics = fetch_metrics(w.frontend.metrics_port)
             w.scrape_after = http_get(w.frontend.port, "/scrape").body
@@ -360,7 +360,7 @@ class PassTest(unittest.TestCase):
         for w in self.each_world():
             s = w.stats
             for field in STATS_FIELDS:
-                self.assertIn(field.encode(), s, "starling:stats has no %s: %r" % (field, s))
+                self.assertIn(field.encode(), s, "{starling}:stats has no %s: %r" % (field, s))
             expected = {"torrents": 2, "seeders": 3, "leechers": 2, "peers_ipv4": 5,
                         "peers_ipv6": 1, "completed": 1 if w.purge else 2, "frontends": 1,
                         "peers_expired": 3, "swarms_deleted": 1 if w.purge else 0,
@@ -456,7 +456,7 @@ class BigSwarmTest(AggregatorTestBase):
         self.assertEqual(agg.run_once(), 0, agg.log()[-2000:])
 
         alive = [p for p in peers if p[1] == live]
-        stats = hgetall(self.redis.client(), "starling:stats")
+        stats = hgetall(self.redis.client(), "{starling}:stats")
         got = {f: int(stats[f.encode()]) for f in ("torrents", "seeders", "leechers",
                                                   "peers_ipv4", "peers_ipv6", "peers_expired")}
         self.assertEqual(got, {
@@ -475,7 +475,7 @@ class LeaderTest(AggregatorTestBase):
     SWARMS = 3000
 
     def passes(self):
-        return parse_passes(self.redis.call("LRANGE", "starling:aggregator:passes", 0, -1))
+        return parse_passes(self.redis.call("LRANGE", "{starling}:aggregator:passes", 0, -1))
 
     def test_one_leader_and_failover(self):
         populate(self.redis, self.SWARMS)
@@ -494,7 +494,7 @@ class LeaderTest(AggregatorTestBase):
         first_ids = {p[0] for p in self.passes()}
         self.assertEqual(len(first_ids), 1, "passes by a non-leader: %r" % self.passes())
         first_id = first_ids.pop()
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), first_id.encode())
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), first_id.encode())
 
         leader.kill()
         t_kill = time.monotonic()
@@ -513,17 +513,17 @@ class LeaderTest(AggregatorTestBase):
         assert_no_overlap(self, passes)
         # Newest first.
         self.assertEqual([p[1] for p in passes], sorted((p[1] for p in passes), reverse=True))
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), second_id.encode())
-        self.assertEqual(self.redis.call("HGET", "starling:stats", "leader"), second_id.encode())
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), second_id.encode())
+        self.assertEqual(self.redis.call("HGET", "{starling}:stats", "leader"), second_id.encode())
         self.assertGreaterEqual(metric(follower.metrics_port, "starling_aggregator_passes_total"),
                                 2)
-        stats = {k.decode(): v for k, v in hgetall(self.redis, "starling:stats").items()}
+        stats = {k.decode(): v for k, v in hgetall(self.redis, "{starling}:stats").items()}
         self.assertEqual((stats["torrents"], stats["seeders"], stats["leechers"]),
                          (b"%d" % self.SWARMS, b"%d" % self.SWARMS, b"0"))
         self.assertLess(took, bound)
         # SIGTERM: exit 0 and release the lock.
         terminate(follower, self)
-        self.assertIsNone(self.redis.call("GET", "starling:aggregator:lock"))
+        self.assertIsNone(self.redis.call("GET", "{starling}:aggregator:lock"))
         self.assertIsNone(follower.sanitizer_report())
 
 
@@ -620,7 +620,7 @@ class AggregatorMetricsTest(AggregatorTestBase):
         self.redis.start()  # same port, empty
         wait_until(readyz(200), 10.0, what="aggregator /readyz 200 after redis restarted")
         # The lock died with the data: passes resume within lock_ttl + interval + slack.
-        wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 1, 6.0,
+        wait_until(lambda: self.redis.call("LLEN", "{starling}:aggregator:passes") >= 1, 6.0,
                    interval=0.1, what="passes to resume on the restarted redis")
 
     # /readyz is decided without I/O: a probe PINGs every connection each PROBE_INTERVAL
@@ -690,16 +690,16 @@ class AggregatorMetricsTest(AggregatorTestBase):
         self.addCleanup(check)
         a.start()
         self.assertEqual(a.metrics_port, port)
-        wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 3, 3.0,
+        wait_until(lambda: self.redis.call("LLEN", "{starling}:aggregator:passes") >= 3, 3.0,
                    interval=0.05, what="three passes 200 ms apart")
 
     def test_once_without_the_lock_does_no_pass(self):
-        self.redis.call("SET", "starling:aggregator:lock", "someone-else", "PX", "20000")
+        self.redis.call("SET", "{starling}:aggregator:lock", "someone-else", "PX", "20000")
         agg = self.aggregator({"aggregator": {"interval": "1h"}}, start=False)
         agg.run_once()
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), b"someone-else")
-        self.assertEqual(self.redis.call("LLEN", "starling:aggregator:passes"), 0)
-        self.assertEqual(self.redis.call("EXISTS", "starling:stats"), 0)
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), b"someone-else")
+        self.assertEqual(self.redis.call("LLEN", "{starling}:aggregator:passes"), 0)
+        self.assertEqual(self.redis.call("EXISTS", "{starling}:stats"), 0)
 
 
 class FileLoggingAggregator(Aggregator):

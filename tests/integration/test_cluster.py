@@ -160,20 +160,20 @@ class ClusterAggregatorTest(unittest.TestCase):
                 if cursor == b"0":
                     break
 
-        # The totals cover all three masters, written where starling:stats lives.
-        stats_node = self.owner(b"starling:stats")
-        raw = stats_node.call("HGETALL", "starling:stats")
+        # The totals cover all three masters, written where {starling}:stats lives.
+        stats_node = self.owner(b"{starling}:stats")
+        raw = stats_node.call("HGETALL", "{starling}:stats")
         stats = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
         for field, value in expect.items():
             self.assertEqual(int(stats[field]), value, field)
         self.assertEqual(int(stats["peers_ipv4"]), expect["seeders"] + expect["leechers"])
         self.assertGreater(int(stats["peers_expired"]), swarms)
         # The full-scrape snapshot lists every swarm.
-        blob = self.owner(b"starling:fullscrape").call("GET", "starling:fullscrape")
+        blob = self.owner(b"{starling}:fullscrape").call("GET", "{starling}:fullscrape")
         self.assertEqual(blob.count(b"d8:completei"), swarms)
         # The pass history went to its own slot's node.
-        hist = self.owner(b"starling:aggregator:passes").call(
-            "LRANGE", "starling:aggregator:passes", 0, -1)
+        hist = self.owner(b"{starling}:aggregator:passes").call(
+            "LRANGE", "{starling}:aggregator:passes", 0, -1)
         self.assertEqual(len(hist), 1)
 
 

@@ -96,7 +96,7 @@ static void test_plain_redis_is_one_node_for_every_slot(void **state)
     assert_node(0, "redis.local", 6379);
     for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
         assert_int_equal(slot_map_node_of_slot(&map, s), 0);
-    assert_int_equal(slot_map_node_of_key(&map, "starling:stats", 14), 0);
+    assert_int_equal(slot_map_node_of_key(&map, "{starling}:stats", 16), 0);
     assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_SLOTS), -1);
 }
 
