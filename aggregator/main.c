@@ -264,7 +264,10 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
                              .started_ms = ag->pass_started_ms,
                              .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
-    if (aggregate_publish(&ag->pass, ag->cluster, &info, err) < 0) {
+    int published = aggregate_publish(&ag->pass, ag->cluster, &info, err);
+    if (published == AGGREGATE_NOT_LEADER)
+        lose_leadership(ag, "the lock is another replica's");
+    if (published < 0) {
         abort_pass(ag, err);
         return;
     }

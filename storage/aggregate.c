@@ -291,11 +291,9 @@ static int entry_cmp(const void *a, const void *b)
                   ((const struct fullscrape_entry *)b)->info_hash, INFO_HASH_LEN);
 }
 
-/* The bencoded `files` dictionary, keys sorted as bencode wants. malloc'd. */
-static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
+/* The bencoded `files` dictionary of the entries (sorted, as bencode wants). malloc'd. */
+static char *fullscrape_encode(const struct aggregate_pass *p, size_t *out_len)
 {
-    if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
-        qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
     /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
      * "10:incomplete" "i<20>e" "e" */
     size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);
@@ -319,20 +317,57 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     return buf;
 }
 
-/* A write the pass must make (argv[1] is its key): a lost connection or an error reply
- * fails it. Returns 0 or -1 with err. */
-static int write_command(struct sync_conn *sc, int argc, const char *const *argv,
+/* Most entries {starling}:aggregator:passes keeps. */
+#define PASSES_KEPT 100
+
+/*
+ * Publishes the pass in one call of lua/publish.lua, which checks that the lock is still
+ * ours and then writes the stats hash (the field, value pairs at argv[2..argc), as
+ * write_stats() built them for HSET {starling}:stats), the full-scrape snapshot and the
+ * history entry. Returns 0, AGGREGATE_NOT_LEADER (nothing written), or -1 with err.
+ */
+static int publish_stats(const struct aggregate_pass *p, struct sync_conn *sc,
+                         const struct pass_info *info, int argc, const char *const *argv,
                          const size_t *lens, char *err)
 {
-    redisReply *r = sync_command(sc, argc, argv, lens);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "%s %s: %s", argv[0], argv[1], reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
+    enum { NKEYS = 4, NHEAD = NKEYS + 4 };
+    size_t blob_len = 0;
+    char *blob = fullscrape_encode(p, &blob_len);
+    char record[256], keep[21];
+    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
+                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
+    size_t nargs = NHEAD + (size_t)(argc - 2);
+    const char **args = xreallocarray(NULL, nargs, sizeof(*args));
+    size_t *arg_lens = xreallocarray(NULL, nargs, sizeof(*arg_lens));
+    const char *head[NHEAD] = {LEADER_LOCK_KEY, STATS_KEY, FULLSCRAPE_KEY, PASSES_KEY,
+                               info->leader,    blob,      record,         keep};
+    size_t head_lens[NHEAD] = {strlen(LEADER_LOCK_KEY),
+                               strlen(STATS_KEY),
+                               strlen(FULLSCRAPE_KEY),
+                               strlen(PASSES_KEY),
+                               strlen(info->leader),
+                               blob_len,
+                               n > 0 && (size_t)n < sizeof(record) ? (size_t)n : 0,
+                               (size_t)(put_uint(keep, PASSES_KEPT) - keep)};
+    memcpy(args, head, sizeof(head));
+    memcpy(arg_lens, head_lens, sizeof(head_lens));
+    memcpy(args + NHEAD, argv + 2, (size_t)(argc - 2) * sizeof(*args));
+    memcpy(arg_lens + NHEAD, lens + 2, (size_t)(argc - 2) * sizeof(*arg_lens));
+    redisReply *r = sync_eval(sc, &lua_publish, NKEYS, (int)nargs, args, arg_lens);
+    int rc = 0;
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, STARLING_ERR_LEN, "publish.lua: %s", reply_error(r, sc));
+        rc = -1;
+    } else if (r->integer != 1) {
+        snprintf(err, STARLING_ERR_LEN, "not published: the lock is another replica's");
+        rc = AGGREGATE_NOT_LEADER;
     }
-    freeReplyObject(r);
-    return 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    free(args);
+    free(arg_lens);
+    free(blob);
+    return rc;
 }
 
 /*
@@ -409,56 +444,20 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    return write_command(sc, argc, argv, lens, err);
-}
-
-static int write_fullscrape(struct aggregate_pass *p, struct sync_conn *sc, char *err)
-{
-    size_t blob_len = 0;
-    char *blob = fullscrape_encode(p, &blob_len);
-    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
-    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    int rc = write_command(sc, 3, set, set_lens, err);
-    free(blob);
-    return rc;
-}
-
-/* The pass joins the history (the latest 100); only a lost connection fails it. */
-static int write_history(struct sync_conn *sc, const struct pass_info *info, char *err)
-{
-    char record[256];
-    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
-                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
-    const char *push[] = {"LPUSH", PASSES_KEY, record};
-    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
-    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
-    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    redisReply *r = sync_command(sc, 3, push, push_lens);
-    if (r != NULL) {
-        freeReplyObject(r);
-        r = sync_command(sc, 4, trim, trim_lens);
-    }
-    if (r == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
-        return -1;
-    }
-    freeReplyObject(r);
-    return 0;
+    return publish_stats(p, sc, info, argc, argv, lens, err);
 }
 
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err)
 {
+    if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
+        qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
     redisReply *requests =
         read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)
         return -1;
     int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
     freeReplyObject(requests);
-    if (rc == 0)
-        rc = write_fullscrape(p, cluster_route(cl, FULLSCRAPE_KEY), err);
-    if (rc == 0)
-        rc = write_history(cluster_route(cl, PASSES_KEY), info, err);
     return rc;
 }
 

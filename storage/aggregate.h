@@ -59,10 +59,14 @@ struct pass_info {
     uint64_t passes; /* this replica's count, this one included */
 };
 
+/* aggregate_publish(): nothing was written, the lock is not ours (another replica leads). */
+#define AGGREGATE_NOT_LEADER (-2)
+
 /*
  * Reads the frontends' request totals, then writes {starling}:stats, the full-scrape
- * snapshot and the pass history, each on the node serving its key (cluster_route()).
- * Returns 0 or -1 with err.
+ * snapshot and the pass history in one call (lua/publish.lua) that first checks that the
+ * lock is still ours (info->leader), on the node serving their slot. Returns 0,
+ * AGGREGATE_NOT_LEADER, or -1 with err.
  */
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err);

@@ -7,10 +7,13 @@ Swarms are made through real announces to a frontend whose peers live 3 s
 (announce "2s" x 1.5), so expiry is real time, not a clock the test fakes."""
 
 import os
+import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -700,6 +703,114 @@ class AggregatorMetricsTest(AggregatorTestBase):
         self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), b"someone-else")
         self.assertEqual(self.redis.call("LLEN", "{starling}:aggregator:passes"), 0)
         self.assertEqual(self.redis.call("EXISTS", "{starling}:stats"), 0)
+
+
+# ---------------------------------------------------------------------------
+# issue 9, item 11: a leader whose lock went to another replica publishes nothing
+
+class HoldingProxy:
+    """A TCP proxy on loopback to a Redis port: it forwards every byte both ways, except
+    that from the first client chunk holding `marker` on, the client's bytes wait until
+    release(). Stands for a network or a process that stalls at the worst moment."""
+
+    def __init__(self, target_port, marker):
+        self.target_port = target_port
+        self.marker = marker
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held = threading.Event()
+        self.released = threading.Event()
+        self.closing = False
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.closing:
+            ready, _, _ = select.select([self.listener], [], [], 0.1)
+            if not ready:
+                continue
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            t = threading.Thread(target=self._pump, args=(client, server), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _pump(self, client, server):
+        waiting = b""  # client bytes held back
+        tail = b""  # the last bytes seen, for a marker split between two reads
+        try:
+            while not self.closing:
+                ready, _, _ = select.select([client, server], [], [], 0.05)
+                if waiting and self.released.is_set():
+                    server.sendall(waiting)
+                    waiting = b""
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is server:
+                        client.sendall(data)
+                        continue
+                    if not self.held.is_set() and self.marker in tail + data:
+                        self.held.set()
+                    tail = data[-len(self.marker):]
+                    if self.held.is_set() and not self.released.is_set() or waiting:
+                        waiting += data
+                    else:
+                        server.sendall(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            server.close()
+
+    def release(self):
+        self.released.set()
+
+    def close(self):
+        self.released.set()
+        time.sleep(0.1)  # the pumps forward what they held
+        self.closing = True
+        for t in self.threads:
+            t.join(timeout=2)
+        self.listener.close()
+
+
+class TwoLeadersTest(AggregatorTestBase):
+    def test_a_leader_that_lost_its_lock_publishes_nothing(self):
+        """A leader's publish is held on its way to Redis; meanwhile its lock passes to
+        another replica (as when a step outlasts lock_ttl), which publishes its own
+        stats. When the held publish lands it must change nothing: the lock is checked
+        in the same atomic call that writes."""
+        populate(self.redis, 50)
+        # The key as a command's argument (the script bodies loaded at connect name it too).
+        proxy = HoldingProxy(self.redis.port, b"\r\n$16\r\n{starling}:stats\r\n")
+        # lock_ttl 30 s: the renewal (every 10 s) does not come before the publish.
+        agg = self.aggregator({"redis": {"port": proxy.port},
+                               "aggregator": {"interval": "1h", "lock_ttl": "30s"}})
+        self.addCleanup(proxy.close)  # runs first: nothing stays held while it stops
+        wait_until(proxy.held.is_set, 10.0, interval=0.02, what="the leader's publish")
+        me = self.redis.call("GET", "{starling}:aggregator:lock")
+        self.assertIsNotNone(me)
+        self.assertEqual(self.redis.call("EXISTS", "{starling}:stats"), 0)
+        # The other replica now holds the lock and published its pass.
+        self.redis.call("SET", "{starling}:aggregator:lock", "replica-b", "PX", "30000")
+        self.redis.call("HSET", "{starling}:stats", "leader", "replica-b", "torrents", "7")
+        self.redis.call("SET", "{starling}:fullscrape", "d5:filesdee")
+        self.redis.call("LPUSH", "{starling}:aggregator:passes", "replica-b 1 2")
+        proxy.release()
+        wait_until(lambda: "leader: lost" in agg.log() or "pass done" in agg.log(), 5.0,
+                   interval=0.05, what="the held publish to be answered")
+        stats = hgetall(self.redis, "{starling}:stats")
+        self.assertEqual((stats[b"leader"], stats[b"torrents"]), (b"replica-b", b"7"), stats)
+        self.assertEqual(self.redis.call("GET", "{starling}:fullscrape"), b"d5:filesdee")
+        self.assertEqual(self.redis.call("LRANGE", "{starling}:aggregator:passes", 0, -1),
+                         [b"replica-b 1 2"])
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), b"replica-b")
+        self.assertEqual(metric(agg.metrics_port, "starling_aggregator_leader"), 0)
+        self.assertEqual(metric(agg.metrics_port, "starling_aggregator_passes_total"), 0)
+        self.assertIn("leader: lost", agg.log())
+        self.assertNotIn("pass done", agg.log())
 
 
 class FileLoggingAggregator(Aggregator):
