@@ -1,5 +1,6 @@
-/* Unit tests for storage/cluster.c's slot map: built from ranges and from constructed
- * CLUSTER SLOTS replies, no server. */
+/* Unit tests for storage/cluster.c's slot map, built from ranges and from constructed
+ * CLUSTER SLOTS replies, and for the parser of MOVED/ASK replies (storage/sync.c). No
+ * server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "storage/cluster.h"
+#include "storage/sync.h"
 
 static struct slot_map map;
 
@@ -256,6 +258,41 @@ static void test_not_a_cluster_slots_reply(void **state)
     assert_int_equal(map.nnodes, 0);
 }
 
+static void test_parse_redirect(void **state)
+{
+    (void)state;
+    char host[64];
+    unsigned slot = 0;
+    uint16_t port = 0;
+    assert_int_equal(
+        sync_parse_redirect("MOVED 3999 127.0.0.1:6381", &slot, host, sizeof(host), &port), 1);
+    assert_int_equal(slot, 3999);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 6381);
+    assert_int_equal(sync_parse_redirect("ASK 16383 ::1:7000", &slot, host, sizeof(host), &port),
+                     0);
+    assert_int_equal(slot, 16383);
+    assert_string_equal(host, "::1"); /* split at the last colon */
+    assert_int_equal(port, 7000);
+    assert_int_equal(sync_parse_redirect("MOVED 12 :6379", &slot, host, sizeof(host), &port), 1);
+    assert_string_equal(host, ""); /* unknown endpoint: the caller's node */
+    const char *bad[] = {"TRYAGAIN Multiple keys",
+                         "MOVED",
+                         "MOVED 16384 a:1",
+                         "MOVED x a:1",
+                         "MOVED 1 a",
+                         "MOVED 1 a:0",
+                         "MOVED 1 a:65536",
+                         "ASK 1 a:b",
+                         "CLUSTERDOWN The cluster is down",
+                         "moved 1 a:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(sync_parse_redirect(bad[i], &slot, host, sizeof(host), &port), -1);
+    char tiny[4];
+    assert_int_equal(sync_parse_redirect("MOVED 1 abcd:1", &slot, tiny, sizeof(tiny), &port), -1);
+    assert_int_equal(sync_parse_redirect("MOVED 1 abc:1", &slot, tiny, sizeof(tiny), &port), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup(test_cluster_slots_gaps_and_malformed_entries, setup),
         cmocka_unit_test_setup(test_cluster_slots_too_many_masters, setup),
         cmocka_unit_test_setup(test_not_a_cluster_slots_reply, setup),
+        cmocka_unit_test_setup(test_parse_redirect, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
