@@ -1,3 +1,7 @@
+/*
+ * The aggregator's blocking connections to a plain Redis or to every master of a Redis
+ * Cluster, over the slot map of storage/slot_map.c.
+ */
 #include "storage/cluster.h"
 
 #include <stdio.h>
@@ -9,89 +13,6 @@
 #include "common/clock.h"
 #include "common/mem.h"
 #include "storage/sync.h"
-
-/* ---- the slot map ---- */
-
-void slot_map_clear(struct slot_map *m)
-{
-    m->nnodes = 0;
-    for (size_t s = 0; s < CLUSTER_SLOTS; s++)
-        m->owner[s] = SLOT_UNSERVED;
-}
-
-void slot_map_single(struct slot_map *m, const char *host, uint16_t port)
-{
-    slot_map_clear(m);
-    slot_map_assign(m, 0, CLUSTER_SLOTS - 1, host, port);
-}
-
-/* The index of host:port, added if new; -1 when the map is full. */
-static int node_index(struct slot_map *m, const char *host, uint16_t port)
-{
-    for (size_t i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].port == port && strcmp(m->nodes[i].host, host) == 0)
-            return (int)i;
-    if (m->nnodes == CLUSTER_MAX_NODES)
-        return -1;
-    struct cluster_addr *a = &m->nodes[m->nnodes];
-    snprintf(a->host, sizeof(a->host), "%s", host);
-    a->port = port;
-    return (int)m->nnodes++;
-}
-
-int slot_map_assign(struct slot_map *m, unsigned first, unsigned last, const char *host,
-                    uint16_t port)
-{
-    if (first > last || last >= CLUSTER_SLOTS)
-        return -1;
-    int node = node_index(m, host, port);
-    if (node < 0)
-        return -1;
-    for (unsigned s = first; s <= last; s++)
-        m->owner[s] = (uint16_t)node;
-    return node;
-}
-
-static bool is_int(const redisReply *r, long long min, long long max)
-{
-    return r->type == REDIS_REPLY_INTEGER && r->integer >= min && r->integer <= max;
-}
-
-int slot_map_from_cluster_slots(struct slot_map *m, const redisReply *reply, const char *seed_host)
-{
-    slot_map_clear(m);
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-        return -1;
-    /* [[first, last, [host, port, id], replica...], ...]: the first address is the master. */
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            !is_int(e->element[0], 0, CLUSTER_SLOTS - 1) ||
-            !is_int(e->element[1], 0, CLUSTER_SLOTS - 1) ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-            continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        if (!is_int(port, 0, UINT16_MAX))
-            continue;
-        const char *h = host->type == REDIS_REPLY_STRING && host->len > 0 ? host->str : seed_host;
-        slot_map_assign(m, (unsigned)e->element[0]->integer, (unsigned)e->element[1]->integer, h,
-                        (uint16_t)port->integer);
-    }
-    return 0;
-}
-
-int slot_map_node_of_slot(const struct slot_map *m, unsigned slot)
-{
-    if (slot >= CLUSTER_SLOTS || m->owner[slot] == SLOT_UNSERVED)
-        return -1;
-    return m->owner[slot];
-}
-
-int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len)
-{
-    return slot_map_node_of_slot(m, key_hash_slot(key, len));
-}
 
 /* ---- the aggregator's blocking connections ---- */
 

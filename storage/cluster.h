@@ -42,6 +42,13 @@ void slot_map_clear(struct slot_map *m);
 /* A plain Redis: host:port is node 0 and serves every slot. */
 void slot_map_single(struct slot_map *m, const char *host, uint16_t port);
 
+/* The index of node host:port, or -1 when it is none of the map's. */
+int slot_map_find(const struct slot_map *m, const char *host, uint16_t port);
+
+/* The index of node host:port, added (serving no slot yet) if new; -1 when the map already
+ * has CLUSTER_MAX_NODES other nodes. */
+int slot_map_node(struct slot_map *m, const char *host, uint16_t port);
+
 /*
  * Slots first..last (inclusive) are served by host:port, which becomes a node if it is not
  * one yet. Returns the node's index, or -1 when the range is not within 0..16383 or the map
@@ -64,6 +71,35 @@ int slot_map_node_of_slot(const struct slot_map *m, unsigned slot);
 
 /* The index of the node serving key's slot, or -1 when none does. */
 int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len);
+
+/*
+ * ---- a pass's walk over the masters ----
+ * SCAN sees one node's keys, so a pass walks every master of the slot map; the map may
+ * change under it (a refresh after a migration, a failover, a new master), so the walk
+ * remembers the masters done by address, and takes every node of the current map that it
+ * has not walked yet. At most CLUSTER_WALK_MAX masters per pass (twice the map's limit:
+ * room for a whole cluster failing over during one pass).
+ */
+#define CLUSTER_WALK_MAX (2 * CLUSTER_MAX_NODES)
+
+struct cluster_walk {
+    size_t ndone;
+    struct cluster_addr done[CLUSTER_WALK_MAX];
+    bool walking; /* current is a node being walked */
+    struct cluster_addr current;
+};
+
+void cluster_walk_begin(struct cluster_walk *w);
+
+/*
+ * The node of m to walk now: the current one while m still has it, else the first node of
+ * m not walked yet (*fresh is then true: its SCAN starts at cursor 0). -1 when every node of
+ * m was walked, or CLUSTER_WALK_MAX were.
+ */
+int cluster_walk_node(const struct slot_map *m, struct cluster_walk *w, bool *fresh);
+
+/* The current node was walked to the end. */
+void cluster_walk_done(struct cluster_walk *w);
 
 /* ---- the aggregator's blocking connections ---- */
 
