@@ -107,11 +107,12 @@ static const char *reply_error(const redisReply *r, struct sync_conn *sc)
     return sc->c == NULL ? "connection lost or timed out" : "no reply";
 }
 
-/* Reads a purge.lua reply (NULL: none came) into c and frees it. Returns 0, or -1 with err. */
+/* Reads a purge.lua reply (NULL: none came) into c and frees it. Returns 0, or -1 with err
+ * (unless err is NULL). */
 static int take_counts(redisReply *r, struct sync_conn *sc, struct swarm_counts *c, char *err)
 {
     int rc = read_counts(r, c);
-    if (rc < 0)
+    if (rc < 0 && err != NULL)
         snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
     if (r != NULL)
         freeReplyObject(r);
@@ -150,16 +151,20 @@ static void add_entry(struct aggregate_pass *p, const uint8_t *info_hash,
         p->capacity = p->capacity ? p->capacity * 2 : 1024;
         p->entries = xreallocarray(p->entries, p->capacity, sizeof(*p->entries));
     }
-    struct fullscrape_entry *e = &p->entries[p->nentries++];
+    struct fullscrape_entry *e = &p->entries[p->nentries];
     memcpy(e->info_hash, info_hash, INFO_HASH_LEN);
+    e->seq = (uint32_t)p->nentries++;
     e->complete = c->seeders;
     e->incomplete = c->leechers;
     e->downloaded = c->downloaded;
+    e->v4 = c->v4;
+    e->v6 = c->v6;
 }
 
 /* A key of a SCAN batch: whether it is a swarm's peers hash, and what purge.lua said. */
 struct scanned {
     bool swarm;
+    bool redo; /* its pipelined call met a redirect, TRYAGAIN or NOSCRIPT: call again */
     uint8_t info_hash[INFO_HASH_LEN];
     struct swarm_counts counts;
 };
@@ -190,16 +195,24 @@ static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, struct s
             count_families(p, sc, a.k.name[set], a.k.len[set], members, c, err) < 0)
             return -1;
     }
-    p->totals.seeders += c->seeders;
-    p->totals.leechers += c->leechers;
-    p->totals.peers_v4 += c->v4;
-    p->totals.peers_v6 += c->v6;
-    p->totals.completed += c->downloaded;
-    if (c->seeders + c->leechers > 0)
-        p->totals.torrents++;
+    /* The totals are added up from the entries at the end (aggregate_publish()), once per
+     * swarm however many times the pass met it. */
     if (c->seeders + c->leechers > 0 || c->downloaded > 0)
         add_entry(p, s->info_hash, c);
     return 0;
+}
+
+/* The first purge.lua call of a swarm whose pipelined one could not be answered there:
+ * made alone, it follows the redirect (the swarm moved since SCAN saw it), waits out a
+ * TRYAGAIN or sends the script's body. Returns 0 or -1 with err. */
+static int purge_again(struct aggregate_pass *p, struct sync_conn *sc, struct scanned *s, char *err)
+{
+    struct purge_args a;
+    purge_args_fill(&a, s->info_hash, p->now_ms, p->purge);
+    uint64_t t0 = clock_monotonic_us();
+    redisReply *r = sync_eval(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens);
+    note_call(p, clock_monotonic_us() - t0);
+    return take_counts(r, sc, &s->counts, err);
 }
 
 /* The next SCAN batch of the node (the cursor moves on), or NULL with err. */
@@ -242,8 +255,10 @@ static int purge_batch(struct aggregate_pass *p, struct sync_conn *sc, const red
             return -1;
         }
     }
-    /* The replies come back in order; the time between two is about one call's. */
+    /* The replies come back in order; the time between two is about one call's. Every one
+     * is read, even after a failure, so that none is left for the next call to take. */
     uint64_t last = clock_monotonic_us();
+    int rc = 0;
     for (size_t i = 0; i < keys->elements; i++) {
         if (!batch[i].swarm)
             continue;
@@ -251,16 +266,24 @@ static int purge_batch(struct aggregate_pass *p, struct sync_conn *sc, const red
         uint64_t now = clock_monotonic_us();
         note_call(p, now - last);
         last = now;
-        if (take_counts(reply, sc, &batch[i].counts, err) < 0)
-            return -1;
+        if (sync_reply_retryable(reply)) {
+            batch[i].redo = true;
+            freeReplyObject(reply);
+        } else if (take_counts(reply, sc, &batch[i].counts, rc < 0 ? NULL : err) < 0) {
+            rc = -1;
+            if (reply == NULL)
+                break; /* the connection is gone, and the rest of the replies with it */
+        }
     }
-    return 0;
+    return rc;
 }
 
 int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
 {
     if (p->node_done)
         return 0;
+    char cursor[sizeof(p->cursor)];
+    memcpy(cursor, p->cursor, sizeof(cursor));
     redisReply *r = scan_batch(p, sc, err);
     if (r == NULL)
         return -1;
@@ -269,13 +292,19 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
     int rc = purge_batch(p, sc, keys, batch, err);
     /* Big swarms need more calls; the pipeline is drained, so they go one by one. */
     for (size_t i = 0; i < keys->elements && rc == 0; i++) {
-        if (batch[i].swarm && finish_swarm(p, sc, &batch[i], err) < 0)
+        if (batch[i].swarm && batch[i].redo && purge_again(p, sc, &batch[i], err) < 0)
+            rc = -1;
+        else if (batch[i].swarm && finish_swarm(p, sc, &batch[i], err) < 0)
             rc = -1;
     }
     free(batch);
     freeReplyObject(r);
-    if (rc < 0)
+    if (rc < 0) {
+        /* The batch again next time: the swarms it finished are met twice, and counted once
+         * (aggregate_publish()); what they expired is already gone. */
+        memcpy(p->cursor, cursor, sizeof(cursor));
         return -1;
+    }
     if (strcmp(p->cursor, "0") == 0) {
         p->node_done = true;
         return 0;
@@ -285,10 +314,43 @@ int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
 
 /* ---- publishing ---- */
 
+/* By info_hash, then in the order the pass met them. */
 static int entry_cmp(const void *a, const void *b)
 {
-    return memcmp(((const struct fullscrape_entry *)a)->info_hash,
-                  ((const struct fullscrape_entry *)b)->info_hash, INFO_HASH_LEN);
+    const struct fullscrape_entry *x = a, *y = b;
+    int by_hash = memcmp(x->info_hash, y->info_hash, INFO_HASH_LEN);
+    return by_hash != 0 ? by_hash : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/*
+ * Sorts the entries (as bencode wants), keeps the last one met of each swarm, and adds up
+ * the totals from them. A pass can meet a swarm twice: SCAN may return a key twice, a
+ * failed batch is scanned again, and on a cluster a swarm can move to a master the pass
+ * walks later, or a failed-over master's replica is walked as a new one.
+ */
+static void finish_totals(struct aggregate_pass *p)
+{
+    if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
+        qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < p->nentries; i++) {
+        if (kept > 0 &&
+            memcmp(p->entries[kept - 1].info_hash, p->entries[i].info_hash, INFO_HASH_LEN) == 0)
+            kept--; /* a later sight of the same swarm replaces the earlier one */
+        p->entries[kept++] = p->entries[i];
+    }
+    p->nentries = kept;
+    struct aggregate_totals *t = &p->totals;
+    t->torrents = t->seeders = t->leechers = t->completed = t->peers_v4 = t->peers_v6 = 0;
+    for (size_t i = 0; i < p->nentries; i++) {
+        const struct fullscrape_entry *e = &p->entries[i];
+        t->seeders += e->complete;
+        t->leechers += e->incomplete;
+        t->completed += e->downloaded;
+        t->peers_v4 += e->v4;
+        t->peers_v6 += e->v6;
+        t->torrents += e->complete + e->incomplete > 0;
+    }
 }
 
 /* The bencoded `files` dictionary of the entries (sorted, as bencode wants). malloc'd. */
@@ -450,8 +512,7 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err)
 {
-    if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
-        qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
+    finish_totals(p);
     redisReply *requests =
         read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)

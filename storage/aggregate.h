@@ -11,6 +11,7 @@
 
 struct cluster;
 
+/* The first six are added up from the entries when the pass publishes. */
 struct aggregate_totals {
     uint64_t torrents; /* swarms with a live peer */
     uint64_t seeders, leechers;
@@ -21,9 +22,12 @@ struct aggregate_totals {
     uint64_t frontends;                     /* that reported within a minute */
 };
 
+/* A swarm with peers or completed downloads, as the pass met it. */
 struct fullscrape_entry {
     uint8_t info_hash[INFO_HASH_LEN];
+    uint32_t seq; /* the order the pass met it in: the last sight of a swarm counts */
     uint64_t complete, incomplete, downloaded;
+    uint64_t v4, v6; /* live peers with an address of each family */
 };
 
 /*
