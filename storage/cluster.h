@@ -122,22 +122,54 @@ int cluster_connect(struct cluster *cl, char *err);
 /* Closes every connection (cluster_size() is then 0). */
 void cluster_disconnect(struct cluster *cl);
 
-/* True when connected and no connection was lost since (a lost one needs a new
- * cluster_connect(): the topology may have changed). */
+/* True once cluster_connect() succeeded on a Redis Cluster (until cluster_disconnect()). */
+bool cluster_is_cluster(const struct cluster *cl);
+
+/* True when connected and every connection of the map is up (on a plain Redis, a lost
+ * connection needs a new cluster_connect(); on a cluster, cluster_refresh() mends it). */
 bool cluster_connected(const struct cluster *cl);
 
-/* Connections: the masters, 1 on a plain Redis, 0 when not connected. */
+/* Connections: one per node of the map (the masters; 1 on a plain Redis), 0 when not
+ * connected. */
 size_t cluster_size(const struct cluster *cl);
 
-/* Connection i < cluster_size(). */
+/* Connection i < cluster_size(), as it is (possibly closed). */
 struct sync_conn *cluster_conn(struct cluster *cl, size_t i);
 
+/* Connection i < cluster_size(), connected again first if it was lost (NULL when that
+ * fails). */
+struct sync_conn *cluster_node(struct cluster *cl, size_t i, char *err);
+
+/* The slot map (node i is connection i). */
+const struct slot_map *cluster_map(const struct cluster *cl);
+
 /*
- * The connection serving key: by slot on a Redis Cluster, the only one otherwise. Never
- * NULL: not connected, or a slot nobody serves, gives connection 0, whose calls then fail
- * (closed) or are answered with an error (MOVED) that the caller reports.
+ * The connection serving key: by slot on a Redis Cluster (connected again if it was lost),
+ * the only one otherwise. Never NULL: not connected, or a slot nobody serves, gives
+ * connection 0, whose calls then fail (closed) or are answered with an error that the
+ * caller reports. On a cluster, calls on it follow MOVED and ASK redirects (storage/sync.h).
  */
 struct sync_conn *cluster_route(struct cluster *cl, const char *key);
+
+/*
+ * ---- keeping the slot map current (Redis Cluster) ----
+ * A MOVED updates that slot at once (the call is retried on the new owner). A MOVED,
+ * CLUSTERDOWN or READONLY reply, a lost connection or cluster_want_refresh() then asks for
+ * the whole map to be read again (CLUSTER SLOTS): cluster_refresh() does it, at most once
+ * per CLUSTER_REFRESH_MIN_MS however many asked (single-flight: one thread, one flag), and
+ * connects to new masters and drops old ones. An ASK or TRYAGAIN (a migration under way)
+ * changes nothing.
+ */
+#define CLUSTER_REFRESH_MIN_MS 1000
+
+void cluster_want_refresh(struct cluster *cl);
+
+/*
+ * On a Redis Cluster, reads the slot map again if asked and allowed (see above). Returns 1
+ * when it did (*changed: the masters differ), 0 when nothing was due (or a plain Redis),
+ * -1 with err when no node answered (the old map stays; asked again later).
+ */
+int cluster_refresh(struct cluster *cl, bool *changed, char *err);
 
 /*
  * Liveness without waiting, for a timer: on each connection, reads the PONG owed by the
