@@ -209,6 +209,15 @@ int sync_parse_redirect(const char *msg, unsigned *slot, char *host, size_t host
     return moved;
 }
 
+const char *sync_reply_error(const redisReply *r, const struct sync_conn *sc)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        return r->str;
+    if (r != NULL)
+        return "unexpected reply";
+    return sc->c == NULL ? "connection lost or timed out" : "no reply";
+}
+
 bool sync_reply_retryable(const redisReply *r)
 {
     return r != NULL && r->type == REDIS_REPLY_ERROR &&

@@ -70,6 +70,10 @@ struct redisReply *sync_command(struct sync_conn *sc, int argc, const char *cons
 int sync_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
                         uint16_t *port);
 
+/* What went wrong with reply r of a call on sc, in words: the error reply's text, an
+ * unexpected reply, or a lost connection (r NULL). */
+const char *sync_reply_error(const struct redisReply *r, const struct sync_conn *sc);
+
 /* Whether an error reply can be cured by the same call made again, routed as
  * sync_eval() routes it: a redirect, TRYAGAIN, or NOSCRIPT. */
 bool sync_reply_retryable(const struct redisReply *r);
