@@ -1,6 +1,6 @@
 /*
  * starling-aggregator: purges expired peers and empty swarms, totals the swarms and the
- * frontends' counters, and publishes them (starling:stats, /metrics, the full-scrape
+ * frontends' counters, and publishes them ({starling}:stats, /metrics, the full-scrape
  * snapshot). Replicas elect one leader through a Redis lock; only the leader runs passes.
  *
  * A pass runs in steps (one SCAN batch each, blocking Redis calls bounded by timeouts), and
@@ -31,12 +31,20 @@
 /* /readyz: how often idle connections are probed, and how recent a good reply must be. */
 #define PROBE_INTERVAL_MS 1000
 #define READY_WITHIN_MS 3000
+/* On a Redis Cluster a pass rides out a failover or a migration: a failed step (or publish)
+ * is tried again, after a rest doubling from STEP_RETRY_MS to STEP_RETRY_MAX_MS, up to
+ * STEP_RETRIES times in a row (about 13 s in all; a failover takes 4-5 s), with the slot map
+ * read again; only then is the pass abandoned. On a plain Redis a failure ends the pass. */
+#define STEP_RETRY_MS 100
+#define STEP_RETRY_MAX_MS 2000
+#define STEP_RETRIES 10
 
 struct aggregator {
     struct event_base *base;
     const struct config *cfg;
     struct cluster *cluster;
-    size_t pass_node; /* the master the pass is walking */
+    struct cluster_walk walk; /* the masters the pass has walked */
+    unsigned step_failures;   /* in a row, in this pass */
     char id[128];
     bool leader;
     uint64_t last_renew_ms;
@@ -51,10 +59,30 @@ struct aggregator {
     bool stopping;
 };
 
+/* On a Redis Cluster, the slot map read again if something asked for it (at most once per
+ * CLUSTER_REFRESH_MIN_MS: storage/cluster.h), and what changed logged. */
+static void refresh_map(struct aggregator *ag)
+{
+    char err[STARLING_ERR_LEN];
+    bool changed = false;
+    int r = cluster_refresh(ag->cluster, &changed, err);
+    if (r < 0)
+        log_warn("redis cluster: slot map not read again: %s", err);
+    else if (changed)
+        log_info("redis cluster: slot map read again: %zu masters", cluster_size(ag->cluster));
+}
+
 /* Connected to Redis (on a Redis Cluster, to every master); logs what it found. */
 static bool ensure_connected(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
+    if (cluster_is_cluster(ag->cluster)) {
+        /* Once an interval (or as soon as allowed): a master added since causes no error
+         * that would ask for it, yet must be walked. */
+        cluster_want_refresh(ag->cluster);
+        refresh_map(ag);
+        return true;
+    }
     if (cluster_connected(ag->cluster))
         return true;
     int masters = cluster_connect(ag->cluster, err);
@@ -65,6 +93,17 @@ static bool ensure_connected(struct aggregator *ag)
     else
         log_info("redis cluster connected: %d masters, each walked separately", masters);
     return masters >= 0;
+}
+
+/* Whether the connection to the node holding the lock is up (no I/O). */
+static bool lock_conn_up(struct aggregator *ag)
+{
+    int node = 0;
+    if (cluster_is_cluster(ag->cluster))
+        node = slot_map_node_of_key(cluster_map(ag->cluster), LEADER_LOCK_KEY,
+                                    strlen(LEADER_LOCK_KEY));
+    return node >= 0 && (size_t)node < cluster_size(ag->cluster) &&
+           cluster_conn(ag->cluster, (size_t)node)->c != NULL;
 }
 
 /* Leadership is only as good as the connection: without it the lock may already be gone. */
@@ -80,7 +119,7 @@ static void lose_leadership(struct aggregator *ag, const char *why)
 static void refresh_view(struct aggregator *ag)
 {
     struct published_stats v;
-    if (cluster_connected(ag->cluster) && aggregate_read_published(ag->cluster, &v) == 0)
+    if (cluster_size(ag->cluster) > 0 && aggregate_read_published(ag->cluster, &v) == 0)
         ag->view = v;
 }
 
@@ -132,7 +171,7 @@ static void render_metrics(struct evbuffer *out, void *arg)
     gauge(out, "starling_frontends", "Frontends that reported in the last minute.", v->frontends);
     gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
           ag->leader ? 1 : 0);
-    /* Which replica this is, as the lock and starling:stats name it. */
+    /* Which replica this is, as the lock and {starling}:stats name it. */
     char id[sizeof(ag->id)], labels[sizeof(ag->id) + 16];
     snprintf(id, sizeof(id), "%s", ag->id);
     for (char *p = id; *p != '\0'; p++)
@@ -182,10 +221,9 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
 {
     struct aggregator *ag = arg;
     (void)fd, (void)what;
-    if (!cluster_connected(ag->cluster))
-        return;
     cluster_ping(ag->cluster);
-    if (!cluster_connected(ag->cluster))
+    /* On a cluster, another master's connection is mended by the next slot map refresh. */
+    if (!lock_conn_up(ag))
         lose_leadership(ag, "redis connection lost");
 }
 
@@ -202,9 +240,26 @@ static void end_pass(struct aggregator *ag)
 static void abort_pass(struct aggregator *ag, const char *why)
 {
     log_warn("pass abandoned: %s", why);
-    if (!cluster_connected(ag->cluster))
+    if (!lock_conn_up(ag))
         lose_leadership(ag, "redis connection lost");
     end_pass(ag);
+}
+
+/* A step (or the publish) failed: on a cluster, tried again later (STEP_RETRIES). */
+static void step_failed(struct aggregator *ag, const char *why)
+{
+    if (!cluster_is_cluster(ag->cluster) || ag->step_failures >= STEP_RETRIES) {
+        abort_pass(ag, why);
+        return;
+    }
+    uint64_t ms = (uint64_t)STEP_RETRY_MS << ag->step_failures;
+    if (ms > STEP_RETRY_MAX_MS)
+        ms = STEP_RETRY_MAX_MS;
+    ag->step_failures++;
+    log_warn("pass step failed (%s); again in %llu ms", why, (unsigned long long)ms);
+    cluster_want_refresh(ag->cluster);
+    struct timeval rest = clock_ms_to_tv(ms);
+    evtimer_add(ag->step_ev, &rest);
 }
 
 /* Renews the lock when a third of its TTL has passed. Returns false when it is lost. */
@@ -223,39 +278,10 @@ static bool keep_lock(struct aggregator *ag)
     return false;
 }
 
-static void on_step(evutil_socket_t fd, short what, void *arg)
+/* Every master walked: the pass is published, if the lock is still ours. */
+static void publish_pass(struct aggregator *ag)
 {
-    struct aggregator *ag = arg;
     char err[STARLING_ERR_LEN];
-    (void)fd, (void)what;
-    if (ag->stopping) {
-        abort_pass(ag, "shutting down");
-        return;
-    }
-    if (!keep_lock(ag)) {
-        abort_pass(ag, "leadership lost");
-        return;
-    }
-    uint64_t t0 = clock_monotonic_us();
-    int r = aggregate_step(&ag->pass, cluster_conn(ag->cluster, ag->pass_node), err);
-    if (r < 0) {
-        abort_pass(ag, err);
-        return;
-    }
-    if (r > 0) {
-        /* Pace the pass: rest as long as the batch took, so a pass never holds Redis for
-         * more than half of its time and announces keep their latency (aggbench). */
-        uint64_t took = clock_monotonic_us() - t0;
-        struct timeval rest = clock_us_to_tv(took);
-        evtimer_add(ag->step_ev, &rest);
-        return;
-    }
-    if (++ag->pass_node < cluster_size(ag->cluster)) {
-        /* This master is done; the next one (Redis Cluster: SCAN walks one node). */
-        aggregate_next_node(&ag->pass);
-        event_active(ag->step_ev, EV_TIMEOUT, 0);
-        return;
-    }
     if (!keep_lock(ag)) {
         abort_pass(ag, "leadership lost");
         return;
@@ -264,8 +290,14 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
                              .started_ms = ag->pass_started_ms,
                              .finished_ms = clock_wall_ms(),
                              .passes = ag->passes + 1};
-    if (aggregate_publish(&ag->pass, ag->cluster, &info, err) < 0) {
+    int published = aggregate_publish(&ag->pass, ag->cluster, &info, err);
+    if (published == AGGREGATE_NOT_LEADER) {
+        lose_leadership(ag, "the lock is another replica's");
         abort_pass(ag, err);
+        return;
+    }
+    if (published < 0) {
+        step_failed(ag, err);
         return;
     }
     const struct aggregate_totals *t = &ag->pass.totals;
@@ -283,18 +315,70 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
     end_pass(ag);
 }
 
+static void on_step(evutil_socket_t fd, short what, void *arg)
+{
+    struct aggregator *ag = arg;
+    char err[STARLING_ERR_LEN];
+    (void)fd, (void)what;
+    if (ag->stopping) {
+        abort_pass(ag, "shutting down");
+        return;
+    }
+    refresh_map(ag);
+    if (!keep_lock(ag)) {
+        abort_pass(ag, "leadership lost");
+        return;
+    }
+    /* The master to walk: the map may have changed since the last step. */
+    bool fresh = false;
+    int node = cluster_walk_node(cluster_map(ag->cluster), &ag->walk, &fresh);
+    if (node < 0) {
+        publish_pass(ag);
+        return;
+    }
+    if (fresh)
+        aggregate_next_node(&ag->pass);
+    uint64_t t0 = clock_monotonic_us();
+    struct sync_conn *sc = cluster_node(ag->cluster, (size_t)node, err);
+    int r = sc != NULL ? aggregate_step(&ag->pass, sc, err) : -1;
+    if (r < 0) {
+        step_failed(ag, err);
+        return;
+    }
+    ag->step_failures = 0;
+    if (r > 0) {
+        /* Pace the pass: rest as long as the batch took, so a pass never holds Redis for
+         * more than half of its time and announces keep their latency (aggbench). */
+        uint64_t took = clock_monotonic_us() - t0;
+        struct timeval rest = clock_us_to_tv(took);
+        evtimer_add(ag->step_ev, &rest);
+        return;
+    }
+    /* This master is done; the next one (Redis Cluster: SCAN walks one node). */
+    cluster_walk_done(&ag->walk);
+    event_active(ag->step_ev, EV_TIMEOUT, 0);
+}
+
 static void start_pass(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
     for (size_t i = 0; i < cluster_size(ag->cluster); i++) {
-        if (sync_load_scripts(cluster_conn(ag->cluster, i), err) < 0) {
+        struct sync_conn *sc = cluster_conn(ag->cluster, i);
+        if (cluster_is_cluster(ag->cluster) && sc->c == NULL)
+            continue; /* mended by a refresh, or the walk finds it down */
+        if (sync_load_scripts(sc, err) < 0) {
             log_warn("%s", err);
+            if (cluster_is_cluster(ag->cluster)) {
+                cluster_want_refresh(ag->cluster);
+                continue;
+            }
             lose_leadership(ag, "redis connection lost");
             return;
         }
     }
     ag->in_pass = true;
-    ag->pass_node = 0;
+    cluster_walk_begin(&ag->walk);
+    ag->step_failures = 0;
     ag->pass_started_ms = clock_wall_ms();
     aggregate_begin(&ag->pass, ag->pass_started_ms, ag->cfg->purge_inactive_torrents,
                     ag->cfg->aggregator.scan_count);
@@ -385,7 +469,7 @@ static void aggregator_stop(struct aggregator *ag)
 {
     if (ag->in_pass)
         aggregate_end(&ag->pass);
-    if (ag->leader && cluster_connected(ag->cluster)) {
+    if (ag->leader && lock_conn_up(ag)) {
         leader_release(cluster_route(ag->cluster, LEADER_LOCK_KEY), ag->id);
         log_info("leader: released");
     }

@@ -2,8 +2,10 @@
 --
 -- KEYS[1] {<hex>}:seeders   ZSET  member = peer_id .. endpoints, score = expiry (ms)
 -- KEYS[2] {<hex>}:leechers  ZSET  same layout
--- KEYS[3] {<hex>}:peers     HASH  peer_id -> role ('S'|'L') .. endpoints (its member, to
---                                 replace it when the peer moves); "downloaded" -> count
+-- KEYS[3] {<hex>}:peers     HASH  peer_id -> role .. endpoints (its member, to replace it
+--                                 when the peer moves); "downloaded" -> count. role: 'S'
+--                                 seeder, 'L' leecher, 'C' leecher whose completed event
+--                                 was counted
 -- endpoints = compact IPv4 | compact IPv6 | both, IPv4 first (storage/keys.h: members).
 --
 -- ARGV[1] now_ms       ARGV[2] expiry_ms (now + peer ttl)   ARGV[3] key_ttl_ms (2 x peer ttl)
@@ -14,7 +16,11 @@
 -- ARGV[11] a random non-negative integer (scripts must be deterministic: the caller rolls)
 --
 -- Reply: {seeders, leechers, member, member, ...} with at most numwant members, never
--- the announcer's own, counted after this announce was applied.
+-- the announcer's own: live peers (expiry > now), counted after this announce was applied.
+--
+-- Calls on a re-announce (the common case): ZADD, 2 ZCOUNT, PTTL and the ZRANGE windows of
+-- the reply. The rest is rare: the hash on a new member or a completed event, pruning on
+-- a new member or a random 8/n of the announces, three PEXPIREs about twice per peer ttl.
 --
 -- Numbers go to redis.call() as the strings they came in: a Lua number would be
 -- formatted with snprintf on every call.
@@ -31,62 +37,79 @@ local numwant = tonumber(ARGV[8])
 local family = ARGV[9]
 local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 
--- Drop expired peers (bounded per call so one announce never stalls Redis) and their
--- records in the hash, so an active swarm's hash cannot grow with departed peers.
-prune(seeders, peers, now, '256')
-prune(leechers, peers, now, '256')
-
 local me = peer_id .. endpoints
-local role = seeding and 'S' or 'L'
 local written = nil -- the set this announce added to or refreshed
 local added = false -- whether its member is new there
 
--- Removes the member of the peer's previous announce (recorded in the hash as role ..
--- endpoints) from its set, unless that record is `keep`; returns the record.
-local function forget_previous(keep)
-    local old = redis.call('HGET', peers, peer_id)
-    if old and old ~= keep then
-        local old_set = string.sub(old, 1, 1) == 'S' and seeders or leechers
-        redis.call('ZREM', old_set, peer_id .. string.sub(old, 2))
-    end
-    return old
+-- The set holding the member a hash record describes: 'S' seeders, 'L' and 'C' leechers.
+local function set_of(record)
+    return string.sub(record, 1, 1) == 'S' and seeders or leechers
 end
 
 if event == '3' then
-    if forget_previous(nil) then
+    local old = redis.call('HGET', peers, peer_id)
+    if old then
+        redis.call('ZREM', set_of(old), peer_id .. string.sub(old, 2))
         redis.call('HDEL', peers, peer_id)
     end
 else
-    local set = seeding and seeders or leechers
+    written = seeding and seeders or leechers
     -- A re-announce from the same place in the same role only refreshes the score; the
-    -- hash is read only when the member is new (new peer, new address, new role).
-    local was_seeder = seeding
-    written = set
-    added = redis.call('ZADD', set, ARGV[2], me) == 1
-    if added then
-        local old = forget_previous(role .. endpoints)
-        redis.call('HSET', peers, peer_id, role .. endpoints)
-        was_seeder = old and string.sub(old, 1, 1) == 'S' or false
-    end
-    -- A completed event counts once: not again from a peer already known as a seeder.
-    if event == '2' and not was_seeder then
-        redis.call('HINCRBY', peers, 'downloaded', 1)
+    -- hash is read only when the member is new (new peer, new address, new role) or for
+    -- a completed event.
+    added = redis.call('ZADD', written, ARGV[2], me) == 1
+    if added or event == '2' then
+        local old = redis.call('HGET', peers, peer_id)
+        local old_role = old and string.sub(old, 1, 1)
+        -- completed counts once per download: not from a peer known as a seeder, nor from
+        -- a leecher whose completion was counted already ('C': it said completed with
+        -- left > 0). A seeder that leeches again ('L') starts a new download.
+        if event == '2' and old_role ~= 'S' and old_role ~= 'C' then
+            redis.call('HINCRBY', peers, 'downloaded', 1)
+        end
+        local role = seeding and 'S' or ((event == '2' or old_role == 'C') and 'C' or 'L')
+        local record = role .. endpoints
+        if old ~= record then
+            -- The member of the previous announce goes, unless it is the one just written.
+            if old and (set_of(old) ~= written or string.sub(old, 2) ~= endpoints) then
+                redis.call('ZREM', set_of(old), peer_id .. string.sub(old, 2))
+            end
+            redis.call('HSET', peers, peer_id, record)
+        end
     end
 end
 
-local nseeders = redis.call('ZCARD', seeders)
-local nleechers = redis.call('ZCARD', leechers)
+-- Live peers only: expired ones sort first (the score is the expiry) and may still be
+-- there, as they are not pruned on every announce.
+local live = '(' .. now
+local nseeders = redis.call('ZCOUNT', seeders, live, '+inf')
+local nleechers = redis.call('ZCOUNT', leechers, live, '+inf')
 local rand = tonumber(ARGV[11])
 
--- Idle swarms expire (purge_inactive_torrents): the keys live key_ttl (2 x peer ttl) past
--- a refresh. A new member always refreshes (a new key has no TTL yet); otherwise a swarm
--- of n > 8 peers refreshes on a random 8/n of its announces, which saves two calls on
--- the busy swarms. A live swarm gets ~1.5n announces per peer ttl, so ~24 refreshes per
--- key ttl: the chance of missing them all is about e^-24.
+-- Expired peers leave their set and the hash (bounded per call, so one announce never
+-- stalls Redis): when a member is new (arrivals prune departures, so a churning swarm does
+-- not grow), and on every announce to a swarm of up to 8 live peers, and on a random 8/n
+-- of the announces to a swarm of n (about 12 times per peer ttl). The aggregator's passes
+-- prune every swarm too. Counts and replies never depend on it.
+local n = nseeders + nleechers
+if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
+    prune(seeders, peers, now, '256')
+    prune(leechers, peers, now, '256')
+end
+
+-- Idle swarms expire (purge_inactive_torrents): the three keys get a TTL of key_ttl (2 x
+-- peer ttl) together. Every announce that writes a member reads the TTL left on its set
+-- (PTTL, O(1)) and renews all three when under 3/4 of key_ttl is left (the last renewal
+-- was over half a peer ttl ago), or when the set has none (a new key). So a set outlives
+-- every member's expiry by at least half a peer ttl (margin for the frontends' clocks
+-- against Redis's), the hash lives as long as the sets, and a peer that announces within
+-- its lifetime is never lost with its key, whatever the swarm's shape; a swarm of any
+-- size pays the three PEXPIREs about twice per peer ttl and set.
 if ARGV[10] == '1' and written then
-    local n = nseeders + nleechers
-    if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
-        redis.call('PEXPIRE', written, ARGV[3])
+    local key_ttl = tonumber(ARGV[3])
+    if redis.call('PTTL', written) < key_ttl - key_ttl / 4 then
+        redis.call('PEXPIRE', seeders, ARGV[3])
+        redis.call('PEXPIRE', leechers, ARGV[3])
         redis.call('PEXPIRE', peers, ARGV[3])
     end
 end
@@ -116,28 +139,32 @@ local function keep(window, want)
     return want
 end
 
--- Appends up to `want` members of `key` (holding `card`). Small sets are returned whole;
--- from a larger one, a window at a random rank: O(log n + want) on the skiplist, where
+-- Appends up to `want` members of `key` (holding `live` live ones). They are its last
+-- `live` ranks (-live .. -1), after any expired ones. Small sets are returned whole; from a
+-- larger one, a window at a random rank: O(log n + want) on the skiplist, where
 -- ZRANDMEMBER would sample a hash table element by element. With a family filter, when
 -- the window held too many of the other family, one wider window is read after it (most
 -- swarms are nearly all IPv4, so reading wide up front would mostly be waste).
-local function take(key, card, want)
-    if want <= 0 or card == 0 then return end
+local function take(key, live, want)
+    if want <= 0 or live == 0 then return end
     local n = want + 1 -- room for the announcer itself
-    if card <= n then
-        keep(redis.call('ZRANGE', key, '0', '-1'), want)
+    if live <= n then
+        keep(redis.call('ZRANGE', key, -live, '-1'), want)
         return
     end
-    local start = rand % (card - n + 1)
-    want = keep(redis.call('ZRANGE', key, start, start + n - 1), want)
+    -- Ranks among the live members, from 0; `base + rank` is the index in the set.
+    local base = -live
+    local start = rand % (live - n + 1)
+    want = keep(redis.call('ZRANGE', key, base + start, base + start + n - 1), want)
     if want == 0 or family == '0' then return end
     -- The rest of the set, after the first window, up to 4 x want more members.
-    local stop = math.min(card - 1, start + n + want * 4)
+    local stop = math.min(live - 1, start + n + want * 4)
     if stop >= start + n then
-        want = keep(redis.call('ZRANGE', key, start + n, stop), want)
+        want = keep(redis.call('ZRANGE', key, base + start + n, base + stop), want)
     end
     if want > 0 and start > 0 then
-        keep(redis.call('ZRANGE', key, math.max(0, start - want * 4), start - 1), want)
+        keep(redis.call('ZRANGE', key, base + math.max(0, start - want * 4), base + start - 1),
+             want)
     end
 end
 

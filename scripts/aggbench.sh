@@ -24,7 +24,7 @@
 #   2. verifies the load: DBSIZE, ZCARD/HLEN of a sample of ~1000 swarms, and the sum of
 #      ZCARD over every swarm set;
 #   3. runs one pass alone: starling-aggregator --once (purge_inactive_torrents true,
-#      scan_count default), pinned to core 1; reports its wall time, starling:stats
+#      scan_count default), pinned to core 1; reports its wall time, {starling}:stats
 #      (pass_duration_ms, pass_max_call_ms, ...) and its log's max_call_ms, and measures
 #      the longest single command on the Redis side: slowlog-log-slower-than
 #      AGGBENCH_SLOWLOG_US with a large slowlog-max-len, SLOWLOG RESET before, SLOWLOG GET
@@ -43,7 +43,7 @@
 #      pass's real cost, the purge.lua calls, lands on redis-server there anyway. After
 #      the window the aggregator finishes the pass in progress (bounded) and is stopped;
 #      the passes overlapping the window come from its log ("pass done: ...
-#      duration_ms=... max_call_ms=...") and starling:aggregator:passes (start/finish);
+#      duration_ms=... max_call_ms=...") and {starling}:aggregator:passes (start/finish);
 #   6. prints a summary, with a warning when processes other than this benchmark's used
 #      more than 5% of a core on core 0 or core 1 during a measurement (/proc/stat per
 #      core minus the benchmark's own processes): on a shared machine, run it again.

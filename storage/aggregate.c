@@ -1,9 +1,7 @@
 /*
- * The aggregator's pass: walk every swarm with SCAN, purge and count each with
- * lua/purge.lua (pipelined per batch), then publish the totals, the full-scrape snapshot
- * and the pass history. No single Redis call handles more than one swarm, nor removes more
- * than PURGE_CHUNK peers or reads more than FAMILY_CHUNK members of a set, so no call
- * blocks Redis for long.
+ * The aggregator's pass, published: the totals added up from what the walk over the swarms
+ * (storage/pass.c) met, the frontends' counters, the full-scrape snapshot and the pass
+ * history, written in one call that checks the leader lock; and read back for /metrics.
  */
 #include "storage/aggregate.h"
 
@@ -23,279 +21,58 @@
 #include "storage/counters.h"
 #include "storage/keys.h"
 
-/* Most expired peers one purge call removes per set (as announce.lua), and the largest set
- * whose families it counts in the same call; bigger sets are counted by family.lua in
- * slices this big. Both keep one call near a millisecond (aggbench: a 2000 limit let one
- * call on an 80k-peer swarm take 7.5 ms). */
-#define PURGE_CHUNK 256
-#define FAMILY_CHUNK 500
-/* A swarm whose expired peers take more calls than this is finished by the next pass. */
-#define MAX_PURGE_ROUNDS 256
 #define FRONTEND_ALIVE_MS 60000
 
-static void note_call(struct aggregate_pass *p, uint64_t us)
-{
-    if (us > p->totals.max_call_us)
-        p->totals.max_call_us = us;
-}
-
-void aggregate_begin(struct aggregate_pass *p, uint64_t now_ms, bool purge, uint32_t scan_count)
-{
-    memset(p, 0, sizeof(*p));
-    p->now_ms = now_ms;
-    p->purge = purge;
-    p->scan_count = scan_count;
-    aggregate_next_node(p);
-}
-
-void aggregate_next_node(struct aggregate_pass *p)
-{
-    snprintf(p->cursor, sizeof(p->cursor), "0");
-    p->node_done = false;
-}
-
-void aggregate_end(struct aggregate_pass *p)
-{
-    free(p->entries);
-    p->entries = NULL;
-    p->nentries = p->capacity = 0;
-}
-
-/* The arguments of purge.lua for one swarm; they point into the struct itself. */
-struct purge_args {
-    struct swarm_keys k;
-    const char *args[7];
-    size_t lens[7];
-    char now[21], chunk[21], family[21];
-};
-
-static void purge_args_fill(struct purge_args *a, const uint8_t *info_hash, uint64_t now_ms,
-                            bool purge)
-{
-    swarm_keys_fill(&a->k, info_hash);
-    swarm_keys_args(&a->k, a->args, a->lens);
-    a->args[3] = a->now, a->lens[3] = (size_t)(put_uint(a->now, now_ms) - a->now);
-    a->args[4] = purge ? "1" : "0", a->lens[4] = 1;
-    a->args[5] = a->chunk, a->lens[5] = (size_t)(put_uint(a->chunk, PURGE_CHUNK) - a->chunk);
-    a->args[6] = a->family, a->lens[6] = (size_t)(put_uint(a->family, FAMILY_CHUNK) - a->family);
-}
-
-struct swarm_counts {
-    uint64_t seeders, leechers, v4, v6, downloaded, removed, deleted, more;
-};
-
-static int read_counts(const redisReply *r, struct swarm_counts *c)
-{
-    uint64_t *fields[] = {&c->seeders,    &c->leechers, &c->v4,      &c->v6,
-                          &c->downloaded, &c->removed,  &c->deleted, &c->more};
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 8)
-        return -1;
-    for (size_t i = 0; i < 8; i++) {
-        if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer < 0)
-            return -1;
-        *fields[i] = (uint64_t)r->element[i]->integer;
-    }
-    return 0;
-}
-
+/* The error of a reply (storage/sync.h), by the name read_counters() knows it. */
 static const char *reply_error(const redisReply *r, struct sync_conn *sc)
 {
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
-        return r->str;
-    if (r != NULL)
-        return "unexpected reply";
-    return sc->c == NULL ? "connection lost or timed out" : "no reply";
-}
-
-/* Reads a purge.lua reply (NULL: none came) into c and frees it. Returns 0, or -1 with err. */
-static int take_counts(redisReply *r, struct sync_conn *sc, struct swarm_counts *c, char *err)
-{
-    int rc = read_counts(r, c);
-    if (rc < 0)
-        snprintf(err, STARLING_ERR_LEN, "purge.lua: %s", reply_error(r, sc));
-    if (r != NULL)
-        freeReplyObject(r);
-    return rc;
-}
-
-/* Address families of a set too large for purge.lua to count, in FAMILY_CHUNK slices. */
-static int count_families(struct aggregate_pass *p, struct sync_conn *sc, const char *key,
-                          size_t key_len, uint64_t members, struct swarm_counts *c, char *err)
-{
-    for (uint64_t start = 0; start < members; start += FAMILY_CHUNK) {
-        char a[21], b[21];
-        const char *args[] = {key, a, b};
-        size_t lens[] = {key_len, (size_t)(put_uint(a, start) - a),
-                         (size_t)(put_uint(b, start + FAMILY_CHUNK - 1) - b)};
-        uint64_t t0 = clock_monotonic_us();
-        redisReply *r = sync_eval(sc, &lua_family, 1, 3, args, lens);
-        note_call(p, clock_monotonic_us() - t0);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            snprintf(err, STARLING_ERR_LEN, "family.lua: %s", reply_error(r, sc));
-            if (r != NULL)
-                freeReplyObject(r);
-            return -1;
-        }
-        c->v4 += (uint64_t)r->element[0]->integer;
-        c->v6 += (uint64_t)r->element[1]->integer;
-        freeReplyObject(r);
-    }
-    return 0;
-}
-
-static void add_entry(struct aggregate_pass *p, const uint8_t *info_hash,
-                      const struct swarm_counts *c)
-{
-    if (p->nentries == p->capacity) {
-        p->capacity = p->capacity ? p->capacity * 2 : 1024;
-        p->entries = xreallocarray(p->entries, p->capacity, sizeof(*p->entries));
-    }
-    struct fullscrape_entry *e = &p->entries[p->nentries++];
-    memcpy(e->info_hash, info_hash, INFO_HASH_LEN);
-    e->complete = c->seeders;
-    e->incomplete = c->leechers;
-    e->downloaded = c->downloaded;
-}
-
-/* A key of a SCAN batch: whether it is a swarm's peers hash, and what purge.lua said. */
-struct scanned {
-    bool swarm;
-    uint8_t info_hash[INFO_HASH_LEN];
-    struct swarm_counts counts;
-};
-
-/* Everything after the first purge.lua reply of a swarm: more rounds, big sets, totals. */
-static int finish_swarm(struct aggregate_pass *p, struct sync_conn *sc, struct scanned *s,
-                        char *err)
-{
-    struct swarm_counts *c = &s->counts;
-    struct purge_args a;
-    purge_args_fill(&a, s->info_hash, p->now_ms, p->purge);
-    p->totals.peers_expired += c->removed;
-    for (int round = 0; c->more && round < MAX_PURGE_ROUNDS; round++) {
-        uint64_t t0 = clock_monotonic_us();
-        redisReply *r = sync_eval(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens);
-        note_call(p, clock_monotonic_us() - t0);
-        if (take_counts(r, sc, c, err) < 0)
-            return -1;
-        p->totals.peers_expired += c->removed;
-    }
-    if (c->deleted) {
-        p->totals.swarms_deleted++;
-        return 0;
-    }
-    for (enum swarm_key set = SWARM_SEEDERS; set <= SWARM_LEECHERS; set++) {
-        uint64_t members = set == SWARM_SEEDERS ? c->seeders : c->leechers;
-        if (members > FAMILY_CHUNK &&
-            count_families(p, sc, a.k.name[set], a.k.len[set], members, c, err) < 0)
-            return -1;
-    }
-    p->totals.seeders += c->seeders;
-    p->totals.leechers += c->leechers;
-    p->totals.peers_v4 += c->v4;
-    p->totals.peers_v6 += c->v6;
-    p->totals.completed += c->downloaded;
-    if (c->seeders + c->leechers > 0)
-        p->totals.torrents++;
-    if (c->seeders + c->leechers > 0 || c->downloaded > 0)
-        add_entry(p, s->info_hash, c);
-    return 0;
-}
-
-/* The next SCAN batch of the node (the cursor moves on), or NULL with err. */
-static redisReply *scan_batch(struct aggregate_pass *p, struct sync_conn *sc, char *err)
-{
-    char count[21];
-    const char *scan[] = {"SCAN", p->cursor, "MATCH", SWARM_SCAN_MATCH, "COUNT", count};
-    size_t scan_lens[] = {4, strlen(p->cursor),
-                          5, strlen(SWARM_SCAN_MATCH),
-                          5, (size_t)(put_uint(count, p->scan_count) - count)};
-    uint64_t t0 = clock_monotonic_us();
-    redisReply *r = sync_command(sc, 6, scan, scan_lens);
-    note_call(p, clock_monotonic_us() - t0);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, STARLING_ERR_LEN, "SCAN: %s", reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        return NULL;
-    }
-    snprintf(p->cursor, sizeof(p->cursor), "%s", r->element[0]->str);
-    return r;
-}
-
-/* One purge.lua call per swarm of the batch, pipelined. Returns 0 or -1 with err. */
-static int purge_batch(struct aggregate_pass *p, struct sync_conn *sc, const redisReply *keys,
-                       struct scanned *batch, char *err)
-{
-    /* Only keys of the swarm shape (MATCH is a glob, not a check). */
-    for (size_t i = 0; i < keys->elements; i++) {
-        const redisReply *key = keys->element[i];
-        batch[i].swarm = key->type == REDIS_REPLY_STRING &&
-                         swarm_key_info_hash(key->str, key->len, batch[i].info_hash) == 0;
-        if (!batch[i].swarm)
-            continue;
-        struct purge_args a;
-        purge_args_fill(&a, batch[i].info_hash, p->now_ms, p->purge);
-        if (sync_eval_append(sc, &lua_purge, SWARM_NKEYS, 7, a.args, a.lens) < 0) {
-            snprintf(err, STARLING_ERR_LEN, "purge.lua: cannot send");
-            return -1;
-        }
-    }
-    /* The replies come back in order; the time between two is about one call's. */
-    uint64_t last = clock_monotonic_us();
-    for (size_t i = 0; i < keys->elements; i++) {
-        if (!batch[i].swarm)
-            continue;
-        redisReply *reply = sync_eval_reply(sc);
-        uint64_t now = clock_monotonic_us();
-        note_call(p, now - last);
-        last = now;
-        if (take_counts(reply, sc, &batch[i].counts, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err)
-{
-    if (p->node_done)
-        return 0;
-    redisReply *r = scan_batch(p, sc, err);
-    if (r == NULL)
-        return -1;
-    const redisReply *keys = r->element[1];
-    struct scanned *batch = xcalloc(keys->elements, sizeof(*batch));
-    int rc = purge_batch(p, sc, keys, batch, err);
-    /* Big swarms need more calls; the pipeline is drained, so they go one by one. */
-    for (size_t i = 0; i < keys->elements && rc == 0; i++) {
-        if (batch[i].swarm && finish_swarm(p, sc, &batch[i], err) < 0)
-            rc = -1;
-    }
-    free(batch);
-    freeReplyObject(r);
-    if (rc < 0)
-        return -1;
-    if (strcmp(p->cursor, "0") == 0) {
-        p->node_done = true;
-        return 0;
-    }
-    return 1;
+    return sync_reply_error(r, sc);
 }
 
 /* ---- publishing ---- */
 
+/* By info_hash, then in the order the pass met them. */
 static int entry_cmp(const void *a, const void *b)
 {
-    return memcmp(((const struct fullscrape_entry *)a)->info_hash,
-                  ((const struct fullscrape_entry *)b)->info_hash, INFO_HASH_LEN);
+    const struct fullscrape_entry *x = a, *y = b;
+    int by_hash = memcmp(x->info_hash, y->info_hash, INFO_HASH_LEN);
+    return by_hash != 0 ? by_hash : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* The bencoded `files` dictionary, keys sorted as bencode wants. malloc'd. */
-static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
+/*
+ * Sorts the entries (as bencode wants), keeps the last one met of each swarm, and adds up
+ * the totals from them. A pass can meet a swarm twice: SCAN may return a key twice, a
+ * failed batch is scanned again, and on a cluster a swarm can move to a master the pass
+ * walks later, or a failed-over master's replica is walked as a new one.
+ */
+static void finish_totals(struct aggregate_pass *p)
 {
     if (p->nentries > 0) /* entries is NULL then, and qsort() wants a valid pointer */
         qsort(p->entries, p->nentries, sizeof(*p->entries), entry_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < p->nentries; i++) {
+        if (kept > 0 &&
+            memcmp(p->entries[kept - 1].info_hash, p->entries[i].info_hash, INFO_HASH_LEN) == 0)
+            kept--; /* a later sight of the same swarm replaces the earlier one */
+        p->entries[kept++] = p->entries[i];
+    }
+    p->nentries = kept;
+    struct aggregate_totals *t = &p->totals;
+    t->torrents = t->seeders = t->leechers = t->completed = t->peers_v4 = t->peers_v6 = 0;
+    for (size_t i = 0; i < p->nentries; i++) {
+        const struct fullscrape_entry *e = &p->entries[i];
+        t->seeders += e->complete;
+        t->leechers += e->incomplete;
+        t->completed += e->downloaded;
+        t->peers_v4 += e->v4;
+        t->peers_v6 += e->v6;
+        t->torrents += e->complete + e->incomplete > 0;
+    }
+}
+
+/* The bencoded `files` dictionary of the entries (sorted, as bencode wants). malloc'd. */
+static char *fullscrape_encode(const struct aggregate_pass *p, size_t *out_len)
+{
     /* per entry: "20:" + 20 + "d8:complete" "i<20>e" "10:downloaded" "i<20>e"
      * "10:incomplete" "i<20>e" "e" */
     size_t cap = 2 + p->nentries * (3 + 20 + 1 + 11 + 22 + 13 + 22 + 13 + 22 + 1);
@@ -319,20 +96,57 @@ static char *fullscrape_encode(struct aggregate_pass *p, size_t *out_len)
     return buf;
 }
 
-/* A write the pass must make (argv[1] is its key): a lost connection or an error reply
- * fails it. Returns 0 or -1 with err. */
-static int write_command(struct sync_conn *sc, int argc, const char *const *argv,
+/* Most entries {starling}:aggregator:passes keeps. */
+#define PASSES_KEPT 100
+
+/*
+ * Publishes the pass in one call of lua/publish.lua, which checks that the lock is still
+ * ours and then writes the stats hash (the field, value pairs at argv[2..argc), as
+ * write_stats() built them for HSET {starling}:stats), the full-scrape snapshot and the
+ * history entry. Returns 0, AGGREGATE_NOT_LEADER (nothing written), or -1 with err.
+ */
+static int publish_stats(const struct aggregate_pass *p, struct sync_conn *sc,
+                         const struct pass_info *info, int argc, const char *const *argv,
                          const size_t *lens, char *err)
 {
-    redisReply *r = sync_command(sc, argc, argv, lens);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, STARLING_ERR_LEN, "%s %s: %s", argv[0], argv[1], reply_error(r, sc));
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
+    enum { NKEYS = 4, NHEAD = NKEYS + 4 };
+    size_t blob_len = 0;
+    char *blob = fullscrape_encode(p, &blob_len);
+    char record[256], keep[21];
+    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
+                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
+    size_t nargs = NHEAD + (size_t)(argc - 2);
+    const char **args = xreallocarray(NULL, nargs, sizeof(*args));
+    size_t *arg_lens = xreallocarray(NULL, nargs, sizeof(*arg_lens));
+    const char *head[NHEAD] = {LEADER_LOCK_KEY, STATS_KEY, FULLSCRAPE_KEY, PASSES_KEY,
+                               info->leader,    blob,      record,         keep};
+    size_t head_lens[NHEAD] = {strlen(LEADER_LOCK_KEY),
+                               strlen(STATS_KEY),
+                               strlen(FULLSCRAPE_KEY),
+                               strlen(PASSES_KEY),
+                               strlen(info->leader),
+                               blob_len,
+                               n > 0 && (size_t)n < sizeof(record) ? (size_t)n : 0,
+                               (size_t)(put_uint(keep, PASSES_KEPT) - keep)};
+    memcpy(args, head, sizeof(head));
+    memcpy(arg_lens, head_lens, sizeof(head_lens));
+    memcpy(args + NHEAD, argv + 2, (size_t)(argc - 2) * sizeof(*args));
+    memcpy(arg_lens + NHEAD, lens + 2, (size_t)(argc - 2) * sizeof(*arg_lens));
+    redisReply *r = sync_eval(sc, &lua_publish, NKEYS, (int)nargs, args, arg_lens);
+    int rc = 0;
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, STARLING_ERR_LEN, "publish.lua: %s", reply_error(r, sc));
+        rc = -1;
+    } else if (r->integer != 1) {
+        snprintf(err, STARLING_ERR_LEN, "not published: the lock is another replica's");
+        rc = AGGREGATE_NOT_LEADER;
     }
-    freeReplyObject(r);
-    return 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    free(args);
+    free(arg_lens);
+    free(blob);
+    return rc;
 }
 
 /*
@@ -366,7 +180,7 @@ static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
     return requests;
 }
 
-/* HSET starling:stats with every field, the frontends' totals (requests) among them. */
+/* HSET {starling}:stats with every field, the frontends' totals (requests) among them. */
 static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
                        const struct pass_info *info, const redisReply *requests, char *err)
 {
@@ -409,62 +223,23 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    return write_command(sc, argc, argv, lens, err);
-}
-
-static int write_fullscrape(struct aggregate_pass *p, struct sync_conn *sc, char *err)
-{
-    size_t blob_len = 0;
-    char *blob = fullscrape_encode(p, &blob_len);
-    const char *set[] = {"SET", FULLSCRAPE_KEY, blob};
-    size_t set_lens[] = {3, strlen(FULLSCRAPE_KEY), blob_len};
-    int rc = write_command(sc, 3, set, set_lens, err);
-    free(blob);
-    return rc;
-}
-
-/* The pass joins the history (the latest 100); only a lost connection fails it. */
-static int write_history(struct sync_conn *sc, const struct pass_info *info, char *err)
-{
-    char record[256];
-    int n = snprintf(record, sizeof(record), "%s %llu %llu", info->leader,
-                     (unsigned long long)info->started_ms, (unsigned long long)info->finished_ms);
-    const char *push[] = {"LPUSH", PASSES_KEY, record};
-    size_t push_lens[] = {5, strlen(PASSES_KEY), (size_t)n};
-    const char *trim[] = {"LTRIM", PASSES_KEY, "0", "99"};
-    size_t trim_lens[] = {5, strlen(PASSES_KEY), 1, 2};
-    redisReply *r = sync_command(sc, 3, push, push_lens);
-    if (r != NULL) {
-        freeReplyObject(r);
-        r = sync_command(sc, 4, trim, trim_lens);
-    }
-    if (r == NULL) {
-        snprintf(err, STARLING_ERR_LEN, "pass history: %s", reply_error(r, sc));
-        return -1;
-    }
-    freeReplyObject(r);
-    return 0;
+    return publish_stats(p, sc, info, argc, argv, lens, err);
 }
 
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err)
 {
+    finish_totals(p);
     redisReply *requests =
         read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)
         return -1;
-    /* The snapshot before the stats: frontends fetch it when the stats name a new pass
-     * (lua/fullscrape.lua), so it must be there by then. */
-    int rc = write_fullscrape(p, cluster_route(cl, FULLSCRAPE_KEY), err);
-    if (rc == 0)
-        rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
+    int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
     freeReplyObject(requests);
-    if (rc == 0)
-        rc = write_history(cluster_route(cl, PASSES_KEY), info, err);
     return rc;
 }
 
-/* Stores a field of starling:stats (name f, decimal text val) in *v when it is one we show. */
+/* Stores a field of {starling}:stats (name f, decimal text val) in *v when it is one we show. */
 static void read_published_field(struct published_stats *v, const char *f, const char *val)
 {
     const struct {

@@ -11,6 +11,7 @@
 
 struct cluster;
 
+/* The first six are added up from the entries when the pass publishes. */
 struct aggregate_totals {
     uint64_t torrents; /* swarms with a live peer */
     uint64_t seeders, leechers;
@@ -21,9 +22,12 @@ struct aggregate_totals {
     uint64_t frontends;                     /* that reported within a minute */
 };
 
+/* A swarm with peers or completed downloads, as the pass met it. */
 struct fullscrape_entry {
     uint8_t info_hash[INFO_HASH_LEN];
+    uint32_t seq; /* the order the pass met it in: the last sight of a swarm counts */
     uint64_t complete, incomplete, downloaded;
+    uint64_t v4, v6; /* live peers with an address of each family */
 };
 
 /*
@@ -52,17 +56,21 @@ void aggregate_next_node(struct aggregate_pass *p);
  */
 int aggregate_step(struct aggregate_pass *p, struct sync_conn *sc, char *err);
 
-/* Who ran the pass and when, for starling:stats and starling:aggregator:passes. */
+/* Who ran the pass and when, for {starling}:stats and {starling}:aggregator:passes. */
 struct pass_info {
     const char *leader;
     uint64_t started_ms, finished_ms;
     uint64_t passes; /* this replica's count, this one included */
 };
 
+/* aggregate_publish(): nothing was written, the lock is not ours (another replica leads). */
+#define AGGREGATE_NOT_LEADER (-2)
+
 /*
- * Reads the frontends' request totals, then writes starling:stats, the full-scrape
- * snapshot and the pass history, each on the node serving its key (cluster_route()).
- * Returns 0 or -1 with err.
+ * Reads the frontends' request totals, then writes {starling}:stats, the full-scrape
+ * snapshot and the pass history in one call (lua/publish.lua) that first checks that the
+ * lock is still ours (info->leader), on the node serving their slot. Returns 0,
+ * AGGREGATE_NOT_LEADER, or -1 with err.
  */
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
                       char *err);
@@ -70,7 +78,7 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
 /* Up to this many "<endpoint>:<result>" request totals are published and read back. */
 #define PUBLISHED_REQUEST_FIELDS 64
 
-/* The latest published totals, read back from starling:stats (the same on every replica). */
+/* The latest published totals, read back from {starling}:stats (the same on every replica). */
 struct published_stats {
     bool valid; /* a pass has published */
     uint64_t torrents, seeders, leechers, peers_v4, peers_v6, completed, frontends;
@@ -81,7 +89,7 @@ struct published_stats {
     uint64_t request_count[PUBLISHED_REQUEST_FIELDS];
 };
 
-/* HGETALL starling:stats into *out. Returns 0, or -1 (out untouched) on a Redis failure. */
+/* HGETALL {starling}:stats into *out. Returns 0, or -1 (out untouched) on a Redis failure. */
 int aggregate_read_published(struct cluster *cl, struct published_stats *out);
 
 void aggregate_end(struct aggregate_pass *p);

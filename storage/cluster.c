@@ -1,3 +1,7 @@
+/*
+ * The aggregator's blocking connections to a plain Redis or to every master of a Redis
+ * Cluster, over the slot map of storage/slot_map.c, kept current when the topology changes.
+ */
 #include "storage/cluster.h"
 
 #include <stdio.h>
@@ -10,89 +14,6 @@
 #include "common/mem.h"
 #include "storage/sync.h"
 
-/* ---- the slot map ---- */
-
-void slot_map_clear(struct slot_map *m)
-{
-    m->nnodes = 0;
-    for (size_t s = 0; s < CLUSTER_SLOTS; s++)
-        m->owner[s] = SLOT_UNSERVED;
-}
-
-void slot_map_single(struct slot_map *m, const char *host, uint16_t port)
-{
-    slot_map_clear(m);
-    slot_map_assign(m, 0, CLUSTER_SLOTS - 1, host, port);
-}
-
-/* The index of host:port, added if new; -1 when the map is full. */
-static int node_index(struct slot_map *m, const char *host, uint16_t port)
-{
-    for (size_t i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].port == port && strcmp(m->nodes[i].host, host) == 0)
-            return (int)i;
-    if (m->nnodes == CLUSTER_MAX_NODES)
-        return -1;
-    struct cluster_addr *a = &m->nodes[m->nnodes];
-    snprintf(a->host, sizeof(a->host), "%s", host);
-    a->port = port;
-    return (int)m->nnodes++;
-}
-
-int slot_map_assign(struct slot_map *m, unsigned first, unsigned last, const char *host,
-                    uint16_t port)
-{
-    if (first > last || last >= CLUSTER_SLOTS)
-        return -1;
-    int node = node_index(m, host, port);
-    if (node < 0)
-        return -1;
-    for (unsigned s = first; s <= last; s++)
-        m->owner[s] = (uint16_t)node;
-    return node;
-}
-
-static bool is_int(const redisReply *r, long long min, long long max)
-{
-    return r->type == REDIS_REPLY_INTEGER && r->integer >= min && r->integer <= max;
-}
-
-int slot_map_from_cluster_slots(struct slot_map *m, const redisReply *reply, const char *seed_host)
-{
-    slot_map_clear(m);
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
-        return -1;
-    /* [[first, last, [host, port, id], replica...], ...]: the first address is the master. */
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            !is_int(e->element[0], 0, CLUSTER_SLOTS - 1) ||
-            !is_int(e->element[1], 0, CLUSTER_SLOTS - 1) ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
-            continue;
-        const redisReply *host = e->element[2]->element[0];
-        const redisReply *port = e->element[2]->element[1];
-        if (!is_int(port, 0, UINT16_MAX))
-            continue;
-        const char *h = host->type == REDIS_REPLY_STRING && host->len > 0 ? host->str : seed_host;
-        slot_map_assign(m, (unsigned)e->element[0]->integer, (unsigned)e->element[1]->integer, h,
-                        (uint16_t)port->integer);
-    }
-    return 0;
-}
-
-int slot_map_node_of_slot(const struct slot_map *m, unsigned slot)
-{
-    if (slot >= CLUSTER_SLOTS || m->owner[slot] == SLOT_UNSERVED)
-        return -1;
-    return m->owner[slot];
-}
-
-int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len)
-{
-    return slot_map_node_of_slot(m, key_hash_slot(key, len));
-}
-
 /* ---- the aggregator's blocking connections ---- */
 
 struct cluster {
@@ -100,8 +21,11 @@ struct cluster {
     uint64_t command_timeout_ms;
     bool redis_cluster;  /* else a plain Redis: one connection */
     struct slot_map map; /* node i is conns[i] */
-    size_t nconns;       /* 0 when not connected */
+    size_t nconns;       /* map.nnodes once connected, 0 before */
     struct sync_conn conns[CLUSTER_MAX_NODES];
+    bool refresh_wanted;
+    uint64_t last_refresh_us; /* monotonic; when the map was last read */
+    struct slot_map fresh;    /* cluster_refresh()'s reading, before it is taken */
 };
 
 struct cluster *cluster_new(const struct redis_config *rc, uint64_t command_timeout_ms)
@@ -126,6 +50,12 @@ void cluster_disconnect(struct cluster *cl)
     for (size_t i = 0; i < cl->nconns; i++)
         sync_close(&cl->conns[i]);
     cl->nconns = 0;
+    cl->redis_cluster = false;
+}
+
+bool cluster_is_cluster(const struct cluster *cl)
+{
+    return cl->redis_cluster;
 }
 
 bool cluster_connected(const struct cluster *cl)
@@ -148,12 +78,93 @@ struct sync_conn *cluster_conn(struct cluster *cl, size_t i)
     return &cl->conns[i];
 }
 
+const struct slot_map *cluster_map(const struct cluster *cl)
+{
+    return &cl->map;
+}
+
+void cluster_want_refresh(struct cluster *cl)
+{
+    cl->refresh_wanted = true;
+}
+
+/* The configuration of a connection to host:port: the configured one's (password, user,
+ * timeouts), over TCP, database 0 (a cluster has no other). */
+static struct redis_config node_config(const struct cluster *cl, const char *host, uint16_t port)
+{
+    struct redis_config rc = *cl->rc;
+    rc.unix_socket[0] = '\0';
+    snprintf(rc.host, sizeof(rc.host), "%s", host);
+    rc.port = port;
+    rc.db = 0;
+    return rc;
+}
+
+static sync_redirect_fn follow_redirect;
+
+/* Opens connection i to node i of the map. Returns 0 or -1 with err. */
+static int open_node(struct cluster *cl, size_t i, char *err)
+{
+    const struct cluster_addr *a = &cl->map.nodes[i];
+    struct redis_config rc = node_config(cl, a->host, a->port);
+    struct sync_conn *sc = &cl->conns[i];
+    char why[STARLING_ERR_LEN];
+    sc->redirect = follow_redirect;
+    sc->redirect_arg = cl;
+    if (sync_connect(sc, &rc, cl->command_timeout_ms, why) < 0) {
+        snprintf(err, STARLING_ERR_LEN, "cluster master %.80s:%u: %.150s", a->host, a->port, why);
+        return -1;
+    }
+    return 0;
+}
+
+struct sync_conn *cluster_node(struct cluster *cl, size_t i, char *err)
+{
+    if (i >= cl->nconns)
+        return NULL;
+    if (cl->conns[i].c == NULL) {
+        if (!cl->redis_cluster) {
+            snprintf(err, STARLING_ERR_LEN, "redis connection lost");
+            return NULL;
+        }
+        cl->refresh_wanted = true; /* lost: the node may have failed over */
+        if (open_node(cl, i, err) < 0)
+            return NULL;
+    }
+    return &cl->conns[i];
+}
+
+/* Nodes added to the map since (a MOVED or an ASK to a new node) get a connection slot. */
+static void track_nodes(struct cluster *cl)
+{
+    for (; cl->nconns < cl->map.nnodes; cl->nconns++)
+        memset(&cl->conns[cl->nconns], 0, sizeof(cl->conns[0]));
+}
+
+/* sync_redirect_fn: MOVED reassigns the slot; ASK names a node for this call only. */
+static struct sync_conn *follow_redirect(void *arg, const char *host, uint16_t port, unsigned slot,
+                                         bool moved)
+{
+    struct cluster *cl = arg;
+    if (host[0] == '\0')
+        host = cl->rc->host; /* an unknown endpoint: the node we were told of */
+    int node = moved ? slot_map_assign(&cl->map, slot, slot, host, port)
+                     : slot_map_node(&cl->map, host, port);
+    if (node < 0)
+        return NULL;
+    track_nodes(cl);
+    char err[STARLING_ERR_LEN];
+    return cluster_node(cl, (size_t)node, err);
+}
+
 struct sync_conn *cluster_route(struct cluster *cl, const char *key)
 {
     if (!cl->redis_cluster)
         return &cl->conns[0];
     int node = slot_map_node_of_key(&cl->map, key, strlen(key));
-    return &cl->conns[node >= 0 && (size_t)node < cl->nconns ? node : 0];
+    char err[STARLING_ERR_LEN];
+    struct sync_conn *sc = node >= 0 ? cluster_node(cl, (size_t)node, err) : NULL;
+    return sc != NULL ? sc : &cl->conns[node >= 0 ? node : 0];
 }
 
 /*
@@ -179,62 +190,125 @@ static int discover(struct sync_conn *sc, const char *seed_host, struct slot_map
     size_t slots_lens[] = {7, 5};
     r = sync_command(sc, 2, slots, slots_lens);
     int rc = slot_map_from_cluster_slots(map, r, seed_host);
+    if (rc == 0 && map->nnodes == 0)
+        rc = -1; /* no master serves any slot (yet): no map to use */
     if (rc < 0)
-        snprintf(err, STARLING_ERR_LEN, "CLUSTER SLOTS failed");
+        snprintf(err, STARLING_ERR_LEN, "CLUSTER SLOTS: %s",
+                 r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no master serves a slot");
     if (r != NULL)
         freeReplyObject(r);
     return rc < 0 ? -1 : 1;
 }
 
-/* One connection per master of cl->map; a cluster has only database 0. */
-static int connect_masters(struct cluster *cl, char *err)
-{
-    for (size_t i = 0; i < cl->map.nnodes; i++) {
-        const struct cluster_addr *a = &cl->map.nodes[i];
-        struct redis_config rc = *cl->rc;
-        rc.unix_socket[0] = '\0';
-        _Static_assert(sizeof(rc.host) == sizeof(a->host), "host buffers differ");
-        memcpy(rc.host, a->host, sizeof(rc.host));
-        rc.port = a->port;
-        rc.db = 0;
-        char why[STARLING_ERR_LEN];
-        cl->nconns++;
-        if (sync_connect(&cl->conns[i], &rc, cl->command_timeout_ms, why) < 0) {
-            snprintf(err, STARLING_ERR_LEN, "cluster master %.80s:%u: %.150s", a->host, a->port,
-                     why);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int cluster_connect(struct cluster *cl, char *err)
 {
     cluster_disconnect(cl);
-    cl->redis_cluster = false;
     struct sync_conn *seed = &cl->conns[0];
+    seed->redirect = NULL;
     if (sync_connect(seed, cl->rc, cl->command_timeout_ms, err) < 0)
         return -1;
     int found = discover(seed, cl->rc->host, &cl->map, err);
-    if (found <= 0) {
-        cl->nconns = found == 0 ? 1 : 0;
-        if (found < 0)
-            sync_close(seed);
-        else
-            slot_map_single(&cl->map, cl->rc->host, cl->rc->port);
-        return found;
+    if (found == 0) {
+        slot_map_single(&cl->map, cl->rc->host, cl->rc->port);
+        cl->nconns = 1; /* the seed, addressed as configured (unix socket, db) */
+        return 0;
     }
     sync_close(seed);
-    if (cl->map.nnodes == 0) {
-        snprintf(err, STARLING_ERR_LEN, "CLUSTER SLOTS: no master serves any slot");
+    if (found < 0)
         return -1;
-    }
     cl->redis_cluster = true;
-    if (connect_masters(cl, err) < 0) {
-        cluster_disconnect(cl);
-        return -1;
+    cl->nconns = cl->map.nnodes;
+    cl->last_refresh_us = clock_monotonic_us();
+    cl->refresh_wanted = false;
+    for (size_t i = 0; i < cl->nconns; i++) {
+        memset(&cl->conns[i], 0, sizeof(cl->conns[i]));
+        if (open_node(cl, i, err) < 0) {
+            cluster_disconnect(cl);
+            return -1;
+        }
     }
     return (int)cl->nconns;
+}
+
+/* Whether the map should be read again: asked, a connection lost, or a reply said so. */
+static bool refresh_due(struct cluster *cl)
+{
+    bool due = cl->refresh_wanted;
+    for (size_t i = 0; i < cl->nconns; i++) {
+        due = due || cl->conns[i].topology_hint || cl->conns[i].c == NULL;
+        cl->conns[i].topology_hint = false;
+    }
+    cl->refresh_wanted = due;
+    return due && clock_monotonic_us() - cl->last_refresh_us >= CLUSTER_REFRESH_MIN_MS * 1000;
+}
+
+/* A fresh map from the first node that gives one: a connected master, the configured
+ * node, then every other node of the map. Returns 0 or -1 with err. */
+static int read_map(struct cluster *cl, struct slot_map *fresh, char *err)
+{
+    for (size_t i = 0; i < cl->nconns; i++)
+        if (cl->conns[i].c != NULL &&
+            discover(&cl->conns[i], cl->map.nodes[i].host, fresh, err) == 1)
+            return 0;
+    for (size_t i = 0; i <= cl->nconns; i++) {
+        if (i < cl->nconns && cl->conns[i].c != NULL)
+            continue; /* asked above */
+        struct redis_config rc =
+            i == cl->nconns ? node_config(cl, cl->rc->host, cl->rc->port)
+                            : node_config(cl, cl->map.nodes[i].host, cl->map.nodes[i].port);
+        struct sync_conn probe = {0};
+        int found = sync_connect(&probe, &rc, cl->command_timeout_ms, err) == 0
+                        ? discover(&probe, rc.host, fresh, err)
+                        : -1;
+        sync_close(&probe);
+        if (found == 1)
+            return 0;
+    }
+    return -1;
+}
+
+/* Takes the fresh map: connections kept for the nodes it still has, opened for the new
+ * ones (one that fails stays closed; the next refresh tries again), closed for the rest.
+ * Returns whether the nodes changed. */
+static bool adopt_map(struct cluster *cl, const struct slot_map *fresh)
+{
+    struct sync_conn conns[CLUSTER_MAX_NODES];
+    bool kept[CLUSTER_MAX_NODES] = {false};
+    bool changed = fresh->nnodes != cl->map.nnodes;
+    for (size_t i = 0; i < fresh->nnodes; i++) {
+        const struct cluster_addr *a = &fresh->nodes[i];
+        int old = slot_map_find(&cl->map, a->host, a->port);
+        changed = changed || old != (int)i;
+        memset(&conns[i], 0, sizeof(conns[i]));
+        if (old >= 0 && (size_t)old < cl->nconns) {
+            conns[i] = cl->conns[old];
+            kept[old] = true;
+        }
+    }
+    for (size_t i = 0; i < cl->nconns; i++)
+        if (!kept[i])
+            sync_close(&cl->conns[i]);
+    memcpy(cl->conns, conns, fresh->nnodes * sizeof(conns[0]));
+    cl->map = *fresh;
+    cl->nconns = fresh->nnodes;
+    char err[STARLING_ERR_LEN];
+    for (size_t i = 0; i < cl->nconns; i++)
+        if (cl->conns[i].c == NULL)
+            open_node(cl, i, err);
+    return changed;
+}
+
+int cluster_refresh(struct cluster *cl, bool *changed, char *err)
+{
+    *changed = false;
+    if (!cl->redis_cluster || !refresh_due(cl))
+        return 0;
+    cl->last_refresh_us = clock_monotonic_us();
+    if (read_map(cl, &cl->fresh, err) < 0)
+        return -1;
+    cl->refresh_wanted = false;
+    *changed = adopt_map(cl, &cl->fresh);
+    return 1;
 }
 
 void cluster_ping(struct cluster *cl)

@@ -42,6 +42,13 @@ void slot_map_clear(struct slot_map *m);
 /* A plain Redis: host:port is node 0 and serves every slot. */
 void slot_map_single(struct slot_map *m, const char *host, uint16_t port);
 
+/* The index of node host:port, or -1 when it is none of the map's. */
+int slot_map_find(const struct slot_map *m, const char *host, uint16_t port);
+
+/* The index of node host:port, added (serving no slot yet) if new; -1 when the map already
+ * has CLUSTER_MAX_NODES other nodes. */
+int slot_map_node(struct slot_map *m, const char *host, uint16_t port);
+
 /*
  * Slots first..last (inclusive) are served by host:port, which becomes a node if it is not
  * one yet. Returns the node's index, or -1 when the range is not within 0..16383 or the map
@@ -65,6 +72,35 @@ int slot_map_node_of_slot(const struct slot_map *m, unsigned slot);
 /* The index of the node serving key's slot, or -1 when none does. */
 int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len);
 
+/*
+ * ---- a pass's walk over the masters ----
+ * SCAN sees one node's keys, so a pass walks every master of the slot map; the map may
+ * change under it (a refresh after a migration, a failover, a new master), so the walk
+ * remembers the masters done by address, and takes every node of the current map that it
+ * has not walked yet. At most CLUSTER_WALK_MAX masters per pass (twice the map's limit:
+ * room for a whole cluster failing over during one pass).
+ */
+#define CLUSTER_WALK_MAX (2 * CLUSTER_MAX_NODES)
+
+struct cluster_walk {
+    size_t ndone;
+    struct cluster_addr done[CLUSTER_WALK_MAX];
+    bool walking; /* current is a node being walked */
+    struct cluster_addr current;
+};
+
+void cluster_walk_begin(struct cluster_walk *w);
+
+/*
+ * The node of m to walk now: the current one while m still has it, else the first node of
+ * m not walked yet (*fresh is then true: its SCAN starts at cursor 0). -1 when every node of
+ * m was walked, or CLUSTER_WALK_MAX were.
+ */
+int cluster_walk_node(const struct slot_map *m, struct cluster_walk *w, bool *fresh);
+
+/* The current node was walked to the end. */
+void cluster_walk_done(struct cluster_walk *w);
+
 /* ---- the aggregator's blocking connections ---- */
 
 struct cluster;
@@ -86,22 +122,54 @@ int cluster_connect(struct cluster *cl, char *err);
 /* Closes every connection (cluster_size() is then 0). */
 void cluster_disconnect(struct cluster *cl);
 
-/* True when connected and no connection was lost since (a lost one needs a new
- * cluster_connect(): the topology may have changed). */
+/* True once cluster_connect() succeeded on a Redis Cluster (until cluster_disconnect()). */
+bool cluster_is_cluster(const struct cluster *cl);
+
+/* True when connected and every connection of the map is up (on a plain Redis, a lost
+ * connection needs a new cluster_connect(); on a cluster, cluster_refresh() mends it). */
 bool cluster_connected(const struct cluster *cl);
 
-/* Connections: the masters, 1 on a plain Redis, 0 when not connected. */
+/* Connections: one per node of the map (the masters; 1 on a plain Redis), 0 when not
+ * connected. */
 size_t cluster_size(const struct cluster *cl);
 
-/* Connection i < cluster_size(). */
+/* Connection i < cluster_size(), as it is (possibly closed). */
 struct sync_conn *cluster_conn(struct cluster *cl, size_t i);
 
+/* Connection i < cluster_size(), connected again first if it was lost (NULL when that
+ * fails). */
+struct sync_conn *cluster_node(struct cluster *cl, size_t i, char *err);
+
+/* The slot map (node i is connection i). */
+const struct slot_map *cluster_map(const struct cluster *cl);
+
 /*
- * The connection serving key: by slot on a Redis Cluster, the only one otherwise. Never
- * NULL: not connected, or a slot nobody serves, gives connection 0, whose calls then fail
- * (closed) or are answered with an error (MOVED) that the caller reports.
+ * The connection serving key: by slot on a Redis Cluster (connected again if it was lost),
+ * the only one otherwise. Never NULL: not connected, or a slot nobody serves, gives
+ * connection 0, whose calls then fail (closed) or are answered with an error that the
+ * caller reports. On a cluster, calls on it follow MOVED and ASK redirects (storage/sync.h).
  */
 struct sync_conn *cluster_route(struct cluster *cl, const char *key);
+
+/*
+ * ---- keeping the slot map current (Redis Cluster) ----
+ * A MOVED updates that slot at once (the call is retried on the new owner). A MOVED,
+ * CLUSTERDOWN or READONLY reply, a lost connection or cluster_want_refresh() then asks for
+ * the whole map to be read again (CLUSTER SLOTS): cluster_refresh() does it, at most once
+ * per CLUSTER_REFRESH_MIN_MS however many asked (single-flight: one thread, one flag), and
+ * connects to new masters and drops old ones. An ASK or TRYAGAIN (a migration under way)
+ * changes nothing.
+ */
+#define CLUSTER_REFRESH_MIN_MS 1000
+
+void cluster_want_refresh(struct cluster *cl);
+
+/*
+ * On a Redis Cluster, reads the slot map again if asked and allowed (see above). Returns 1
+ * when it did (*changed: the masters differ), 0 when nothing was due (or a plain Redis),
+ * -1 with err when no node answered (the old map stays; asked again later).
+ */
+int cluster_refresh(struct cluster *cl, bool *changed, char *err);
 
 /*
  * Liveness without waiting, for a timer: on each connection, reads the PONG owed by the

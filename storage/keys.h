@@ -18,9 +18,9 @@
 #define SWARM_TAG_LEN (2 + 2 * INFO_HASH_LEN)
 #define SWARM_SEEDERS_SUFFIX ":seeders"   /* ZSET member -> expiry (ms since the epoch) */
 #define SWARM_LEECHERS_SUFFIX ":leechers" /* ZSET, the same */
-#define SWARM_PEERS_SUFFIX                                                                         \
-    ":peers" /* HASH peer_id -> role ('S'|'L') .. endpoints; and                                   \
-              * "downloaded" -> completed downloads */
+/* HASH peer_id -> role .. endpoints (role: 'S' seeder, 'L' leecher, 'C' leecher whose completed
+ * event was counted; lua/announce.lua); and "downloaded" -> completed downloads */
+#define SWARM_PEERS_SUFFIX ":peers"
 /* The longest of the three keys. */
 #define SWARM_KEY_MAX (SWARM_TAG_LEN + sizeof(SWARM_LEECHERS_SUFFIX) - 1)
 /* What SCAN matches to visit every swarm once, by its peers hash. A glob only: the keys it
@@ -72,10 +72,19 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 
 /* ---- keys of the whole tracker ---- */
 
-#define STATS_KEY "starling:stats"              /* HASH, the aggregator's totals: stats_field */
-#define FULLSCRAPE_KEY "starling:fullscrape"    /* STRING, the bencoded `files` of a full scrape */
-#define PASSES_KEY "starling:aggregator:passes" /* LIST "<leader> <started_ms> <finished_ms>" */
-#define LEADER_LOCK_KEY "starling:aggregator:lock" /* STRING, the leading aggregator's id */
+/*
+ * The aggregator's keys share one hash tag, so on a Redis Cluster they live in one slot
+ * and lua/publish.lua can check the leader lock and write the others in one atomic call.
+ */
+#define GLOBAL_TAG "{starling}"
+/* HASH, the aggregator's totals: stats_field */
+#define STATS_KEY GLOBAL_TAG ":stats"
+/* STRING, the bencoded `files` of a full scrape */
+#define FULLSCRAPE_KEY GLOBAL_TAG ":fullscrape"
+/* LIST "<leader> <started_ms> <finished_ms>" */
+#define PASSES_KEY GLOBAL_TAG ":aggregator:passes"
+/* STRING, the leading aggregator's id */
+#define LEADER_LOCK_KEY GLOBAL_TAG ":aggregator:lock"
 /* The frontends' request totals (lua/counters.lua); one hash tag: one slot on a cluster. */
 #define COUNTERS_REQUESTS_KEY "{starling}:requests"   /* HASH "<endpoint>:<result>" -> count */
 #define COUNTERS_FRONTENDS_KEY "{starling}:frontends" /* ZSET node id -> last report (ms) */
@@ -86,7 +95,7 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 #define COUNTERS_RETIRE_MS 3600000
 #define COUNTERS_RETIRE_BATCH 16
 
-/* ---- the fields of starling:stats: written by storage/aggregate.c, read by aggregators ---- */
+/* ---- the fields of {starling}:stats: written by storage/aggregate.c, read by aggregators ---- */
 
 enum stats_field {
     STATS_TORRENTS,

@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "common/text.h"
+#include "storage/keyslot.h"
 
 /* The reply r of a setup command (what): 0 when it did not fail, else -1 with err. */
 static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *r)
@@ -28,7 +31,10 @@ static int setup(struct sync_conn *sc, char *err, const char *what, redisReply *
 int sync_connect(struct sync_conn *sc, const struct redis_config *rc, uint64_t command_timeout_ms,
                  char *err)
 {
+    sync_redirect_fn *redirect = sc->redirect;
+    void *redirect_arg = sc->redirect_arg;
     memset(sc, 0, sizeof(*sc));
+    sc->redirect = redirect, sc->redirect_arg = redirect_arg;
     struct timeval ctv = clock_ms_to_tv(rc->connect_timeout_ms);
     sc->c = rc->unix_socket[0] != '\0' ? redisConnectUnixWithTimeout(rc->unix_socket, ctv)
                                        : redisConnectWithTimeout(rc->host, rc->port, ctv);
@@ -65,6 +71,11 @@ void sync_close(struct sync_conn *sc)
     sc->ping_owed = false;
 }
 
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static redisReply *get_reply(struct sync_conn *sc)
 {
     void *reply = NULL;
@@ -74,8 +85,12 @@ static redisReply *get_reply(struct sync_conn *sc)
         sync_close(sc); /* a timeout or a lost link leaves the stream unusable */
         return NULL;
     }
-    if (((redisReply *)reply)->type != REDIS_REPLY_ERROR)
+    const redisReply *r = reply;
+    if (r->type != REDIS_REPLY_ERROR)
         sc->last_ok_us = clock_monotonic_us();
+    else if (starts_with(r->str, "MOVED ") || starts_with(r->str, "CLUSTERDOWN") ||
+             starts_with(r->str, "READONLY"))
+        sc->topology_hint = true; /* an ASK or TRYAGAIN is a migration in progress: no */
     return reply;
 }
 
@@ -93,13 +108,121 @@ static int settle(struct sync_conn *sc)
     return 0;
 }
 
+/* A call to make, routed and retried as sync_command() says. */
+struct sync_call {
+    const struct lua_script *script; /* NULL: the command argv */
+    int argc, nkeys;
+    const char *const *argv;
+    const size_t *lens;
+};
+
+static int append_eval(struct sync_conn *sc, const struct lua_script *script, bool by_body,
+                       int nkeys, int nargs, const char *const *args, const size_t *lens);
+
+/* Sends ASKING (when asking), then the call; its reply (NULL: connection lost). */
+static redisReply *call_once(struct sync_conn *sc, const struct sync_call *k, bool asking,
+                             bool by_body)
+{
+    if (asking) {
+        const char *argv[] = {"ASKING"};
+        size_t lens[] = {6};
+        if (settle(sc) < 0 || sc->c == NULL ||
+            redisAppendCommandArgv(sc->c, 1, argv, lens) != REDIS_OK)
+            return NULL;
+        redisReply *r = get_reply(sc);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR)
+            return r;
+        freeReplyObject(r);
+    }
+    if (k->script != NULL) {
+        if (append_eval(sc, k->script, by_body, k->nkeys, k->argc, k->argv, k->lens) < 0)
+            return NULL;
+    } else if (settle(sc) < 0 || sc->c == NULL ||
+               redisAppendCommandArgv(sc->c, k->argc, (const char **)k->argv, k->lens) !=
+                   REDIS_OK) {
+        return NULL;
+    }
+    return get_reply(sc);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The call on sc, following redirects (sc->redirect), retrying TRYAGAIN, and answering a
+ * NOSCRIPT with EVAL; at most SYNC_MAX_HOPS steps beyond the first. */
+static redisReply *call_routed(struct sync_conn *sc, const struct sync_call *k)
+{
+    bool asking = false, by_body = false;
+    for (int hop = 0;; hop++) {
+        redisReply *r = call_once(sc, k, asking, by_body);
+        if (r == NULL || r->type != REDIS_REPLY_ERROR || hop == SYNC_MAX_HOPS)
+            return r;
+        char host[256];
+        unsigned slot;
+        uint16_t port;
+        int moved = sync_parse_redirect(r->str, &slot, host, sizeof(host), &port);
+        struct sync_conn *next = NULL;
+        if (k->script != NULL && !by_body && starts_with(r->str, "NOSCRIPT")) {
+            by_body = true; /* the node lost its script cache (restart, failover) */
+        } else if (sc->redirect != NULL && starts_with(r->str, "TRYAGAIN")) {
+            sleep_ms(SYNC_TRYAGAIN_MS); /* the same node, ASKING again if it was asked */
+        } else if (moved >= 0 && sc->redirect != NULL &&
+                   (next = sc->redirect(sc->redirect_arg, host, port, slot, moved == 1)) != NULL) {
+            sc = next;
+            asking = moved == 0;
+        } else {
+            return r;
+        }
+        freeReplyObject(r);
+    }
+}
+
 redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv,
                          const size_t *lens)
 {
-    if (settle(sc) < 0 || sc->c == NULL ||
-        redisAppendCommandArgv(sc->c, argc, (const char **)argv, lens) != REDIS_OK)
-        return NULL;
-    return get_reply(sc);
+    struct sync_call k = {.argc = argc, .argv = argv, .lens = lens};
+    return call_routed(sc, &k);
+}
+
+int sync_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
+                        uint16_t *port)
+{
+    int moved = starts_with(msg, "MOVED ") ? 1 : starts_with(msg, "ASK ") ? 0 : -1;
+    if (moved < 0)
+        return -1;
+    const char *p = strchr(msg, ' ') + 1;
+    const char *space = strchr(p, ' ');
+    uint64_t n;
+    if (space == NULL || decimal_parse(p, (size_t)(space - p), CLUSTER_SLOTS - 1, &n) < 0)
+        return -1;
+    *slot = (unsigned)n;
+    const char *addr = space + 1, *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= hostsize ||
+        decimal_parse(colon + 1, strlen(colon + 1), UINT16_MAX, &n) < 0 || n == 0)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (uint16_t)n;
+    return moved;
+}
+
+const char *sync_reply_error(const redisReply *r, const struct sync_conn *sc)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        return r->str;
+    if (r != NULL)
+        return "unexpected reply";
+    return sc->c == NULL ? "connection lost or timed out" : "no reply";
+}
+
+bool sync_reply_retryable(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           (starts_with(r->str, "MOVED ") || starts_with(r->str, "ASK ") ||
+            starts_with(r->str, "TRYAGAIN") || starts_with(r->str, "NOSCRIPT"));
 }
 
 /* Appends EVALSHA (or EVAL with the body) of script with args. */
@@ -152,16 +275,9 @@ int sync_load_scripts(struct sync_conn *sc, char *err)
 redisReply *sync_eval(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,
                       const char *const *args, const size_t *lens)
 {
-    if (append_eval(sc, script, false, nkeys, nargs, args, lens) < 0)
-        return NULL;
-    redisReply *r = get_reply(sc);
-    if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r);
-        if (append_eval(sc, script, true, nkeys, nargs, args, lens) < 0)
-            return NULL;
-        r = get_reply(sc);
-    }
-    return r;
+    struct sync_call k = {
+        .script = script, .argc = nargs, .nkeys = nkeys, .argv = args, .lens = lens};
+    return call_routed(sc, &k);
 }
 
 int sync_ping_send(struct sync_conn *sc)

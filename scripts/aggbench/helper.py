@@ -7,12 +7,12 @@ Each subcommand prints `key=value` lines (values may contain spaces) for the she
   verify   PORT META            DBSIZE, a sample's ZCARD/HLEN, the sum of every ZCARD
   count    PORT                 total stored peers (sum of ZCARD of every swarm set)
   memory   PORT                 used_memory
-  stats    PORT                 starling:stats, prefixed stats_
+  stats    PORT                 {starling}:stats, prefixed stats_
   slowlog-on  PORT THRESH_US MAXLEN STATE   save the slowlog config to STATE, set it,
                                 SLOWLOG RESET, CONFIG RESETSTAT
   slowlog-off PORT STATE PREFIX LUADIR      read the slowlog and INFO commandstats,
                                 restore the config, SLOWLOG RESET
-  passes   PORT LOG W0_MS W1_MS the aggregator's passes (log + starling:aggregator:passes)
+  passes   PORT LOG W0_MS W1_MS the aggregator's passes (log + {starling}:aggregator:passes)
                                 and how they overlap the window [W0, W1]
   wrk      FILE PREFIX          wrk's BENCHRESULT line and its "Latency" max
   summary  RESULTS              the final report from the collected key=value lines
@@ -164,7 +164,7 @@ def cmd_memory(port):
 
 def cmd_stats(port):
     r = Redis(port)
-    h = r.call("HGETALL", "starling:stats") or []
+    h = r.call("HGETALL", "{starling}:stats") or []
     for i in range(0, len(h), 2):
         k = s(h[i])
         if k.startswith("requests:"):
@@ -306,10 +306,10 @@ def cmd_passes(port, log, w0, w1):
                 kv["log_ms"] = log_ms(line)
                 done.append(kv)
     r = Redis(port)
-    hist = [s(x).split() for x in (r.call("LRANGE", "starling:aggregator:passes", 0, -1) or [])]
+    hist = [s(x).split() for x in (r.call("LRANGE", "{starling}:aggregator:passes", 0, -1) or [])]
     mine = [(int(h[1]), int(h[2])) for h in reversed(hist) if len(h) == 3 and h[0] == leader]
     if len(mine) != len(done):
-        emit("passes_warning", "%d passes in the log, %d in starling:aggregator:passes"
+        emit("passes_warning", "%d passes in the log, %d in {starling}:aggregator:passes"
              % (len(done), len(mine)))
     rows = []
     calls_in = []
@@ -410,7 +410,7 @@ def cmd_summary(path):
     P("           wall %.2f s; pass_duration_ms %s; torrents %s seeders %s leechers %s; expired %s, deleted %s"
       % (num("once_wall_s"), g("stats_pass_duration_ms"), g("stats_torrents"), g("stats_seeders"),
          g("stats_leechers"), g("stats_peers_expired"), g("stats_swarms_deleted")))
-    P("           longest single call: aggregator %s ms (log; starling:stats pass_max_call_ms %s);"
+    P("           longest single call: aggregator %s ms (log; {starling}:stats pass_max_call_ms %s);"
       " SLOWLOG %s"
       % (g("once_log_max_call_ms", "?"), g("stats_pass_max_call_ms"), ms("once_slow_max_us")))
     for i in range(1, 4):

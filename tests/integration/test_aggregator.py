@@ -1,5 +1,5 @@
 """starling-aggregator (README "Operations"): a pass purges exactly the expired peers and
-the emptied swarms and writes starling:stats and the full-scrape snapshot; leader election
+the emptied swarms and writes {starling}:stats and the full-scrape snapshot; leader election
 between replicas with failover and passes that never overlap; its /metrics, /healthz and
 /readyz; SIGHUP reopening log_file.
 
@@ -7,10 +7,13 @@ Swarms are made through real announces to a frontend whose peers live 3 s
 (announce "2s" x 1.5), so expiry is real time, not a clock the test fakes."""
 
 import os
+import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -84,7 +87,7 @@ def hgetall(client, name):
 
 
 def parse_passes(entries):
-    """starling:aggregator:passes entries -> [(leader, started_ms, finished_ms)]."""
+    """{starling}:aggregator:passes entries -> [(leader, started_ms, finished_ms)]."""
     out = []
     for e in entries:
         parts = e.decode().split(" ")
@@ -279,10 +282,10 @@ class PassTest(unittest.TestCase):
             w.rc = w.agg.run_once()
         for w in cls.worlds:
             with w.client() as c:
-                w.stats = hgetall(c, "starling:stats")
-                w.passes = c.call("LRANGE", "starling:aggregator:passes", 0, -1)
-                w.lock = c.call("GET", "starling:aggregator:lock")
-                w.snapshot = c.call("GET", "starling:fullscrape")
+                w.stats = hgetall(c, "{starling}:stats")
+                w.passes = c.call("LRANGE", "{starling}:aggregator:passes", 0, -1)
+                w.lock = c.call("GET", "{starling}:aggregator:lock")
+                w.snapshot = c.call("GET", "{starling}:fullscrape")
                 w.requests = hgetall(c, "{starling}:requests")
             w.frontend_metrics = fetch_metrics(w.frontend.metrics_port)
             w.scrape_after = http_get(w.frontend.port, "/scrape").body
@@ -361,7 +364,7 @@ class PassTest(unittest.TestCase):
         for w in self.each_world():
             s = w.stats
             for field in STATS_FIELDS:
-                self.assertIn(field.encode(), s, "starling:stats has no %s: %r" % (field, s))
+                self.assertIn(field.encode(), s, "{starling}:stats has no %s: %r" % (field, s))
             expected = {"torrents": 2, "seeders": 3, "leechers": 2, "peers_ipv4": 5,
                         "peers_ipv6": 1, "completed": 1 if w.purge else 2, "frontends": 1,
                         "peers_expired": 3, "swarms_deleted": 1 if w.purge else 0,
@@ -457,7 +460,7 @@ class BigSwarmTest(AggregatorTestBase):
         self.assertEqual(agg.run_once(), 0, agg.log()[-2000:])
 
         alive = [p for p in peers if p[1] == live]
-        stats = hgetall(self.redis.client(), "starling:stats")
+        stats = hgetall(self.redis.client(), "{starling}:stats")
         got = {f: int(stats[f.encode()]) for f in ("torrents", "seeders", "leechers",
                                                   "peers_ipv4", "peers_ipv6", "peers_expired")}
         self.assertEqual(got, {
@@ -476,7 +479,7 @@ class LeaderTest(AggregatorTestBase):
     SWARMS = 3000
 
     def passes(self):
-        return parse_passes(self.redis.call("LRANGE", "starling:aggregator:passes", 0, -1))
+        return parse_passes(self.redis.call("LRANGE", "{starling}:aggregator:passes", 0, -1))
 
     def test_one_leader_and_failover(self):
         populate(self.redis, self.SWARMS)
@@ -495,7 +498,7 @@ class LeaderTest(AggregatorTestBase):
         first_ids = {p[0] for p in self.passes()}
         self.assertEqual(len(first_ids), 1, "passes by a non-leader: %r" % self.passes())
         first_id = first_ids.pop()
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), first_id.encode())
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), first_id.encode())
 
         leader.kill()
         t_kill = time.monotonic()
@@ -514,17 +517,17 @@ class LeaderTest(AggregatorTestBase):
         assert_no_overlap(self, passes)
         # Newest first.
         self.assertEqual([p[1] for p in passes], sorted((p[1] for p in passes), reverse=True))
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), second_id.encode())
-        self.assertEqual(self.redis.call("HGET", "starling:stats", "leader"), second_id.encode())
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), second_id.encode())
+        self.assertEqual(self.redis.call("HGET", "{starling}:stats", "leader"), second_id.encode())
         self.assertGreaterEqual(metric(follower.metrics_port, "starling_aggregator_passes_total"),
                                 2)
-        stats = {k.decode(): v for k, v in hgetall(self.redis, "starling:stats").items()}
+        stats = {k.decode(): v for k, v in hgetall(self.redis, "{starling}:stats").items()}
         self.assertEqual((stats["torrents"], stats["seeders"], stats["leechers"]),
                          (b"%d" % self.SWARMS, b"%d" % self.SWARMS, b"0"))
         self.assertLess(took, bound)
         # SIGTERM: exit 0 and release the lock.
         terminate(follower, self)
-        self.assertIsNone(self.redis.call("GET", "starling:aggregator:lock"))
+        self.assertIsNone(self.redis.call("GET", "{starling}:aggregator:lock"))
         self.assertIsNone(follower.sanitizer_report())
 
 
@@ -621,7 +624,7 @@ class AggregatorMetricsTest(AggregatorTestBase):
         self.redis.start()  # same port, empty
         wait_until(readyz(200), 10.0, what="aggregator /readyz 200 after redis restarted")
         # The lock died with the data: passes resume within lock_ttl + interval + slack.
-        wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 1, 6.0,
+        wait_until(lambda: self.redis.call("LLEN", "{starling}:aggregator:passes") >= 1, 6.0,
                    interval=0.1, what="passes to resume on the restarted redis")
 
     # /readyz is decided without I/O: a probe PINGs every connection each PROBE_INTERVAL
@@ -691,16 +694,124 @@ class AggregatorMetricsTest(AggregatorTestBase):
         self.addCleanup(check)
         a.start()
         self.assertEqual(a.metrics_port, port)
-        wait_until(lambda: self.redis.call("LLEN", "starling:aggregator:passes") >= 3, 3.0,
+        wait_until(lambda: self.redis.call("LLEN", "{starling}:aggregator:passes") >= 3, 3.0,
                    interval=0.05, what="three passes 200 ms apart")
 
     def test_once_without_the_lock_does_no_pass(self):
-        self.redis.call("SET", "starling:aggregator:lock", "someone-else", "PX", "20000")
+        self.redis.call("SET", "{starling}:aggregator:lock", "someone-else", "PX", "20000")
         agg = self.aggregator({"aggregator": {"interval": "1h"}}, start=False)
         agg.run_once()
-        self.assertEqual(self.redis.call("GET", "starling:aggregator:lock"), b"someone-else")
-        self.assertEqual(self.redis.call("LLEN", "starling:aggregator:passes"), 0)
-        self.assertEqual(self.redis.call("EXISTS", "starling:stats"), 0)
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), b"someone-else")
+        self.assertEqual(self.redis.call("LLEN", "{starling}:aggregator:passes"), 0)
+        self.assertEqual(self.redis.call("EXISTS", "{starling}:stats"), 0)
+
+
+# ---------------------------------------------------------------------------
+# issue 9, item 11: a leader whose lock went to another replica publishes nothing
+
+class HoldingProxy:
+    """A TCP proxy on loopback to a Redis port: it forwards every byte both ways, except
+    that from the first client chunk holding `marker` on, the client's bytes wait until
+    release(). Stands for a network or a process that stalls at the worst moment."""
+
+    def __init__(self, target_port, marker):
+        self.target_port = target_port
+        self.marker = marker
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held = threading.Event()
+        self.released = threading.Event()
+        self.closing = False
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.closing:
+            ready, _, _ = select.select([self.listener], [], [], 0.1)
+            if not ready:
+                continue
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            t = threading.Thread(target=self._pump, args=(client, server), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _pump(self, client, server):
+        waiting = b""  # client bytes held back
+        tail = b""  # the last bytes seen, for a marker split between two reads
+        try:
+            while not self.closing:
+                ready, _, _ = select.select([client, server], [], [], 0.05)
+                if waiting and self.released.is_set():
+                    server.sendall(waiting)
+                    waiting = b""
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is server:
+                        client.sendall(data)
+                        continue
+                    if not self.held.is_set() and self.marker in tail + data:
+                        self.held.set()
+                    tail = data[-len(self.marker):]
+                    if self.held.is_set() and not self.released.is_set() or waiting:
+                        waiting += data
+                    else:
+                        server.sendall(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            server.close()
+
+    def release(self):
+        self.released.set()
+
+    def close(self):
+        self.released.set()
+        time.sleep(0.1)  # the pumps forward what they held
+        self.closing = True
+        for t in self.threads:
+            t.join(timeout=2)
+        self.listener.close()
+
+
+class TwoLeadersTest(AggregatorTestBase):
+    def test_a_leader_that_lost_its_lock_publishes_nothing(self):
+        """A leader's publish is held on its way to Redis; meanwhile its lock passes to
+        another replica (as when a step outlasts lock_ttl), which publishes its own
+        stats. When the held publish lands it must change nothing: the lock is checked
+        in the same atomic call that writes."""
+        populate(self.redis, 50)
+        # The key as a command's argument (the script bodies loaded at connect name it too).
+        proxy = HoldingProxy(self.redis.port, b"\r\n$16\r\n{starling}:stats\r\n")
+        # lock_ttl 30 s: the renewal (every 10 s) does not come before the publish.
+        agg = self.aggregator({"redis": {"port": proxy.port},
+                               "aggregator": {"interval": "1h", "lock_ttl": "30s"}})
+        self.addCleanup(proxy.close)  # runs first: nothing stays held while it stops
+        wait_until(proxy.held.is_set, 10.0, interval=0.02, what="the leader's publish")
+        me = self.redis.call("GET", "{starling}:aggregator:lock")
+        self.assertIsNotNone(me)
+        self.assertEqual(self.redis.call("EXISTS", "{starling}:stats"), 0)
+        # The other replica now holds the lock and published its pass.
+        self.redis.call("SET", "{starling}:aggregator:lock", "replica-b", "PX", "30000")
+        self.redis.call("HSET", "{starling}:stats", "leader", "replica-b", "torrents", "7")
+        self.redis.call("SET", "{starling}:fullscrape", "d5:filesdee")
+        self.redis.call("LPUSH", "{starling}:aggregator:passes", "replica-b 1 2")
+        proxy.release()
+        wait_until(lambda: "leader: lost" in agg.log() or "pass done" in agg.log(), 5.0,
+                   interval=0.05, what="the held publish to be answered")
+        stats = hgetall(self.redis, "{starling}:stats")
+        self.assertEqual((stats[b"leader"], stats[b"torrents"]), (b"replica-b", b"7"), stats)
+        self.assertEqual(self.redis.call("GET", "{starling}:fullscrape"), b"d5:filesdee")
+        self.assertEqual(self.redis.call("LRANGE", "{starling}:aggregator:passes", 0, -1),
+                         [b"replica-b 1 2"])
+        self.assertEqual(self.redis.call("GET", "{starling}:aggregator:lock"), b"replica-b")
+        self.assertEqual(metric(agg.metrics_port, "starling_aggregator_leader"), 0)
+        self.assertEqual(metric(agg.metrics_port, "starling_aggregator_passes_total"), 0)
+        self.assertIn("leader: lost", agg.log())
+        self.assertNotIn("pass done", agg.log())
 
 
 class FileLoggingAggregator(Aggregator):

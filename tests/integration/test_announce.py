@@ -1,13 +1,15 @@
 """Announce semantics end to end: reply bytes, swarm rules, what lands in Redis, expiry."""
 
 import os
+import random
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TrackerTestCase, announce_reply, bdecode, bstr, compact4, key, now_ms,
-                     random_hash, random_peer_id, split_peers)
+from harness import (RedisError, RedisServer, TrackerTestCase, announce_reply, bdecode, bstr,
+                     compact4, key, now_ms, random_hash, random_peer_id, split_peers)
 
 LOCAL = "127.0.0.1"
 DEFAULT_TTL_MS = 30 * 60 * 1000 * 3 // 2  # 1.5 x announce "30m"
@@ -208,6 +210,44 @@ class AnnounceTest(TrackerTestCase):
         self.assertEqual(self.scrape_counts(h), (2, 0, 2))
         self.assertEqual(self.rcall("HGET", key(h, "peers"), "downloaded"), b"2")
 
+    def test_completed_repeated_by_a_leecher_counts_once(self):
+        # issue 9, item 14: a leecher (left > 0: a partial download, or a client that
+        # repeats itself) re-sending `completed` made `downloaded` count every time.
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 47101, left=100, event="started")
+        for _ in range(5):
+            d = self.announce_ok(h, a, 47101, left=100, event="completed")
+            self.assertEqual((d[b"complete"], d[b"incomplete"]), (0, 1))
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        # Still counted from a new address, and when it then seeds.
+        self.announce_ok(h, a, 47102, left=100, event="completed")
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        self.assertEqual(self.rcall("ZRANGE", key(h, "leechers"), 0, -1), [member(a, 47102)])
+        self.announce_ok(h, a, 47102, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 1))
+        # A first announce that is already `completed` counts once too.
+        b = random_peer_id()
+        for _ in range(3):
+            self.announce_ok(h, b, 47103, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (2, 0, 2))
+
+    def test_completed_counts_again_for_a_new_download(self):
+        # A seeder that goes back to leeching (left > 0: its data was lost or re-checked)
+        # starts a new download, whose completion counts; a stopped peer is forgotten.
+        h = random_hash()
+        a = random_peer_id()
+        self.announce(h, a, 47201, left=100, event="started")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.announce_ok(h, a, 47201, left=50)
+        self.assertEqual(self.scrape_counts(h), (0, 1, 1))
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 2))
+        self.announce_ok(h, a, 47201, left=0, event="stopped")
+        self.announce_ok(h, a, 47201, left=0, event="completed")
+        self.assertEqual(self.scrape_counts(h), (1, 0, 3))
+
     def test_leecher_becomes_seeder(self):
         h = random_hash()
         a = random_peer_id()
@@ -320,6 +360,98 @@ class NoPurgeTest(TrackerTestCase):
         self.assertEqual(self.rcall("EXISTS", key(h, "leechers")), 0)
         self.assertEqual(self.rcall("PTTL", key(h, "peers")), -1)
         self.assertEqual(self.rcall("HGET", key(h, "peers"), "downloaded"), b"1")
+
+
+def builtin_script(name):
+    """The body of a script as built into the binaries (tests/tools/lua_registry)."""
+    path = os.environ.get("STARLING_LUA_REGISTRY")
+    if not path:
+        raise unittest.SkipTest("STARLING_LUA_REGISTRY names no lua_registry binary")
+    out = subprocess.run([path], check=True, stdout=subprocess.PIPE, timeout=10).stdout
+    for line in out.splitlines():
+        fields = line.split(b" ")
+        if fields[0] == name.encode():
+            return bytes.fromhex(fields[3].decode())
+    raise AssertionError("no script %s in the registry" % name)
+
+
+class KeyLifetimeTest(unittest.TestCase):
+    """issue 9, item 8: with purge_inactive_torrents the swarm's keys carry a TTL; a peer
+    that announces within its interval must never vanish with an expiring key, whatever
+    the swarm's shape. The frontends pass now_ms to lua/announce.lua, so this test calls
+    the script itself (the arguments swarm.c sends), on a clock scaled down: peers live
+    PEER_TTL_MS after an announce and announce every 0.6-1 x the interval (PEER_TTL_MS /
+    1.5), and the keys' TTL (2 x PEER_TTL_MS) is Redis's own, real time."""
+
+    PEER_TTL_MS = 1200
+    LIFETIMES = 4  # how many key TTLs the swarms run through
+    BATCH_S = 0.04  # announces due are sent, pipelined, this often
+
+    @classmethod
+    def setUpClass(cls):
+        cls.body = builtin_script("announce")
+        cls.redis = RedisServer().start()
+        cls.sha = cls.redis.call("SCRIPT", "LOAD", cls.body)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.cleanup()
+
+    def announce_args(self, h, peer_id, port, seeding, now):
+        keys = [key(h, "seeders"), key(h, "leechers"), key(h, "peers")]
+        return (["EVALSHA", self.sha, 3] + keys
+                + [now, now + self.PEER_TTL_MS, 2 * self.PEER_TTL_MS, peer_id,
+                   compact4(LOCAL, port), "1" if seeding else "0", "0", "0", "0", "1",
+                   random.getrandbits(30)])
+
+    def test_lopsided_swarms_lose_no_live_peer(self):
+        rng = random.Random(9)
+        interval_ms = self.PEER_TTL_MS / 1.5
+        # Two shapes: one seeder among 1000 leechers, one leecher among 300 seeders.
+        lone_seeder, lone_leecher = random_hash(), random_hash()
+        peers = [(lone_seeder, random_peer_id(), True)]
+        peers += [(lone_seeder, random_peer_id(), False) for _ in range(1000)]
+        peers += [(lone_leecher, random_peer_id(), False)]
+        peers += [(lone_leecher, random_peer_id(), True) for _ in range(300)]
+        start = now_ms()
+        # The lone peers announce first; the others join over one interval.
+        due = [start if i in (0, 1001) else start + rng.uniform(0, interval_ms)
+               for i in range(len(peers))]
+        end = start + self.LIFETIMES * 2 * self.PEER_TTL_MS + interval_ms
+        name = {lone_seeder: "lone seeder", lone_leecher: "lone leecher"}
+        checked = {"lone seeder": 0, "lone leecher": 0}
+        missing = {"lone seeder": 0, "lone leecher": 0}
+        sent = 0
+        with self.redis.client(timeout=10.0) as c:
+            while now_ms() < end and sent < 100000:
+                now = now_ms()
+                batch = [i for i in range(len(peers)) if due[i] <= now]
+                for i in batch:
+                    h, pid, seeding = peers[i]
+                    c.send(*self.announce_args(h, pid, 20000 + i % 40000, seeding, now))
+                for i in batch:
+                    reply = c.read_reply()
+                    self.assertNotIsInstance(reply, RedisError)
+                    h, pid, seeding = peers[i]
+                    # The lone peer of the other role is live since its first announce.
+                    if i not in (0, 1001) and due[i] > start + interval_ms:
+                        checked[name[h]] += 1
+                        lone = reply[0] if h == lone_seeder else reply[1]
+                        if lone != 1:
+                            missing[name[h]] += 1
+                    due[i] = now + rng.uniform(0.6, 1.0) * interval_ms
+                sent += len(batch)
+                time.sleep(self.BATCH_S)
+        self.assertGreater(checked["lone seeder"], 2000)
+        self.assertGreater(checked["lone leecher"], 600)
+        self.assertEqual(missing, {"lone seeder": 0, "lone leecher": 0},
+                         "announces that did not see the lone live peer, of %r" % checked)
+        # Abandoned, the swarms' keys still vanish: 2 x the peer ttl after the last
+        # refresh, at most, plus the lazy expiry's margin.
+        time.sleep(2 * self.PEER_TTL_MS / 1000.0 + 0.5)
+        for h in (lone_seeder, lone_leecher):
+            for kind in ("seeders", "leechers", "peers"):
+                self.assertEqual(self.redis.call("EXISTS", key(h, kind)), 0, kind)
 
 
 if __name__ == "__main__":

@@ -433,14 +433,14 @@ class MemoryTest(OverloadBase):
         self.assertEqual(announce(t.port, h, random_peer_id(), 7001).body, announce_reply(0, 1))
         wait_until(lambda: self.redis.call("EXISTS", "{starling}:requests"), 3.0,
                    what="a counters report")
-        self.redis.call("HSET", "starling:stats", "torrents", "1")  # as the aggregator's
+        self.redis.call("HSET", "{starling}:stats", "torrents", "1")  # as the aggregator's
         limit = self.limit_memory(1 << 20)
         replies = self.fill(t, 12000)
         self.assertGreater(int(info_field(self.redis, "stats", "evicted_keys")), 0, replies)
         used = int(info_field(self.redis, "memory", "used_memory"))
         self.assertLess(used, limit + (256 << 10))
         self.assertGreaterEqual(replies.get("ok", 0), 11000, replies)
-        for k in ("{starling}:requests", "{starling}:frontends", "starling:stats"):
+        for k in ("{starling}:requests", "{starling}:frontends", "{starling}:stats"):
             self.assertEqual(self.redis.call("EXISTS", k), 1, k)
         self.assertEqual(self.redis.call("TTL", "{starling}:requests"), -1)
 

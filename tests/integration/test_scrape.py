@@ -154,8 +154,8 @@ class FullScrapeSharedTest(TrackerTestCase):
 
     def publish(self, blob, pass_ms):
         """What an aggregator pass leaves: the snapshot and the pass's name in the stats."""
-        self.redis.call("SET", "starling:fullscrape", blob)
-        self.redis.call("HSET", "starling:stats", "pass_finished_ms", str(pass_ms))
+        self.redis.call("SET", "{starling}:fullscrape", blob)
+        self.redis.call("HSET", "{starling}:stats", "pass_finished_ms", str(pass_ms))
 
     def test_non_reading_clients_share_one_snapshot(self):
         blob = b"d1:a%d:" % self.SNAPSHOT_BYTES + b"x" * self.SNAPSHOT_BYTES + b"e"

@@ -1,5 +1,6 @@
-/* Unit tests for storage/cluster.c's slot map: built from ranges and from constructed
- * CLUSTER SLOTS replies, no server. */
+/* Unit tests for storage/slot_map.c: the slot map, built from ranges and from constructed
+ * CLUSTER SLOTS replies, and a pass's walk over a changing map; and for the parser of
+ * MOVED/ASK replies (storage/sync.c). No server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "storage/cluster.h"
+#include "storage/sync.h"
 
 static struct slot_map map;
 
@@ -96,7 +98,7 @@ static void test_plain_redis_is_one_node_for_every_slot(void **state)
     assert_node(0, "redis.local", 6379);
     for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
         assert_int_equal(slot_map_node_of_slot(&map, s), 0);
-    assert_int_equal(slot_map_node_of_key(&map, "starling:stats", 14), 0);
+    assert_int_equal(slot_map_node_of_key(&map, "{starling}:stats", 16), 0);
     assert_int_equal(slot_map_node_of_slot(&map, CLUSTER_SLOTS), -1);
 }
 
@@ -256,6 +258,131 @@ static void test_not_a_cluster_slots_reply(void **state)
     assert_int_equal(map.nnodes, 0);
 }
 
+static void test_nodes_without_slots(void **state)
+{
+    (void)state;
+    slot_map_clear(&map);
+    assert_int_equal(slot_map_find(&map, "a", 1), -1);
+    assert_int_equal(slot_map_node(&map, "a", 1), 0); /* an ASK target: a node, no slot */
+    assert_int_equal(slot_map_node(&map, "a", 1), 0);
+    assert_int_equal(slot_map_find(&map, "a", 1), 0);
+    assert_int_equal(slot_map_find(&map, "a", 2), -1);
+    assert_int_equal(map.nnodes, 1);
+    assert_int_equal(slot_map_node_of_slot(&map, 0), -1);
+}
+
+/* The walk a pass makes over the masters, the map changing under it. */
+static struct cluster_walk walk;
+
+static int walk_next(bool *fresh)
+{
+    return cluster_walk_node(&map, &walk, fresh);
+}
+
+static void test_walk_every_master_once(void **state)
+{
+    (void)state;
+    bool fresh;
+    slot_map_clear(&map);
+    slot_map_assign(&map, 0, 99, "a", 1);
+    slot_map_assign(&map, 100, 199, "b", 1);
+    cluster_walk_begin(&walk);
+    assert_int_equal(walk_next(&fresh), 0);
+    assert_true(fresh);
+    assert_int_equal(walk_next(&fresh), 0); /* still walking a: its SCAN goes on */
+    assert_false(fresh);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), 1);
+    assert_true(fresh);
+    /* A master joins mid-walk (a refresh found it): it is walked too, before the end. */
+    slot_map_assign(&map, 150, 199, "c", 1);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), 2);
+    assert_true(fresh);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), -1);
+    assert_int_equal(walk_next(&fresh), -1);
+}
+
+static void test_walk_survives_a_new_map(void **state)
+{
+    (void)state;
+    bool fresh;
+    slot_map_clear(&map);
+    slot_map_assign(&map, 0, 99, "a", 1);
+    slot_map_assign(&map, 100, 199, "b", 1);
+    slot_map_assign(&map, 200, 299, "c", 1);
+    cluster_walk_begin(&walk);
+    assert_int_equal(walk_next(&fresh), 0);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), 1); /* walking b when the map is read again: */
+    /* b failed over to its replica d, and the nodes come in another order. */
+    slot_map_clear(&map);
+    slot_map_assign(&map, 0, 99, "c", 1);
+    slot_map_assign(&map, 100, 199, "d", 1);
+    slot_map_assign(&map, 200, 299, "a", 1);
+    assert_int_equal(walk_next(&fresh), 0); /* b is gone: c, not walked yet */
+    assert_true(fresh);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), 1); /* d, new; a was walked */
+    assert_true(fresh);
+    cluster_walk_done(&walk);
+    assert_int_equal(walk_next(&fresh), -1);
+}
+
+static void test_walk_is_bounded(void **state)
+{
+    (void)state;
+    bool fresh;
+    cluster_walk_begin(&walk);
+    for (unsigned round = 0; round < 3; round++) {
+        slot_map_clear(&map); /* every refresh a whole new set of masters */
+        for (unsigned i = 0; i < CLUSTER_MAX_NODES; i++) {
+            char host[16];
+            snprintf(host, sizeof(host), "h%u", round * 100 + i);
+            slot_map_assign(&map, i, i, host, 1);
+        }
+        for (int node; (node = walk_next(&fresh)) >= 0;)
+            cluster_walk_done(&walk);
+    }
+    assert_int_equal(walk.ndone, CLUSTER_WALK_MAX);
+}
+
+static void test_parse_redirect(void **state)
+{
+    (void)state;
+    char host[64];
+    unsigned slot = 0;
+    uint16_t port = 0;
+    assert_int_equal(
+        sync_parse_redirect("MOVED 3999 127.0.0.1:6381", &slot, host, sizeof(host), &port), 1);
+    assert_int_equal(slot, 3999);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 6381);
+    assert_int_equal(sync_parse_redirect("ASK 16383 ::1:7000", &slot, host, sizeof(host), &port),
+                     0);
+    assert_int_equal(slot, 16383);
+    assert_string_equal(host, "::1"); /* split at the last colon */
+    assert_int_equal(port, 7000);
+    assert_int_equal(sync_parse_redirect("MOVED 12 :6379", &slot, host, sizeof(host), &port), 1);
+    assert_string_equal(host, ""); /* unknown endpoint: the caller's node */
+    const char *bad[] = {"TRYAGAIN Multiple keys",
+                         "MOVED",
+                         "MOVED 16384 a:1",
+                         "MOVED x a:1",
+                         "MOVED 1 a",
+                         "MOVED 1 a:0",
+                         "MOVED 1 a:65536",
+                         "ASK 1 a:b",
+                         "CLUSTERDOWN The cluster is down",
+                         "moved 1 a:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(sync_parse_redirect(bad[i], &slot, host, sizeof(host), &port), -1);
+    char tiny[4];
+    assert_int_equal(sync_parse_redirect("MOVED 1 abcd:1", &slot, tiny, sizeof(tiny), &port), -1);
+    assert_int_equal(sync_parse_redirect("MOVED 1 abc:1", &slot, tiny, sizeof(tiny), &port), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +396,11 @@ int main(void)
         cmocka_unit_test_setup(test_cluster_slots_gaps_and_malformed_entries, setup),
         cmocka_unit_test_setup(test_cluster_slots_too_many_masters, setup),
         cmocka_unit_test_setup(test_not_a_cluster_slots_reply, setup),
+        cmocka_unit_test_setup(test_nodes_without_slots, setup),
+        cmocka_unit_test_setup(test_walk_every_master_once, setup),
+        cmocka_unit_test_setup(test_walk_survives_a_new_map, setup),
+        cmocka_unit_test_setup(test_walk_is_bounded, setup),
+        cmocka_unit_test_setup(test_parse_redirect, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,14 +133,20 @@ static void test_global_keys(void **state)
 {
     (void)state;
     /* Names other tools read (README, dashboards, operators' redis-cli). */
-    assert_string_equal(STATS_KEY, "starling:stats");
-    assert_string_equal(FULLSCRAPE_KEY, "starling:fullscrape");
-    assert_string_equal(PASSES_KEY, "starling:aggregator:passes");
-    assert_string_equal(LEADER_LOCK_KEY, "starling:aggregator:lock");
+    assert_string_equal(STATS_KEY, "{starling}:stats");
+    assert_string_equal(FULLSCRAPE_KEY, "{starling}:fullscrape");
+    assert_string_equal(PASSES_KEY, "{starling}:aggregator:passes");
+    assert_string_equal(LEADER_LOCK_KEY, "{starling}:aggregator:lock");
     assert_string_equal(COUNTERS_REQUESTS_KEY, "{starling}:requests");
     assert_string_equal(COUNTERS_FRONTENDS_KEY, "{starling}:frontends");
     assert_string_equal(COUNTERS_NODE_PREFIX, "{starling}:requests:");
     assert_string_equal(SWARM_SCAN_MATCH, "{*}:peers");
+    /* The lock and what the leader publishes go to one script call (lua/publish.lua): one
+     * slot on a cluster. */
+    unsigned lock_slot = key_hash_slot(LEADER_LOCK_KEY, strlen(LEADER_LOCK_KEY));
+    assert_int_equal(key_hash_slot(STATS_KEY, strlen(STATS_KEY)), lock_slot);
+    assert_int_equal(key_hash_slot(FULLSCRAPE_KEY, strlen(FULLSCRAPE_KEY)), lock_slot);
+    assert_int_equal(key_hash_slot(PASSES_KEY, strlen(PASSES_KEY)), lock_slot);
     /* The counters' two keys go to one script call: one slot on a cluster. */
     assert_int_equal(key_hash_slot(COUNTERS_REQUESTS_KEY, strlen(COUNTERS_REQUESTS_KEY)),
                      key_hash_slot(COUNTERS_FRONTENDS_KEY, strlen(COUNTERS_FRONTENDS_KEY)));
