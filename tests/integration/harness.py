@@ -145,6 +145,14 @@ def commandstats(redis, command):
     return 0
 
 
+def sanitized_binary(path=None):
+    """Whether the binary (starling's by default) is built with AddressSanitizer. Its
+    allocator keeps freed memory in quarantine and pads every block, so RSS says nothing
+    about the program's own memory: memory bounds are checked on normal builds only."""
+    with open(path or starling_bin(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def rss_bytes(pid):
     """Resident memory of a process (VmRSS), in bytes."""
     with open("/proc/%d/status" % pid) as f:

@@ -72,7 +72,8 @@ def connect_refused(port):
     try:
         s.connect(("127.0.0.1", port))
         return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
+        # Reset: the SYN was in the backlog of a listener that closed.
         return True
     finally:
         s.close()

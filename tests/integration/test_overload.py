@@ -26,8 +26,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (RedisServer, Starling, announce, announce_reply, failure, http_get,
-                     random_hash, random_peer_id, require_binary, scrape, source_dir,
-                     starling_bin, wait_until)
+                     random_hash, random_peer_id, require_binary, sanitized_binary, scrape,
+                     source_dir, wait_until)
 
 LOCAL = "127.0.0.1"
 STORAGE_BUSY = "storage busy, retry later"
@@ -39,13 +39,6 @@ CONNECT, ANNOUNCE, SCRAPE, ERROR = 0, 1, 2, 3
 
 # ---------------------------------------------------------------------------
 # helpers
-
-def sanitized_binary():
-    """ASan keeps freed memory in quarantine (256 MB): RSS then says nothing about leaks
-    of the program's own making, so the memory bounds are checked on normal builds."""
-    with open(starling_bin(), "rb") as f:
-        return b"__asan_init" in f.read()
-
 
 def proc_status(pid, field):
     """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
