@@ -10,11 +10,16 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "common/config.h"
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
+
+/* After an accept failure (out of descriptors), the listener rests this long: libevent's
+ * listener is level-triggered and would otherwise retry on every turn of the loop. */
+#define ACCEPT_PAUSE_MS 1000
 
 struct admin_server {
     struct evhttp *http;
@@ -62,6 +67,27 @@ static void on_request(struct evhttp_request *req, void *arg)
     evbuffer_free(body);
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *listener)
+{
+    (void)fd, (void)what;
+    evconnlistener_enable(listener);
+}
+
+/* arg is evhttp's, not ours: everything needed comes from the listener. */
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)arg;
+    static struct log_limit accept_errors;
+    log_limited(&accept_errors, LOG_WARN, "metrics: accept failed: %s; pausing",
+                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    evconnlistener_disable(listener);
+    struct timeval pause = {.tv_sec = ACCEPT_PAUSE_MS / 1000};
+    /* A one-shot timer of the loop's own (freed with the loop if still pending). */
+    if (event_base_once(evconnlistener_get_base(listener), -1, EV_TIMEOUT, on_resume, listener,
+                        &pause) < 0)
+        evconnlistener_enable(listener);
+}
+
 struct admin_server *admin_server_new(struct event_base *base, const char *listen_addr,
                                       admin_metrics_fn *metrics, admin_ready_fn *ready, void *arg,
                                       char *err)
@@ -72,7 +98,9 @@ struct admin_server *admin_server_new(struct event_base *base, const char *liste
     admin->ready = ready;
     admin->arg = arg;
     int fd = listen_socket(listen_addr, SOCK_STREAM, "metrics_listen_addr", err, STARLING_ERR_LEN);
-    if (fd < 0 || evhttp_accept_socket_with_handle(admin->http, fd) == NULL) {
+    struct evhttp_bound_socket *bound =
+        fd >= 0 ? evhttp_accept_socket_with_handle(admin->http, fd) : NULL;
+    if (bound == NULL) {
         if (fd >= 0) {
             snprintf(err, STARLING_ERR_LEN, "metrics_listen_addr \"%s\": cannot serve",
                      listen_addr);
@@ -81,6 +109,7 @@ struct admin_server *admin_server_new(struct event_base *base, const char *liste
         admin_server_free(admin);
         return NULL;
     }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
     /* Scrapers poll every few seconds; a stuck one must not hold a socket for long. */
     evhttp_set_timeout(admin->http, 10);
     evhttp_set_max_headers_size(admin->http, 8192);

@@ -383,6 +383,30 @@ class FdLimitTest(unittest.TestCase):
         self.node.assert_alive()
 
 
+    def test_metrics_listener_pauses_when_out_of_descriptors(self):
+        self.node = Starling(self.redis, {}).start()
+        pid = self.node.proc.pid
+        fds = open_fds(pid)
+        lowest_free = min(set(range(len(fds) + 1)) - fds)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
+        try:
+            # A scraper's connection waits in the metrics listener's backlog: accept() fails.
+            scraper = Conn(self.node.metrics_port)
+            self.conns.append(scraper)
+            scraper.send(build_request("/metrics"))
+            cpu = cpu_over(pid, 2.0)
+            self.assertLess(cpu, 0.25, "spinning on the metrics listener's accept failures")
+            lines = self.node.log().count("metrics: accept failed")
+            self.assertGreaterEqual(lines, 1)
+            self.assertLessEqual(lines, 4)  # log_limited: one a second
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        # Descriptors back: the scraper is answered once the pause ends.
+        self.assertEqual(scraper.read_response(timeout=5.0).status, 200)
+        self.node.assert_alive()
+
+
 class ConnFrom(Conn):
     """A Conn from a given loopback source address (127.0.0.0/8 all reaches 127.0.0.1)."""
 
