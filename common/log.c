@@ -58,8 +58,14 @@ int log_level_parse(const char *text, enum log_level *out)
     return -1;
 }
 
-static void log_text(enum log_level level, const char *text_in, uint64_t suppressed)
+/* Writes one line: the formatted message, and how many like it were suppressed before. */
+static void log_line(enum log_level level, uint64_t suppressed, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log_line(enum log_level level, uint64_t suppressed, const char *fmt, va_list ap)
 {
+    char text_in[1024];
+    vsnprintf(text_in, sizeof(text_in), fmt, ap);
     char ts[32];
     struct timespec now;
     struct tm tm;
@@ -67,7 +73,7 @@ static void log_text(enum log_level level, const char *text_in, uint64_t suppres
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 
-    char text[1024];
+    char text[sizeof(text_in) + 64]; /* room for the suppressed count */
     if (suppressed > 0)
         snprintf(text, sizeof(text), "%s (%llu similar lines suppressed)", text_in,
                  (unsigned long long)suppressed);
@@ -88,12 +94,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (level < min_level)
         return;
-    char text[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    log_line(level, 0, fmt, ap);
     va_end(ap);
-    log_text(level, text, 0);
 }
 
 bool log_limit_pass(struct log_limit *lim, uint64_t now_ms, uint64_t *suppressed)
@@ -113,10 +117,8 @@ void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, .
     uint64_t suppressed;
     if (level < min_level || !log_limit_pass(lim, clock_monotonic_us() / 1000, &suppressed))
         return;
-    char text[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    log_line(level, suppressed, fmt, ap);
     va_end(ap);
-    log_text(level, text, suppressed);
 }
