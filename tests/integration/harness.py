@@ -495,6 +495,17 @@ class Starling:
             self.logfile.close()
             self.logfile = None
 
+    def finish(self):
+        """Stops the process and fails on what went wrong in it: a sanitizer report in its
+        log, or its death before the stop."""
+        alive = self.alive()
+        log = self.log()[-3000:]
+        report = self.cleanup()
+        if report:
+            raise AssertionError("sanitizer report in starling log:\n" + report)
+        if not alive:
+            raise AssertionError("starling died; log:\n" + log)
+
     def cleanup(self):
         """Stops the process; returns a sanitizer report found in its log, if any."""
         self.stop()
