@@ -11,26 +11,33 @@ everything on loopback:
   an L4 balancer that keeps source addresses (README "Behind a load balancer").
 - SIGKILL of a frontend loses no swarm, and the balancer keeps serving.
 - SIGTERM of a frontend under a steady load through the balancer: every request gets a
-  good reply, none fails or hangs.
+  good reply, none fails or hangs, and none is cut on the frontend (nginx's log).
+- A real BitTorrent client (aria2): leechers find a seeder only through the tracker
+  behind nginx, over HTTP and over UDP, and download its file.
 
 Which frontend answered is read from the frontends' own /metrics (and nginx's
 X-Upstream header, the frontend it tried last).
 """
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
-from harness import (Conn, RedisServer, Starling, announce_target, bdecode, http_get, random_hash, random_peer_id, require_binary, scrape_target,
+from harness import (Conn, RedisServer, Starling, announce_target, bdecode, free_port,
+                     http_get, random_hash, random_peer_id, require_binary, scrape_target,
                      split_peers)
-from balancer import Nginx, bound_socket
+from balancer import Nginx, bound_socket, udp_free_port
 
 NODES = 3
 PROXY = "127.0.0.2"  # the balancer's address towards the frontends: the one trusted proxy
@@ -362,6 +369,128 @@ class BalancedTest(unittest.TestCase):
                         "the drained frontend served nothing before its SIGTERM")
         self.assertTrue(sum(1 for t, _ in answered if t > t_term) > 50,
                         "too little load after the SIGTERM to mean anything")
+
+
+# ---------------------------------------------------------------------------
+# a real BitTorrent client
+
+def bencode(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, dict):
+        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
+    raise TypeError(type(v))
+
+
+ARIA2_COMMON = ["--no-conf", "--enable-dht=false", "--enable-dht6=false", "--disable-ipv6=true",
+                "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--file-allocation=none",
+                "--console-log-level=warn", "--summary-interval=0", "--bt-tracker-interval=1"]
+
+
+class RealClientTest(unittest.TestCase):
+    """aria2 (Debian package aria2) as seeder and leecher: they find each other only through
+    the tracker behind nginx (no DHT, local peer discovery or peer exchange), and the leecher
+    downloads the seeder's file. The seeder announces over HTTP, so it is listed under its
+    own address; the leechers announce over HTTP, then over UDP (the UDP leecher is listed
+    under nginx's address, which no one needs to reach here)."""
+
+    def setUp(self):
+        self.aria2 = shutil.which("aria2c")
+        if self.aria2 is None:
+            raise unittest.SkipTest("aria2c not installed (Debian package aria2)")
+        self.d = Stack(self)
+        self.dir = tempfile.mkdtemp(prefix="starling-bt-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.data = os.urandom(300 * 1000)
+        piece = 32 * 1024
+        info = {"name": "payload.bin", "length": len(self.data), "piece length": piece,
+                "pieces": b"".join(hashlib.sha1(self.data[i:i + piece]).digest()
+                                   for i in range(0, len(self.data), piece))}
+        self.info_hash = hashlib.sha1(bencode(info)).digest()
+        nginx = self.d.nginx
+        self.torrents = {}
+        for scheme, port in (("http", nginx.http_port), ("udp", nginx.udp_port)):
+            path = os.path.join(self.dir, "%s.torrent" % scheme)
+            url = "%s://%s:%d/announce" % (scheme, nginx.listen_host, port)
+            with open(path, "wb") as f:
+                f.write(bencode({"announce": url, "info": info}))
+            self.torrents[scheme] = path
+
+    def client_args(self, name, source, torrent):
+        where = os.path.join(self.dir, name)
+        os.makedirs(where, exist_ok=True)
+        return [self.aria2] + ARIA2_COMMON + [
+            "--interface=" + source, "--listen-port=%d" % free_port(source), "-d", where,
+            "--log=" + os.path.join(self.dir, name + ".log"), "--log-level=info", torrent]
+
+    def start_seeder(self):
+        os.makedirs(os.path.join(self.dir, "seed"))
+        with open(os.path.join(self.dir, "seed", "payload.bin"), "wb") as f:
+            f.write(self.data)
+        out = open(os.path.join(self.dir, "seed.out"), "wb")
+        self.addCleanup(out.close)
+        seeder = subprocess.Popen(
+            self.client_args("seed", CLIENT_A, self.torrents["http"])
+            + ["--check-integrity=true", "--seed-ratio=0.0", "--seed-time=5"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop, seeder)
+
+        def seeding():
+            self.assertIsNone(seeder.poll(), "aria2c seeder exited")
+            r = lb_get(self.d.nginx, scrape_target(self.info_hash), CLIENT_B)
+            return bdecode(r.body)[b"files"][self.info_hash][b"complete"] == 1
+        deadline = time.monotonic() + 20.0
+        while not seeding():
+            self.assertLess(time.monotonic(), deadline, "the seeder never announced")
+            time.sleep(0.1)
+
+    @staticmethod
+    def stop(proc):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5.0)
+
+    def leech(self, name, scheme):
+        extra = []
+        if scheme == "udp":
+            # aria2 speaks UDP to trackers only from its DHT socket: DHT on, with no node to
+            # start from and none to learn of (the seeder's is off), so it finds no peer.
+            extra = ["--enable-dht=true", "--dht-listen-port=%d" % udp_free_port(CLIENT_B),
+                     "--dht-file-path=" + os.path.join(self.dir, name + ".dht")]
+        try:
+            p = subprocess.run(self.client_args(name, CLIENT_B, self.torrents[scheme])
+                               + ["--seed-time=0", "--bt-stop-timeout=20"] + extra,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=40.0)
+        except subprocess.TimeoutExpired as e:
+            self.fail("aria2c leecher still running after 40 s: %r" % e.output[-2000:])
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:])
+        with open(os.path.join(self.dir, name, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), self.data)
+
+    def test_seeder_and_leechers_meet_through_the_balancer(self):
+        before = self.d.counts()
+        self.start_seeder()
+        self.leech("leech-http", "http")
+        self.leech("leech-udp", "udp")
+        after = self.d.counts()
+        http = delta(before, after, ("announce", "ok"))
+        udp = delta(before, after, ("udp_announce", "ok"))
+        self.assertGreater(sum(udp), 0, udp)
+        self.assertEqual(sum(delta(before, after, ("udp_announce", "bad_connection_id"))), 0)
+        # Both leechers left (event=stopped); the seeder is there still.
+        r = lb_get(self.d.nginx, scrape_target(self.info_hash), CLIENT_B)
+        entry = bdecode(r.body)[b"files"][self.info_hash]
+        self.assertEqual((entry[b"complete"], entry[b"incomplete"]), (1, 0))
+        self.assertTrue(all(n > 0 for n in http), "announces per frontend: %s" % http)
 
 
 if __name__ == "__main__":
