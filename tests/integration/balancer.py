@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
 from harness import START_TIMEOUT, STOP_TIMEOUT, free_port, wait_until
