@@ -9,8 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 # clang-14 only recommends the compiler-rt package that holds libFuzzer.
-ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format clang \
-    libclang-rt-14-dev || exit 1
+ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format clang nginx \
+    libnginx-mod-stream aria2 libclang-rt-14-dev || exit 1
 
 # Style never drifts: every C file as .clang-format says (Debian bookworm's clang-format 14).
 c_files=(common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch] tests/unit/*.c tests/tools/*.c
