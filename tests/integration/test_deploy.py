@@ -16,7 +16,7 @@ from harness import aggregator_bin, require_binary, source_dir, starling_bin
 class DeployTest(unittest.TestCase):
     def setUp(self):
         require_binary()
-        self.config = os.path.join(source_dir(), "deploy", "starling-config.json")
+        self.config = os.path.join(source_dir(), "deploy", "k8s", "base", "starling-config.json")
 
     def check(self, binary):
         env = {k: v for k, v in os.environ.items() if not k.startswith("STARLING_")}
@@ -50,7 +50,7 @@ class DeployTest(unittest.TestCase):
         kubectl = shutil.which("kubectl")
         if kubectl is None:
             self.skipTest("kubectl not installed")
-        r = subprocess.run([kubectl, "kustomize", os.path.join(source_dir(), "deploy")],
+        r = subprocess.run([kubectl, "kustomize", os.path.join(source_dir(), "deploy", "k8s", "overlays", "single-redis")],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         for kind in ("Deployment", "Service", "ConfigMap", "Namespace"):
