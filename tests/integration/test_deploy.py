@@ -11,14 +11,18 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (RedisServer, Starling, aggregator_bin, free_port, require_aggregator,
-                     require_binary, source_dir, starling_bin)
+from harness import (RedisServer, Starling, aggregator_bin, announce, bdecode, free_port,
+                     http_get, random_hash, random_peer_id, require_aggregator, require_binary,
+                     source_dir, split_peers, starling_bin, stop_pid, wait_until)
 
 DEPLOY = os.path.join(source_dir(), "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
@@ -281,12 +285,7 @@ class ComposeTest(unittest.TestCase):
         self.assertNotIn("$proxy_add_x_forwarded_for", conf)
 
     def test_nginx_config(self):
-        nginx = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
-        module = "/usr/lib/nginx/modules/ngx_stream_module.so"
-        if not nginx:
-            self.skipTest("nginx not installed")
-        if not os.path.exists(module):
-            self.skipTest("nginx's stream module not installed (libnginx-mod-stream)")
+        nginx, module = nginx_with_stream()
         with open(os.path.join(DEPLOY, "compose", "nginx.conf")) as f:
             conf = f.read()
         # Debian's nginx loads the stream module; the containers' names resolve only in
@@ -300,6 +299,133 @@ class ComposeTest(unittest.TestCase):
             r = subprocess.run([nginx, "-t", "-p", d, "-c", path, "-e", "stderr"],
                                capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+def nginx_with_stream():
+    """(nginx binary, stream module path), or SkipTest."""
+    nginx = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
+    module = "/usr/lib/nginx/modules/ngx_stream_module.so"
+    if not nginx:
+        raise unittest.SkipTest("nginx not installed")
+    if not os.path.exists(module):
+        raise unittest.SkipTest("nginx's stream module not installed (libnginx-mod-stream)")
+    return nginx, module
+
+
+class ComposeBalancerTest(unittest.TestCase):
+    """deploy/compose/nginx.conf run for real (Debian's nginx, on loopback) in front of two
+    frontends configured as deploy/compose/starling.json, loopback standing in for the
+    compose network: HTTP and UDP announces through it reach both frontends, a client's
+    own X-Forwarded-For never decides its recorded address, and every UDP client's
+    connect and announce work through the balancer."""
+
+    SECRET = "compose-test-secret-0123456789"
+
+    def setUp(self):
+        require_binary()
+        self.nginx_bin, module = nginx_with_stream()
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.cleanup)
+        with open(os.path.join(DEPLOY, "compose", "starling.json")) as f:
+            base = json.load(f)
+        self.frontends = []
+        for _ in range(2):
+            cfg = json.loads(json.dumps(base))
+            cfg.update(http_listen_addr="127.0.0.1:0", udp_listen_addr="127.0.0.1:0",
+                       metrics_listen_addr="127.0.0.1:0", udp_secret=self.SECRET,
+                       trusted_proxies=["127.0.0.1/32"])  # nginx's address here
+            cfg["redis"].update(host="127.0.0.1", port=self.redis.port)
+            fe = Starling(config=cfg)
+            self.addCleanup(fe.finish)
+            fe.start(wait_ready=False)
+            self.frontends.append(fe)
+        with open(os.path.join(DEPLOY, "compose", "nginx.conf")) as f:
+            conf = f.read()
+        self.port = free_port()
+        for i, fe in enumerate(self.frontends, 1):
+            conf = conf.replace("server starling-%d:6969" % i, "server 127.0.0.1:%d" % fe.port,
+                                1)
+            conf = conf.replace("server starling-%d:6969" % i,
+                                "server 127.0.0.1:%d" % fe.udp_port, 1)
+        self.assertNotRegex(conf, r"server starling-", "an upstream left unreplaced")
+        conf = conf.replace("listen 6969 udp", "listen 127.0.0.1:%d udp" % self.port)
+        conf = conf.replace("listen 6969;", "listen 127.0.0.1:%d;" % self.port)
+        conf = conf.replace("pid /tmp/nginx.pid;", "pid nginx.pid;")
+        self.dir = tempfile.mkdtemp(prefix="starling-compose-nginx-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.mkdir(os.path.join(self.dir, "logs"))
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write("load_module %s;\n" % module + conf)
+        self.nginx_log = open(os.path.join(self.dir, "nginx.log"), "wb")
+        self.addCleanup(self.nginx_log.close)
+        self.nginx = subprocess.Popen([self.nginx_bin, "-p", self.dir, "-c", path, "-e", "stderr",
+                                       "-g", "daemon off;"], stdin=subprocess.DEVNULL,
+                                      stdout=self.nginx_log, stderr=self.nginx_log)
+        self.addCleanup(self.stop_nginx)
+
+        def up():
+            self.assertIsNone(self.nginx.poll(), self.log())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                r = announce(self.port, random_hash(), random_peer_id(), 1, event="stopped",
+                             timeout=2.0)
+            except OSError:
+                return False
+            return r.status == 200 and b"failure reason" not in r.body
+        wait_until(up, 10, interval=0.1, what="nginx and the frontends to answer")
+
+    def log(self):
+        with open(os.path.join(self.dir, "nginx.log"), errors="replace") as f:
+            return f.read()[-2000:]
+
+    def stop_nginx(self):
+        if self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                stop_pid(self.nginx)
+
+    def announces(self, fe, proto):
+        text = http_get(fe.metrics_port, "/metrics").body.decode()
+        name = ('starling_http_requests_total{endpoint="announce",result="ok"}' if proto == "http"
+                else 'starling_udp_requests_total{action="announce",result="ok"}')
+        return int(re.search(re.escape(name) + r" (\d+)", text).group(1))
+
+    def test_http_through_the_balancer(self):
+        ih = random_hash()
+        # A seeder that claims another address in its own header: nginx overwrites it.
+        r = announce(self.port, ih, random_peer_id(), 7001, left=0,
+                     headers=["X-Forwarded-For: 203.0.113.7"])
+        self.assertNotIn(b"failure reason", r.body)
+        for i in range(6):
+            r = announce(self.port, ih, random_peer_id(), 7100 + i)
+            self.assertEqual(r.status, 200)
+            peers = split_peers(bdecode(r.body)[b"peers"])
+            self.assertIn(("127.0.0.1", 7001), peers)
+            self.assertNotIn("203.0.113.7", [ip for ip, _ in peers])
+        for fe in self.frontends:
+            self.assertGreater(self.announces(fe, "http"), 0, "a frontend got no announce")
+
+    def test_udp_through_the_balancer(self):
+        ih = random_hash()
+        for i in range(6):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.settimeout(5)
+                u.sendto(struct.pack(">QII", 0x41727101980, 0, i), ("127.0.0.1", self.port))
+                action, tid, cid = struct.unpack(">IIQ", u.recv(64))
+                self.assertEqual((action, tid), (0, i))
+                u.sendto(struct.pack(">QII20s20sQQQIIIiH", cid, 1, 100 + i, ih,
+                                     random_peer_id(), 0, 1000, 0, 0, 0, 0, 50, 7200 + i),
+                         ("127.0.0.1", self.port))
+                reply = u.recv(2048)
+                action, tid = struct.unpack(">II", reply[:8])
+                self.assertEqual((action, tid), (1, 100 + i),
+                                 "announce %d through nginx: %r" % (i, reply))
+                self.assertEqual(struct.unpack(">I", reply[12:16])[0], i + 1, "leechers")
+        for fe in self.frontends:
+            self.assertGreater(self.announces(fe, "udp"), 0, "a frontend got no UDP announce")
 
 
 class ImageTest(unittest.TestCase):
