@@ -26,15 +26,12 @@ import subprocess
 import time
 import unittest
 
-from harness import RedisError, RedisServer, RespClient, wait_until
+from harness import RedisError, RedisServer, RespClient, free_port, wait_until
 
 CLUSTER_SLOTS = 16384
 # Bounds of the cluster-wide waits, in seconds (a loaded 2-core machine, ASan tests beside).
 READY_TIMEOUT = 20.0
 CLI_TIMEOUT = 120.0
-# Ports of nodes: P in [PORT_LOW, PORT_HIGH) and its cluster bus P + 10000, both free; the
-# two ranges do not overlap, so no node's bus can take another node's port.
-PORT_LOW, PORT_HIGH = 20000, 30000
 
 
 # ---------------------------------------------------------------------------
@@ -92,27 +89,6 @@ def key_in_slot(slot):
     return _SLOT_KEYS[slot]
 
 
-def cluster_port():
-    """A free port P whose cluster bus port P + 10000 is free too."""
-    import random
-    import socket
-    for _ in range(500):
-        port = random.randrange(PORT_LOW, PORT_HIGH)
-        socks = []
-        try:
-            for p in (port, port + 10000):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free port pair for a cluster node")
-
-
 def redis_cli_bin():
     found = shutil.which("redis-cli")
     if found is None:
@@ -124,9 +100,13 @@ class ClusterNode(RedisServer):
     """A redis-server with cluster mode on (not in any cluster until it is joined)."""
 
     def __init__(self, node_timeout_ms):
-        super().__init__(port=cluster_port())
+        super().__init__()
+        # The cluster bus gets a free port of its own (not the default port + 10000, which
+        # may be taken, or beyond 65535).
+        self.bus_port = free_port()
         with open(self.conf_path, "a") as f:
             f.write("cluster-enabled yes\n")
+            f.write("cluster-port %d\n" % self.bus_port)
             f.write("cluster-config-file %s\n" % os.path.join(self.dir, "nodes.conf"))
             f.write("cluster-node-timeout %d\n" % node_timeout_ms)
             # A replica's first sync starts at once (the default waits 5 s for others).
@@ -400,6 +380,17 @@ class RedisCluster:
         node.proc.wait(timeout=5)
         node.killed = True
         return t
+
+    def restart(self, node):
+        """Starts a killed node again (same port, same nodes.conf): it rejoins the cluster,
+        as a replica of whoever took its slots. Returns once every node agrees and every
+        replica is synced."""
+        assert node.killed
+        node.killed = False
+        node.proc = None
+        node.start()
+        self.wait_ready()
+        return node
 
     def serves(self, node, slot):
         """Whether `node` is a master that answers for `slot` itself (cluster_state:ok, the
