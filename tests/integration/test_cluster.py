@@ -216,7 +216,7 @@ class TopologyChangeTest(ClusterTestCase):
     def add_master(self):
         node = self.cluster.new_node()
         self.extra.append(node)
-        self.nodes[0].call("CLUSTER", "MEET", "127.0.0.1", node.port)
+        self.nodes[0].call("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
 
         def known():
             for n in self.masters():
