@@ -185,8 +185,7 @@ static int parse_userinfo(const char *s, size_t len, struct redis_config *rc, ch
                            "password", err);
 }
 
-/* "host", "host:port", "[v6]" or "[v6]:port", len bytes. The port defaults to 6379. */
-static int parse_host_port(const char *s, size_t len, struct redis_config *rc, char *err)
+int config_parse_host_port(const char *s, size_t len, struct redis_seed *seed, char *err)
 {
     const char *host = s, *rest;
     size_t hlen;
@@ -207,8 +206,8 @@ static int parse_host_port(const char *s, size_t len, struct redis_config *rc, c
     }
     if (hlen == 0)
         return config_err(err, "missing host");
-    if (config_copy_str(rc->host, sizeof(rc->host), host, hlen) < 0)
-        return config_err(err, "host too long (at most %zu bytes)", sizeof(rc->host) - 1);
+    if (config_copy_str(seed->host, sizeof(seed->host), host, hlen) < 0)
+        return config_err(err, "host too long (at most %zu bytes)", sizeof(seed->host) - 1);
 
     size_t rlen = len - (size_t)(rest - s);
     uint64_t port = REDIS_DEFAULT_PORT;
@@ -216,7 +215,17 @@ static int parse_host_port(const char *s, size_t len, struct redis_config *rc, c
         return config_err(err, "bad port (1..65535)");
     if (port == 0)
         return config_err(err, "bad port (1..65535)");
-    rc->port = (uint16_t)port;
+    seed->port = (uint16_t)port;
+    return 0;
+}
+
+static int parse_host_port(const char *s, size_t len, struct redis_config *rc, char *err)
+{
+    struct redis_seed hp;
+    if (config_parse_host_port(s, len, &hp, err) < 0)
+        return -1;
+    memcpy(rc->host, hp.host, sizeof(rc->host));
+    rc->port = hp.port;
     return 0;
 }
 
@@ -227,6 +236,30 @@ static int parse_db(const char *s, size_t len, struct redis_config *rc, char *er
     if (decimal_parse(s, len, REDIS_DB_MAX, &db) < 0)
         return config_err(err, "bad db (0..%d)", REDIS_DB_MAX);
     rc->db = (uint32_t)db;
+    return 0;
+}
+
+int config_set_cluster_nodes(struct redis_config *rc, const char *list, const char *label,
+                             char *err)
+{
+    struct redis_seed seeds[REDIS_SEEDS_MAX];
+    size_t n = 0;
+    char reason[STARLING_ERR_LEN];
+
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (n == REDIS_SEEDS_MAX)
+            return config_err(err, "%s: at most %d addresses", label, REDIS_SEEDS_MAX);
+        if (config_parse_host_port(p, len, &seeds[n], reason) < 0)
+            return config_err(err, "%s: address %zu: %s", label, n + 1, reason);
+        n++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    memcpy(rc->cluster_nodes, seeds, n * sizeof(seeds[0]));
+    rc->n_cluster_nodes = n;
     return 0;
 }
 
@@ -372,6 +405,9 @@ int config_apply_env(struct config *cfg, char *err)
         config_copy_str(tmp.redis.password, sizeof(tmp.redis.password), v, strlen(v)) < 0)
         return config_err(err, "STARLING_REDIS_PASSWORD: too long (at most %zu bytes)",
                           sizeof(tmp.redis.password) - 1);
+    if ((v = env_value("STARLING_REDIS_CLUSTER_NODES")) != NULL &&
+        config_set_cluster_nodes(&tmp.redis, v, "STARLING_REDIS_CLUSTER_NODES", err) < 0)
+        return -1;
     if ((v = env_value("STARLING_HTTP_LISTEN_ADDR")) != NULL &&
         config_set_listen_list(tmp.http_listen_addr, &tmp.n_http_listen_addr, v, false,
                                "STARLING_HTTP_LISTEN_ADDR", err) < 0)
@@ -445,6 +481,12 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "log_level: %s", LOG_LEVEL_HINT);
     if (rc->unix_socket[0] == '\0' && rc->host[0] == '\0')
         return config_err(err, "redis: a host or a unix_socket is needed");
+    if (rc->n_cluster_nodes > REDIS_SEEDS_MAX)
+        return config_err(err, "at most %d redis.cluster_nodes", REDIS_SEEDS_MAX);
+    /* Redis Cluster has database 0 only (SELECT fails there). */
+    if (rc->n_cluster_nodes > 0 && rc->db != 0)
+        return config_err(err, "redis.db must be 0 with redis.cluster_nodes (Redis Cluster has "
+                               "one database)");
     if (rc->connections < 1 || rc->connections > REDIS_CONNECTIONS_MAX)
         return config_err(err, "redis.connections must be 1..%d", REDIS_CONNECTIONS_MAX);
     if (rc->max_in_flight < 1 || rc->max_in_flight > REDIS_IN_FLIGHT_MAX)

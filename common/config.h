@@ -12,6 +12,9 @@
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_PROXIES 64
 #define CONFIG_ADDR_LEN 128
+/* Seed addresses of a Redis Cluster (redis.cluster_nodes): any few nodes will do. */
+#define REDIS_SEEDS_MAX 16
+#define REDIS_HOST_LEN 256
 /* Hard ceilings on what an operator may configure, so replies stay bounded. */
 #define CONFIG_NUM_WANT_CEILING 1000
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
@@ -25,19 +28,29 @@
 #define UDP_SECRET_MIN_LEN 16
 #define UDP_SECRET_HOWTO "make one with: head -c 32 /dev/urandom | base64"
 
+struct redis_seed {
+    char host[REDIS_HOST_LEN];
+    uint16_t port;
+};
+
 struct redis_config {
-    char host[256];        /* TCP host (default 127.0.0.1) */
-    uint16_t port;         /* default 6379 */
-    char unix_socket[256]; /* non-empty: connect here instead of host:port */
-    char user[128];        /* ACL user; empty: AUTH with the password only */
-    char password[256];    /* empty: no AUTH */
-    uint32_t db;           /* SELECT db when non-zero */
+    char host[REDIS_HOST_LEN]; /* TCP host (default 127.0.0.1) */
+    uint16_t port;             /* default 6379 */
+    char unix_socket[256];     /* non-empty: connect here instead of host:port */
+    char user[128];            /* ACL user; empty: AUTH with the password only */
+    char password[256];        /* empty: no AUTH */
+    uint32_t db;               /* SELECT db when non-zero */
     uint64_t connect_timeout_ms;
     uint64_t command_timeout_ms;
     uint32_t connections; /* connections per frontend; calls are spread round-robin */
     /* Calls outstanding on one connection; beyond it on every connection, a request is
      * refused at once ("storage busy") instead of queueing where it can only time out. */
     uint32_t max_in_flight;
+    /* Non-empty: a Redis Cluster, whose slot map is read from the first of these that
+     * answers (host and port are then not used). Empty: host:port, which may still turn
+     * out to be a cluster node (INFO cluster). */
+    struct redis_seed cluster_nodes[REDIS_SEEDS_MAX];
+    size_t n_cluster_nodes;
 };
 
 /* starling-aggregator: the purge/stats process (aggregator/). */
@@ -120,6 +133,17 @@ int config_apply_env(struct config *cfg, char *err);
  * replacing host, port, unix_socket, user, password and db. Returns 0 or -1 with err.
  */
 int config_parse_redis_url(const char *url, struct redis_config *rc, char *err);
+
+/*
+ * "host:port", "host" (port 6379), "[v6]" or "[v6]:port", len bytes, into seed. Returns 0
+ * or -1 with err.
+ */
+int config_parse_host_port(const char *s, size_t len, struct redis_seed *seed, char *err);
+
+/* A comma-separated list of host:port into rc's cluster_nodes (replacing them). label names
+ * the source in errors. Returns 0 or -1 with err. */
+int config_set_cluster_nodes(struct redis_config *rc, const char *list, const char *label,
+                             char *err);
 
 /* Cross-field checks (min_announce <= announce, default_num_want <= max_num_want, ...). */
 int config_validate(const struct config *cfg, char *err);

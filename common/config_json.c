@@ -208,6 +208,35 @@ static int skip_redis_url(void *base, json_t *val, const char *path, char *err)
     return 0;
 }
 
+/* A string "host:port,host:port" or an array of "host:port" strings; replaces the list. */
+static int apply_cluster_nodes(void *base, json_t *val, const char *path, char *err)
+{
+    struct redis_config *rc = base;
+    struct redis_config tmp = *rc;
+    char label[64], reason[STARLING_ERR_LEN];
+    size_t i;
+    json_t *item;
+
+    snprintf(label, sizeof(label), "\"%s\"", path);
+    if (json_is_string(val))
+        return config_set_cluster_nodes(rc, json_string_value(val), label, err);
+    if (!json_is_array(val))
+        return config_err(err, "\"%s\": expected an array of \"host:port\" strings", path);
+    if (json_array_size(val) > REDIS_SEEDS_MAX)
+        return config_err(err, "\"%s\": at most %d addresses", path, REDIS_SEEDS_MAX);
+    json_array_foreach(val, i, item)
+    {
+        if (!json_is_string(item))
+            return config_err(err, "\"%s[%zu]\": expected a string", path, i);
+        const char *s = json_string_value(item);
+        if (config_parse_host_port(s, strlen(s), &tmp.cluster_nodes[i], reason) < 0)
+            return config_err(err, "\"%s[%zu]\": %s", path, i, reason);
+    }
+    tmp.n_cluster_nodes = json_array_size(val);
+    *rc = tmp;
+    return 0;
+}
+
 static const struct field redis_fields[] = {
     {.name = "url", .kind = FIELD_CUSTOM, .custom = skip_redis_url},
     {FIELD_AT("host", FIELD_STRING, struct redis_config, host)},
@@ -222,6 +251,7 @@ static const struct field redis_fields[] = {
      .max = REDIS_CONNECTIONS_MAX},
     {FIELD_AT("max_in_flight", FIELD_UINT, struct redis_config, max_in_flight), .min = 1,
      .max = REDIS_IN_FLIGHT_MAX},
+    {.name = "cluster_nodes", .kind = FIELD_CUSTOM, .custom = apply_cluster_nodes},
 };
 
 static const struct field aggregator_fields[] = {

@@ -215,7 +215,11 @@ int main(int argc, char **argv)
     fe.counters_timer = xcheck(event_new(fe.base, -1, EV_PERSIST, on_counters_timer, &fe));
     struct timeval every = clock_ms_to_tv(COUNTERS_INTERVAL_MS);
     evtimer_add(fe.counters_timer, &every);
-    if (cfg.redis.unix_socket[0] != '\0')
+    if (cfg.redis.n_cluster_nodes > 0)
+        log_info("starling %s started as %s; redis cluster seeds %s:%u and %zu more",
+                 STARLING_VERSION, fe.reporter.node, cfg.redis.cluster_nodes[0].host,
+                 cfg.redis.cluster_nodes[0].port, cfg.redis.n_cluster_nodes - 1);
+    else if (cfg.redis.unix_socket[0] != '\0')
         log_info("starling %s started as %s; redis at unix:%s", STARLING_VERSION, fe.reporter.node,
                  cfg.redis.unix_socket);
     else

@@ -118,6 +118,14 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
            "Connections to Redis set up again after a loss.", redis->reconnects);
     single(out, "starling_redis_noscript_total", "counter",
            "NOSCRIPT replies (script cache lost), each resent as EVAL.", redis->noscript);
+    single(out, "starling_redis_moved_total", "counter",
+           "MOVED redirects followed (Redis Cluster: a slot's master changed).", redis->moved);
+    single(out, "starling_redis_ask_total", "counter",
+           "ASK redirects followed (Redis Cluster: a slot migrating).", redis->asked);
+    single(out, "starling_redis_retries_total", "counter",
+           "Calls tried again after a wait (TRYAGAIN, CLUSTERDOWN, a node lost).", redis->retries);
+    single(out, "starling_redis_slot_map_reads_total", "counter",
+           "Redis Cluster slot map readings (CLUSTER SLOTS).", redis->refreshes);
     single(out, "starling_redis_ready", "gauge",
            "1 when a Redis connection is up with the scripts loaded.", redis_ready ? 1 : 0);
     single(out, "starling_draining", "gauge",

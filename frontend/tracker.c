@@ -11,7 +11,9 @@ const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
 
 const char *tracker_storage_failure(const char *err)
 {
-    return err == REDIS_ERR_FULL ? TRACKER_STORAGE_FULL : TRACKER_STORAGE_FAILURE;
+    return err == REDIS_ERR_FULL   ? TRACKER_STORAGE_FULL
+           : err == REDIS_ERR_BUSY ? TRACKER_STORAGE_BUSY
+                                   : TRACKER_STORAGE_FAILURE;
 }
 
 /* The client-facing text of a storage call refused at once (redis_pool_eval()'s code). */

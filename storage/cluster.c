@@ -200,20 +200,48 @@ static int discover(struct sync_conn *sc, const char *seed_host, struct slot_map
     return rc < 0 ? -1 : 1;
 }
 
+/* The slot map from the seeds of redis.cluster_nodes, the first that gives one. Returns 1,
+ * or -1 with err. */
+static int discover_from_seeds(struct cluster *cl, char *err)
+{
+    char why[STARLING_ERR_LEN] = "no seed";
+    for (size_t i = 0; i < cl->rc->n_cluster_nodes; i++) {
+        const struct redis_seed *seed = &cl->rc->cluster_nodes[i];
+        struct redis_config rc = node_config(cl, seed->host, seed->port);
+        struct sync_conn probe = {0};
+        int found = sync_connect(&probe, &rc, cl->command_timeout_ms, why) == 0
+                        ? discover(&probe, rc.host, &cl->map, why)
+                        : -1;
+        sync_close(&probe);
+        if (found == 1)
+            return 1;
+        if (found == 0)
+            snprintf(why, sizeof(why), "not a Redis Cluster node");
+    }
+    snprintf(err, STARLING_ERR_LEN, "redis.cluster_nodes: no seed gave a slot map (last: %.180s)",
+             why);
+    return -1;
+}
+
 int cluster_connect(struct cluster *cl, char *err)
 {
     cluster_disconnect(cl);
-    struct sync_conn *seed = &cl->conns[0];
-    seed->redirect = NULL;
-    if (sync_connect(seed, cl->rc, cl->command_timeout_ms, err) < 0)
-        return -1;
-    int found = discover(seed, cl->rc->host, &cl->map, err);
-    if (found == 0) {
-        slot_map_single(&cl->map, cl->rc->host, cl->rc->port);
-        cl->nconns = 1; /* the seed, addressed as configured (unix socket, db) */
-        return 0;
+    int found;
+    if (cl->rc->n_cluster_nodes > 0) {
+        found = discover_from_seeds(cl, err);
+    } else {
+        struct sync_conn *seed = &cl->conns[0];
+        seed->redirect = NULL;
+        if (sync_connect(seed, cl->rc, cl->command_timeout_ms, err) < 0)
+            return -1;
+        found = discover(seed, cl->rc->host, &cl->map, err);
+        if (found == 0) {
+            slot_map_single(&cl->map, cl->rc->host, cl->rc->port);
+            cl->nconns = 1; /* the seed, addressed as configured (unix socket, db) */
+            return 0;
+        }
+        sync_close(seed);
     }
-    sync_close(seed);
     if (found < 0)
         return -1;
     cl->redis_cluster = true;
@@ -242,20 +270,25 @@ static bool refresh_due(struct cluster *cl)
     return due && clock_monotonic_us() - cl->last_refresh_us >= CLUSTER_REFRESH_MIN_MS * 1000;
 }
 
-/* A fresh map from the first node that gives one: a connected master, the configured
- * node, then every other node of the map. Returns 0 or -1 with err. */
+/* A fresh map from the first node that gives one: a connected master, every other node of
+ * the map, then the seeds (redis.cluster_nodes, else the configured node). Returns 0 or -1
+ * with err. */
 static int read_map(struct cluster *cl, struct slot_map *fresh, char *err)
 {
     for (size_t i = 0; i < cl->nconns; i++)
         if (cl->conns[i].c != NULL &&
             discover(&cl->conns[i], cl->map.nodes[i].host, fresh, err) == 1)
             return 0;
-    for (size_t i = 0; i <= cl->nconns; i++) {
+    size_t nseeds = cl->rc->n_cluster_nodes;
+    for (size_t i = 0; i < cl->nconns + (nseeds > 0 ? nseeds : 1); i++) {
         if (i < cl->nconns && cl->conns[i].c != NULL)
             continue; /* asked above */
-        struct redis_config rc =
-            i == cl->nconns ? node_config(cl, cl->rc->host, cl->rc->port)
-                            : node_config(cl, cl->map.nodes[i].host, cl->map.nodes[i].port);
+        const struct redis_seed *seed =
+            nseeds > 0 && i >= cl->nconns ? &cl->rc->cluster_nodes[i - cl->nconns] : NULL;
+        struct redis_config rc = i < cl->nconns
+                                     ? node_config(cl, cl->map.nodes[i].host, cl->map.nodes[i].port)
+                                 : seed != NULL ? node_config(cl, seed->host, seed->port)
+                                                : node_config(cl, cl->rc->host, cl->rc->port);
         struct sync_conn probe = {0};
         int found = sync_connect(&probe, &rc, cl->command_timeout_ms, err) == 0
                         ? discover(&probe, rc.host, fresh, err)

@@ -73,6 +73,28 @@ int slot_map_node_of_slot(const struct slot_map *m, unsigned slot);
 int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len);
 
 /*
+ * A MOVED or ASK error reply ("MOVED 3999 127.0.0.1:6381"; the host may be an IPv6
+ * address, split at the last ':') into *slot, host (hostsize bytes, NUL-terminated) and
+ * *port. Returns 1 for MOVED, 0 for ASK, -1 for anything else.
+ */
+int cluster_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
+                           uint16_t *port);
+
+/* What an error reply asks of a client that routes by slot. */
+enum cluster_error {
+    CLUSTER_ERR_OTHER,     /* a real error: answer it */
+    CLUSTER_ERR_MOVED,     /* the slot lives elsewhere now: go there, read the map again */
+    CLUSTER_ERR_ASK,       /* this once, on the node named, after ASKING (a migration) */
+    CLUSTER_ERR_TRYAGAIN,  /* a migration split the call's keys: again in a moment */
+    CLUSTER_ERR_DOWN,      /* CLUSTERDOWN, READONLY, MASTERDOWN, LOADING: a failover */
+    CLUSTER_ERR_NOSCRIPT,  /* the node has no copy of the script (a promoted replica) */
+    CLUSTER_ERR_CROSSSLOT, /* keys of two slots in one call: a bug, never retried */
+    CLUSTER_ERR_OOM,       /* the node is at maxmemory */
+};
+
+enum cluster_error cluster_classify_error(const char *msg);
+
+/*
  * ---- a pass's walk over the masters ----
  * SCAN sees one node's keys, so a pass walks every master of the slot map; the map may
  * change under it (a refresh after a migration, a failover, a new master), so the walk

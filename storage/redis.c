@@ -1,24 +1,21 @@
 /*
- * Async Redis connections for one frontend: connect, set up (AUTH, SELECT, SCRIPT LOAD),
- * run script calls with a deadline each, and reconnect with backoff when anything breaks.
+ * Async Redis calls for one frontend: each script call is routed to the node serving its
+ * first key's slot (the only node on a plain Redis), pipelined there behind whatever is in
+ * flight, and answered by its reply or its deadline, whichever comes first. On a Redis
+ * Cluster a call follows MOVED and ASK at once and waits out TRYAGAIN, CLUSTERDOWN and lost
+ * nodes (a failover) until its deadline.
  *
- * Ownership: a `struct call` belongs to this file from redis_pool_eval() until hiredis has
- * run its reply callback (which it always does, with NULL on disconnect). Its caller is
- * answered exactly once, by the reply or by the deadline, whichever comes first.
+ * Ownership: a `struct call` belongs to this file from its send until hiredis has run its
+ * reply callback (which it always does, with NULL on disconnect) or, while it waits for a
+ * retry, until that retry or the pool's end. Its caller is answered exactly once.
  */
 #include "storage/redis.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <sys/socket.h>
 
 #include <event2/event.h>
-#include <event2/event_struct.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -26,249 +23,22 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/numtext.h"
-
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#include "storage/keyslot.h"
+#include "storage/redis_internal.h"
 
 static const char ERR_UNAVAILABLE[] = "storage unavailable";
 static const char ERR_TIMEOUT[] = "storage timeout";
 static const char ERR_REPLY[] = "storage error";
 static const char ERR_SHUTDOWN[] = "shutting down";
 const char REDIS_ERR_FULL[] = "storage full";
-
-enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
-
-struct call;
-
-struct conn {
-    struct redis_pool *pool;
-    unsigned index;
-    redisAsyncContext *ac; /* NULL while down; hiredis frees it after on_disconnect */
-    enum conn_state state;
-    struct event *timer; /* connect deadline while connecting, backoff while down */
-    uint64_t backoff_ms;
-    unsigned setup_owed;          /* setup replies still to come */
-    struct call *oldest, *newest; /* in flight, in send order */
-    unsigned inflight;            /* calls in that list: at most rc.max_in_flight */
-    bool was_ready;               /* a later setup is a reconnect */
-};
-
-struct redis_pool {
-    struct event_base *base;
-    struct redis_config rc;
-    const struct timeval *call_timeout; /* a libevent common timeout: O(1) add/remove */
-    struct conn *conns;
-    unsigned nconns;
-    unsigned next; /* round-robin cursor */
-    bool closing;
-    struct redis_stats stats;
-};
-
-struct call {
-    struct conn *conn;
-    struct call *prev, *next; /* conn's in-flight list */
-    struct event deadline;
-    redis_reply_fn *on_reply;
-    struct redis_caller caller;
-    const struct lua_script *script; /* NULL for a plain command */
-    char *cmd;                       /* the formatted EVALSHA, kept to resend as EVAL on NOSCRIPT */
-    size_t cmd_len;
-    size_t sha_end; /* offset of the bytes after the sha's CRLF: KEYS and ARGV */
-    bool answered;
-    bool retried;
-};
-
-static void conn_connect(struct conn *c);
-
-/* ---- in-flight list ---- */
-
-static void inflight_push(struct conn *c, struct call *call)
-{
-    call->conn = c;
-    c->inflight++;
-    call->next = NULL;
-    call->prev = c->newest;
-    if (c->newest != NULL)
-        c->newest->next = call;
-    else
-        c->oldest = call;
-    c->newest = call;
-}
-
-static void inflight_remove(struct call *call)
-{
-    struct conn *c = call->conn;
-    c->inflight--;
-    if (call->prev != NULL)
-        call->prev->next = call->next;
-    else
-        c->oldest = call->next;
-    if (call->next != NULL)
-        call->next->prev = call->prev;
-    else
-        c->newest = call->prev;
-    call->prev = call->next = NULL;
-}
-
-/* ---- connection lifecycle ---- */
-
-static void on_timer(evutil_socket_t fd, short what, void *arg);
-
-static void schedule_reconnect(struct conn *c)
-{
-    if (c->pool->closing)
-        return;
-    c->state = CONN_DOWN;
-    struct timeval tv = clock_ms_to_tv(c->backoff_ms);
-    evtimer_add(c->timer, &tv);
-    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-}
-
-/*
- * Forget the context and free it: hiredis answers every pending callback with NULL. With
- * `reset`, the socket is closed with a TCP reset (SO_LINGER 0), on which the kernel on
- * Redis's side discards what Redis has not read yet: calls whose callers were all told to
- * retry are then never run. (A plain close lets Redis read and run them all first; over
- * a Unix socket it still does, as unread data stays with the receiver.)
- */
-static void conn_drop(struct conn *c, const char *why, bool reset)
-{
-    redisAsyncContext *ac = c->ac;
-    if (ac == NULL)
-        return;
-    log_warn("redis connection %u dropped: %s", c->index, why);
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(ac->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    c->ac = NULL;
-    redisAsyncFree(ac);
-    schedule_reconnect(c);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct conn *c = arg;
-    (void)fd, (void)what;
-    if (c->state == CONN_CONNECTING)
-        conn_drop(c, "connect or setup timed out", false);
-    else if (c->state == CONN_DOWN)
-        conn_connect(c);
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    struct conn *c = ac->data;
-    if (status == REDIS_OK || c->ac != ac)
-        return;
-    log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
-    c->ac = NULL; /* hiredis frees it after this callback */
-    evtimer_del(c->timer);
-    schedule_reconnect(c);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct conn *c = ac->data;
-    (void)status;
-    if (c->ac != ac)
-        return; /* we dropped it ourselves and already scheduled the reconnect */
-    log_warn("redis connection %u lost: %s", c->index, ac->err ? ac->errstr : "closed");
-    c->ac = NULL;
-    evtimer_del(c->timer);
-    schedule_reconnect(c);
-}
-
-static void setup_failed(struct conn *c, const char *why)
-{
-    log_error("redis connection %u setup failed: %s", c->index, why);
-    evtimer_del(c->timer);
-    conn_drop(c, "setup failed", false);
-}
-
-/* privdata: 0 for AUTH and SELECT, 1 + the index in lua_scripts of a SCRIPT LOAD. */
-static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    struct conn *c = ac->data;
-    redisReply *r = reply;
-    size_t script = (size_t)(uintptr_t)privdata;
-    char err[STARLING_ERR_LEN];
-    if (r == NULL || c->ac != ac)
-        return; /* the context is going away; on_disconnect or conn_drop handles it */
-    if (r->type == REDIS_REPLY_ERROR) {
-        setup_failed(c, r->str);
-        return;
-    }
-    if (script > 0 && lua_script_check_load(lua_scripts[script - 1], r, err, sizeof(err)) < 0) {
-        setup_failed(c, err);
-        return;
-    }
-    if (--c->setup_owed == 0) {
-        evtimer_del(c->timer);
-        c->state = CONN_READY;
-        c->backoff_ms = BACKOFF_MIN_MS;
-        if (c->was_ready)
-            c->pool->stats.reconnects++;
-        c->was_ready = true;
-        log_info("redis connection %u ready", c->index);
-    }
-}
-
-static void queue_setup(struct conn *c)
-{
-    const struct redis_config *rc = &c->pool->rc;
-    c->setup_owed = 0;
-    if (rc->password[0] != '\0') {
-        if (rc->user[0] != '\0')
-            redisAsyncCommand(c->ac, on_setup_reply, NULL, "AUTH %s %s", rc->user, rc->password);
-        else
-            redisAsyncCommand(c->ac, on_setup_reply, NULL, "AUTH %s", rc->password);
-        c->setup_owed++;
-    }
-    if (rc->db != 0) {
-        redisAsyncCommand(c->ac, on_setup_reply, NULL, "SELECT %u", rc->db);
-        c->setup_owed++;
-    }
-    for (size_t i = 0; i < LUA_SCRIPT_COUNT; i++) {
-        if (lua_scripts[i]->loader != LUA_FRONTEND)
-            continue;
-        redisAsyncCommand(c->ac, on_setup_reply, (void *)(uintptr_t)(i + 1), "SCRIPT LOAD %b",
-                          lua_scripts[i]->body, lua_scripts[i]->len);
-        c->setup_owed++;
-    }
-}
-
-static void conn_connect(struct conn *c)
-{
-    const struct redis_config *rc = &c->pool->rc;
-    redisAsyncContext *ac =
-        xcheck(rc->unix_socket[0] != '\0' ? redisAsyncConnectUnix(rc->unix_socket)
-                                          : redisAsyncConnect(rc->host, rc->port));
-    if (ac->err) {
-        log_warn("redis connection %u: connect failed: %s", c->index, ac->errstr);
-        redisAsyncFree(ac);
-        schedule_reconnect(c);
-        return;
-    }
-    ac->data = c;
-    c->ac = ac;
-    c->state = CONN_CONNECTING;
-    redisLibeventAttach(ac, c->pool->base);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    queue_setup(c);
-    struct timeval tv = clock_ms_to_tv(rc->connect_timeout_ms);
-    evtimer_add(c->timer, &tv);
-}
-
-/* ---- calls ---- */
+const char REDIS_ERR_BUSY[] = "storage busy";
 
 /*
  * The RESP form of a command, malloc'd and NUL-terminated (hiredis scans it with strchr).
  * hiredis's redisFormatCommandArgv() does the same with one sprintf per argument, which
  * showed up in profiles of the announce path.
  */
-static char *format_command(int argc, const char *const *argv, const size_t *lens, size_t *out_len)
+char *redis_format_command(int argc, const char *const *argv, const size_t *lens, size_t *out_len)
 {
     size_t total = 1 + 20 + 2 + 1; /* + NUL: hiredis strchr()s through the command */
     for (int i = 0; i < argc; i++)
@@ -291,8 +61,28 @@ static char *format_command(int argc, const char *const *argv, const size_t *len
     return cmd;
 }
 
+/* ---- the waiting list: calls between a failed try and their retry ---- */
+
+static void waiting_remove(struct call *call)
+{
+    struct redis_pool *pool = call->pool;
+    if (!call->waiting)
+        return;
+    event_del(&call->wait);
+    call->waiting = false;
+    pool->waiting--;
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        pool->waiting_head = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+}
+
 static void call_free(struct call *call)
 {
+    waiting_remove(call);
     event_del(&call->deadline);
     free(call->cmd);
     free(call);
@@ -307,43 +97,86 @@ static void call_answer(struct call *call, redisReply *reply, const char *err)
     call->on_reply(call->caller, reply, err);
 }
 
-/* Rewrites the kept EVALSHA into an EVAL of the script body and sends it. */
-static int resend_as_eval(struct call *call);
-
-static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* Answers with err and frees: the call is neither in flight nor waiting any more. */
+static void call_fail(struct call *call, const char *err)
 {
-    struct call *call = privdata;
-    struct conn *c = call->conn;
-    redisReply *r = reply;
-    inflight_remove(call);
-    if (r == NULL) {
-        call_answer(call, NULL, c->pool->closing ? ERR_SHUTDOWN : ERR_UNAVAILABLE);
-        call_free(call);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        bool noscript = call->script != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
-        if (noscript)
-            c->pool->stats.noscript++;
-        if (noscript && !call->answered && !call->retried && ac == c->ac &&
-            resend_as_eval(call) == 0)
-            return;
-        c->pool->stats.errors++;
-        static struct log_limit error_replies;
-        log_limited(&error_replies, LOG_WARN, "redis error from %s: %s",
-                    call->script != NULL ? call->script->name : "command", r->str);
-        /* "OOM command not allowed when used memory > 'maxmemory'": a script's first
-         * write found Redis full (nothing it may evict under its maxmemory-policy). */
-        call_answer(call, NULL, strncmp(r->str, "OOM ", 4) == 0 ? REDIS_ERR_FULL : ERR_REPLY);
-    } else {
-        call_answer(call, r, NULL);
-    }
+    call_answer(call, NULL, err);
     call_free(call);
 }
 
-static int resend_as_eval(struct call *call)
+static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* Sends the call on c (ASKING first when asked to). Returns 0, or -1 (nothing sent). */
+static int call_send(struct call *call, struct conn *c, bool asking)
 {
-    struct conn *c = call->conn;
+    if (asking && redisAsyncCommand(c->ac, NULL, NULL, "ASKING") != REDIS_OK)
+        return -1;
+    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, call->cmd, call->cmd_len) !=
+        REDIS_OK)
+        return -1;
+    inflight_push(c, call);
+    call->sent_us = clock_monotonic_us();
+    return 0;
+}
+
+static void call_route(struct call *call);
+
+static void on_wait(evutil_socket_t fd, short what, void *arg)
+{
+    struct call *call = arg;
+    (void)fd, (void)what;
+    waiting_remove(call);
+    call_route(call);
+}
+
+/* Tries the call again in ms (its deadline bounds how often). The pool holds at most
+ * rc.max_in_flight such calls: past that, the call fails at once. */
+static void call_wait(struct call *call, uint64_t ms)
+{
+    struct redis_pool *pool = call->pool;
+    if (pool->closing) {
+        call_fail(call, ERR_SHUTDOWN);
+        return;
+    }
+    if (pool->waiting >= pool->rc.max_in_flight) {
+        call_fail(call, ERR_UNAVAILABLE);
+        return;
+    }
+    pool->stats.retries++;
+    call->waiting = true;
+    pool->waiting++;
+    call->prev = NULL;
+    call->next = pool->waiting_head;
+    if (pool->waiting_head != NULL)
+        pool->waiting_head->prev = call;
+    pool->waiting_head = call;
+    evtimer_assign(&call->wait, pool->base, on_wait, call);
+    struct timeval tv = clock_ms_to_tv(ms);
+    evtimer_add(&call->wait, &tv);
+}
+
+/* Sends the call to the node serving its slot now; when there is none ready, waits to try
+ * again (Redis Cluster) or fails (a plain Redis, whose connections reconnect by
+ * themselves). */
+static void call_route(struct call *call)
+{
+    struct redis_pool *pool = call->pool;
+    int why = REDIS_DOWN;
+    struct node *n = topology_route(pool, call->slot);
+    struct conn *c = n != NULL ? node_pick(n, &why) : NULL;
+    if (c != NULL && call_send(call, c, false) == 0)
+        return;
+    if (why == REDIS_BUSY)
+        call_fail(call, REDIS_ERR_BUSY);
+    else if (pool->mode == MODE_CLUSTER)
+        call_wait(call, RETRY_FAILOVER_MS);
+    else
+        call_fail(call, ERR_UNAVAILABLE);
+}
+
+/* Rewrites the kept EVALSHA into an EVAL of the script body and sends it on c. */
+static int resend_as_eval(struct call *call, struct conn *c)
+{
     const struct lua_script *s = call->script;
     /* EVALSHA's argc is EVAL's argc: only the command name and the second arg change. */
     const char *argc_end = memchr(call->cmd, '\n', call->cmd_len);
@@ -360,17 +193,124 @@ static int resend_as_eval(struct call *call)
     memcpy(p, "\r\n", 2), p += 2;
     memcpy(p, call->cmd + call->sha_end, tail_len);
     cmd[len] = '\0';
-    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
-        free(cmd);
-        return -1;
-    }
-    log_info("NOSCRIPT for %s: resent as EVAL", s->name);
     free(call->cmd);
     call->cmd = cmd;
     call->cmd_len = len;
-    call->retried = true;
-    inflight_push(c, call);
+    call->by_body = true;
+    if (call_send(call, c, false) < 0)
+        return -1;
+    log_info("NOSCRIPT for %s: resent as EVAL", s->name);
     return 0;
+}
+
+/* A MOVED or ASK: the call goes to the node named (the slot map learns a MOVED at once and
+ * is read again soon). Returns 0 when the call was sent or waits, -1 for a bad redirect. */
+static int follow_redirect(struct call *call, const char *msg, bool moved)
+{
+    struct redis_pool *pool = call->pool;
+    char host[CLUSTER_HOST_LEN];
+    unsigned slot;
+    uint16_t port;
+    if (cluster_parse_redirect(msg, &slot, host, sizeof(host), &port) < 0)
+        return -1;
+    struct node *n = topology_node(pool, host, port);
+    if (n == NULL)
+        return -1;
+    if (moved) {
+        pool->stats.moved++;
+        topology_set_slot(pool, slot, n);
+        topology_want_refresh(pool);
+    } else {
+        pool->stats.asked++;
+    }
+    if (++call->hops > CALL_MAX_HOPS) {
+        call_fail(call, ERR_UNAVAILABLE);
+        return 0;
+    }
+    node_activate(n);
+    int why;
+    struct conn *c = node_pick(n, &why);
+    if (c == NULL || call_send(call, c, !moved) < 0)
+        call_wait(call, RETRY_TRYAGAIN_MS); /* not connected yet: in a moment */
+    return 0;
+}
+
+/* An error reply: retried where the cluster says so, else answered. */
+static void on_call_error(struct call *call, struct conn *c, redisAsyncContext *ac, const char *msg)
+{
+    struct redis_pool *pool = call->pool;
+    bool cluster = pool->mode == MODE_CLUSTER;
+    enum cluster_error kind = cluster_classify_error(msg);
+    switch (kind) {
+    case CLUSTER_ERR_NOSCRIPT:
+        pool->stats.noscript++;
+        if (call->script != NULL && !call->by_body && ac == c->ac && resend_as_eval(call, c) == 0)
+            return;
+        break;
+    case CLUSTER_ERR_MOVED:
+    case CLUSTER_ERR_ASK:
+        if (cluster && follow_redirect(call, msg, kind == CLUSTER_ERR_MOVED) == 0)
+            return;
+        break;
+    case CLUSTER_ERR_TRYAGAIN:
+        if (cluster) {
+            call_wait(call, RETRY_TRYAGAIN_MS);
+            return;
+        }
+        break;
+    case CLUSTER_ERR_DOWN:
+        if (cluster) {
+            topology_want_refresh(pool);
+            call_wait(call, RETRY_FAILOVER_MS);
+            return;
+        }
+        break;
+    case CLUSTER_ERR_CROSSSLOT: {
+        static bool logged;
+        if (!logged)
+            log_error("BUG: a call's keys span two cluster slots (%s): never retried", msg);
+        logged = true;
+        break;
+    }
+    case CLUSTER_ERR_OOM:
+    case CLUSTER_ERR_OTHER:
+        break;
+    }
+    pool->stats.errors++;
+    static struct log_limit error_replies;
+    log_limited(&error_replies, LOG_WARN, "redis error from %s: %s",
+                call->script != NULL ? call->script->name : "command", msg);
+    /* "OOM command not allowed when used memory > 'maxmemory'": a script's first write
+     * found Redis full (nothing it may evict under its maxmemory-policy). */
+    call_fail(call, kind == CLUSTER_ERR_OOM ? REDIS_ERR_FULL : ERR_REPLY);
+}
+
+static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct call *call = privdata;
+    struct conn *c = call->conn;
+    struct redis_pool *pool = call->pool;
+    redisReply *r = reply;
+    inflight_remove(call);
+    if (call->answered) { /* by its deadline: the reply is for nobody */
+        call_free(call);
+        return;
+    }
+    if (r == NULL) {
+        if (pool->closing)
+            call_fail(call, ERR_SHUTDOWN);
+        else if (pool->mode == MODE_CLUSTER) /* a node lost: failing over? */
+            call_wait(call, RETRY_FAILOVER_MS);
+        else
+            call_fail(call, ERR_UNAVAILABLE);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        on_call_error(call, c, ac, r->str);
+        return;
+    }
+    call_answer(call, r, NULL);
+    call_free(call);
 }
 
 static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
@@ -378,69 +318,30 @@ static void on_call_deadline(evutil_socket_t fd, short what, void *arg)
     struct call *call = arg;
     struct conn *c = call->conn;
     (void)fd, (void)what;
-    c->pool->stats.timeouts++;
+    call->pool->stats.timeouts++;
     call_answer(call, NULL, ERR_TIMEOUT);
-    /* Still unanswered at its deadline, so the connection's oldest call (replies come in
-     * order) is overdue: Redis is a whole command timeout behind on it, whether stuck or
-     * merely slower than the arrival rate while replies still trickle in. Every call
-     * queued there would time out too, and Redis would still run them all for nobody
-     * (congestion collapse). Drop it with a reset; hiredis answers every call it holds,
-     * and the connection comes back after the reconnect backoff. */
-    conn_drop(c, "no reply within the command timeout (oldest call overdue)", true);
-}
-
-static bool conn_ready(const struct conn *c)
-{
-    return c->state == CONN_READY && c->ac != NULL;
-}
-
-/*
- * The next ready connection with room for a call, round-robin; NULL with *why REDIS_DOWN
- * when none is ready, REDIS_BUSY when every ready one has max_in_flight calls outstanding.
- * The bound keeps a slow Redis from collecting a backlog whose callers have all been told
- * to retry: past it a request fails at once, and the frontend's memory stays bounded.
- */
-static struct conn *pick_ready(struct redis_pool *pool, int *why)
-{
-    *why = REDIS_DOWN;
-    if (pool->closing)
-        return NULL;
-    for (unsigned i = 0; i < pool->nconns; i++) {
-        struct conn *c = &pool->conns[(pool->next + i) % pool->nconns];
-        if (!conn_ready(c))
-            continue;
-        if (c->inflight >= pool->rc.max_in_flight) {
-            *why = REDIS_BUSY;
-            continue;
-        }
-        pool->next = (pool->next + i + 1) % pool->nconns;
-        return c;
+    if (c == NULL) { /* waiting for a retry: nothing of it is anywhere else */
+        call_free(call);
+        return;
     }
-    return NULL;
+    /* Sent on c no later than this call was first sent, c's oldest call (replies come in
+     * order) is a whole command timeout overdue: Redis is that far behind on c, whether
+     * stuck or merely slower than the arrival rate while replies still trickle in. Every
+     * call queued there would time out too, and Redis would still run them all for nobody
+     * (congestion collapse). Drop c with a reset; hiredis answers every call it holds, and
+     * c comes back after the reconnect backoff. (A call retried on c recently is not proof
+     * of that: c's own oldest call's deadline will tell.) */
+    if (c->oldest != NULL && c->oldest->sent_us <= call->start_us)
+        conn_drop(c, "no reply within the command timeout (oldest call overdue)", true);
 }
 
-int redis_pool_room(const struct redis_pool *pool, size_t n)
-{
-    int why = REDIS_DOWN;
-    size_t room = 0;
-    if (pool->closing)
-        return REDIS_DOWN;
-    for (unsigned i = 0; i < pool->nconns; i++) {
-        const struct conn *c = &pool->conns[i];
-        if (!conn_ready(c))
-            continue;
-        why = REDIS_BUSY;
-        if (c->inflight < pool->rc.max_in_flight)
-            room += pool->rc.max_in_flight - c->inflight;
-    }
-    return room >= n ? REDIS_SENT : why;
-}
-
-/* Sends a formatted command (ownership of cmd passes here) as a new call. */
-static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_script *script,
-                     char *cmd, size_t len, redis_reply_fn *on_reply, struct redis_caller caller)
+/* A new call for slot (-1: any node) on c; ownership of cmd passes here. */
+static struct call *call_new(struct redis_pool *pool, const struct lua_script *script, char *cmd,
+                             size_t len, int slot, redis_reply_fn *on_reply,
+                             struct redis_caller caller)
 {
     struct call *call = xcalloc(1, sizeof(*call));
+    call->pool = pool;
     call->cmd = cmd;
     call->cmd_len = len;
     if (script != NULL) {
@@ -449,46 +350,125 @@ static int send_call(struct redis_pool *pool, struct conn *c, const struct lua_s
         call->sha_end = (size_t)(argc_end - cmd) + 1 + 13 + 5 + LUA_SHA_LEN + 2;
     }
     call->script = script;
+    call->slot = slot;
     call->on_reply = on_reply;
     call->caller = caller;
-    if (redisAsyncFormattedCommand(c->ac, on_call_reply, call, cmd, len) != REDIS_OK) {
-        free(cmd);
+    return call;
+}
+
+static int send_new_call(struct conn *c, struct call *call)
+{
+    struct redis_pool *pool = call->pool;
+    if (call_send(call, c, false) < 0) {
+        free(call->cmd);
         free(call);
         return REDIS_DOWN;
     }
-    pool->stats.calls++;
-    inflight_push(c, call);
+    call->start_us = call->sent_us;
     event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
     event_add(&call->deadline, pool->call_timeout);
     return REDIS_SENT;
+}
+
+int pool_send_internal(struct conn *c, char *cmd, size_t len, redis_reply_fn *on_reply,
+                       struct redis_caller caller)
+{
+    return send_new_call(c, call_new(c->node->pool, NULL, cmd, len, -1, on_reply, caller));
+}
+
+/* The slot of a call's first key on a Redis Cluster; -1 elsewhere (any node). */
+static int call_slot(const struct redis_pool *pool, int nkeys, const char *const *args,
+                     const size_t *lens)
+{
+    return pool->mode == MODE_CLUSTER && nkeys > 0 ? (int)key_hash_slot(args[0], lens[0]) : -1;
+}
+
+/* The ready connection a new call for slot goes to, or NULL with *why. */
+static struct conn *pick_for_slot(struct redis_pool *pool, int slot, int *why)
+{
+    *why = REDIS_DOWN;
+    if (pool->closing)
+        return NULL;
+    struct node *n = topology_route(pool, slot);
+    return n != NULL ? node_pick(n, why) : NULL;
 }
 
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
                     const char *const *args, const size_t *arglens, redis_reply_fn *on_reply,
                     struct redis_caller caller)
 {
-    struct lua_call call;
+    struct lua_call lc;
     int why;
-    struct conn *c = pick_ready(pool, &why);
+    int slot = call_slot(pool, nkeys, args, arglens);
+    struct conn *c = pick_for_slot(pool, slot, &why);
     if (c == NULL)
         return why;
-    if (lua_call_fill(&call, script, false, nkeys, nargs, args, arglens) < 0)
+    if (lua_call_fill(&lc, script, false, nkeys, nargs, args, arglens) < 0)
         return REDIS_DOWN;
     size_t len;
-    char *cmd = format_command(call.argc, call.argv, call.lens, &len);
-    return send_call(pool, c, script, cmd, len, on_reply, caller);
+    char *cmd = redis_format_command(lc.argc, lc.argv, lc.lens, &len);
+    int rc = send_new_call(c, call_new(pool, script, cmd, len, slot, on_reply, caller));
+    if (rc == REDIS_SENT)
+        pool->stats.calls++;
+    return rc;
 }
 
 int redis_pool_command(struct redis_pool *pool, int argc, const char *const *argv,
                        const size_t *argvlen, redis_reply_fn *on_reply, struct redis_caller caller)
 {
     int why;
-    struct conn *c = pick_ready(pool, &why);
+    struct conn *c = pick_for_slot(pool, -1, &why);
     if (c == NULL)
         return why;
     size_t len;
-    char *cmd = format_command(argc, argv, argvlen, &len);
-    return send_call(pool, c, NULL, cmd, len, on_reply, caller);
+    char *cmd = redis_format_command(argc, argv, argvlen, &len);
+    int rc = send_new_call(c, call_new(pool, NULL, cmd, len, -1, on_reply, caller));
+    if (rc == REDIS_SENT)
+        pool->stats.calls++;
+    return rc;
+}
+
+/* Calls node n can take now: the room left on its ready connections (*any: one is ready). */
+static size_t node_room(const struct node *n, bool *any)
+{
+    size_t room = 0;
+    *any = false;
+    if (!n->active)
+        return 0;
+    for (unsigned i = 0; i < n->pool->rc.connections; i++) {
+        const struct conn *c = &n->conns[i];
+        if (!conn_ready(c))
+            continue;
+        *any = true;
+        if (c->inflight < n->pool->rc.max_in_flight)
+            room += n->pool->rc.max_in_flight - c->inflight;
+    }
+    return room;
+}
+
+int redis_pool_room(struct redis_pool *pool, size_t n, const char *const *keys, const size_t *lens)
+{
+    size_t need[CLUSTER_MAX_NODES] = {0};
+    if (pool->closing)
+        return REDIS_DOWN;
+    for (size_t i = 0; i < n; i++) {
+        int slot = keys != NULL ? call_slot(pool, 1, &keys[i], &lens[i]) : -1;
+        struct node *node = topology_route(pool, slot);
+        if (node == NULL)
+            return REDIS_DOWN;
+        need[node->index]++;
+    }
+    for (size_t i = 0; i < CLUSTER_MAX_NODES; i++) {
+        bool any;
+        if (need[i] == 0)
+            continue;
+        size_t room = node_room(&pool->nodes[i], &any);
+        if (!any)
+            return REDIS_DOWN;
+        if (room < need[i])
+            return REDIS_BUSY;
+    }
+    return REDIS_SENT;
 }
 
 const struct redis_stats *redis_pool_stats(const struct redis_pool *pool)
@@ -503,18 +483,11 @@ struct redis_pool *redis_pool_new(struct event_base *base, const struct redis_co
     struct redis_pool *pool = xcalloc(1, sizeof(*pool));
     pool->base = base;
     pool->rc = *rc;
+    if (pool->rc.connections == 0)
+        pool->rc.connections = 1;
     struct timeval tv = clock_ms_to_tv(rc->command_timeout_ms);
     pool->call_timeout = event_base_init_common_timeout(base, &tv);
-    pool->nconns = rc->connections > 0 ? rc->connections : 1;
-    pool->conns = xcalloc(pool->nconns, sizeof(*pool->conns));
-    for (unsigned i = 0; i < pool->nconns; i++) {
-        struct conn *c = &pool->conns[i];
-        c->pool = pool;
-        c->index = i;
-        c->backoff_ms = BACKOFF_MIN_MS;
-        c->timer = xcheck(evtimer_new(base, on_timer, c));
-        conn_connect(c);
-    }
+    topology_start(pool);
     return pool;
 }
 
@@ -523,22 +496,15 @@ void redis_pool_free(struct redis_pool *pool)
     if (pool == NULL)
         return;
     pool->closing = true;
-    for (unsigned i = 0; i < pool->nconns; i++) {
-        struct conn *c = &pool->conns[i];
-        redisAsyncContext *ac = c->ac;
-        c->ac = NULL;
-        if (ac != NULL)
-            redisAsyncFree(ac);
-        event_free(c->timer);
-    }
-    free(pool->conns);
+    /* Calls waiting for a retry are answered here; those in flight by hiredis as the
+     * connections close. */
+    while (pool->waiting_head != NULL)
+        call_fail(pool->waiting_head, ERR_SHUTDOWN);
+    topology_stop(pool);
     free(pool);
 }
 
 bool redis_pool_ready(const struct redis_pool *pool)
 {
-    for (unsigned i = 0; i < pool->nconns; i++)
-        if (pool->conns[i].state == CONN_READY)
-            return true;
-    return false;
+    return topology_ready(pool);
 }

@@ -9,6 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/text.h"
+
 /* ---- the slot map ---- */
 
 void slot_map_clear(struct slot_map *m)
@@ -102,6 +104,53 @@ int slot_map_node_of_slot(const struct slot_map *m, unsigned slot)
 int slot_map_node_of_key(const struct slot_map *m, const char *key, size_t len)
 {
     return slot_map_node_of_slot(m, key_hash_slot(key, len));
+}
+
+/* ---- error replies of a cluster ---- */
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int cluster_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
+                           uint16_t *port)
+{
+    int moved = starts_with(msg, "MOVED ") ? 1 : starts_with(msg, "ASK ") ? 0 : -1;
+    if (moved < 0)
+        return -1;
+    const char *p = strchr(msg, ' ') + 1;
+    const char *space = strchr(p, ' ');
+    uint64_t n;
+    if (space == NULL || decimal_parse(p, (size_t)(space - p), CLUSTER_SLOTS - 1, &n) < 0)
+        return -1;
+    *slot = (unsigned)n;
+    const char *addr = space + 1, *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= hostsize ||
+        decimal_parse(colon + 1, strlen(colon + 1), UINT16_MAX, &n) < 0 || n == 0)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (uint16_t)n;
+    return moved;
+}
+
+enum cluster_error cluster_classify_error(const char *msg)
+{
+    static const struct {
+        const char *prefix;
+        enum cluster_error kind;
+    } kinds[] = {
+        {"MOVED ", CLUSTER_ERR_MOVED},        {"ASK ", CLUSTER_ERR_ASK},
+        {"TRYAGAIN", CLUSTER_ERR_TRYAGAIN},   {"CLUSTERDOWN", CLUSTER_ERR_DOWN},
+        {"READONLY", CLUSTER_ERR_DOWN},       {"MASTERDOWN", CLUSTER_ERR_DOWN},
+        {"LOADING", CLUSTER_ERR_DOWN},        {"NOSCRIPT", CLUSTER_ERR_NOSCRIPT},
+        {"CROSSSLOT", CLUSTER_ERR_CROSSSLOT}, {"OOM ", CLUSTER_ERR_OOM},
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (starts_with(msg, kinds[i].prefix))
+            return kinds[i].kind;
+    return CLUSTER_ERR_OTHER;
 }
 
 /* ---- a pass's walk over the masters ---- */

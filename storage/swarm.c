@@ -242,9 +242,23 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
 {
     if (n == 0)
         return REDIS_DOWN;
-    int room = redis_pool_room(pool, n);
-    if (room != REDIS_SENT)
+    /* Each hash's calls go to the node serving its swarm (one node on a plain Redis),
+     * pipelined there: a scrape across a cluster is one batch per node, admitted whole. */
+    struct swarm_keys *keys = xcalloc(n, sizeof(*keys));
+    const char **first = xcalloc(n, sizeof(*first));
+    size_t *first_len = xcalloc(n, sizeof(*first_len));
+    for (size_t i = 0; i < n; i++) {
+        swarm_keys_fill(&keys[i], hashes[i]);
+        first[i] = keys[i].name[0];
+        first_len[i] = keys[i].len[0];
+    }
+    int room = redis_pool_room(pool, n, first, first_len);
+    free(first);
+    free(first_len);
+    if (room != REDIS_SENT) {
+        free(keys);
         return room;
+    }
     struct scrape_call *call = xcalloc(1, sizeof(*call));
     call->done = done;
     call->arg = arg;
@@ -255,11 +269,9 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
     char now[24];
     size_t now_len = u64_text(now, now_ms);
     for (size_t i = 0; i < n; i++) {
-        struct swarm_keys k;
         const char *args[4] = {[3] = now};
         size_t lens[4] = {[3] = now_len};
-        swarm_keys_fill(&k, hashes[i]);
-        swarm_keys_args(&k, args, lens);
+        swarm_keys_args(&keys[i], args, lens);
         call->parts[i].call = call;
         call->parts[i].index = i;
         int rc = redis_pool_eval(pool, &lua_scrape, SWARM_NKEYS, 4, args, lens, on_scrape_reply,
@@ -267,6 +279,7 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         if (rc != REDIS_SENT) {
             if (i == 0) {
                 scrape_call_free(call);
+                free(keys);
                 return rc;
             }
             /* Some are in flight (not expected after redis_pool_room(), but a send may still
@@ -276,5 +289,6 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
         }
         call->owed++;
     }
+    free(keys);
     return REDIS_SENT;
 }

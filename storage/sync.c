@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/text.h"
+#include "storage/cluster.h"
 #include "storage/keyslot.h"
 
 /* The reply r of a setup command (what): 0 when it did not fail, else -1 with err. */
@@ -163,7 +164,7 @@ static redisReply *call_routed(struct sync_conn *sc, const struct sync_call *k)
         char host[256];
         unsigned slot;
         uint16_t port;
-        int moved = sync_parse_redirect(r->str, &slot, host, sizeof(host), &port);
+        int moved = cluster_parse_redirect(r->str, &slot, host, sizeof(host), &port);
         struct sync_conn *next = NULL;
         if (k->script != NULL && !by_body && starts_with(r->str, "NOSCRIPT")) {
             by_body = true; /* the node lost its script cache (restart, failover) */
@@ -185,28 +186,6 @@ redisReply *sync_command(struct sync_conn *sc, int argc, const char *const *argv
 {
     struct sync_call k = {.argc = argc, .argv = argv, .lens = lens};
     return call_routed(sc, &k);
-}
-
-int sync_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
-                        uint16_t *port)
-{
-    int moved = starts_with(msg, "MOVED ") ? 1 : starts_with(msg, "ASK ") ? 0 : -1;
-    if (moved < 0)
-        return -1;
-    const char *p = strchr(msg, ' ') + 1;
-    const char *space = strchr(p, ' ');
-    uint64_t n;
-    if (space == NULL || decimal_parse(p, (size_t)(space - p), CLUSTER_SLOTS - 1, &n) < 0)
-        return -1;
-    *slot = (unsigned)n;
-    const char *addr = space + 1, *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= hostsize ||
-        decimal_parse(colon + 1, strlen(colon + 1), UINT16_MAX, &n) < 0 || n == 0)
-        return -1;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    *port = (uint16_t)n;
-    return moved;
 }
 
 const char *sync_reply_error(const redisReply *r, const struct sync_conn *sc)

@@ -62,14 +62,6 @@ struct redisReply *sync_command(struct sync_conn *sc, int argc, const char *cons
 #define SYNC_MAX_HOPS 5
 #define SYNC_TRYAGAIN_MS 20
 
-/*
- * A MOVED or ASK error reply ("MOVED 3999 127.0.0.1:6381"; the host may be an IPv6
- * address, split at the last ':') into *slot, host (hostsize bytes, NUL-terminated) and
- * *port. Returns 1 for MOVED, 0 for ASK, -1 for anything else.
- */
-int sync_parse_redirect(const char *msg, unsigned *slot, char *host, size_t hostsize,
-                        uint16_t *port);
-
 /* What went wrong with reply r of a call on sc, in words: the error reply's text, an
  * unexpected reply, or a lost connection (r NULL). */
 const char *sync_reply_error(const struct redisReply *r, const struct sync_conn *sc);

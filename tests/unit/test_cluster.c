@@ -355,16 +355,16 @@ static void test_parse_redirect(void **state)
     unsigned slot = 0;
     uint16_t port = 0;
     assert_int_equal(
-        sync_parse_redirect("MOVED 3999 127.0.0.1:6381", &slot, host, sizeof(host), &port), 1);
+        cluster_parse_redirect("MOVED 3999 127.0.0.1:6381", &slot, host, sizeof(host), &port), 1);
     assert_int_equal(slot, 3999);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 6381);
-    assert_int_equal(sync_parse_redirect("ASK 16383 ::1:7000", &slot, host, sizeof(host), &port),
+    assert_int_equal(cluster_parse_redirect("ASK 16383 ::1:7000", &slot, host, sizeof(host), &port),
                      0);
     assert_int_equal(slot, 16383);
     assert_string_equal(host, "::1"); /* split at the last colon */
     assert_int_equal(port, 7000);
-    assert_int_equal(sync_parse_redirect("MOVED 12 :6379", &slot, host, sizeof(host), &port), 1);
+    assert_int_equal(cluster_parse_redirect("MOVED 12 :6379", &slot, host, sizeof(host), &port), 1);
     assert_string_equal(host, ""); /* unknown endpoint: the caller's node */
     const char *bad[] = {"TRYAGAIN Multiple keys",
                          "MOVED",
@@ -377,10 +377,42 @@ static void test_parse_redirect(void **state)
                          "CLUSTERDOWN The cluster is down",
                          "moved 1 a:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(sync_parse_redirect(bad[i], &slot, host, sizeof(host), &port), -1);
+        assert_int_equal(cluster_parse_redirect(bad[i], &slot, host, sizeof(host), &port), -1);
     char tiny[4];
-    assert_int_equal(sync_parse_redirect("MOVED 1 abcd:1", &slot, tiny, sizeof(tiny), &port), -1);
-    assert_int_equal(sync_parse_redirect("MOVED 1 abc:1", &slot, tiny, sizeof(tiny), &port), 1);
+    assert_int_equal(cluster_parse_redirect("MOVED 1 abcd:1", &slot, tiny, sizeof(tiny), &port),
+                     -1);
+    assert_int_equal(cluster_parse_redirect("MOVED 1 abc:1", &slot, tiny, sizeof(tiny), &port), 1);
+}
+
+/* What a routing client does with each error reply a cluster gives. */
+static void test_classify_error(void **state)
+{
+    (void)state;
+    assert_int_equal(cluster_classify_error("MOVED 3999 127.0.0.1:6381"), CLUSTER_ERR_MOVED);
+    assert_int_equal(cluster_classify_error("ASK 3999 127.0.0.1:6381"), CLUSTER_ERR_ASK);
+    assert_int_equal(cluster_classify_error("TRYAGAIN Multiple keys request during rehashing of "
+                                            "slot"),
+                     CLUSTER_ERR_TRYAGAIN);
+    assert_int_equal(cluster_classify_error("CLUSTERDOWN The cluster is down"), CLUSTER_ERR_DOWN);
+    assert_int_equal(cluster_classify_error("READONLY You can't write against a read only "
+                                            "replica."),
+                     CLUSTER_ERR_DOWN);
+    assert_int_equal(cluster_classify_error("MASTERDOWN Link with MASTER is down"),
+                     CLUSTER_ERR_DOWN);
+    assert_int_equal(cluster_classify_error("LOADING Redis is loading the dataset in memory"),
+                     CLUSTER_ERR_DOWN);
+    assert_int_equal(cluster_classify_error("NOSCRIPT No matching script."), CLUSTER_ERR_NOSCRIPT);
+    assert_int_equal(cluster_classify_error("CROSSSLOT Keys in request don't hash to the same "
+                                            "slot"),
+                     CLUSTER_ERR_CROSSSLOT);
+    assert_int_equal(cluster_classify_error("OOM command not allowed when used memory > "
+                                            "'maxmemory'."),
+                     CLUSTER_ERR_OOM);
+    /* Prefixes only, whole words: neither a script's own error nor a lookalike. */
+    assert_int_equal(cluster_classify_error("ERR Error running script"), CLUSTER_ERR_OTHER);
+    assert_int_equal(cluster_classify_error("MOVEDX 1 a:1"), CLUSTER_ERR_OTHER);
+    assert_int_equal(cluster_classify_error("ASKING"), CLUSTER_ERR_OTHER);
+    assert_int_equal(cluster_classify_error(""), CLUSTER_ERR_OTHER);
 }
 
 int main(void)
@@ -401,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup(test_walk_survives_a_new_map, setup),
         cmocka_unit_test_setup(test_walk_is_bounded, setup),
         cmocka_unit_test_setup(test_parse_redirect, setup),
+        cmocka_unit_test(test_classify_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,6 +150,11 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->redis.command_timeout_ms, b->redis.command_timeout_ms);
     assert_int_equal(a->redis.connections, b->redis.connections);
     assert_int_equal(a->redis.max_in_flight, b->redis.max_in_flight);
+    assert_int_equal(a->redis.n_cluster_nodes, b->redis.n_cluster_nodes);
+    for (size_t i = 0; i < a->redis.n_cluster_nodes; i++) {
+        assert_string_equal(a->redis.cluster_nodes[i].host, b->redis.cluster_nodes[i].host);
+        assert_int_equal(a->redis.cluster_nodes[i].port, b->redis.cluster_nodes[i].port);
+    }
 }
 
 /* Writes text to a new temp file; its path goes to path (PATH_LEN bytes). */
@@ -1437,6 +1442,68 @@ static void test_operations_env(void **state)
     clear_env();
 }
 
+static void test_cluster_nodes(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[STARLING_ERR_LEN];
+
+    config_defaults(&cfg);
+    assert_int_equal(cfg.redis.n_cluster_nodes, 0);
+    assert_int_equal(config_load_string("{\"redis\": {\"cluster_nodes\": [\"10.0.0.1:7000\", "
+                                        "\"[::1]:7001\", \"redis-0\"]}}",
+                                        &cfg, err),
+                     0);
+    assert_int_equal(cfg.redis.n_cluster_nodes, 3);
+    assert_string_equal(cfg.redis.cluster_nodes[0].host, "10.0.0.1");
+    assert_int_equal(cfg.redis.cluster_nodes[0].port, 7000);
+    assert_string_equal(cfg.redis.cluster_nodes[1].host, "::1");
+    assert_int_equal(cfg.redis.cluster_nodes[1].port, 7001);
+    assert_string_equal(cfg.redis.cluster_nodes[2].host, "redis-0");
+    assert_int_equal(cfg.redis.cluster_nodes[2].port, 6379);
+    /* A string is a comma-separated list too, and replaces the list. */
+    assert_int_equal(config_load_string("{\"redis\": {\"cluster_nodes\": \"a:1,b:2\"}}", &cfg, err),
+                     0);
+    assert_int_equal(cfg.redis.n_cluster_nodes, 2);
+    assert_string_equal(cfg.redis.cluster_nodes[1].host, "b");
+
+    config_defaults(&cfg);
+    assert_int_equal(config_load_string("{\"redis\": {\"cluster_nodes\": [\"a:0\"]}}", &cfg, err),
+                     -1);
+    assert_string_equal(err, "\"redis.cluster_nodes[0]\": bad port (1..65535)");
+    assert_int_equal(cfg.redis.n_cluster_nodes, 0);
+    assert_int_equal(config_load_string("{\"redis\": {\"cluster_nodes\": [7000]}}", &cfg, err), -1);
+    assert_string_equal(err, "\"redis.cluster_nodes[0]\": expected a string");
+    assert_int_equal(
+        config_load_string("{\"redis\": {\"cluster_nodes\": \"a:1,,b:2\"}}", &cfg, err), -1);
+    assert_string_equal(err, "\"redis.cluster_nodes\": address 2: missing host");
+
+    /* Redis Cluster has database 0 only. */
+    config_defaults(&cfg);
+    assert_int_equal(config_set_cluster_nodes(&cfg.redis, "a:1", "x", err), 0);
+    cfg.redis.db = 3;
+    assert_int_equal(config_validate(&cfg, err), -1);
+    assert_non_null(strstr(err, "redis.db must be 0"));
+}
+
+static void test_cluster_nodes_env(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[STARLING_ERR_LEN];
+
+    config_defaults(&cfg);
+    setenv("STARLING_REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001", 1);
+    assert_int_equal(config_apply_env(&cfg, err), 0);
+    assert_int_equal(cfg.redis.n_cluster_nodes, 2);
+    assert_int_equal(cfg.redis.cluster_nodes[1].port, 7001);
+    setenv("STARLING_REDIS_CLUSTER_NODES", "127.0.0.1:x", 1);
+    assert_int_equal(config_apply_env(&cfg, err), -1);
+    assert_string_equal(err, "STARLING_REDIS_CLUSTER_NODES: address 1: bad port (1..65535)");
+    assert_int_equal(cfg.redis.n_cluster_nodes, 2);
+    unsetenv("STARLING_REDIS_CLUSTER_NODES");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1475,6 +1542,8 @@ int main(void)
         cmocka_unit_test(test_redis_url_limits),
         cmocka_unit_test(test_redis_url_errors_hide_secrets),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_cluster_nodes),
+        cmocka_unit_test(test_cluster_nodes_env),
         cmocka_unit_test(test_udp_secret_strength),
         cmocka_unit_test(test_load_does_not_validate),
     };
