@@ -374,12 +374,12 @@ class RedisCluster:
 
     def kill(self, node):
         """SIGKILL the node's redis-server (our own child, by PID); returns the
-        time.monotonic() of the kill."""
-        t = time.monotonic()
+        time.monotonic() once it is dead (reaped): a request sent after that cannot have
+        been served by it, one sent a moment before may have been."""
         node.proc.send_signal(signal.SIGKILL)
         node.proc.wait(timeout=5)
         node.killed = True
-        return t
+        return time.monotonic()
 
     def restart(self, node):
         """Starts a killed node again (same port, same nodes.conf): it rejoins the cluster,
