@@ -18,7 +18,9 @@
 #   BENCH_UDP_SOCKETS  udpload sockets (distinct source ports / clients)  [16]
 #   BENCH_UDP_OPTIONS  1: also measure starling's UDP options, starling only (+~40 s):
 #                      udp_batch_size 1 vs 32, one process vs two with udp_reuseport  [0]
-#   BENCH_SCALE_ROWS   rows of the scale section   [single cluster two-frontends]
+#   BENCH_SCALE_ROWS   rows of the scale section   [single cluster two-frontends single-again]
+#   BENCH_SCALE_REDIS_CONNECTIONS  redis.connections of the scale section's frontends
+#                      (per node on a cluster)  [the default, 2]
 #
 #   Quick UDP-only iteration:  BENCH_MODES=udp BENCH_WARMUP=2 BENCH_SECONDS=5 scripts/bench.sh
 #

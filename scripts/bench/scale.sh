@@ -9,6 +9,10 @@
 #                   STARLING_REDIS_CLUSTER_NODES; redis.url at the first master)
 #   two-frontends   2 frontends on 1 redis-server (HTTP: one wrk thread per frontend; UDP:
 #                   both on one port with udp_reuseport, the kernel spreads the clients)
+#   single-again    `single` once more, last: how much the machine drifted during the
+#                   section (the ratios use the mean of both single rows)
+#   cluster-1       (not by default) 1 frontend on a 1-node Redis Cluster holding every
+#                   slot: what cluster mode costs by itself, without a second process
 # Each row starts fresh processes, all pinned to the trackers' core(s) like every tracker of
 # bench.sh, so every row has the same CPU budget; the load runs on the other core. Per row:
 # sanity announces on hashes spread over the slots, then the same sequence: an HTTP warm-up
@@ -17,9 +21,16 @@
 # process of the row: the frontend(s) and every redis-server.
 
 SCALE_SECRET="starling-bench-secret"
+# redis.connections of every frontend of the section (per node on a cluster); empty: the
+# default.
+SCALE_CONNS=${BENCH_SCALE_REDIS_CONNECTIONS:-}
+[[ -z $SCALE_CONNS || $SCALE_CONNS =~ ^[1-9][0-9]?$ ]] \
+  || die "BENCH_SCALE_REDIS_CONNECTIONS must be 1-99 (got '$SCALE_CONNS')"
 declare -A SC_DESC=([single]="1 frontend, 1 redis-server"
                     [cluster]="1 frontend, 3-master Redis Cluster"
-                    [two-frontends]="2 frontends, 1 redis-server")
+                    [two-frontends]="2 frontends, 1 redis-server"
+                    [single-again]="1 frontend, 1 redis-server (again)"
+                    [cluster-1]="1 frontend, 1-master Redis Cluster")
 declare -A SC_SKIP SC_FE SC_REDIS
 
 # two_free_ports: two distinct free ports in SC_P1, SC_P2 (a node's port and its bus port).
@@ -50,14 +61,17 @@ scale_redis() {
   wait_port "$SR_PORT" "$SR_PID" || { cat "$dir/redis.log" >&2; die "redis-server did not start"; }
 }
 
-# scale_cluster_create PORT...: redis-cli --cluster create, then up to 20 s for every node
-# to say cluster_state:ok.
+# scale_cluster_create PORT...: redis-cli --cluster create (or, for one node, all slots
+# assigned to it), then up to 20 s for every node to say cluster_state:ok.
 scale_cluster_create() {
   local addrs=() p i ok
   for p in "$@"; do addrs+=("127.0.0.1:$p"); done
-  timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
-    >"$TMP/scale-cluster-create.log" 2>&1 \
-    || { cat "$TMP/scale-cluster-create.log" >&2; die "redis-cli --cluster create failed"; }
+  if (($# == 1)); then
+    redis-cli -p "$1" CLUSTER ADDSLOTSRANGE 0 16383 >"$TMP/scale-cluster-create.log" 2>&1
+  else
+    timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
+      >"$TMP/scale-cluster-create.log" 2>&1
+  fi || { cat "$TMP/scale-cluster-create.log" >&2; die "creating the cluster failed"; }
   for ((i = 0; i < 200; i++)); do
     ok=1
     for p in "$@"; do
@@ -72,10 +86,11 @@ scale_cluster_create() {
 # scale_frontend NAME REDIS_PORT UDP_PORT REUSEPORT [VAR=VALUE...]: a frontend pinned with
 # the trackers; sets ST_PID, ST_HTTP, ST_UDP (ports from its log).
 scale_frontend() {
-  local name=$1 rport=$2 uport=$3 reuse=$4 log="$TMP/$1.log" i
+  local name=$1 rport=$2 uport=$3 reuse=$4 log="$TMP/$1.log" i conns=""
   shift 4
+  [[ -z $SCALE_CONNS ]] || conns=", \"connections\": $SCALE_CONNS"
   cat >"$TMP/$name.json" <<EOF
-{ "redis": { "url": "redis://127.0.0.1:$rport" }, "log_level": "info",
+{ "redis": { "url": "redis://127.0.0.1:$rport"$conns }, "log_level": "info",
   "http_listen_addr": "127.0.0.1:0", "udp_listen_addr": "127.0.0.1:$uport",
   "udp_secret": "$SCALE_SECRET", "http_per_address_limit": 0, "metrics_listen_addr": "",
   "udp_reuseport": $reuse }
@@ -151,18 +166,18 @@ scale_wrk() {
 scale_row() {
   local row=$1 fes=() redis=() ports=() targets why p i cluster_env=()
   case $row in
-    single|two-frontends)
+    single|two-frontends|single-again)
       scale_redis "$TMP/scale-$row-redis"
       redis=("$SR_PID"); ports=("$SR_PORT") ;;
-    cluster)
-      for i in 1 2 3; do
-        scale_redis "$TMP/scale-cluster-$i" cluster
+    cluster|cluster-1)
+      for i in $(seq "$([[ $row == cluster ]] && echo 3 || echo 1)"); do
+        scale_redis "$TMP/scale-$row-$i" cluster
         redis+=("$SR_PID"); ports+=("$SR_PORT")
       done
       scale_cluster_create "${ports[@]}"
       for p in "${ports[@]}"; do cluster_env+=("127.0.0.1:$p"); done
       cluster_env=("STARLING_REDIS_CLUSTER_NODES=$(IFS=,; echo "${cluster_env[*]}")") ;;
-    *) die "BENCH_SCALE_ROWS: unknown row '$row' (single cluster two-frontends)" ;;
+    *) die "BENCH_SCALE_ROWS: unknown row '$row' (single cluster two-frontends single-again cluster-1)" ;;
   esac
   if [[ $row == two-frontends ]]; then
     scale_frontend "scale-$row-a" "${ports[0]}" 0 true
@@ -199,11 +214,15 @@ sum_fields() {
     for (i = f; i < f + n; i++) t += a[i]; printf "%.2f", t }'
 }
 
-# scale_ratio ROW WHAT: ROW's requests per CPU-second against the single row's.
+# scale_ratio ROW WHAT: ROW's requests per CPU-second against the single rows' (their mean
+# when both ran).
 scale_ratio() {
   local m out=""
   for m in http udp-announce; do
-    out+=" ${m%-announce} $(awk -v a="${R[$1,$m,rpc]:-}" -v b="${R[single,$m,rpc]:-}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }'),"
+    out+=" ${m%-announce} $(awk -v a="${R[$1,$m,rpc]:-}" -v b="${R[single,$m,rpc]:-}" \
+      -v c="${R[single-again,$m,rpc]:-}" 'BEGIN { if (b + 0 > 0 && c + 0 > 0) b = (b + c) / 2;
+        else if (b + 0 <= 0) b = c;
+        if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }'),"
   done
   echo "$2 / 1 frontend on 1 redis-server, requests per CPU-second:${out%,}"
 }
@@ -212,7 +231,7 @@ scale_section() {
   local rows=() row m rpc nfe nred fe=() rd=()
   local -A base=()
   declare -gA SC_UDP=()
-  read -r -a rows <<<"${BENCH_SCALE_ROWS:-single cluster two-frontends}"
+  read -r -a rows <<<"${BENCH_SCALE_ROWS:-single cluster two-frontends single-again}"
   for row in "${rows[@]}"; do scale_row "$row"; done
 
   echo
@@ -241,6 +260,9 @@ scale_section() {
   if [[ " ${rows[*]} " == *" cluster "* ]]; then
     scale_ratio cluster "3-master cluster"
     echo "  (the cluster's overhead on the same cores; the aim: >= 0.9)"
+  fi
+  if [[ " ${rows[*]} " == *" cluster-1 "* ]]; then
+    scale_ratio cluster-1 "1-master cluster"
   fi
   if [[ " ${rows[*]} " == *" two-frontends "* ]]; then
     scale_ratio two-frontends "2 frontends"
