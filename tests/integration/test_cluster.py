@@ -3,8 +3,8 @@ separately, purges expired peers on every node, and publishes totals that cover 
 them, each key written on the node that owns its slot; and it keeps doing so while slots
 migrate and a master joins (issue 9, item 9).
 
-(The frontends do not speak Redis Cluster yet: swarms are written here directly, in
-starling's layout, on the node that owns each swarm's slot.)"""
+(Swarms are written here directly, in starling's layout, on the node that owns each
+swarm's slot; the frontends on a cluster are tested in test_cluster_frontend.py.)"""
 
 import os
 import struct
