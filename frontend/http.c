@@ -47,6 +47,15 @@
  */
 #define OUTPUT_HIGH_WATER (8 * 1024)
 
+/*
+ * On SIGTERM a connection with nothing in progress is not closed at once: a client that
+ * keeps connections open (a load balancer's pool) may have sent a request on it that has
+ * not arrived yet, and would lose it to the close. For this long (at most half of
+ * shutdown_timeout, at most http_read_timeout) such a connection still has a request
+ * answered, with Connection: close; then it is closed.
+ */
+#define DRAIN_IDLE_GRACE_MS 1000
+
 static bool conn_process_input(struct http_conn *c);
 
 /* ---- connection lifetime ---- */
@@ -400,17 +409,32 @@ void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     srv->drained_arg = arg;
     srv->drained_ev = xcheck(event_new(srv->base, -1, 0, on_drained, srv));
     http_accept_stop(srv);
-    /* Idle connections go now; one answering a request closes after its reply. */
+    /* Every reply from now on closes its connection (http_handle() sees srv->draining),
+     * and a connection waits for a request (or the rest of one) at most the grace. */
+    uint64_t grace_ms = DRAIN_IDLE_GRACE_MS;
+    if (grace_ms > srv->cfg->shutdown_timeout_ms / 2)
+        grace_ms = srv->cfg->shutdown_timeout_ms / 2;
+    if (grace_ms > srv->cfg->http_read_timeout_ms)
+        grace_ms = srv->cfg->http_read_timeout_ms;
+    struct timeval tv = clock_ms_to_tv(grace_ms);
+    srv->read_timeout = event_base_init_common_timeout(srv->base, &tv);
+    if (srv->cfg->http_request_timeout_ms > grace_ms)
+        srv->request_timeout = srv->read_timeout;
     struct http_conn *c = srv->conns;
     while (c != NULL) {
         struct http_conn *next = c->next;
         if (c->busy) {
             c->keep_alive = false;
             c->last_request = true;
-        } else if (evbuffer_get_length(c->out) == 0) {
-            conn_close(c);
-        } else {
+        } else if (evbuffer_get_length(c->out) > 0) {
             c->close_after_write = true; /* a reply is still being written */
+        } else if (c->timer_on != HTTP_TIMER_NONE) {
+            /* Idle, or a request arriving: its timer starts again, with the grace. */
+            enum http_conn_timer which = c->timer_on;
+            c->timer_on = HTTP_TIMER_NONE;
+            conn_set_timer(c, which);
+        } else {
+            conn_close(c); /* waits for nothing a timer would end */
         }
         c = next;
     }

@@ -194,7 +194,7 @@ void http_handle(struct http_conn *c, const char *data, size_t len)
         return;
     }
     c->http10 = h.minor_version == 0;
-    c->keep_alive = http_keep_alive(&h);
+    c->keep_alive = http_keep_alive(&h) && !c->srv->draining; /* draining: the last one */
     c->last_request = !c->keep_alive;
     int status = http_route_request(&h, &t);
     if (status != 0) {

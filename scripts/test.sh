@@ -8,9 +8,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-# clang-14 only recommends the compiler-rt package that holds libFuzzer.
+# clang-14 only recommends the compiler-rt package that holds libFuzzer. The load balancer
+# tests run nginx with its stream module and aria2 as a real BitTorrent client; the
+# deployment tests (test_deploy*.py, test_observability.py) lint and validate deploy/ with
+# yamllint, promtool (prometheus), docker-compose and nginx; kubectl, node/npm and
+# systemd-analyze come with the machine (each such test skips, saying so, without them).
 ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format clang \
-    libclang-rt-14-dev || exit 1
+    libclang-rt-14-dev nginx libnginx-mod-stream aria2 yamllint prometheus docker-compose || exit 1
 
 # Style never drifts: every C file as .clang-format says (Debian bookworm's clang-format 14).
 c_files=(common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch] tests/unit/*.c tests/tools/*.c

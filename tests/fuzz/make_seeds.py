@@ -105,7 +105,8 @@ def redis_reply():
 def config():
     with open(os.path.join(HERE, "..", "..", "config.json"), "rb") as f:
         repo = f.read()
-    with open(os.path.join(HERE, "..", "..", "deploy", "starling-config.json"), "rb") as f:
+    with open(os.path.join(HERE, "..", "..", "deploy", "k8s", "base", "starling-config.json"),
+              "rb") as f:
         deploy = f.read()
     return {
         "repo-config": repo,

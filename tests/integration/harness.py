@@ -719,10 +719,13 @@ class Response:
 class Conn:
     """One client connection speaking raw bytes."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT):
+    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT, source=None):
+        # source: the local address to connect from (e.g. "127.0.0.3": another client).
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
+        if source is not None:
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.buf = b""
         self.eof = False

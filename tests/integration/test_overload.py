@@ -60,16 +60,27 @@ def evalsha_calls(redis):
 
 
 def shipped_redis_policy():
-    """The maxmemory-policy of the shipped Redis: deploy/redis.yaml's, which scripts/run.sh
-    must use too."""
-    with open(os.path.join(source_dir(), "deploy", "redis.yaml")) as f:
+    """The maxmemory-policy of the shipped Redis: that of every Redis deploy/ runs (the
+    Kubernetes overlays' redis.conf, docker-compose.yml), which scripts/run.sh must use
+    too."""
+    found = set()
+    for overlay in ("single-redis", "redis-cluster"):
+        with open(os.path.join(source_dir(), "deploy", "k8s", "overlays", overlay,
+                               "redis.conf")) as f:
+            m = re.search(r"^maxmemory-policy ([a-z-]+)$", f.read(), re.M)
+        assert m, "deploy/k8s/overlays/%s/redis.conf sets no maxmemory-policy" % overlay
+        found.add(m.group(1))
+    with open(os.path.join(source_dir(), "deploy", "docker-compose.yml")) as f:
         m = re.search(r'"--maxmemory-policy", "([a-z-]+)"', f.read())
-    assert m, "deploy/redis.yaml sets no --maxmemory-policy"
+    assert m, "deploy/docker-compose.yml sets no --maxmemory-policy"
+    found.add(m.group(1))
+    assert len(found) == 1, "deploy/ ships different maxmemory-policies: %s" % found
+    policy = found.pop()
     with open(os.path.join(source_dir(), "scripts", "run.sh")) as f:
         run = f.read()
-    assert run.count("--maxmemory-policy " + m.group(1)) == 2, \
-        "scripts/run.sh starts Redis without --maxmemory-policy %s" % m.group(1)
-    return m.group(1)
+    assert run.count("--maxmemory-policy " + policy) == 2, \
+        "scripts/run.sh starts Redis without --maxmemory-policy %s" % policy
+    return policy
 
 
 def info_field(redis, section, name):

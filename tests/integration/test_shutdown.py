@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Conn, RedisServer, Starling, announce_reply, announce_target,
-                     build_request, random_hash, random_peer_id, require_binary)
+                     build_request, random_hash, random_peer_id, require_binary, wait_until)
 
 
 class ShutdownTest(unittest.TestCase):
@@ -63,6 +63,35 @@ class ShutdownTest(unittest.TestCase):
         self.conn(t.port).send(b"GET /annou")  # half a request line
         time.sleep(0.2)
         self.terminate(t)
+
+    def test_request_on_idle_keep_alive_connection_answered(self):
+        # A load balancer's pooled connection is idle when SIGTERM lands, and the balancer
+        # sends a request on it a moment later (it cannot know yet): the request is answered
+        # (Connection: close), not lost to a closed socket.
+        t = self.start()
+        c = self.conn(t.port)
+        r = c.request(announce_target(random_hash(), random_peer_id(), 5003))
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.header("connection"))
+        t.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "draining connections" in t.log(), 5.0, what="the drain to start")
+        time.sleep(0.1)
+        h, p = random_hash(), random_peer_id()
+        r = c.request(announce_target(h, p, 5004))
+        self.assertEqual(r.body, announce_reply(0, 1))
+        self.assertEqual(r.header("connection"), "close")
+        self.assertTrue(c.wait_closed(2.0))
+        self.terminate(t)
+
+    def test_idle_connections_closed_within_the_grace(self):
+        # ... and a pooled connection that stays silent is closed after a short grace
+        # (DRAIN_IDLE_GRACE_MS), not after http_read_timeout.
+        t = self.start({"http_read_timeout": "30s"})
+        c = self.conn(t.port)
+        c.request(announce_target(random_hash(), random_peer_id(), 5005))
+        elapsed = self.terminate(t)
+        self.assertTrue(c.wait_closed(0.1))
+        self.assertLess(elapsed, 4.0)
 
     def test_storage_call_in_flight(self):
         # command_timeout longer than the test: the call is still owed when SIGTERM lands.
