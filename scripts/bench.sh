@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark starling against opentracker, side by side in one run, on loopback only.
 #
-#   scripts/bench.sh
+#   scripts/bench.sh          every mode below, then the scale section
+#   scripts/bench.sh scale    the scale section only (= BENCH_MODES=scale)
 #
 # Environment knobs (defaults in brackets):
 #   BENCH_SECONDS      length of each measured wrk run                  [10]
@@ -13,10 +14,13 @@
 #   BENCH_MODES        modes to run, space/comma separated; "http" and "udp" name groups,
 #                      "none" runs no main mode (e.g. with BENCH_UDP_OPTIONS=1 only)
 #                      [announce-close announce-ka scrape-close announce-close-c8
-#                       udp-announce udp-scrape]  (also available: udp-announce-c8)
+#                       udp-announce udp-scrape scale]  (also available: udp-announce-c8)
 #   BENCH_UDP_SOCKETS  udpload sockets (distinct source ports / clients)  [16]
 #   BENCH_UDP_OPTIONS  1: also measure starling's UDP options, starling only (+~40 s):
 #                      udp_batch_size 1 vs 32, one process vs two with udp_reuseport  [0]
+#   BENCH_SCALE_ROWS   rows of the scale section   [single cluster two-frontends single-again]
+#   BENCH_SCALE_REDIS_CONNECTIONS  redis.connections of the scale section's frontends
+#                      (per node on a cluster)  [the default, 2]
 #
 #   Quick UDP-only iteration:  BENCH_MODES=udp BENCH_WARMUP=2 BENCH_SECONDS=5 scripts/bench.sh
 #
@@ -52,7 +56,15 @@
 #     redis-server stay on core 0, so all rows have the same CPU budget;
 #   - reports requests/s, p50/p99 latency, errors, requests per CPU-second of the tracker's
 #     own processes (utime+stime from /proc/PID/stat; starling = frontend + its redis-server),
-#     the ratios starling/opentracker, and starling's Redis memory per stored peer.
+#     the ratios starling/opentracker, and starling's Redis memory per stored peer;
+#   - scale (starling only; scripts/bench/scale.sh): the same announce load (HTTP keep-alive
+#     through wrk -t2, and UDP through udpload) against starling on one redis-server, on a
+#     Redis Cluster of 3 masters (no replicas), and with two frontends on one redis-server,
+#     each row with fresh processes and the same warm-up, every tracker process (frontends
+#     and every redis-server) on core 0: the same core budget. It prints requests per
+#     CPU-second of all of them per row and the ratios cluster/single (the cluster's
+#     overhead; the aim is >= 0.9) and two frontends/one. A row whose frontend refuses
+#     the sanity announces (a build without cluster routing) is reported and skipped.
 #
 # Everything lives in a mktemp -d directory removed on exit; only the processes this script
 # started are stopped, by PID. Every load run is bounded (wrk -d, plus `timeout`).
@@ -83,27 +95,41 @@ done
 HTTP_MODES=(announce-close announce-ka scrape-close announce-close-c8)
 UDP_MODES=(udp-announce udp-scrape)
 MODES=()
-mode_list=${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]}}
+SCALE=0
+case ${1:-} in
+  "") ;;
+  scale) (($# == 1)) || die "usage: scripts/bench.sh [scale]"; BENCH_MODES=scale ;;
+  *) die "usage: scripts/bench.sh [scale] (other choices are environment variables: see the header)" ;;
+esac
+mode_list=${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]} scale}
 for m in ${mode_list//,/ }; do
   case $m in
     http) MODES+=("${HTTP_MODES[@]}") ;;
     udp) MODES+=("${UDP_MODES[@]}") ;;
     none) ;;
+    scale) SCALE=1 ;;
     announce-close|announce-ka|scrape-close|announce-close-c8|udp-announce|udp-scrape|udp-announce-c8)
       MODES+=("$m") ;;
-    *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8; groups: http udp none)" ;;
+    *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8 scale; groups: http udp none)" ;;
   esac
 done
 HAS_HTTP=0; HAS_UDP=$UDP_OPTS
 for m in "${MODES[@]}"; do
   if [[ $m == udp-* ]]; then HAS_UDP=1; else HAS_HTTP=1; fi
 done
-((${#MODES[@]} > 0 || UDP_OPTS)) || die "nothing to run: BENCH_MODES=none without BENCH_UDP_OPTIONS=1"
+# MAIN: the starling/opentracker comparison runs (else only the scale section).
+MAIN=$(( ${#MODES[@]} > 0 || UDP_OPTS ))
+((MAIN || SCALE)) || die "nothing to run: BENCH_MODES=none without BENCH_UDP_OPTIONS=1"
 case "$ONLY" in
   "") SYSTEMS=(opentracker starling) ;;
   opentracker|starling) SYSTEMS=("$ONLY") ;;
   *) die "BENCH_ONLY must be opentracker or starling" ;;
 esac
+if ((SCALE)) && [[ $ONLY == opentracker ]]; then
+  ((MAIN)) || die "the scale section measures starling only (BENCH_ONLY=opentracker)"
+  SCALE=0
+fi
+((MAIN)) || SYSTEMS=(starling)
 has_sys() { [[ " ${SYSTEMS[*]} " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- dependencies
@@ -140,7 +166,7 @@ if has_sys starling && [[ ! -x $BIN ]]; then
   [[ -x $BIN ]] || die "build produced no $BIN"
 fi
 UDPLOAD="$ROOT/build/tests/tools/udpload"
-if ((HAS_UDP)) && [[ ! -x $UDPLOAD || $ROOT/tests/tools/udpload.c -nt $UDPLOAD ]]; then
+if ((HAS_UDP || SCALE)) && [[ ! -x $UDPLOAD || $ROOT/tests/tools/udpload.c -nt $UDPLOAD ]]; then
   need_pkgs cmake gcc make pkg-config libhiredis-dev libevent-dev libjansson-dev libcmocka-dev
   echo "bench: building udpload" >&2
   (cd "$ROOT" && { [[ -f build/CMakeCache.txt ]] \
@@ -224,7 +250,7 @@ HN=$(tail -n1 "$TMP/whitelist.txt")
 
 # ---------------------------------------------------------------- start trackers
 declare -A URL CPU_PIDS UDPPORT
-if has_sys opentracker; then
+if ((MAIN)) && has_sys opentracker; then
   OTDIR="$TMP/opentracker"; mkdir -m 755 "$OTDIR"
   install -m 644 "$TMP/whitelist.txt" "$OTDIR/whitelist.txt"
   OTPORT=$(free_port)
@@ -236,7 +262,7 @@ if has_sys opentracker; then
   UDPPORT[opentracker]=$OTPORT
   CPU_PIDS[opentracker]="$OTPID"
 fi
-if has_sys starling; then
+if ((MAIN)) && has_sys starling; then
   RPORT=$(free_port)
   "${PIN_TRACKER[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
@@ -304,7 +330,7 @@ sanity() {   # sanity SYSTEM: one announce (twice, second must see the first) an
   curl -sS -m 5 -o /dev/null "$u/announce?$q&port=6882&peer_id=-SANITY-000000000002&event=stopped" || true
   echo "bench: $sys sanity ok (${URL[$sys]})" >&2
 }
-if ((HAS_HTTP)); then
+if ((MAIN && HAS_HTTP)); then
   for s in "${SYSTEMS[@]}"; do sanity "$s"; done
 fi
 
@@ -366,7 +392,7 @@ udp_sanity() {
   [[ $out != WARN* ]] || echo "bench: warning: $sys: UDP sanity: ${out#WARN }" >&2
   echo "bench: $sys UDP sanity ok (udp://127.0.0.1:${UDPPORT[$sys]})" >&2
 }
-if ((HAS_UDP)); then
+if ((MAIN && HAS_UDP)); then
   for s in "${SYSTEMS[@]}"; do udp_sanity "$s"; done
 fi
 
@@ -440,6 +466,14 @@ run_udp() {
     "connects ${R[$label,$mode,connects]}, ${R[$label,$mode,peers_per_reply]} peers/reply;" \
     "udpload CPU ${R[$label,$mode,cpu_s]} s" >&2
 }
+
+# ---------------------------------------------------------------- scale section only
+# shellcheck source=scripts/bench/scale.sh
+. "$ROOT/scripts/bench/scale.sh"
+if ((!MAIN)); then
+  scale_section
+  exit 0
+fi
 
 # announce-close-c8: 8 connections instead of $CONNS, below saturation, for latency: at
 # saturation latency is just connections / throughput (Little's law).
@@ -587,4 +621,10 @@ echo "req/CPU-s = requests / (utime+stime of the tracker's processes; starling: 
 if ((HAS_UDP)); then
   echo "UDP: errors = timeouts (no reply within 1 s) + error replies + malformed replies; req/s"
   echo "     counts announce/scrape replies (connects not counted); latency from send to reply."
+fi
+if ((SCALE)); then
+  # The comparison's trackers go first: the scale rows have core 0 to themselves.
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  echo
+  scale_section
 fi

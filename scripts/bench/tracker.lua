@@ -69,9 +69,18 @@ end
 
 local threads = {}
 local tcount = 0
+-- BENCH_WRK_TARGETS="host:port,host:port": wrk thread k connects to the k-th (round
+-- robin), so one wrk loads several frontends (bench.sh's scale section).
 function setup(thread)
   tcount = tcount + 1
   thread:set("tnum", tcount)
+  local targets = os.getenv("BENCH_WRK_TARGETS")
+  if targets and targets ~= "" then
+    local list = {}
+    for t in string.gmatch(targets, "[^,]+") do list[#list + 1] = t end
+    local host, port = list[(tcount - 1) % #list + 1]:match("^(.+):(%d+)$")
+    thread.addr = wrk.lookup(host, port)[1]
+  end
   table.insert(threads, thread)
 end
 

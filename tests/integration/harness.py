@@ -26,6 +26,7 @@ STORAGE_UNAVAILABLE = "storage unavailable, retry later"
 # Config variables of starling: scrubbed from the children's environment so the
 # developer's shell cannot change what a test runs.
 STARLING_ENV_VARS = ("STARLING_CONFIG", "STARLING_REDIS_URL", "STARLING_REDIS_PASSWORD",
+                     "STARLING_REDIS_CLUSTER_NODES",
                      "STARLING_HTTP_LISTEN_ADDR", "STARLING_LOG_LEVEL", "STARLING_LOG_FILE",
                      "STARLING_METRICS_LISTEN_ADDR", "STARLING_AGGREGATOR_INTERVAL",
                      "STARLING_UDP_LISTEN_ADDR", "STARLING_UDP_SECRET",

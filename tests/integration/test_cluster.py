@@ -3,70 +3,20 @@ separately, purges expired peers on every node, and publishes totals that cover 
 them, each key written on the node that owns its slot; and it keeps doing so while slots
 migrate and a master joins (issue 9, item 9).
 
-(The frontends do not speak Redis Cluster yet: swarms are written here directly, in
-starling's layout, on the node that owns each swarm's slot.)"""
+(Swarms are written here directly, in starling's layout, on the node that owns each
+swarm's slot; the frontends on a cluster are tested in test_cluster_frontend.py.)"""
 
 import os
-import shutil
 import struct
-import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Aggregator, RedisError, RedisServer, RespClient, random_hash,
-                     random_peer_id, require_aggregator, require_binary, wait_until)
-
-
-def cluster_port():
-    """A free port P (<= 55535) whose cluster bus port P + 10000 is free too."""
-    import random
-    import socket
-    for _ in range(200):
-        port = random.randint(20000, 30000)
-        socks = []
-        try:
-            for p in (port, port + 10000):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free port pair for a cluster node")
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
-    return crc
-
-
-def key_slot(key):
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    return crc16(key) & 16383
-
-
-def cluster_node():
-    """A redis-server with cluster mode on, started (not yet in any cluster)."""
-    node = RedisServer(port=cluster_port())
-    with open(node.conf_path, "a") as f:
-        f.write("cluster-enabled yes\n")
-        f.write("cluster-config-file %s\n" % os.path.join(node.dir, "nodes.conf"))
-        f.write("cluster-node-timeout 2000\n")
-    return node.start()
+from harness import (Aggregator, RedisError, RespClient, random_hash, random_peer_id,
+                     require_aggregator, require_binary, wait_until)
+from redis_cluster import RedisCluster, key_slot
 
 
 class ClusterTestCase(unittest.TestCase):
@@ -76,31 +26,13 @@ class ClusterTestCase(unittest.TestCase):
     def setUpClass(cls):
         require_binary()
         require_aggregator()
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            raise unittest.SkipTest("redis-cli not installed")
-        cls.nodes = []
-        try:
-            for _ in range(3):
-                cls.nodes.append(cluster_node())
-            r = subprocess.run([cli, "--cluster", "create"]
-                               + ["127.0.0.1:%d" % n.port for n in cls.nodes]
-                               + ["--cluster-replicas", "0", "--cluster-yes"],
-                               capture_output=True, text=True, timeout=30)
-            if r.returncode != 0:
-                raise AssertionError("cluster create failed: " + r.stdout + r.stderr)
-
-            def ok():
-                return all(b"cluster_state:ok" in n.call("CLUSTER", "INFO") for n in cls.nodes)
-            wait_until(ok, 15.0, interval=0.1, what="cluster_state:ok on every node")
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.cluster = RedisCluster(masters=3, replicas_per_master=0, node_timeout_ms=2000)
+        cls.cluster.start()
+        cls.nodes = list(cls.cluster.nodes)  # the three masters; nodes added later are not
 
     @classmethod
     def tearDownClass(cls):
-        for node in getattr(cls, "nodes", []):
-            node.cleanup()
+        cls.cluster.stop_all()
 
     def owner(self, key):
         """The node serving key's slot (CLUSTER SLOTS)."""
@@ -223,8 +155,7 @@ class TopologyChangeTest(ClusterTestCase):
     SWARMS = 600
 
     def setUp(self):
-        self.extra = []
-        self.addCleanup(lambda: [n.cleanup() for n in self.extra])
+        self.extra = []  # nodes added by the test (stopped with the cluster)
 
     def masters(self):
         return self.nodes + self.extra
@@ -283,9 +214,9 @@ class TopologyChangeTest(ClusterTestCase):
             node.call("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
 
     def add_master(self):
-        node = cluster_node()
+        node = self.cluster.new_node()
         self.extra.append(node)
-        self.nodes[0].call("CLUSTER", "MEET", "127.0.0.1", node.port)
+        self.nodes[0].call("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
 
         def known():
             for n in self.masters():
