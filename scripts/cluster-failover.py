@@ -30,6 +30,7 @@ Needs: redis-server, redis-cli (Debian redis-server, redis-tools), a built starl
 import argparse
 import collections
 import os
+import re
 import sys
 import time
 
@@ -186,14 +187,27 @@ def main():
                      sum(moved.values()), fmt_counts(failed_only(load.counts(since=t0))),
                      sum(load.problems(since=t0).values())))
         load.stop()
-        print("frontend log: %d warnings/errors" % sum(
-            1 for line in fe.log().splitlines() if "level=warn" in line or "level=error" in line))
+        print_log_summary(fe.log())
     finally:
         if load is not None:
             load.stop()
         if fe is not None:
             fe.cleanup()
         cluster.stop_all()
+
+
+def print_log_summary(log):
+    """The frontend's warnings and errors, counted per message (addresses and numbers
+    folded), so that what a failover logs is read rather than only counted."""
+    kinds = collections.Counter()
+    for line in log.splitlines():
+        if "level=warn" not in line and "level=error" not in line:
+            continue
+        msg = line.split("msg=", 1)[-1] if "msg=" in line else line
+        kinds[re.sub(r"[0-9]+", "N", msg)[:160]] += 1
+    print("frontend log: %d warnings/errors" % sum(kinds.values()))
+    for msg, n in kinds.most_common(12):
+        print("  %5d  %s" % (n, msg))
 
 
 if __name__ == "__main__":

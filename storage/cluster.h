@@ -20,7 +20,10 @@
 struct redisReply;
 struct sync_conn;
 
-#define CLUSTER_MAX_NODES 64
+/* Masters one process keeps at once: at 20-30k announces/s per master (README "Running at
+ * scale"), 256 is several million announces/s, beyond what one cluster is sized for, and
+ * costs about 100 KiB per slot map and per frontend pool. */
+#define CLUSTER_MAX_NODES 256
 #define CLUSTER_HOST_LEN 256
 
 struct cluster_addr {

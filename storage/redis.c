@@ -449,6 +449,7 @@ static size_t node_room(const struct node *n, bool *any)
 int redis_pool_room(struct redis_pool *pool, size_t n, const char *const *keys, const size_t *lens)
 {
     size_t need[CLUSTER_MAX_NODES] = {0};
+    size_t nodes_used = 0; /* need[] beyond this is 0 */
     if (pool->closing)
         return REDIS_DOWN;
     for (size_t i = 0; i < n; i++) {
@@ -457,8 +458,10 @@ int redis_pool_room(struct redis_pool *pool, size_t n, const char *const *keys, 
         if (node == NULL)
             return REDIS_DOWN;
         need[node->index]++;
+        if (node->index >= nodes_used)
+            nodes_used = node->index + 1;
     }
-    for (size_t i = 0; i < CLUSTER_MAX_NODES; i++) {
+    for (size_t i = 0; i < nodes_used; i++) {
         bool any;
         if (need[i] == 0)
             continue;

@@ -170,12 +170,13 @@ static void test_full_map(void **state)
         snprintf(host, sizeof(host), "node%u", i);
         assert_int_equal(slot_map_assign(&map, i, i, host, 7000), (int)i);
     }
-    assert_int_equal(slot_map_assign(&map, 100, 200, "one-too-many", 7000), -1);
+    const unsigned past = CLUSTER_MAX_NODES + 100; /* slots no node holds yet */
+    assert_int_equal(slot_map_assign(&map, past, past + 100, "one-too-many", 7000), -1);
     assert_int_equal(map.nnodes, CLUSTER_MAX_NODES);
-    assert_int_equal(slot_map_node_of_slot(&map, 100), -1);
+    assert_int_equal(slot_map_node_of_slot(&map, past), -1);
     /* A known node still takes more slots. */
-    assert_int_equal(slot_map_assign(&map, 100, 200, "node7", 7000), 7);
-    assert_int_equal(slot_map_node_of_slot(&map, 150), 7);
+    assert_int_equal(slot_map_assign(&map, past, past + 100, "node7", 7000), 7);
+    assert_int_equal(slot_map_node_of_slot(&map, past + 50), 7);
 }
 
 static void test_cluster_slots_reply(void **state)
@@ -339,7 +340,7 @@ static void test_walk_is_bounded(void **state)
         slot_map_clear(&map); /* every refresh a whole new set of masters */
         for (unsigned i = 0; i < CLUSTER_MAX_NODES; i++) {
             char host[16];
-            snprintf(host, sizeof(host), "h%u", round * 100 + i);
+            snprintf(host, sizeof(host), "h%u", round * CLUSTER_MAX_NODES + i); /* all new */
             slot_map_assign(&map, i, i, host, 1);
         }
         for (int node; (node = walk_next(&fresh)) >= 0;)
