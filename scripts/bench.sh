@@ -628,8 +628,8 @@ if ((UDP_OPTS)) && has_sys starling; then
   OPT_ROWS+=(default2)
 fi
 
-if has_workload steady; then count_peers steady; fi
-if has_workload churn; then
+if has_workload steady || ((UDP_OPTS)); then count_peers steady; fi
+if [[ " ${RUNS[*]}" == *@churn* ]]; then
   for r in "${RUNS[@]}"; do [[ $r != *@churn ]] || run_main "$r"; done
   count_peers churn
 fi
@@ -652,7 +652,7 @@ done
 # us_per SECONDS REQUESTS: CPU microseconds per request
 us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n + 0 > 0 && c != "") printf "%.1f", c * 1e6 / n; else print "n/a" }'; }
 if ((${#REPORT_RUNS[@]})); then
-  printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %9s %9s %9s\n' system workload mode "req/s" \
+  printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' system workload mode "req/s" \
     "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s" "CPU us/rq" "fe us/rq" "redis us/rq"
   for r in "${REPORT_RUNS[@]}"; do
     for s in "${SYSTEMS[@]}"; do
@@ -663,7 +663,7 @@ if ((${#REPORT_RUNS[@]})); then
       else
         fe_us=-; rd_us=-
       fi
-      printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %9s %9s %9s\n' "$s" "${r#*@}" "${r%@*}" \
+      printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' "$s" "${r#*@}" "${r%@*}" \
         "${R[$s,$r,rps]}" "${R[$s,$r,p50_ms]}" "${R[$s,$r,p99_ms]}" "${R[$s,$r,errs]}" "$rderr" \
         "${R[$s,$r,rpc]}" "$(us_per "${R[$s,$r,cpu]}" "${R[$s,$r,requests]}")" "$fe_us" "$rd_us"
     done
@@ -718,10 +718,12 @@ if ((HAS_HTTP)); then
   echo "         closes after every reply without sending \"Connection: close\", so it shows ~1 per request."
 fi
 echo "req/CPU-s = requests / (utime+stime of the tracker's processes; starling: frontend + redis-server)."
-echo "CPU us/rq = that CPU time in microseconds per request; starling's split: fe us/rq = the frontend's,"
-echo "         redis us/rq = its redis-server's (CPU s / requests). st/ot = starling / opentracker."
-echo "workload: steady = each peer re-announces in its own torrent; churn = every announce names a"
-echo "         fresh Zipf torrent (nearly every announce inserts a new swarm member); scrapes: steady."
+if ((${#REPORT_RUNS[@]})); then
+  echo "CPU us/rq = that CPU time in microseconds per request; starling's split: fe us/rq = the frontend's,"
+  echo "         redis us/rq = its redis-server's (CPU s / requests). st/ot = starling / opentracker."
+  echo "workload: steady = each peer re-announces in its own torrent; churn = every announce names a"
+  echo "         fresh Zipf torrent (nearly every announce inserts a new swarm member); scrapes: steady."
+fi
 if ((HAS_UDP)); then
   echo "UDP: errors = timeouts (no reply within 1 s) + error replies + malformed replies; req/s"
   echo "     counts announce/scrape replies (connects not counted); latency from send to reply."
