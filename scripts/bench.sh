@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Benchmark starling against opentracker, side by side in one run, on loopback only.
 #
-#   scripts/bench.sh          every mode below, then the scale section
+#   scripts/bench.sh          every mode below in both workloads, then the scale section
 #   scripts/bench.sh scale    the scale section only (= BENCH_MODES=scale)
+#   BENCH_QUICK=1 scripts/bench.sh   quick form for iterating (see BENCH_QUICK)
 #
 # Environment knobs (defaults in brackets):
-#   BENCH_SECONDS      length of each measured wrk run                  [10]
-#   BENCH_WARMUP       warm-up seconds per tracker before measuring    [5]
+#   BENCH_QUICK        1: quick form for iterating: warm-up 2 s, 3 s per run, and no scale
+#                      section unless BENCH_MODES names it (or `scripts/bench.sh scale`);
+#                      BENCH_SECONDS / BENCH_WARMUP still override       [0]
+#   BENCH_WORKLOADS    workloads of the announce modes, space/comma separated  [steady churn]
+#                        steady  each simulated peer stays in one torrent (TOR[p], Zipf) and
+#                                re-announces: most announces update an existing entry
+#                        churn   every announce names a torrent drawn afresh by Zipf, so
+#                                nearly every announce inserts a new swarm member (peers
+#                                hopping between torrents); same peers, seed and event mix
+#                      The scrape modes (scrape-close, udp-scrape) run with steady only (a
+#                      scrape names no peer), and are skipped when steady is not listed. All
+#                      steady runs go first (mode order as below), then the churn runs.
+#   BENCH_SECONDS      length of each measured wrk run                  [10; quick: 3]
+#   BENCH_WARMUP       warm-up seconds per tracker before measuring    [5; quick: 2]
 #   BENCH_TORRENTS     info_hashes, Zipf (s=1) popularity             [100000] (max 3000000)
 #   BENCH_PEERS        simulated peer pool                             [100000]
 #   BENCH_CONNECTIONS  wrk connections (one wrk thread)                [64]
@@ -22,7 +35,9 @@
 #   BENCH_SCALE_REDIS_CONNECTIONS  redis.connections of the scale section's frontends
 #                      (per node on a cluster)  [the default, 2]
 #
-#   Quick UDP-only iteration:  BENCH_MODES=udp BENCH_WARMUP=2 BENCH_SECONDS=5 scripts/bench.sh
+#   Quick UDP-only iteration:  BENCH_QUICK=1 BENCH_MODES=udp scripts/bench.sh
+#   One tracker, one workload: BENCH_QUICK=1 BENCH_ONLY=starling BENCH_WORKLOADS=churn \
+#                              BENCH_MODES=udp-announce scripts/bench.sh
 #
 # What it does:
 #   - installs wrk, opentracker, redis-server, curl, python3 if missing (apt-get), builds
@@ -32,8 +47,9 @@
 #     redis-server and starling on free loopback ports, all pinned to core 0
 #     (taskset -c 0); wrk runs pinned to core 1;
 #   - checks that each tracker answers one announce and one scrape properly;
-#   - warms each tracker up (announces, keep-alive), then per mode and tracker runs
-#     wrk -t1 -c$BENCH_CONNECTIONS -d${BENCH_SECONDS}s:
+#   - warms each tracker up (steady announces, keep-alive), then per mode, workload and
+#     tracker (the same requests for both trackers) runs wrk -t1 -c$BENCH_CONNECTIONS
+#     -d${BENCH_SECONDS}s:
 #       announce-close  announces with "Connection: close" (one connection per announce,
 #                       as real clients do)
 #       announce-ka     announces on keep-alive connections
@@ -54,12 +70,17 @@
 #     udp_batch_size 1 (no recvmmsg/sendmmsg batching), two frontends sharing the UDP port
 #     with udp_reuseport, and the default again (run-to-run noise). Every frontend and the
 #     redis-server stay on core 0, so all rows have the same CPU budget;
-#   - reports requests/s, p50/p99 latency, errors, requests per CPU-second of the tracker's
-#     own processes (utime+stime from /proc/PID/stat; starling = frontend + its redis-server),
-#     the ratios starling/opentracker, and starling's Redis memory per stored peer;
-#   - scale (starling only; scripts/bench/scale.sh): the same announce load (HTTP keep-alive
-#     through wrk -t2, and UDP through udpload) against starling on one redis-server, on a
-#     Redis Cluster of 3 masters (no replicas), and with two frontends on one redis-server,
+#   - reports per mode and workload (a `workload` column): requests/s, p50/p99 latency,
+#     errors, requests per CPU-second of the tracker's own processes (utime+stime from
+#     /proc/PID/stat; starling = frontend + its redis-server), CPU µs per request (CPU s /
+#     requests; for starling also split: frontend µs and redis-server µs per request), the
+#     ratios starling/opentracker (req/s and req/CPU-s) per mode and workload, and starling's
+#     stored peers and Redis memory per stored peer after the steady runs and again after
+#     the churn runs (churn must leave many more stored peers);
+#   - scale (starling only; scripts/bench/scale.sh; steady workload only): the same
+#     announce load (HTTP keep-alive through wrk -t2, and UDP through udpload) against
+#     starling on one redis-server, on a Redis Cluster of 3 masters (no replicas), and with
+#     two frontends on one redis-server,
 #     each row with fresh processes and the same warm-up, every tracker process (frontends
 #     and every redis-server) on core 0: the same core budget. It prints requests per
 #     CPU-second of all of them per row and the ratios cluster/single (the cluster's
@@ -74,8 +95,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LUA="$ROOT/scripts/bench/tracker.lua"
 HASHES="$ROOT/scripts/bench/hashes.py"
 
-DUR=${BENCH_SECONDS:-10}
-WARMUP=${BENCH_WARMUP:-5}
+QUICK=${BENCH_QUICK:-0}
+[[ $QUICK == 0 || $QUICK == 1 ]] || { echo "bench: BENCH_QUICK must be 0 or 1" >&2; exit 1; }
+if ((QUICK)); then
+  DUR=${BENCH_SECONDS:-3}
+  WARMUP=${BENCH_WARMUP:-2}
+else
+  DUR=${BENCH_SECONDS:-10}
+  WARMUP=${BENCH_WARMUP:-5}
+fi
 TORRENTS=${BENCH_TORRENTS:-100000}
 PEERS=${BENCH_PEERS:-100000}
 CONNS=${BENCH_CONNECTIONS:-64}
@@ -101,7 +129,11 @@ case ${1:-} in
   scale) (($# == 1)) || die "usage: scripts/bench.sh [scale]"; BENCH_MODES=scale ;;
   *) die "usage: scripts/bench.sh [scale] (other choices are environment variables: see the header)" ;;
 esac
-mode_list=${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]} scale}
+if ((QUICK)); then
+  mode_list=${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]}}
+else
+  mode_list=${BENCH_MODES:-${HTTP_MODES[*]} ${UDP_MODES[*]} scale}
+fi
 for m in ${mode_list//,/ }; do
   case $m in
     http) MODES+=("${HTTP_MODES[@]}") ;;
@@ -113,13 +145,38 @@ for m in ${mode_list//,/ }; do
     *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8 scale; groups: http udp none)" ;;
   esac
 done
+WORKLOADS=()
+workload_list=${BENCH_WORKLOADS:-steady churn}
+for w in ${workload_list//,/ }; do
+  case $w in
+    steady|churn) [[ " ${WORKLOADS[*]} " == *" $w "* ]] || WORKLOADS+=("$w") ;;
+    *) die "BENCH_WORKLOADS: unknown workload '$w' (steady churn)" ;;
+  esac
+done
+((${#WORKLOADS[@]})) || die "BENCH_WORKLOADS names no workload (steady churn)"
+has_workload() { [[ " ${WORKLOADS[*]} " == *" $1 "* ]]; }
+# RUNS: "MODE@WORKLOAD" in the order they run: every steady run first (mode order, today's
+# request sequences), then the churn runs; a scrape mode runs with steady only.
+RUNS=()
+for w in steady churn; do
+  has_workload "$w" || continue
+  for m in "${MODES[@]}"; do
+    [[ $w == steady || $m != *scrape* ]] || continue
+    RUNS+=("$m@$w")
+  done
+done
+if ! has_workload steady; then
+  for m in "${MODES[@]}"; do
+    [[ $m != *scrape* ]] || echo "bench: $m runs with the steady workload only: skipped" >&2
+  done
+fi
 HAS_HTTP=0; HAS_UDP=$UDP_OPTS
-for m in "${MODES[@]}"; do
-  if [[ $m == udp-* ]]; then HAS_UDP=1; else HAS_HTTP=1; fi
+for r in "${RUNS[@]}"; do
+  if [[ $r == udp-* ]]; then HAS_UDP=1; else HAS_HTTP=1; fi
 done
 # MAIN: the starling/opentracker comparison runs (else only the scale section).
-MAIN=$(( ${#MODES[@]} > 0 || UDP_OPTS ))
-((MAIN || SCALE)) || die "nothing to run: BENCH_MODES=none without BENCH_UDP_OPTIONS=1"
+MAIN=$(( ${#RUNS[@]} > 0 || UDP_OPTS ))
+((MAIN || SCALE)) || die "nothing to run: no mode (BENCH_MODES, BENCH_WORKLOADS) and no BENCH_UDP_OPTIONS=1"
 case "$ONLY" in
   "") SYSTEMS=(opentracker starling) ;;
   opentracker|starling) SYSTEMS=("$ONLY") ;;
@@ -397,74 +454,82 @@ if ((MAIN && HAS_UDP)); then
 fi
 
 # ---------------------------------------------------------------- wrk runs
-declare -A R   # R[sys,mode,key]
-run_wrk() {   # run_wrk SYSTEM MODE SECONDS SEED -> fills R[SYSTEM,MODE,*]
-  local sys=$1 mode=$2 secs=$3 seed=$4 kind hdr=() t0 t1 out line kv conns=$CONNS
+declare -A R   # R[sys,mode,key]; main runs: R[sys,MODE@WORKLOAD,key]
+# run_wrk SYSTEM MODE SECONDS SEED [WORKLOAD] -> fills R[SYSTEM,MODE,*], or with a
+# WORKLOAD (steady | churn, passed to tracker.lua) R[SYSTEM,MODE@WORKLOAD,*]
+run_wrk() {
+  local sys=$1 mode=$2 secs=$3 seed=$4 wl=${5:-} kind hdr=() t0 t1 out line kv conns=$CONNS
+  local key=$2${5:+@$5}
   case $mode in
     announce-close) kind=announce; hdr=(-H "Connection: close") ;;
     announce-close-c8) kind=announce; hdr=(-H "Connection: close"); conns=8 ;;
     announce-ka|warmup) kind=announce ;;
     scrape-close) kind=scrape; hdr=(-H "Connection: close") ;;
   esac
-  out="$TMP/wrk-$sys-$mode.txt"
+  out="$TMP/wrk-$sys-$key.txt"
   local pids b=() split="" i
   read -r -a pids <<<"${CPU_PIDS[$sys]}"
   for i in "${pids[@]}"; do b+=("$(cpu_ticks "$i")"); done
-  alive "${pids[@]}" || die "$sys died before $mode"
+  alive "${pids[@]}" || die "$sys died before $key"
   t0=$(cpu_ticks "${pids[@]}")
   timeout -k 5 $((secs + 60)) "${PIN_WRK[@]}" wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" \
-    -s "$LUA" "${URL[$sys]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" >"$out" 2>&1 \
-    || { cat "$out" >&2; die "wrk failed against $sys ($mode)"; }
+    -s "$LUA" "${URL[$sys]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" ${wl:+"$wl"} >"$out" 2>&1 \
+    || { cat "$out" >&2; die "wrk failed against $sys ($key)"; }
   t1=$(cpu_ticks "${pids[@]}")
   for i in "${!pids[@]}"; do
     split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
   done
-  alive "${pids[@]}" || die "$sys died during $mode"
-  line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($sys $mode)"; }
-  for kv in ${line#BENCHRESULT }; do R[$sys,$mode,${kv%%=*}]=${kv#*=}; done
-  R[$sys,$mode,cpu]=$(awk -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')
-  R[$sys,$mode,rpc]=$(awk -v n="${R[$sys,$mode,requests]}" -v c="${R[$sys,$mode,cpu]}" \
+  alive "${pids[@]}" || die "$sys died during $key"
+  line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($sys $key)"; }
+  for kv in ${line#BENCHRESULT }; do R[$sys,$key,${kv%%=*}]=${kv#*=}; done
+  R[$sys,$key,cpu]=$(awk -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')
+  R[$sys,$key,split]=${split# }
+  R[$sys,$key,rpc]=$(awk -v n="${R[$sys,$key,requests]}" -v c="${R[$sys,$key,cpu]}" \
     'BEGIN { if (c > 0) printf "%.0f", n / c; else print "n/a" }')
-  echo "bench: $sys $mode: ${R[$sys,$mode,rps]} req/s, p99 ${R[$sys,$mode,p99_ms]} ms," \
-    "tracker CPU ${R[$sys,$mode,cpu]} s (per process:$split)" >&2
+  R[$sys,$key,errs]=$(( R[$sys,$key,connect] + R[$sys,$key,write] + R[$sys,$key,status] + R[$sys,$key,timeout] + R[$sys,$key,failures] ))
+  R[$sys,$key,rderr]=${R[$sys,$key,read]}
+  echo "bench: $sys $key: ${R[$sys,$key,rps]} req/s, p99 ${R[$sys,$key,p99_ms]} ms," \
+    "tracker CPU ${R[$sys,$key,cpu]} s (per process:$split)" >&2
 }
 
 # ---------------------------------------------------------------- udpload runs
-# run_udp LABEL PORT "PIDS" MODE SECONDS SEED -> fills R[LABEL,MODE,*]; PIDS are the
-# processes whose CPU time the run is charged (the tracker's).
+# run_udp LABEL PORT "PIDS" MODE SECONDS SEED [WORKLOAD] -> fills R[LABEL,MODE,*], or with a
+# WORKLOAD (steady | churn: udpload -W) R[LABEL,MODE@WORKLOAD,*]; PIDS are the processes
+# whose CPU time the run is charged (the tracker's).
 run_udp() {
   local label=$1 port=$2 mode=$4 secs=$5 seed=$6 kind=announce conns=$CONNS socks out line kv
-  local pids b=() split="" i t0 t1
+  local pids b=() split="" i t0 t1 wl=() key=$4${7:+@$7}
+  [[ -z ${7:-} ]] || wl=(-W "$7")
   case $mode in
     udp-scrape) kind=scrape ;;
     udp-announce-c8) conns=8 ;;
   esac
   socks=$UDP_SOCKETS; ((socks <= conns)) || socks=$conns
-  out="$TMP/udpload-$label-$mode.txt"
+  out="$TMP/udpload-$label-$key.txt"
   read -r -a pids <<<"$3"
-  alive "${pids[@]}" || die "$label died before $mode"
+  alive "${pids[@]}" || die "$label died before $key"
   for i in "${pids[@]}"; do b+=("$(cpu_ticks "$i")"); done
   t0=$(cpu_ticks "${pids[@]}")
   timeout -k 5 $((secs + 30)) "${PIN_WRK[@]}" "$UDPLOAD" -h 127.0.0.1 -p "$port" -c "$conns" \
-    -k "$socks" -d "$secs" -t "$TORRENTS" -P "$PEERS" -m "$kind" -s "$seed" >"$out" 2>&1 \
-    || { cat "$out" >&2; die "udpload failed against $label ($mode)"; }
+    -k "$socks" -d "$secs" -t "$TORRENTS" -P "$PEERS" -m "$kind" -s "$seed" "${wl[@]}" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "udpload failed against $label ($key)"; }
   t1=$(cpu_ticks "${pids[@]}")
   for i in "${!pids[@]}"; do
     split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
   done
-  alive "${pids[@]}" || die "$label died during $mode"
-  line=$(grep '^UDPRESULT ' "$out") || { cat "$out" >&2; die "no result from udpload ($label $mode)"; }
-  for kv in ${line#UDPRESULT }; do R[$label,$mode,${kv%%=*}]=${kv#*=}; done
-  R[$label,$mode,cpu]=$(awk -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')
-  R[$label,$mode,split]=${split# }
-  R[$label,$mode,rpc]=$(awk -v n="${R[$label,$mode,requests]}" -v c="${R[$label,$mode,cpu]}" \
+  alive "${pids[@]}" || die "$label died during $key"
+  line=$(grep '^UDPRESULT ' "$out") || { cat "$out" >&2; die "no result from udpload ($label $key)"; }
+  for kv in ${line#UDPRESULT }; do R[$label,$key,${kv%%=*}]=${kv#*=}; done
+  R[$label,$key,cpu]=$(awk -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')
+  R[$label,$key,split]=${split# }
+  R[$label,$key,rpc]=$(awk -v n="${R[$label,$key,requests]}" -v c="${R[$label,$key,cpu]}" \
     'BEGIN { if (c > 0) printf "%.0f", n / c; else print "n/a" }')
-  R[$label,$mode,errs]=$(( R[$label,$mode,timeouts] + R[$label,$mode,errors] + R[$label,$mode,bad_replies] ))
-  echo "bench: $label $mode: ${R[$label,$mode,rps]} req/s, p99 ${R[$label,$mode,p99_ms]} ms," \
-    "tracker CPU ${R[$label,$mode,cpu]} s (per process:$split); timeouts ${R[$label,$mode,timeouts]}," \
-    "error replies ${R[$label,$mode,errors]}, bad replies ${R[$label,$mode,bad_replies]}," \
-    "connects ${R[$label,$mode,connects]}, ${R[$label,$mode,peers_per_reply]} peers/reply;" \
-    "udpload CPU ${R[$label,$mode,cpu_s]} s" >&2
+  R[$label,$key,errs]=$(( R[$label,$key,timeouts] + R[$label,$key,errors] + R[$label,$key,bad_replies] ))
+  echo "bench: $label $key: ${R[$label,$key,rps]} req/s, p99 ${R[$label,$key,p99_ms]} ms," \
+    "tracker CPU ${R[$label,$key,cpu]} s (per process:$split); timeouts ${R[$label,$key,timeouts]}," \
+    "error replies ${R[$label,$key,errors]}, bad replies ${R[$label,$key,bad_replies]}," \
+    "connects ${R[$label,$key,connects]}, ${R[$label,$key,peers_per_reply]} peers/reply;" \
+    "udpload CPU ${R[$label,$key,cpu_s]} s" >&2
 }
 
 # ---------------------------------------------------------------- scale section only
@@ -486,17 +551,45 @@ if ((WARMUP > 0)); then
     fi
   done
 fi
-seed=100
-for m in "${MODES[@]}"; do
-  seed=$((seed + 1))
-  for s in "${SYSTEMS[@]}"; do   # same requests for both
+# Mode i of MODES has seed 100 + i in both workloads (steady: today's request sequences;
+# churn: the same peers and events in the same order, only the torrents differ), and the
+# same requests go to both trackers.
+declare -A MSEED
+for i in "${!MODES[@]}"; do MSEED[${MODES[$i]}]=$((101 + i)); done
+run_main() {   # run_main MODE@WORKLOAD: one measured run against every tracker
+  local m=${1%@*} w=${1#*@} s
+  for s in "${SYSTEMS[@]}"; do
     if [[ $m == udp-* ]]; then
-      run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" "$m" "$DUR" "$seed"
+      run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" "$m" "$DUR" "${MSEED[$m]}" "$w"
     else
-      run_wrk "$s" "$m" "$DUR" "$seed"
+      run_wrk "$s" "$m" "$DUR" "${MSEED[$m]}" "$w"
     fi
   done
-done
+}
+
+# ---------------------------------------------------------------- Redis memory per peer
+# count_peers WORKLOAD: starling's stored peers, sorted sets, keys and used_memory after
+# that workload's runs, in ST_PEERS[WORKLOAD].
+declare -A ST_PEERS
+PEERCOUNT_LUA='
+local c, n, k = "0", 0, 0
+repeat
+  local r = redis.call("SCAN", c, "MATCH", "{*}:*", "COUNT", 1000, "TYPE", "zset")
+  c = r[1]
+  for _, key in ipairs(r[2]) do n = n + redis.call("ZCARD", key); k = k + 1 end
+until c == "0"
+return {n, k}'
+count_peers() {
+  local stored zkeys mem swarms
+  has_sys starling || return 0
+  read -r stored zkeys < <(rcli --no-raw EVAL "$PEERCOUNT_LUA" 0 | tr -d '\r' | awk '{print $NF}' | paste -sd' ')
+  mem=$(mem_used)
+  swarms=$(rcli DBSIZE | tr -d '\r')
+  ST_PEERS[$1]="$stored $zkeys $swarms $mem"
+  echo "bench: starling redis after $1: $stored stored peers in $zkeys sorted sets" >&2
+}
+
+for r in "${RUNS[@]}"; do [[ $r != *@steady ]] || run_main "$r"; done
 
 # ---------------------------------------------------------------- starling UDP options
 # Each row replays the same announces (one seed) against a differently configured
@@ -504,7 +597,7 @@ done
 OPT_ROWS=()
 declare -A OPT_DESC
 if ((UDP_OPTS)) && has_sys starling; then
-  seed=$((seed + 1))
+  seed=$((100 + ${#MODES[@]} + 1))
   OPT_DESC[default]="udp_batch_size 32, 1 process (default)"
   run_udp default "${UDPPORT[starling]}" "$SPID $RPID" udp-announce "$DUR" "$seed"
   OPT_ROWS+=(default)
@@ -535,19 +628,10 @@ if ((UDP_OPTS)) && has_sys starling; then
   OPT_ROWS+=(default2)
 fi
 
-# ---------------------------------------------------------------- Redis memory per peer
-if has_sys starling; then
-  PEERCOUNT_LUA='
-local c, n, k = "0", 0, 0
-repeat
-  local r = redis.call("SCAN", c, "MATCH", "{*}:*", "COUNT", 1000, "TYPE", "zset")
-  c = r[1]
-  for _, key in ipairs(r[2]) do n = n + redis.call("ZCARD", key); k = k + 1 end
-until c == "0"
-return {n, k}'
-  read -r STORED ZKEYS < <(rcli --no-raw EVAL "$PEERCOUNT_LUA" 0 | tr -d '\r' | awk '{print $NF}' | paste -sd' ')
-  MEM1=$(mem_used)
-  SWARMS=$(rcli DBSIZE | tr -d '\r')
+if has_workload steady || ((UDP_OPTS)); then count_peers steady; fi
+if [[ " ${RUNS[*]}" == *@churn* ]]; then
+  for r in "${RUNS[@]}"; do [[ $r != *@churn ]] || run_main "$r"; done
+  count_peers churn
 fi
 
 # ---------------------------------------------------------------- report
@@ -558,28 +642,40 @@ if ((HAS_UDP)); then
   printf 'UDP: udpload -c%s -k%s (requests in flight, sockets) -d%ss, num_want 50, on core 1\n' \
     "$CONNS" "$UDP_SOCKETS" "$DUR"
 fi
-if ((${#MODES[@]})); then
-  printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' system mode "req/s" "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s"
-  for m in "${MODES[@]}"; do
+# REPORT_RUNS: the runs in table order (mode, then workload); has_run MODE@WORKLOAD
+REPORT_RUNS=()
+for m in "${MODES[@]}"; do
+  for w in "${WORKLOADS[@]}"; do
+    [[ " ${RUNS[*]} " != *" $m@$w "* ]] || REPORT_RUNS+=("$m@$w")
+  done
+done
+# us_per SECONDS REQUESTS: CPU microseconds per request
+us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n + 0 > 0 && c != "") printf "%.1f", c * 1e6 / n; else print "n/a" }'; }
+if ((${#REPORT_RUNS[@]})); then
+  printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' system workload mode "req/s" \
+    "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s" "CPU us/rq" "fe us/rq" "redis us/rq"
+  for r in "${REPORT_RUNS[@]}"; do
     for s in "${SYSTEMS[@]}"; do
-      if [[ $m == udp-* ]]; then
-        errs=${R[$s,$m,errs]}; rderr=-
+      rderr=${R[$s,$r,rderr]:--}
+      read -r -a sp <<<"${R[$s,$r,split]}"
+      if [[ $s == starling ]]; then
+        fe_us=$(us_per "${sp[0]}" "${R[$s,$r,requests]}"); rd_us=$(us_per "${sp[1]}" "${R[$s,$r,requests]}")
       else
-        errs=$(( R[$s,$m,connect] + R[$s,$m,write] + R[$s,$m,status] + R[$s,$m,timeout] + R[$s,$m,failures] ))
-        rderr=${R[$s,$m,read]}
+        fe_us=-; rd_us=-
       fi
-      printf '%-12s %-18s %9s %8s %8s %7s %8s %10s\n' "$s" "$m" "${R[$s,$m,rps]}" \
-        "${R[$s,$m,p50_ms]}" "${R[$s,$m,p99_ms]}" "$errs" "$rderr" "${R[$s,$m,rpc]}"
+      printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' "$s" "${r#*@}" "${r%@*}" \
+        "${R[$s,$r,rps]}" "${R[$s,$r,p50_ms]}" "${R[$s,$r,p99_ms]}" "${R[$s,$r,errs]}" "$rderr" \
+        "${R[$s,$r,rpc]}" "$(us_per "${R[$s,$r,cpu]}" "${R[$s,$r,requests]}")" "$fe_us" "$rd_us"
     done
   done
 fi
-if ((${#MODES[@]})) && has_sys starling && has_sys opentracker; then
+if ((${#REPORT_RUNS[@]})) && has_sys starling && has_sys opentracker; then
   echo
-  printf '%-18s %15s %22s\n' mode "req/s st/ot" "req/CPU-s st/ot"
-  for m in "${MODES[@]}"; do
-    printf '%-18s %15s %22s\n' "$m" \
-      "$(awk -v a="${R[starling,$m,rps]}" -v b="${R[opentracker,$m,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
-      "$(awk -v a="${R[starling,$m,rpc]}" -v b="${R[opentracker,$m,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
+  printf '%-18s %-8s %15s %18s\n' mode workload "req/s st/ot" "req/CPU-s st/ot"
+  for r in "${REPORT_RUNS[@]}"; do
+    printf '%-18s %-8s %15s %18s\n' "${r%@*}" "${r#*@}" \
+      "$(awk -v a="${R[starling,$r,rps]}" -v b="${R[opentracker,$r,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
+      "$(awk -v a="${R[starling,$r,rpc]}" -v b="${R[opentracker,$r,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
   done
 fi
 if ((${#OPT_ROWS[@]})); then
@@ -599,10 +695,14 @@ if ((${#OPT_ROWS[@]})); then
 fi
 if has_sys starling; then
   echo
-  awk -v m0="$MEM0" -v m1="$MEM1" -v n="$STORED" -v z="$ZKEYS" -v d="$SWARMS" 'BEGIN {
-    printf "starling redis: %d stored peers in %d sorted sets (%d keys); used_memory %.1f MB -> %.1f MB; ", n, z, d, m0/1048576, m1/1048576
-    if (n > 0) printf "%.1f bytes per stored peer\n", (m1 - m0) / n; else print "no peers stored"
-  }'
+  for w in steady churn; do
+    [[ -n ${ST_PEERS[$w]:-} ]] || continue
+    read -r stored zkeys swarms mem <<<"${ST_PEERS[$w]}"
+    awk -v w="$w" -v m0="$MEM0" -v m1="$mem" -v n="$stored" -v z="$zkeys" -v d="$swarms" 'BEGIN {
+      printf "starling redis after %-7s %d stored peers in %d sorted sets (%d keys); used_memory %.1f MB -> %.1f MB; ", w ":", n, z, d, m0/1048576, m1/1048576
+      if (n > 0) printf "%.1f bytes per stored peer\n", (m1 - m0) / n; else print "no peers stored"
+    }'
+  done
 fi
 if has_sys starling; then
   for f in "$TMP"/starling*.log; do
@@ -618,6 +718,12 @@ if ((HAS_HTTP)); then
   echo "         closes after every reply without sending \"Connection: close\", so it shows ~1 per request."
 fi
 echo "req/CPU-s = requests / (utime+stime of the tracker's processes; starling: frontend + redis-server)."
+if ((${#REPORT_RUNS[@]})); then
+  echo "CPU us/rq = that CPU time in microseconds per request; starling's split: fe us/rq = the frontend's,"
+  echo "         redis us/rq = its redis-server's (CPU s / requests). st/ot = starling / opentracker."
+  echo "workload: steady = each peer re-announces in its own torrent; churn = every announce names a"
+  echo "         fresh Zipf torrent (nearly every announce inserts a new swarm member); scrapes: steady."
+fi
 if ((HAS_UDP)); then
   echo "UDP: errors = timeouts (no reply within 1 s) + error replies + malformed replies; req/s"
   echo "     counts announce/scrape replies (connects not counted); latency from send to reply."

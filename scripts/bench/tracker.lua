@@ -1,17 +1,22 @@
 -- wrk load script for scripts/bench.sh: announces or scrapes over N torrents with
 -- Zipf (s = 1) popularity.
 --
---   wrk ... URL -- MODE TORRENTS PEERS SEED
+--   wrk ... URL -- MODE TORRENTS PEERS SEED [WORKLOAD]
 --     MODE      announce | scrape                       (default announce)
 --     TORRENTS  number of info_hashes, indexes 0..N-1   (default 100000)
 --     PEERS     simulated peer pool                     (default 1000000)
 --     SEED      random seed (per wrk thread, + thread number)
+--     WORKLOAD  steady | churn (announces only)         (default steady)
 --
 -- The info_hashes are those of scripts/bench/hashes.py (keep ih_bytes() identical),
 -- which writes opentracker's whitelist.
 --
--- announce: peer uniformly from the pool; each peer p belongs to one torrent, drawn by
---   Zipf from a hash of p, so a peer drawn again re-announces its entry; peer p has peer_id "-SB0001-" .. 12 decimal digits of p and port
+-- announce: peer uniformly from the pool. Workload steady: each peer p belongs to one
+--   torrent, drawn by Zipf from a hash of p, so a peer drawn again re-announces its entry.
+--   Workload churn: every announce names a torrent drawn afresh by Zipf (one more random
+--   draw after the event's), so nearly every announce makes the peer a new member of a
+--   swarm (peers hopping between torrents); the request sequence of steady is unchanged.
+--   Peer p has peer_id "-SB0001-" .. 12 decimal digits of p and port
 --   1024 + p % 64000; peers with p % 10 < 3 are seeders (left=0, 30%); events:
 --   5% started, 1% stopped, 1% completed (left=0), the rest none; compact=1;
 --   numwant omitted. Every byte of info_hash and peer_id is percent-encoded.
@@ -49,6 +54,7 @@ end
 
 -- thread-global state (each wrk thread has its own Lua state)
 local mode, ntor, npeers
+local churn    -- workload churn: a fresh Zipf torrent per announce
 local H        -- H[t] = percent-encoded info_hash of torrent t-1 (t = 1..ntor)
 local CDF      -- CDF[t] = P(index <= t)
 local TOR      -- TOR[p] = the torrent peer p is in (fixed, Zipf-distributed)
@@ -89,6 +95,11 @@ function init(args)
   ntor = tonumber(args[2] or "100000")
   npeers = tonumber(args[3] or "1000000")
   local seed = tonumber(args[4] or "12345")
+  local workload = args[5] or "steady"
+  if workload ~= "steady" and workload ~= "churn" then
+    error("tracker.lua: workload must be steady or churn, not " .. tostring(workload))
+  end
+  churn = workload == "churn"
   math.randomseed(seed + (tnum or 0) * 7919)
   H, CDF = {}, {}
   local sum = 0
@@ -126,6 +137,7 @@ local function announce_path()
   if r <= 5 then ev = "&event=started"
   elseif r == 6 then ev = "&event=stopped"
   elseif r == 7 then ev = "&event=completed"; left = "0" end
+  if churn then t = zipf() end
   return "/announce?info_hash=" .. H[t] .. "&peer_id=" .. pid .. "&port=" .. (1024 + p % 64000)
          .. "&uploaded=0&downloaded=0&left=" .. left .. ev .. "&compact=1"
 end

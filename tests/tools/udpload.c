@@ -3,6 +3,7 @@
  *
  *   udpload -h HOST -p PORT [-6] [-c CONCURRENCY] [-d SECONDS] [-n MAXREQ] [-t TORRENTS]
  *           [-P PEERS] [-m announce|scrape|mix] [-s SEED] [-k SOCKETS] [-w NUMWANT]
+ *           [-W steady|churn]
  *
  * It keeps CONCURRENCY requests in flight, spread over SOCKETS sockets (default: one per
  * 64 in flight). Each socket is connect()ed to the tracker from its own source port, so
@@ -35,12 +36,17 @@
  *
  * The simulated swarm is scripts/bench/tracker.lua's, so the same info_hashes are
  * whitelisted in opentracker (scripts/bench/hashes.py): torrent i's info_hash is ih_bytes(i);
- * torrents have Zipf (s = 1) popularity; peer p (uniform over PEERS) stays in one torrent,
- * drawn by Zipf from a hash of p, has peer_id "-SB0001-" + 12 decimal digits of p and port
- * 1024 + p % 64000, and is a seeder (left 0) when p % 10 < 3; events 5% started, 1% stopped,
- * 1% completed (left 0), the rest none. num_want is sent as NUMWANT (default 50, the HTTP
- * default of both trackers, so both return as many peers as over HTTP). A scrape asks for
- * 1-3 torrents, each by Zipf; "mix" sends 4 announces to 1 scrape.
+ * torrents have Zipf (s = 1) popularity; peer p (uniform over PEERS) has peer_id "-SB0001-"
+ * + 12 decimal digits of p and port 1024 + p % 64000, and is a seeder (left 0) when
+ * p % 10 < 3; events 5% started, 1% stopped, 1% completed (left 0), the rest none. The
+ * workload (-W) says which torrent an announce names: steady (the default): peer p stays in
+ * one torrent, drawn by Zipf from a hash of p, so a peer drawn again re-announces its
+ * entry; churn: a torrent drawn afresh by Zipf for every announce (one more random draw
+ * after the event's; steady's sequence is unchanged), so nearly every announce makes the
+ * peer a new member of a swarm, as peers hopping between torrents do. num_want is sent as
+ * NUMWANT (default 50, the HTTP default of both trackers, so both return as many peers as
+ * over HTTP). A scrape asks for 1-3 torrents, each by Zipf; "mix" sends 4 announces to 1
+ * scrape.
  *
  * Only loopback or another address the caller names is contacted; every run is bounded by
  * SECONDS (at most MAX_SECONDS) plus one timeout.
@@ -148,6 +154,7 @@ struct opts {
     uint64_t seed;
     uint32_t sockets; /* 0: one per SLOTS_PER_SOCKET in flight */
     int32_t numwant;
+    bool churn; /* -W churn: a fresh Zipf torrent per announce */
 };
 
 struct counts {
@@ -312,8 +319,9 @@ static void build_announce(struct slot *sl, uint64_t connid)
         event = EVENT_COMPLETED;
         left = 0;
     }
+    uint32_t tor = opt.churn ? zipf(rng_unit()) : peer_tor[p];
     write_header(b, connid, ACTION_ANNOUNCE, sl->txid);
-    ih_bytes(peer_tor[p], b + 16);
+    ih_bytes(tor, b + 16);
     snprintf(pid, sizeof(pid), "-SB0001-%012" PRIu32, p);
     memcpy(b + 36, pid, 20);
     put_be64(b + 56, 0);    /* downloaded */
@@ -675,9 +683,10 @@ static void usage(void)
     fprintf(stderr,
             "usage: udpload -h HOST -p PORT [-6] [-c CONCURRENCY] [-d SECONDS] [-n MAXREQ]\n"
             "               [-t TORRENTS] [-P PEERS] [-m announce|scrape|mix] [-s SEED]\n"
-            "               [-k SOCKETS] [-w NUMWANT]\n"
+            "               [-k SOCKETS] [-w NUMWANT] [-W steady|churn]\n"
             "  defaults: -c 64 -d 10 -n 0 (no limit) -t 100000 -P 100000 -m announce -s 1\n"
-            "            -k one socket per %d in flight, -w 50 (-1: the tracker's default)\n",
+            "            -k one socket per %d in flight, -w 50 (-1: the tracker's default),\n"
+            "            -W steady (churn: every announce names a fresh Zipf torrent)\n",
             SLOTS_PER_SOCKET);
 }
 
@@ -705,7 +714,7 @@ static int parse_args(int argc, char **argv)
     opt.mode = MODE_ANNOUNCE;
     opt.seed = 1;
     opt.numwant = 50;
-    while ((c = getopt(argc, argv, "h:p:6c:d:n:t:P:m:s:k:w:")) != -1) {
+    while ((c = getopt(argc, argv, "h:p:6c:d:n:t:P:m:s:k:w:W:")) != -1) {
         const char *bad = NULL;
         switch (c) {
         case 'h':
@@ -777,6 +786,14 @@ static int parse_args(int argc, char **argv)
                 bad = "-w: -1..1000";
             else
                 opt.numwant = (int32_t)v;
+            break;
+        case 'W':
+            if (strcmp(optarg, "steady") == 0)
+                opt.churn = false;
+            else if (strcmp(optarg, "churn") == 0)
+                opt.churn = true;
+            else
+                bad = "-W: steady or churn";
             break;
         default:
             usage();
