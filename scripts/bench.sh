@@ -331,12 +331,14 @@ if ((MAIN)) && has_sys starling; then
   MEM0=$(mem_used)
   # starling_json FILE [EXTRA-KEYS [UDP-PORT]]: a frontend's config. Ports 0 unless given
   # (read back from its log); one udp_secret for all, so each accepts the others' IDs; no
-  # per-address limit, as every wrk connection comes from 127.0.0.1.
+  # per-address limit, as every wrk connection comes from 127.0.0.1; no metrics listener, so
+  # a tracker already serving :9100 (scripts/run.sh) or a second bench does not collide.
   starling_json() {
     cat >"$1" <<EOF
 { "redis": { "url": "redis://127.0.0.1:$RPORT" }, "log_level": "info",
   "http_listen_addr": "127.0.0.1:0", "udp_listen_addr": "127.0.0.1:${3:-0}",
-  "udp_secret": "starling-bench-secret", "http_per_address_limit": 0${2:+, $2} }
+  "udp_secret": "starling-bench-secret", "http_per_address_limit": 0,
+  "metrics_listen_addr": ""${2:+, $2} }
 EOF
   }
   # start_starling NAME JSON: a frontend pinned with the trackers, logging to $TMP/NAME.log;
@@ -602,7 +604,7 @@ if ((UDP_OPTS)) && has_sys starling; then
   run_udp default "${UDPPORT[starling]}" "$SPID $RPID" udp-announce "$DUR" "$seed"
   OPT_ROWS+=(default)
 
-  starling_json "$TMP/starling-batch1.json" '"metrics_listen_addr": "", "udp_batch_size": 1'
+  starling_json "$TMP/starling-batch1.json" '"udp_batch_size": 1'
   start_starling starling-batch1 "$TMP/starling-batch1.json"
   B1PID=$ST_PID
   OPT_DESC[batch1]="udp_batch_size 1, 1 process"
@@ -610,10 +612,10 @@ if ((UDP_OPTS)) && has_sys starling; then
   OPT_ROWS+=(batch1)
   stop_pid "$B1PID"
 
-  starling_json "$TMP/starling-rp1.json" '"metrics_listen_addr": "", "udp_reuseport": true'
+  starling_json "$TMP/starling-rp1.json" '"udp_reuseport": true'
   start_starling starling-rp1 "$TMP/starling-rp1.json"
   RP1PID=$ST_PID; RPPORT=$ST_UDP
-  starling_json "$TMP/starling-rp2.json" '"metrics_listen_addr": "", "udp_reuseport": true' "$RPPORT"
+  starling_json "$TMP/starling-rp2.json" '"udp_reuseport": true' "$RPPORT"
   start_starling starling-rp2 "$TMP/starling-rp2.json"
   RP2PID=$ST_PID
   [[ $ST_UDP == "$RPPORT" ]] || die "second udp_reuseport frontend listens on $ST_UDP, not $RPPORT"
