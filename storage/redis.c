@@ -129,6 +129,29 @@ static void on_wait(evutil_socket_t fd, short what, void *arg)
     call_route(call);
 }
 
+/* On a cluster, a slot with no ready connection may mean a stale map: a replica promoted
+ * that this frontend has not heard of. A reading is asked for (rate-limited, so calling this
+ * per refused request is cheap); left to the dead node's reconnects, the asking slowed down
+ * with their back-off, and a failover took up to 5 s longer to be seen. */
+static void route_failed(struct redis_pool *pool)
+{
+    if (pool->mode == MODE_CLUSTER)
+        topology_want_refresh(pool);
+}
+
+/* The ready connection a call for slot goes to, or NULL with *why. */
+static struct conn *pick_for_slot(struct redis_pool *pool, int slot, int *why)
+{
+    *why = REDIS_DOWN;
+    if (pool->closing)
+        return NULL;
+    struct node *n = topology_route(pool, slot);
+    struct conn *c = n != NULL ? node_pick(n, why) : NULL;
+    if (c == NULL && *why == REDIS_DOWN)
+        route_failed(pool);
+    return c;
+}
+
 /* Tries the call again in ms (its deadline bounds how often). The pool holds at most
  * rc.max_in_flight such calls: past that, the call fails at once. */
 static void call_wait(struct call *call, uint64_t ms)
@@ -161,9 +184,8 @@ static void call_wait(struct call *call, uint64_t ms)
 static void call_route(struct call *call)
 {
     struct redis_pool *pool = call->pool;
-    int why = REDIS_DOWN;
-    struct node *n = topology_route(pool, call->slot);
-    struct conn *c = n != NULL ? node_pick(n, &why) : NULL;
+    int why;
+    struct conn *c = pick_for_slot(pool, call->slot, &why);
     if (c != NULL && call_send(call, c, false) == 0)
         return;
     if (why == REDIS_BUSY)
@@ -383,16 +405,6 @@ static int call_slot(const struct redis_pool *pool, int nkeys, const char *const
     return pool->mode == MODE_CLUSTER && nkeys > 0 ? (int)key_hash_slot(args[0], lens[0]) : -1;
 }
 
-/* The ready connection a new call for slot goes to, or NULL with *why. */
-static struct conn *pick_for_slot(struct redis_pool *pool, int slot, int *why)
-{
-    *why = REDIS_DOWN;
-    if (pool->closing)
-        return NULL;
-    struct node *n = topology_route(pool, slot);
-    return n != NULL ? node_pick(n, why) : NULL;
-}
-
 int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, int nkeys, int nargs,
                     const char *const *args, const size_t *arglens, redis_reply_fn *on_reply,
                     struct redis_caller caller)
@@ -455,8 +467,10 @@ int redis_pool_room(struct redis_pool *pool, size_t n, const char *const *keys, 
     for (size_t i = 0; i < n; i++) {
         int slot = keys != NULL ? call_slot(pool, 1, &keys[i], &lens[i]) : -1;
         struct node *node = topology_route(pool, slot);
-        if (node == NULL)
+        if (node == NULL) {
+            route_failed(pool);
             return REDIS_DOWN;
+        }
         need[node->index]++;
         if (node->index >= nodes_used)
             nodes_used = node->index + 1;
@@ -466,8 +480,10 @@ int redis_pool_room(struct redis_pool *pool, size_t n, const char *const *keys, 
         if (need[i] == 0)
             continue;
         size_t room = node_room(&pool->nodes[i], &any);
-        if (!any)
+        if (!any) {
+            route_failed(pool);
             return REDIS_DOWN;
+        }
         if (room < need[i])
             return REDIS_BUSY;
     }

@@ -5,9 +5,10 @@
  * Mode: with redis.cluster_nodes, a cluster from the start (the seeds are asked for the slot
  * map). Otherwise the configured host:port is connected, and its INFO cluster says which.
  * The slot map is read again when a reply says it is stale (MOVED, CLUSTERDOWN, READONLY, a
- * lost node): one reading at a time, at most once per CLUSTER_REFRESH_MIN_MS, always
- * asynchronously. Nodes that no longer serve a slot are closed (and their entries reused):
- * a long-lived frontend follows any number of failovers within CLUSTER_MAX_NODES entries.
+ * lost node) or a call finds its master with no connection up: one reading at a time, at
+ * most once per CLUSTER_REFRESH_MIN_MS, always asynchronously. Nodes that no longer serve a
+ * slot are closed (and their entries reused): a long-lived frontend follows any number of
+ * failovers within CLUSTER_MAX_NODES entries.
  */
 #include <stdio.h>
 #include <stdlib.h>
