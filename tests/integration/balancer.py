@@ -65,7 +65,7 @@ class Nginx:
     """
 
     def __init__(self, http_upstreams=(), udp_upstreams=(), upstream_addr="127.0.0.2",
-                 listen_host="127.0.0.1", keepalive=16, fail_timeout="10s"):
+                 listen_host="127.0.0.1", keepalive=16, fail_timeout="10s", http_listen6=False):
         self.dir = tempfile.mkdtemp(prefix="starling-nginx-")
         # The worker runs as nobody (nginx drops root): it must reach its temp paths.
         os.chmod(self.dir, 0o755)
@@ -76,6 +76,9 @@ class Nginx:
         self.keepalive = keepalive
         self.fail_timeout = fail_timeout
         self.http_port = free_port(listen_host) if self.http_upstreams else None
+        # http_listen6: HTTP also on [::1] (IPv6 clients; the frontends stay on IPv4).
+        self.http_port6 = (free_port("::1", socket.AF_INET6)
+                           if self.http_upstreams and http_listen6 else None)
         self.udp_port = udp_free_port(listen_host) if self.udp_upstreams else None
         self.conf_path = os.path.join(self.dir, "nginx.conf")
         self.log_path = os.path.join(self.dir, "nginx.log")
@@ -113,6 +116,7 @@ class Nginx:
                 "  }\n"
                 "  server {\n"
                 "    listen %s:%d;\n"
+                "%s"
                 "    location / {\n"
                 "      proxy_pass http://starling;\n"
                 # Upstream keep-alive: HTTP/1.1 without the client's Connection header.
@@ -133,6 +137,7 @@ class Nginx:
                 "    }\n"
                 "  }\n"
                 "}" % (servers, self.keepalive, self.listen_host, self.http_port,
+                       "    listen [::1]:%d;\n" % self.http_port6 if self.http_port6 else "",
                        self.upstream_addr))
         if self.udp_upstreams:
             servers = "".join("    server %s:%d;\n" % (h, p) for h, p in self.udp_upstreams)

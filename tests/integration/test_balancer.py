@@ -35,8 +35,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (Conn, RedisServer, Starling, announce_target, bdecode, free_port,
-                     http_get, random_hash, random_peer_id, require_binary, scrape_target,
-                     split_peers)
+                     http_get, ipv6_available, random_hash, random_peer_id, require_binary,
+                     scrape_target, split_peers, split_peers6)
 from balancer import Nginx, bound_socket, udp_free_port
 
 NODES = 3
@@ -75,7 +75,8 @@ class Stack:
             test.addCleanup(self.finish_node, node)
             self.nodes.append(node.start())
         self.killed = set()
-        self.nginx = Nginx([n.addr() for n in self.nodes], [n.udp_addr() for n in self.nodes])
+        self.nginx = Nginx([n.addr() for n in self.nodes], [n.udp_addr() for n in self.nodes],
+                           http_listen6=ipv6_available())
         test.addCleanup(self.nginx.cleanup)
         self.nginx.start()
 
@@ -206,6 +207,33 @@ class BalancedTest(unittest.TestCase):
         per_node = delta(before, self.d.counts(), ("announce", "ok"))
         self.assertEqual(sum(per_node), 12, per_node)
         self.assertTrue(all(n > 0 for n in per_node), per_node)
+
+    def test_ipv6_clients_through_the_balancer(self):
+        """Clients reaching the balancer over IPv6, the frontends behind it on IPv4: each
+        is listed under its IPv6 address (nginx's X-Forwarded-For), never under the
+        balancer's, and peers see each other in peers6 whichever frontend answers."""
+        if self.nginx.http_port6 is None:
+            self.skipTest("no IPv6 loopback here")
+        h = random_hash()
+        peers = [(random_peer_id(), 33000 + i) for i in range(4)]
+        served = set()
+        for round_ in range(2):
+            for pid, port in peers:
+                r = http_get(self.nginx.http_port6, announce_target(h, pid, port, numwant=50),
+                             host="::1", timeout=REQUEST_TIMEOUT)
+                self.assertEqual(r.status, 200, r)
+                d = bdecode(r.body)
+                self.assertNotIn(b"failure reason", d, r.body)
+                served.add(r.header("x-upstream").split(",")[-1].strip())
+                if round_ == 1:
+                    self.assertEqual(set(split_peers6(d.get(b"peers6", b""))),
+                                     {("::1", p) for q, p in peers if q != pid})
+                    self.assertEqual(split_peers(d.get(b"peers", b"")), [])
+                    self.assertEqual((d[b"complete"], d[b"incomplete"]), (0, 4))
+        self.assertGreater(len(served), 1, "round-robin over IPv6 stayed on one frontend")
+        # An IPv4 client in the same swarm is not handed the balancer's address either.
+        d, _ = self.announce(h, random_peer_id(), 33010, CLIENT_A, numwant=50)
+        self.assertNotIn(PROXY, [ip for ip, _ in split_peers(d.get(b"peers", b""))])
 
     def test_forged_forwarded_for_not_believed(self):
         h = random_hash()
