@@ -125,7 +125,8 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
     single(out, "starling_redis_retries_total", "counter",
            "Calls tried again after a wait (TRYAGAIN, CLUSTERDOWN, a node lost).", redis->retries);
     single(out, "starling_redis_slot_map_reads_total", "counter",
-           "Redis Cluster slot map readings (CLUSTER SLOTS).", redis->refreshes);
+           "Redis Cluster slot map readings (CLUSTER SLOTS sent, or no node to ask).",
+           redis->refreshes);
     single(out, "starling_redis_ready", "gauge",
            "1 when a Redis connection is up with the scripts loaded.", redis_ready ? 1 : 0);
     single(out, "starling_draining", "gauge",

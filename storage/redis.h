@@ -99,7 +99,7 @@ struct redis_stats {
     uint64_t moved;      /* MOVED redirects followed (Redis Cluster) */
     uint64_t asked;      /* ASK redirects followed (a slot migrating) */
     uint64_t retries;    /* calls tried again after a wait (TRYAGAIN, CLUSTERDOWN, node lost) */
-    uint64_t refreshes;  /* slot map readings (CLUSTER SLOTS) */
+    uint64_t refreshes;  /* slot map readings: CLUSTER SLOTS sent, or no node to ask */
 };
 
 const struct redis_stats *redis_pool_stats(const struct redis_pool *pool);

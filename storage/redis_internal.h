@@ -78,7 +78,8 @@ struct redis_pool {
      * thousands of times. */
     bool refresh_wanted;
     bool refresh_in_flight;
-    uint64_t last_refresh_ms; /* monotonic */
+    uint64_t last_refresh_ms; /* monotonic: the latest reading sent, or attempt */
+    bool refresh_found_none;  /* the latest attempt had no node to ask */
     struct event *refresh_timer;
     struct event *sweep;       /* closes retiring nodes, from the event loop */
     unsigned waiting;          /* calls waiting to be retried: at most rc.max_in_flight */

@@ -27,13 +27,14 @@ static bool node_is(const struct node *n, const char *host, uint16_t port)
     return n->used && !n->unix_socket && n->port == port && strcmp(n->host, host) == 0;
 }
 
-/* The slots n serves; counted when asked (after a reading, or to reuse an entry). */
-static size_t node_slots(const struct redis_pool *pool, const struct node *n)
+/* Whether n serves a slot: a scan of the route (up to CLUSTER_SLOTS entries), so callers
+ * ask only of nodes that are candidates already. */
+static bool node_serves(const struct redis_pool *pool, const struct node *n)
 {
-    size_t count = 0;
     for (size_t s = 0; s < CLUSTER_SLOTS; s++)
-        count += pool->route[s] == n->index;
-    return count;
+        if (pool->route[s] == n->index)
+            return true;
+    return false;
 }
 
 static struct node *node_init(struct redis_pool *pool, size_t i, const char *host, uint16_t port)
@@ -59,7 +60,7 @@ struct node *topology_node(struct redis_pool *pool, const char *host, uint16_t p
     /* Full: reuse a closed node that serves nothing (a failed master, long replaced). */
     for (size_t i = 0; i < CLUSTER_MAX_NODES; i++) {
         struct node *n = &pool->nodes[i];
-        if (!n->active && !n->seed && node_slots(pool, n) == 0)
+        if (!n->active && !n->seed && !node_serves(pool, n))
             return node_init(pool, i, host, port);
     }
     return NULL;
@@ -84,7 +85,7 @@ struct node *topology_route(struct redis_pool *pool, int slot)
     if (slot < 0) { /* any node: the first active one serving slots */
         for (size_t i = 0; i < CLUSTER_MAX_NODES; i++) {
             struct node *n = &pool->nodes[i];
-            if (n->active && !n->retiring && (n->seed || !pool->map_known || node_slots(pool, n)))
+            if (n->active && !n->retiring && (n->seed || !pool->map_known || node_serves(pool, n)))
                 return n;
         }
         return NULL;
@@ -226,9 +227,11 @@ static struct conn *refresh_conn(struct redis_pool *pool)
     for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0; i < CLUSTER_MAX_NODES; i++) {
             struct node *n = &pool->nodes[i];
-            bool fits = pass == 0 ? node_slots(pool, n) > 0 : pass == 1 ? n->seed : true;
+            if (!n->active)
+                continue;
+            bool fits = pass == 0 ? node_serves(pool, n) : pass == 1 ? n->seed : true;
             int why;
-            struct conn *c = n->active && fits ? node_pick(n, &why) : NULL;
+            struct conn *c = fits ? node_pick(n, &why) : NULL;
             if (c != NULL)
                 return c;
         }
@@ -243,7 +246,11 @@ static void refresh_start(struct redis_pool *pool)
     struct conn *c = refresh_conn(pool);
     if (c == NULL) {
         /* Nothing answers: the seeds are the way back in (they reconnect by themselves and
-         * ask again once ready). */
+         * ask again once ready). The attempt counts for the rate limit: every refused call
+         * asks for a reading, and during an outage they must not make this a busy loop. */
+        pool->last_refresh_ms = clock_monotonic_us() / 1000;
+        pool->refresh_found_none = true;
+        pool->stats.refreshes++;
         for (size_t i = 0; i < CLUSTER_MAX_NODES; i++)
             if (pool->nodes[i].seed)
                 node_activate(&pool->nodes[i]);
@@ -254,6 +261,7 @@ static void refresh_start(struct redis_pool *pool)
     size_t len;
     char *cmd = redis_format_command(2, argv, lens, &len);
     pool->refresh_wanted = false;
+    pool->refresh_found_none = false;
     pool->last_refresh_ms = (clock_monotonic_us() / 1000);
     if (pool_send_internal(c, cmd, len, on_slots_reply, REDIS_CALLER(NULL, c->node)) !=
         REDIS_SENT) {
@@ -275,8 +283,17 @@ void topology_conn_ready(struct node *n, bool cluster_enabled)
         }
         return;
     }
-    if (pool->mode == MODE_CLUSTER && pool->refresh_wanted && !pool->refresh_in_flight)
-        topology_want_refresh(pool);
+    if (pool->mode != MODE_CLUSTER || !pool->refresh_wanted || pool->refresh_in_flight)
+        return;
+    if (pool->refresh_found_none) {
+        /* The first node to answer after an attempt found none is asked at once, outside
+         * the rate limit (which is there for readings that could be sent). */
+        struct timeval now = {0, 0};
+        evtimer_del(pool->refresh_timer);
+        evtimer_add(pool->refresh_timer, &now);
+        return;
+    }
+    topology_want_refresh(pool);
 }
 
 /* ---- start and stop ---- */

@@ -14,7 +14,8 @@ HTTP and UDP (issue 10):
   added to the cluster and given slots, whose swarms are then served, and which the
   aggregator walks and purges;
 - a replica promoted late (after the frontend's reconnects to the dead master have backed
-  off) is served within about a second of its promotion.
+  off) is served within about a second of its promotion; with every node dead, requests
+  are refused at once and the slot map is read at most about once a second.
 """
 
 import os
@@ -26,9 +27,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_load import TrackerLoad
-from harness import (Aggregator, RedisServer, RespClient, Starling, announce, announce_reply,
-                     bdecode, compact4, random_hash, random_peer_id, require_aggregator,
-                     require_binary, scrape, wait_until)
+from harness import (Aggregator, Conn, RedisServer, RespClient, Starling, announce,
+                     announce_reply, announce_target, bdecode, compact4, http_get, random_hash,
+                     random_peer_id, require_aggregator, require_binary, scrape, wait_until)
+import promtext
 from redis_cluster import RedisCluster, swarm_slot
 
 LOCAL = "127.0.0.1"
@@ -75,6 +77,11 @@ def swarm_key(h, kind):
 
 # ---------------------------------------------------------------------------
 # BEP 15
+
+def metric(node, name):
+    r = http_get(node.metrics_port, "/metrics")
+    return promtext.value(promtext.parse(r.body), name)
+
 
 class Udp:
     """One UDP client (one connection ID), with transaction ids chosen by the caller so
@@ -433,6 +440,45 @@ class LatePromotionTest(UnderLoad):
         self.assertLess(waited, self.RESUME_AFTER_PROMOTION_S,
                         "the frontend served the promoted replica's slot %.1f s after the "
                         "promotion" % waited)
+        self.fe.assert_alive()
+
+
+class WholeClusterDownTest(UnderLoad):
+    """Every node of the cluster dead while requests keep coming: each is refused at once
+    with a failure reason, and the frontend tries to read the slot map at most about once
+    a second. (Every refused call asks for a reading; with no node to ask, the attempt
+    used to be free of the rate limit, so the frontend spent a core retrying it and
+    answered a ninth as many requests.)"""
+
+    SECONDS = 3.0
+
+    def test_refused_at_once_and_map_readings_rate_limited(self):
+        h = hashes_on(self.cluster, 1)[0]
+        pid = random_peer_id()
+        r = announce(self.fe.port, h, pid, 6881)
+        self.assertNotIn(b"failure reason", r.body, r.body)
+        for node in list(self.cluster.alive_nodes()):
+            self.cluster.kill(node)
+        time.sleep(0.5)  # the frontend sees its connections go
+
+        readings = "starling_redis_slot_map_reads_total"
+        before = metric(self.fe, readings)
+        t0 = time.monotonic()
+        refused = 0
+        with Conn(self.fe.port) as c:
+            while time.monotonic() - t0 < self.SECONDS:
+                reply = c.request(announce_target(h, pid, 6881))
+                self.assertEqual(reply.status, 200, reply)
+                self.assertEqual(bdecode(reply.body)[b"failure reason"].decode(),
+                                 "storage unavailable, retry later")
+                refused += 1
+        elapsed = time.monotonic() - t0
+        done = metric(self.fe, readings) - before
+        self.assertGreater(refused, 0)
+        # CLUSTER_REFRESH_MIN_MS is 1 s: one reading a second, plus one for slack.
+        self.assertLessEqual(done, elapsed / 1.0 + 2,
+                             "%d slot map readings in %.1f s of outage (%d requests)"
+                             % (done, elapsed, refused))
         self.fe.assert_alive()
 
 
