@@ -392,6 +392,42 @@ static int send_new_call(struct conn *c, struct call *call)
     return REDIS_SENT;
 }
 
+/* Whether the node serving slot is coming up: a master just learnt of (a MOVED, a new map,
+ * a promoted replica) with a connection being made and none ready yet in this activation.
+ * A new call for it waits for that connection, within its deadline, instead of being
+ * refused as for a master that is down (whose connections were ready once). */
+static bool slot_node_coming_up(struct redis_pool *pool, int slot)
+{
+    struct node *n = pool->mode == MODE_CLUSTER ? topology_route(pool, slot) : NULL;
+    if (n == NULL || !n->active)
+        return false;
+    unsigned nconns = pool->rc.connections > 0 ? pool->rc.connections : 1;
+    bool connecting = false;
+    for (unsigned i = 0; i < nconns; i++) {
+        if (n->conns[i].was_ready)
+            return false;
+        connecting |= n->conns[i].state == CONN_CONNECTING;
+    }
+    return connecting;
+}
+
+/* A new call that waits for its node to come up (a retry in RETRY_TRYAGAIN_MS), under
+ * its deadline. Refused at once (REDIS_DOWN) when the waiting list is full. */
+static int hold_new_call(struct call *call)
+{
+    struct redis_pool *pool = call->pool;
+    if (pool->closing || pool->waiting >= pool->rc.max_in_flight) {
+        free(call->cmd);
+        free(call);
+        return REDIS_DOWN;
+    }
+    call->start_us = clock_monotonic_us();
+    event_assign(&call->deadline, pool->base, -1, 0, on_call_deadline, call);
+    event_add(&call->deadline, pool->call_timeout);
+    call_wait(call, RETRY_TRYAGAIN_MS);
+    return REDIS_SENT;
+}
+
 int pool_send_internal(struct conn *c, char *cmd, size_t len, redis_reply_fn *on_reply,
                        struct redis_caller caller)
 {
@@ -413,13 +449,14 @@ int redis_pool_eval(struct redis_pool *pool, const struct lua_script *script, in
     int why;
     int slot = call_slot(pool, nkeys, args, arglens);
     struct conn *c = pick_for_slot(pool, slot, &why);
-    if (c == NULL)
+    if (c == NULL && (why != REDIS_DOWN || !slot_node_coming_up(pool, slot)))
         return why;
     if (lua_call_fill(&lc, script, false, nkeys, nargs, args, arglens) < 0)
         return REDIS_DOWN;
     size_t len;
     char *cmd = redis_format_command(lc.argc, lc.argv, lc.lens, &len);
-    int rc = send_new_call(c, call_new(pool, script, cmd, len, slot, on_reply, caller));
+    struct call *call = call_new(pool, script, cmd, len, slot, on_reply, caller);
+    int rc = c != NULL ? send_new_call(c, call) : hold_new_call(call);
     if (rc == REDIS_SENT)
         pool->stats.calls++;
     return rc;

@@ -533,7 +533,8 @@ class TopologyUnderLoadTest(UnderLoad):
         load.stop()
         self.assert_no_problems(load)
         self.assertEqual({k: v for k, v in load.counts().items() if k[0] != "ok"}, {},
-                         "failed requests while a master joined")
+                         "failed requests while a master joined; the frontend's log:\n"
+                         + self.fe.log()[-4000:])
 
         # Swarms in the new master's slots are served (HTTP and UDP) and stored there.
         self.assertIn(new, self.cluster.masters())
