@@ -15,13 +15,15 @@ HTTP and UDP (issue 10):
   aggregator walks and purges;
 - a replica promoted late (after the frontend's reconnects to the dead master have backed
   off) is served within about a second of its promotion; with every node dead, requests
-  are refused at once and the slot map is read at most about once a second.
+  are refused at once and the slot map is read at most about once a second; a request for
+  a slot just moved to a new master waits for its first connection instead of failing.
 """
 
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -320,6 +322,7 @@ class UnderLoad(unittest.TestCase):
     NODE_TIMEOUT_MS = 2000
     COMMAND_TIMEOUT = "500ms"
     ANSWER_TIMEOUT_S = 3.0  # a request unanswered this long is hung
+    REDIS = {}  # more of the frontend's redis settings
 
     def setUp(self):
         require_binary()
@@ -328,7 +331,8 @@ class UnderLoad(unittest.TestCase):
         self.cluster.start()
         self.addCleanup(self.cluster.stop_all)
         self.fe = Starling(None, frontend_config(self.COMMAND_TIMEOUT,
-                                                 cluster_nodes=self.cluster.seeds()))
+                                                 cluster_nodes=self.cluster.seeds(),
+                                                 **self.REDIS))
         self.addCleanup(self.fe.finish)
         self.fe.start()
 
@@ -440,6 +444,45 @@ class LatePromotionTest(UnderLoad):
         self.assertLess(waited, self.RESUME_AFTER_PROMOTION_S,
                         "the frontend served the promoted replica's slot %.1f s after the "
                         "promotion" % waited)
+        self.fe.assert_alive()
+
+
+class NewMasterComingUpTest(UnderLoad):
+    """A request for a slot just moved to a new master, while the frontend's first
+    connection to it is still being set up, waits for that connection (within its
+    deadline) rather than being refused as for a master that is down. The new master is
+    held back with CLIENT PAUSE, so the set-up (INFO, SCRIPT LOAD) takes a while."""
+
+    COMMAND_TIMEOUT = "4s"
+    PAUSE_MS = 1500
+
+    REDIS = {"connect_timeout": "5s"}  # the set-up's bound, well past the pause
+
+    def test_request_waits_for_a_new_master_coming_up(self):
+        ready = announce(self.fe.port, random_hash(), random_peer_id(), 6881)
+        self.assertNotIn(b"failure reason", ready.body, ready.body)
+        new = self.cluster.add_master(slots=0)
+        h = random_hash()  # a swarm never announced: its slot holds no key to migrate
+        slot = swarm_slot(h)
+        source = self.cluster.master_of_slot(slot)
+        new_id = self.cluster.node_id(new)
+        self.assertEqual(new.execute("CLUSTER", "SETSLOT", slot, "NODE", new_id), b"OK")
+        self.assertEqual(new.execute("CLIENT", "PAUSE", self.PAUSE_MS, "ALL"), b"OK")
+        self.assertEqual(source.execute("CLUSTER", "SETSLOT", slot, "NODE", new_id), b"OK")
+
+        replies = {}
+
+        def first():  # answered MOVED by the source: the frontend starts connecting
+            replies["first"] = announce(self.fe.port, h, random_peer_id(), 6881, timeout=10)
+        t = threading.Thread(target=first)
+        t.start()
+        time.sleep(0.3)  # the MOVED is in, the new master's set-up paused
+        replies["second"] = announce(self.fe.port, h, random_peer_id(), 6882, timeout=10)
+        t.join(10)
+        for name in ("first", "second"):
+            self.assertIn(name, replies)
+            self.assertNotIn(b"failure reason", replies[name].body,
+                             "%s request: %r" % (name, replies[name].body))
         self.fe.assert_alive()
 
 
