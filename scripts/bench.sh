@@ -270,6 +270,15 @@ wait_port() {   # wait_port PORT PID NAME: up to 10 s for a TCP listener
   done
   return 1
 }
+cpu_split() {   # cpu_split BASE PID...: each PID's CPU seconds since BASE (an array name of
+  local -n base=$1   # their cpu_ticks, in the same order), space-separated
+  local i out=""
+  shift
+  for ((i = 1; i <= $#; i++)); do
+    out+=" $(awk -v t=$(( $(cpu_ticks "${!i}") - base[i - 1] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
+  done
+  echo "${out# }"
+}
 cpu_ticks() {   # cpu_ticks PID...: sum of utime+stime (fields 14, 15) in clock ticks
   local pid t=0 rest
   for pid in "$@"; do
@@ -478,9 +487,7 @@ run_wrk() {
     -s "$LUA" "${URL[$sys]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" ${wl:+"$wl"} >"$out" 2>&1 \
     || { cat "$out" >&2; die "wrk failed against $sys ($key)"; }
   t1=$(cpu_ticks "${pids[@]}")
-  for i in "${!pids[@]}"; do
-    split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
-  done
+  split=" $(cpu_split b "${pids[@]}")"
   alive "${pids[@]}" || die "$sys died during $key"
   line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($sys $key)"; }
   for kv in ${line#BENCHRESULT }; do R[$sys,$key,${kv%%=*}]=${kv#*=}; done
@@ -516,9 +523,7 @@ run_udp() {
     -k "$socks" -d "$secs" -t "$TORRENTS" -P "$PEERS" -m "$kind" -s "$seed" "${wl[@]}" >"$out" 2>&1 \
     || { cat "$out" >&2; die "udpload failed against $label ($key)"; }
   t1=$(cpu_ticks "${pids[@]}")
-  for i in "${!pids[@]}"; do
-    split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
-  done
+  split=" $(cpu_split b "${pids[@]}")"
   alive "${pids[@]}" || die "$label died during $key"
   line=$(grep '^UDPRESULT ' "$out") || { cat "$out" >&2; die "no result from udpload ($label $key)"; }
   for kv in ${line#UDPRESULT }; do R[$label,$key,${kv%%=*}]=${kv#*=}; done

@@ -148,9 +148,7 @@ scale_wrk() {
     -c"$CONNS" -d"${secs}s" -s "$LUA" "http://${targets%%,*}/" -- announce "$TORRENTS" \
     "$PEERS" "$seed" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed against $label"; }
   t1=$(cpu_ticks "${pids[@]}")
-  for i in "${!pids[@]}"; do
-    split+=" $(awk -v t=$(( $(cpu_ticks "${pids[$i]}") - b[i] )) -v k="$TCK" 'BEGIN { printf "%.2f", t / k }')"
-  done
+  split=" $(cpu_split b "${pids[@]}")"
   alive "${pids[@]}" || die "$label: a tracker process died during the run"
   line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($label)"; }
   for kv in ${line#BENCHRESULT }; do R[$label,http,${kv%%=*}]=${kv#*=}; done
