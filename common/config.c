@@ -31,6 +31,8 @@ void config_defaults(struct config *cfg)
     cfg->allow_full_scrape = false;
     /* Even fully %-escaped, 74 x "&info_hash=<60 bytes>" (~5.3 KB) fits an 8 KiB request. */
     cfg->max_scrape_hashes = 74;
+    cfg->peer_cache_ttl_ms = SEC_MS;
+    cfg->peer_cache_swarms = 1024;
 
     cfg->n_trusted_proxies = 0;
     snprintf(cfg->http_listen_addr[0], CONFIG_ADDR_LEN, "%s", "127.0.0.1:6969");
@@ -466,6 +468,10 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "default_num_want must not exceed max_num_want");
     if (cfg->max_scrape_hashes < 1 || cfg->max_scrape_hashes > CONFIG_SCRAPE_HASHES_CEILING)
         return config_err(err, "max_scrape_hashes must be 1..%d", CONFIG_SCRAPE_HASHES_CEILING);
+    if (cfg->peer_cache_ttl_ms > CONFIG_PEER_CACHE_TTL_MAX_MS)
+        return config_err(err, "peer_cache_ttl must not exceed %dms", CONFIG_PEER_CACHE_TTL_MAX_MS);
+    if (cfg->peer_cache_swarms > CONFIG_PEER_CACHE_SWARMS_MAX)
+        return config_err(err, "peer_cache_swarms must not exceed %u", CONFIG_PEER_CACHE_SWARMS_MAX);
     if (cfg->n_http_listen_addr < 1)
         return config_err(err, "at least one http_listen_addr is needed");
     /* The counts index fixed arrays: a struct built by hand must not send readers past them. */

@@ -18,6 +18,10 @@
 /* Hard ceilings on what an operator may configure, so replies stay bounded. */
 #define CONFIG_NUM_WANT_CEILING 1000
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
+/* peer_cache_ttl: how old a reply's peers may be (the "about a second", with room). */
+#define CONFIG_PEER_CACHE_TTL_MAX_MS 5000
+/* peer_cache_swarms: memory is at most this x 2 x max_num_want x ~72 B (frontend/peer_cache.h). */
+#define CONFIG_PEER_CACHE_SWARMS_MAX (1u << 20)
 /* recvmmsg/sendmmsg batches: past this the kernel's UIO_MAXIOV-sized loops stop paying. */
 #define UDP_BATCH_MAX 1024
 /*
@@ -73,6 +77,10 @@ struct config {
     bool purge_inactive_torrents;
     bool allow_full_scrape;
     uint32_t max_scrape_hashes; /* info_hash values accepted in one scrape */
+    /* Hot swarms' peer windows kept by each frontend (frontend/peer_cache.h): how long a
+     * window serves (0: no cache) and how many swarms' windows at most. */
+    uint64_t peer_cache_ttl_ms;
+    uint32_t peer_cache_swarms;
 
     /* Client address behind a load balancer. */
     char real_ip_header[64]; /* empty: never read */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -17,6 +18,7 @@
 #include "storage/counters.h"
 #include "storage/redis.h"
 #include "frontend/fullscrape.h"
+#include "frontend/peer_cache.h"
 #include "frontend/http.h"
 #include "frontend/stats.h"
 #include "frontend/tracker.h"
@@ -194,6 +196,8 @@ int main(int argc, char **argv)
         .cfg = &cfg,
         .pool = fe.pool,
         .fullscrape = fullscrape_cache_new(fe.pool),
+        .peer_cache = peer_cache_new(cfg.peer_cache_swarms, cfg.peer_cache_ttl_ms,
+                                     clock_monotonic_us() ^ ((uint64_t)getpid() << 32)),
     };
     fe.http = http_server_new(fe.base, &cfg, &tracker, err);
     if (fe.http != NULL)
@@ -208,6 +212,7 @@ int main(int argc, char **argv)
         http_server_free(fe.http);
         redis_pool_free(fe.pool);
         fullscrape_cache_free(tracker.fullscrape);
+        peer_cache_free(tracker.peer_cache);
         process_finish(&proc);
         return 1;
     }
@@ -232,6 +237,7 @@ int main(int argc, char **argv)
      * HTTP server can then close connections none of which is waiting. */
     redis_pool_free(fe.pool);
     fullscrape_cache_free(tracker.fullscrape);
+    peer_cache_free(tracker.peer_cache); /* after the pool: its last calls release entries */
     udp_server_free(fe.udp);
     http_server_free(fe.http);
     admin_server_free(fe.admin);

@@ -109,6 +109,16 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
            "(no amplification towards spoofed senders).",
            s->udp_unanswered);
 
+    static const char *const plan_names[] = {"bypass", "fill", "hit"};
+    metrics_family(out, "starling_peer_cache_announces_total", "counter",
+                   "Announces with peers wanted, by what the peer cache did: hit (peers from "
+                   "a cached window, Redis only recorded and counted), fill (Redis read the "
+                   "windows for the cache), bypass (peers from Redis as without a cache).");
+    for (size_t i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", plan_names[i]);
+        metrics_sample_u64(out, "starling_peer_cache_announces_total", labels, s->peer_cache[i]);
+    }
+
     single(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.", redis->calls);
     single(out, "starling_redis_errors_total", "counter",
            "Error replies from Redis (NOSCRIPT answered by a retry excluded).", redis->errors);

@@ -53,6 +53,7 @@ struct frontend_stats {
     uint64_t udp_requests[STAT_UDP_ACTIONS][STAT_UDP_RESULTS];
     uint64_t udp_malformed[STAT_UDP_REASONS];
     uint64_t udp_unanswered; /* error replies not sent: longer than the request */
+    uint64_t peer_cache[3];  /* announces by enum peer_cache_plan (frontend/peer_cache.h) */
 };
 
 extern struct frontend_stats frontend_stats;

@@ -1,9 +1,15 @@
 #include "frontend/tracker.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/clock.h"
+#include "common/mem.h"
 #include "storage/redis.h"
 #include "frontend/fullscrape.h"
 #include "frontend/peer_addr.h"
+#include "frontend/peer_cache.h"
+#include "frontend/stats.h"
 
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 const char TRACKER_STORAGE_BUSY[] = "storage busy, retry later";
@@ -65,6 +71,97 @@ void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_
     out->numwant = min_u32(min_u32(asked, cfg->max_num_want), fits);
 }
 
+/* An announce planned by the peer cache: what it asked for, and whose it is. */
+struct cached_announce {
+    struct peer_cache *cache;
+    struct peer_cache_entry *entry; /* pinned by FILL and HIT; BYPASS: NULL */
+    enum peer_cache_plan plan;
+    uint64_t planned_ms;
+    struct peer_cache_want want;
+    uint8_t peer_id[PEER_ID_LEN]; /* want.peer_id */
+    uint8_t info_hash[INFO_HASH_LEN];
+    tracker_announce_fn *done;
+    void *arg;
+};
+
+/* The peers of the reply being delivered: used during the callback only (see swarm.c). */
+static struct swarm_peer served[CONFIG_NUM_WANT_CEILING];
+
+/* BYPASS: the reply is Redis's, and tells the cache whether the swarm is worth an entry.
+ * FILL and HIT: Redis recorded the announce and counted (a fill also read the windows); the
+ * peers come from the entry. */
+static void on_cached_announce(void *arg, const struct announce_reply *r, const char *err)
+{
+    struct cached_announce *ca = arg;
+    bool fill = ca->plan == PEER_CACHE_FILL;
+    if (ca->plan == PEER_CACHE_BYPASS) {
+        if (r != NULL)
+            peer_cache_saw(ca->cache, ca->info_hash, r->complete + r->incomplete,
+                           ca->want.numwant, ca->planned_ms);
+        ca->done(ca->arg, r, err);
+        free(ca);
+        return;
+    }
+    if (r == NULL) {
+        ca->done(ca->arg, NULL, err);
+    } else {
+        if (fill)
+            peer_cache_store(ca->entry, r, ca->planned_ms);
+        struct announce_reply out = {
+            .complete = r->complete,
+            .incomplete = r->incomplete,
+            .peers = served,
+            .npeers = peer_cache_serve(ca->cache, ca->entry, &ca->want, served,
+                                       CONFIG_NUM_WANT_CEILING),
+        };
+        ca->done(ca->arg, &out, NULL);
+    }
+    peer_cache_release(ca->entry, fill && r == NULL);
+    free(ca);
+}
+
+/*
+ * Sends a, with the peer cache's plan for it: BYPASS as is, HIT recording and counting only,
+ * FILL reading both windows. Returns swarm_announce()'s code.
+ */
+static int announce_through_cache(struct tracker *t, struct swarm_announce_args *a,
+                                  tracker_announce_fn *done, void *arg)
+{
+    struct peer_cache_want want = {
+        .peer_id = a->peer_id,
+        .seeding = a->seeding,
+        .family = a->family,
+        .numwant = a->numwant,
+    };
+    uint64_t now_ms = clock_monotonic_us() / 1000;
+    struct peer_cache_entry *entry = NULL;
+    enum peer_cache_plan plan = peer_cache_plan(t->peer_cache, a->info_hash, &want, now_ms, &entry);
+    frontend_stats.peer_cache[plan]++;
+
+    const struct config *cfg = t->cfg;
+    struct cached_announce *ca = xmalloc(sizeof(*ca));
+    *ca = (struct cached_announce){t->peer_cache, entry, plan, now_ms, want, {0}, {0}, done, arg};
+    memcpy(ca->peer_id, a->peer_id, PEER_ID_LEN);
+    memcpy(ca->info_hash, a->info_hash, INFO_HASH_LEN);
+    ca->want.peer_id = ca->peer_id;
+    if (plan == PEER_CACHE_HIT) {
+        a->numwant = 0;
+    } else if (plan == PEER_CACHE_FILL) {
+        /* Windows others can use too: at least default_num_want, and members live until
+         * the entry's last use (its ttl, then a reply as late as Redis may take). */
+        if (a->numwant < cfg->default_num_want)
+            a->numwant = cfg->default_num_want;
+        a->fill_horizon_ms = a->now_ms + cfg->peer_cache_ttl_ms + cfg->redis.command_timeout_ms;
+    }
+    int rc = swarm_announce(t->pool, a, on_cached_announce, ca);
+    if (rc != REDIS_SENT) {
+        if (entry != NULL)
+            peer_cache_release(entry, plan == PEER_CACHE_FILL);
+        free(ca);
+    }
+    return rc;
+}
+
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
                      const struct tracker_wire *wire, struct tracker_reply_peers *peers,
                      tracker_announce_fn *done, void *arg, const char **failure)
@@ -92,7 +189,10 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         *failure = "invalid peer address";
         return -1;
     }
-    int rc = swarm_announce(t->pool, &a, done, arg);
+    /* Only replies with peers gain from the cache (a stopped event's has none). */
+    bool cacheable = t->peer_cache != NULL && a.numwant > 0 && a.event != EVENT_STOPPED;
+    int rc = cacheable ? announce_through_cache(t, &a, done, arg)
+                       : swarm_announce(t->pool, &a, done, arg);
     if (rc != REDIS_SENT) {
         *failure = refusal(rc);
         return -1;

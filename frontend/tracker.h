@@ -19,11 +19,13 @@ struct redis_pool;
  */
 struct fullscrape_cache;
 struct fullscrape_snapshot;
+struct peer_cache;
 
 struct tracker {
     const struct config *cfg;
     struct redis_pool *pool;
     struct fullscrape_cache *fullscrape; /* allow_full_scrape's shared snapshot */
+    struct peer_cache *peer_cache;       /* hot swarms' peer windows; NULL: none */
 };
 
 /* Client-facing text for a storage failure: Redis down, slow or erroring ... */

@@ -14,9 +14,14 @@
 -- ARGV[8] numwant      ARGV[9] family filter: '0' any, '4' IPv4 only, '6' IPv6 only
 -- ARGV[10] '1' when idle swarms expire (purge_inactive_torrents)
 -- ARGV[11] a random non-negative integer (scripts must be deterministic: the caller rolls)
+-- ARGV[12] '' for an announce, or for a frontend's peer cache fill (frontend/peer_cache.h)
+--          '(' .. horizon_ms: windows of members still live at the horizon
 --
 -- Reply: {seeders, leechers, member, member, ...} with at most numwant members, never
 -- the announcer's own: live peers (expiry > now), counted after this announce was applied.
+-- A fill's: {seeders, leechers, hs, hl, k, member, ...}: hs seeders and hl leechers are live
+-- past the horizon; k = min(hs, numwant) of those seeders follow, then min(hl, numwant) of
+-- those leechers, any family, the announcer's own included (the cache serves them to others).
 --
 -- Calls on a re-announce (the common case): ZADD, 2 ZCOUNT, PTTL and the ZRANGE windows of
 -- the reply. The rest is rare: the hash on a new member or a completed event, pruning on
@@ -117,6 +122,15 @@ end
 local reply = {nseeders, nleechers}
 if event == '3' or numwant <= 0 then return reply end
 
+local fill = ARGV[12] ~= ''
+if fill then
+    -- Windows among the members that outlive the horizon: the top ranks, as above.
+    nseeders = redis.call('ZCOUNT', seeders, ARGV[12], '+inf')
+    nleechers = redis.call('ZCOUNT', leechers, ARGV[12], '+inf')
+    reply[3], reply[4], reply[5] = nseeders, nleechers, 0
+    me, family = false, '0'
+end
+
 local function wanted(m)
     if m == me then return false end
     -- A member's length tells its families (storage/keys.h).
@@ -168,7 +182,11 @@ local function take(key, live, want)
     end
 end
 
-if seeding then
+if fill then
+    take(seeders, nseeders, numwant)
+    reply[5] = #reply - 5
+    take(leechers, nleechers, numwant)
+elseif seeding then
     -- A seeder only needs leechers.
     take(leechers, nleechers, numwant)
 else

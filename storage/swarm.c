@@ -29,9 +29,11 @@ static const char *malformed(const char *script)
     return ERR_BAD_REPLY;
 }
 
-/* Decoded peers of the reply being delivered. One event loop per process, and the array
- * is only used during a callback, so one static array serves every call. */
-static struct swarm_peer peer_scratch[CONFIG_NUM_WANT_CEILING];
+/* Decoded peers of the reply being delivered (a fill's two windows at most). One event loop
+ * per process, and the array is only used during a callback, so one static array serves
+ * every call. */
+#define PEER_SCRATCH (2 * CONFIG_NUM_WANT_CEILING)
+static struct swarm_peer peer_scratch[PEER_SCRATCH];
 
 /* Writes v as decimal text into out (room for 20); returns its length. */
 static size_t u64_text(char *out, uint64_t v)
@@ -64,18 +66,13 @@ static int reply_uint(const redisReply *r, uint64_t *out)
     return 0;
 }
 
-int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
-                          size_t cap)
+/* Appends the members r->element[from .. to) to out's peers (stored in peers[], at most cap
+ * in all). A member of no layout is skipped; one that is no string fails: -1. */
+static int decode_members(const redisReply *r, size_t from, size_t to, struct announce_reply *out,
+                          struct swarm_peer *peers, size_t cap)
 {
-    *out = (struct announce_reply){.peers = peers};
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-        reply_uint(r->element[0], &out->complete) < 0 ||
-        reply_uint(r->element[1], &out->incomplete) < 0)
-        return -1;
-    /* No more than the script was asked for can be wanted: the rest is not read. */
-    size_t n = r->elements - 2 < cap ? r->elements - 2 : cap;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *m = r->element[2 + i];
+    for (size_t i = from; i < to && out->npeers < cap; i++) {
+        const redisReply *m = r->element[i];
         if (m == NULL || m->type != REDIS_REPLY_STRING)
             return -1;
         struct swarm_peer *p = &peers[out->npeers];
@@ -83,6 +80,45 @@ int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struc
         if (member_split(p->peer_id, m->len, &p->v4, &p->v6) == 0)
             out->npeers++;
     }
+    return 0;
+}
+
+/* The two counts every announce reply starts with. */
+static int decode_counts(const redisReply *r, size_t min_elements, struct announce_reply *out,
+                         struct swarm_peer *peers)
+{
+    *out = (struct announce_reply){.peers = peers};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < min_elements ||
+        reply_uint(r->element[0], &out->complete) < 0 ||
+        reply_uint(r->element[1], &out->incomplete) < 0)
+        return -1;
+    return 0;
+}
+
+int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
+                          size_t cap)
+{
+    /* No more than the script was asked for can be wanted: the rest is not read. */
+    if (decode_counts(r, 2, out, peers) < 0 || decode_members(r, 2, r->elements, out, peers, cap) < 0)
+        return -1;
+    return 0;
+}
+
+int swarm_decode_fill(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
+                      size_t cap)
+{
+    uint64_t hs, hl, k;
+    if (decode_counts(r, 5, out, peers) < 0 || reply_uint(r->element[2], &hs) < 0 ||
+        reply_uint(r->element[3], &hl) < 0 || reply_uint(r->element[4], &k) < 0 ||
+        k > r->elements - 5)
+        return -1;
+    if (decode_members(r, 5, 5 + k, out, peers, cap) < 0)
+        return -1;
+    out->nseeder_peers = out->npeers;
+    if (decode_members(r, 5 + k, r->elements, out, peers, cap) < 0)
+        return -1;
+    out->seeders_whole = k >= hs;
+    out->leechers_whole = r->elements - 5 - k >= hl;
     return 0;
 }
 
@@ -96,16 +132,30 @@ int swarm_decode_scrape(const redisReply *r, struct scrape_counts *out)
     return 0;
 }
 
-static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
+typedef int decode_fn(const redisReply *r, struct announce_reply *out, struct swarm_peer *peers,
+                      size_t cap);
+
+static void deliver_announce(struct redis_caller caller, redisReply *r, const char *err,
+                             decode_fn *decode)
 {
     swarm_announce_fn *done = (swarm_announce_fn *)caller.fn;
     struct announce_reply out;
-    if (err == NULL && swarm_decode_announce(r, &out, peer_scratch, CONFIG_NUM_WANT_CEILING) < 0)
+    if (err == NULL && decode(r, &out, peer_scratch, PEER_SCRATCH) < 0)
         err = malformed("announce.lua");
     if (err != NULL)
         done(caller.arg, NULL, err);
     else
         done(caller.arg, &out, NULL);
+}
+
+static void on_announce_reply(struct redis_caller caller, redisReply *r, const char *err)
+{
+    deliver_announce(caller, r, err, swarm_decode_announce);
+}
+
+static void on_fill_reply(struct redis_caller caller, redisReply *r, const char *err)
+{
+    deliver_announce(caller, r, err, swarm_decode_fill);
 }
 
 int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
@@ -115,11 +165,11 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     uint8_t endpoints[MEMBER_ENDPOINTS_MAX];
     size_t endpoints_len = member_endpoints(&a->endpoints, endpoints);
 
-    char now[24], expiry[24], ttl[24], numwant[16], rand[16];
+    char now[24], expiry[24], ttl[24], numwant[16], rand[16], horizon[24];
     char event = (char)('0' + (int)a->event);
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
     /* [0..2]: the swarm's keys */
-    const char *args[14] = {
+    const char *args[15] = {
         [3] = now,
         expiry,
         ttl,
@@ -131,8 +181,9 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         &family,
         a->purge ? "1" : "0",
         rand,
+        horizon,
     };
-    size_t lens[14] = {
+    size_t lens[15] = {
         [3] = u64_text(now, a->now_ms),
         u64_text(expiry, a->now_ms + a->peer_ttl_ms),
         u64_text(ttl, 2 * a->peer_ttl_ms),
@@ -144,11 +195,18 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         1,
         1,
         u64_text(rand, next_random() >> 33),
+        0,
     };
+    bool fill = a->fill_horizon_ms != 0;
+    if (fill) {
+        /* An exclusive ZCOUNT bound: members live after the horizon. */
+        horizon[0] = '(';
+        lens[14] = 1 + u64_text(horizon + 1, a->fill_horizon_ms);
+    }
     swarm_keys_fill(&k, a->info_hash);
     swarm_keys_args(&k, args, lens);
-    return redis_pool_eval(pool, &lua_announce, SWARM_NKEYS, 14, args, lens, on_announce_reply,
-                           REDIS_CALLER(done, arg));
+    return redis_pool_eval(pool, &lua_announce, SWARM_NKEYS, 15, args, lens,
+                           fill ? on_fill_reply : on_announce_reply, REDIS_CALLER(done, arg));
 }
 
 /* ---- full scrape ---- */

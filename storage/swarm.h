@@ -22,6 +22,10 @@ struct announce_reply {
     uint64_t incomplete; /* leechers, after this announce */
     size_t npeers;
     const struct swarm_peer *peers;
+    /* A fill's (swarm_announce_args.fill_horizon_ms): peers[0 .. nseeder_peers) are seeders,
+     * the rest leechers; *_whole: that window is every member live past the horizon. */
+    size_t nseeder_peers;
+    bool seeders_whole, leechers_whole;
 };
 
 /* Which peers a reply may carry (respect_af). */
@@ -39,6 +43,10 @@ struct swarm_announce_args {
     uint64_t now_ms;      /* wall clock, ms since the epoch */
     uint64_t peer_ttl_ms; /* how long the peer stays without announcing again */
     bool purge;           /* let the swarm's keys expire (purge_inactive_torrents) */
+    /* Non-zero: a peer cache fill (frontend/peer_cache.h): a window of up to numwant seeders
+     * and one of leechers, of members live past this wall-clock ms, any family, the
+     * announcer's own included (family is then ignored). */
+    uint64_t fill_horizon_ms;
 };
 
 /* reply NULL and err set on failure; exactly once, never from inside swarm_announce(). */
@@ -76,6 +84,14 @@ int swarm_scrape(struct redis_pool *pool, const uint8_t (*hashes)[INFO_HASH_LEN]
  */
 int swarm_decode_announce(const struct redisReply *r, struct announce_reply *out,
                           struct swarm_peer *peers, size_t cap);
+
+/*
+ * A fill's: the two counts, the counts live past the horizon (hs, hl), k, then k seeders and
+ * the leechers. A window is whole when it holds all of its role's hs or hl. The same
+ * conventions otherwise.
+ */
+int swarm_decode_fill(const struct redisReply *r, struct announce_reply *out,
+                      struct swarm_peer *peers, size_t cap);
 
 /* scrape.lua's: exactly three integers >= 0. Returns 0, or -1 (out undefined). */
 int swarm_decode_scrape(const struct redisReply *r, struct scrape_counts *out);

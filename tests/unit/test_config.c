@@ -119,6 +119,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->purge_inactive_torrents, b->purge_inactive_torrents);
     assert_int_equal(a->allow_full_scrape, b->allow_full_scrape);
     assert_int_equal(a->max_scrape_hashes, b->max_scrape_hashes);
+    assert_int_equal(a->peer_cache_ttl_ms, b->peer_cache_ttl_ms);
+    assert_int_equal(a->peer_cache_swarms, b->peer_cache_swarms);
     assert_string_equal(a->log_file, b->log_file);
     assert_string_equal(a->metrics_listen_addr, b->metrics_listen_addr);
     assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
@@ -189,6 +191,8 @@ static void test_defaults(void **state)
     assert_true(cfg.purge_inactive_torrents);
     assert_false(cfg.allow_full_scrape);
     assert_int_equal(cfg.max_scrape_hashes, 74);
+    assert_int_equal(cfg.peer_cache_ttl_ms, 1000);
+    assert_int_equal(cfg.peer_cache_swarms, 1024);
     assert_string_equal(cfg.real_ip_header, "");
     assert_int_equal(cfg.n_trusted_proxies, 0);
     assert_int_equal(cfg.n_http_listen_addr, 1);
@@ -604,6 +608,7 @@ static void test_out_of_range(void **state)
         {"{\"default_num_want\": 1001}", "\"default_num_want\": out of range (0..1000)"},
         {"{\"max_num_want\": 1001}", "\"max_num_want\": out of range (0..1000)"},
         {"{\"max_num_want\": 4294967496}", "\"max_num_want\": out of range"},
+        {"{\"peer_cache_swarms\": 1048577}", "\"peer_cache_swarms\": out of range (0..1048576)"},
         {"{\"max_scrape_hashes\": 0}", "\"max_scrape_hashes\": out of range (1..1000)"},
         {"{\"max_scrape_hashes\": 1001}", "\"max_scrape_hashes\": out of range (1..1000)"},
         {"{\"http_listen_limit\": 0}", "\"http_listen_limit\": out of range (1..2147483647)"},
@@ -1272,6 +1277,12 @@ static void test_validate(void **state)
     fresh(&cfg);
     cfg.max_num_want = CONFIG_NUM_WANT_CEILING + 1;
     validate_fails(&cfg, "max_num_want must not exceed 1000");
+
+    fresh(&cfg);
+    cfg.peer_cache_ttl_ms = CONFIG_PEER_CACHE_TTL_MAX_MS;
+    assert_int_equal(config_validate(&cfg, err), 0);
+    cfg.peer_cache_ttl_ms = CONFIG_PEER_CACHE_TTL_MAX_MS + 1;
+    validate_fails(&cfg, "peer_cache_ttl must not exceed 5000ms");
 
     fresh(&cfg);
     cfg.n_http_listen_addr = 0;
