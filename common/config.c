@@ -471,7 +471,8 @@ int config_validate(const struct config *cfg, char *err)
     if (cfg->peer_cache_ttl_ms > CONFIG_PEER_CACHE_TTL_MAX_MS)
         return config_err(err, "peer_cache_ttl must not exceed %dms", CONFIG_PEER_CACHE_TTL_MAX_MS);
     if (cfg->peer_cache_swarms > CONFIG_PEER_CACHE_SWARMS_MAX)
-        return config_err(err, "peer_cache_swarms must not exceed %u", CONFIG_PEER_CACHE_SWARMS_MAX);
+        return config_err(err, "peer_cache_swarms must not exceed %u",
+                          CONFIG_PEER_CACHE_SWARMS_MAX);
     if (cfg->n_http_listen_addr < 1)
         return config_err(err, "at least one http_listen_addr is needed");
     /* The counts index fixed arrays: a struct built by hand must not send readers past them. */

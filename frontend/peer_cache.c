@@ -38,7 +38,7 @@ struct peer_cache_entry {
     uint8_t info_hash[INFO_HASH_LEN];
     bool used;
     uint32_t pins;
-    uint64_t last_ms;         /* last announce planned: the least recent unpinned way goes */
+    uint64_t last_ms; /* last announce planned: the least recent unpinned way goes */
     bool filled, filling;
     uint64_t filled_ms;       /* filled: the windows' read (the fill's plan), valid for ttl */
     uint64_t fill_planned_ms; /* filling: a fill in flight since then */
@@ -198,8 +198,8 @@ enum peer_cache_plan peer_cache_plan(struct peer_cache *c, const uint8_t *info_h
     return plan;
 }
 
-void peer_cache_saw(struct peer_cache *c, const uint8_t *info_hash, uint64_t live,
-                    uint32_t numwant, uint64_t now_ms)
+void peer_cache_saw(struct peer_cache *c, const uint8_t *info_hash, uint64_t live, uint32_t numwant,
+                    uint64_t now_ms)
 {
     if (live > (uint64_t)numwant + 1)
         c->seen[(hash(c, info_hash) >> 32) % c->nseen] = now_ms + 1;
@@ -270,4 +270,3 @@ void peer_cache_release(struct peer_cache_entry *e, bool fill_failed)
         e->filling = false;
     e->pins--;
 }
-

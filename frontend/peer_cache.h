@@ -30,8 +30,8 @@
  * Bounded: at most `swarms` entries (set-associative, 4 ways; the least recently announced
  * unpinned way goes), each holding at most 2 x max_num_want peers of ~72 bytes (record and
  * view), plus ~100 B of entry and 32 B of admission filter: worst case swarms x (2 x
- * max_num_want x 72 + 136) bytes, 29.6 MB with the defaults (1024 swarms, max_num_want 200). Killing the
- * frontend loses nothing.
+ * max_num_want x 72 + 136) bytes, 29.6 MB with the defaults (1024 swarms, max_num_want 200).
+ * Killing the frontend loses nothing.
  *
  * Pure: no clock or I/O (now_ms is any monotonic millisecond count).
  */
@@ -53,10 +53,10 @@ struct peer_cache_want {
 
 enum peer_cache_plan {
     PEER_CACHE_BYPASS = 0, /* ask Redis for the peers, as without a cache */
-    PEER_CACHE_FILL,   /* ask for both windows (swarm_announce_args.fill_horizon_ms), then
-                          peer_cache_store() them */
-    PEER_CACHE_HIT,    /* ask Redis to record and count only (numwant 0); peers from
-                          peer_cache_serve() */
+    PEER_CACHE_FILL,       /* ask for both windows (swarm_announce_args.fill_horizon_ms), then
+                              peer_cache_store() them */
+    PEER_CACHE_HIT,        /* ask Redis to record and count only (numwant 0); peers from
+                              peer_cache_serve() */
     PEER_CACHE_PLANS
 };
 
@@ -70,8 +70,8 @@ enum peer_cache_plan peer_cache_plan(struct peer_cache *c, const uint8_t *info_h
 
 /* Redis said the swarm of info_hash has `live` peers, for an announce of plan BYPASS
  * wanting numwant: admits it if a reply could only be a sample of it. */
-void peer_cache_saw(struct peer_cache *c, const uint8_t *info_hash, uint64_t live,
-                    uint32_t numwant, uint64_t now_ms);
+void peer_cache_saw(struct peer_cache *c, const uint8_t *info_hash, uint64_t live, uint32_t numwant,
+                    uint64_t now_ms);
 
 /*
  * A fill's reply (swarm_decode_announce() of a fill), read from Redis as of planned_ms

@@ -96,8 +96,8 @@ static void on_cached_announce(void *arg, const struct announce_reply *r, const 
     bool fill = ca->plan == PEER_CACHE_FILL;
     if (ca->plan == PEER_CACHE_BYPASS) {
         if (r != NULL)
-            peer_cache_saw(ca->cache, ca->info_hash, r->complete + r->incomplete,
-                           ca->want.numwant, ca->planned_ms);
+            peer_cache_saw(ca->cache, ca->info_hash, r->complete + r->incomplete, ca->want.numwant,
+                           ca->planned_ms);
         ca->done(ca->arg, r, err);
         free(ca);
         return;
@@ -111,8 +111,8 @@ static void on_cached_announce(void *arg, const struct announce_reply *r, const 
             .complete = r->complete,
             .incomplete = r->incomplete,
             .peers = served,
-            .npeers = peer_cache_serve(ca->cache, ca->entry, &ca->want, served,
-                                       CONFIG_NUM_WANT_CEILING),
+            .npeers =
+                peer_cache_serve(ca->cache, ca->entry, &ca->want, served, CONFIG_NUM_WANT_CEILING),
         };
         ca->done(ca->arg, &out, NULL);
     }
@@ -147,10 +147,12 @@ static int announce_through_cache(struct tracker *t, struct swarm_announce_args 
     if (plan == PEER_CACHE_HIT) {
         a->numwant = 0;
     } else if (plan == PEER_CACHE_FILL) {
-        /* Windows others can use too: at least default_num_want, and members live until
-         * the entry's last use (its ttl, then a reply as late as Redis may take). */
+        /* Windows others can use too: at least default_num_want, one more so a member of
+         * the window still gets as many, and members live until the entry's last use (its
+         * ttl, then a reply as late as Redis may take). */
         if (a->numwant < cfg->default_num_want)
             a->numwant = cfg->default_num_want;
+        a->numwant++;
         a->fill_horizon_ms = a->now_ms + cfg->peer_cache_ttl_ms + cfg->redis.command_timeout_ms;
     }
     int rc = swarm_announce(t->pool, a, on_cached_announce, ca);

@@ -99,7 +99,8 @@ int swarm_decode_announce(const redisReply *r, struct announce_reply *out, struc
                           size_t cap)
 {
     /* No more than the script was asked for can be wanted: the rest is not read. */
-    if (decode_counts(r, 2, out, peers) < 0 || decode_members(r, 2, r->elements, out, peers, cap) < 0)
+    if (decode_counts(r, 2, out, peers) < 0 ||
+        decode_members(r, 2, r->elements, out, peers, cap) < 0)
         return -1;
     return 0;
 }

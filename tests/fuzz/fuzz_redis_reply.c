@@ -55,21 +55,32 @@ static void check_member(const redisReply *r)
     FUZZ_CHECK(v6 == NULL || fuzz_within(v6, COMPACT_V6_LEN, m, r->len));
 }
 
-static void check_announce(const redisReply *r)
+static void check_peers(const struct announce_reply *out)
 {
-    static struct swarm_peer scratch[CONFIG_NUM_WANT_CEILING];
-    struct announce_reply out;
-    if (swarm_decode_announce(r, &out, scratch, CONFIG_NUM_WANT_CEILING) < 0)
-        return;
-    FUZZ_CHECK(out.npeers <= CONFIG_NUM_WANT_CEILING && out.npeers <= r->elements - 2);
-    for (size_t i = 0; i < out.npeers; i++) {
-        const struct swarm_peer *p = &out.peers[i];
+    for (size_t i = 0; i < out->npeers; i++) {
+        const struct swarm_peer *p = &out->peers[i];
         fuzz_touch(p->peer_id, PEER_ID_LEN);
         FUZZ_CHECK(p->v4 != NULL || p->v6 != NULL);
         if (p->v4 != NULL)
             fuzz_touch(p->v4, COMPACT_V4_LEN);
         if (p->v6 != NULL)
             fuzz_touch(p->v6, COMPACT_V6_LEN);
+    }
+}
+
+static void check_announce(const redisReply *r)
+{
+    static struct swarm_peer scratch[CONFIG_NUM_WANT_CEILING];
+    struct announce_reply out;
+    if (swarm_decode_announce(r, &out, scratch, CONFIG_NUM_WANT_CEILING) == 0) {
+        FUZZ_CHECK(out.npeers <= CONFIG_NUM_WANT_CEILING && out.npeers <= r->elements - 2);
+        check_peers(&out);
+    }
+    /* A peer cache fill's reply: the seeders' part never past the peers. */
+    if (swarm_decode_fill(r, &out, scratch, CONFIG_NUM_WANT_CEILING) == 0) {
+        FUZZ_CHECK(out.npeers <= CONFIG_NUM_WANT_CEILING && out.npeers <= r->elements - 5);
+        FUZZ_CHECK(out.nseeder_peers <= out.npeers);
+        check_peers(&out);
     }
 }
 

@@ -88,6 +88,8 @@ def redis_reply():
         "announce": resp_array([b":3\r\n", b":1\r\n", bulk(v4), bulk(v6), bulk(dual)]),
         "announce-odd-members": resp_array([b":0\r\n", b":2\r\n", bulk(b"x" * 25), b"$-1\r\n",
                                            b":5\r\n", bulk(v4)]),
+        "announce-fill": resp_array([b":3\r\n", b":9\r\n", b":1\r\n", b":2\r\n", b":1\r\n",
+                                    bulk(v4), bulk(v6), bulk(dual)]),
         "scrape": resp_array([b":1\r\n", b":2\r\n", b":3\r\n"]),
         "scrape-negative": resp_array([b":-1\r\n", b"+OK\r\n", b"-ERR no\r\n"]),
         "cluster-slots": resp_array([

@@ -109,6 +109,47 @@ static void test_announce_wrong_shape(void **state)
     assert_int_equal(announce(NULL, &out, 8), -1);
 }
 
+static void test_fill(void **state)
+{
+    (void)state;
+    struct announce_reply out;
+    /* 3 seeders and 9 leechers, 1 and 2 of them live past the horizon: both windows whole. */
+    redisReply *r = PARSE("*8\r\n:3\r\n:9\r\n:1\r\n:2\r\n:1\r\n$26\r\n" ID V4 "\r\n$26\r\n" ID V4
+                          "\r\n$38\r\n" ID V6 "\r\n");
+    assert_int_equal(swarm_decode_fill(r, &out, peers, 8), 0);
+    assert_int_equal(out.complete, 3);
+    assert_int_equal(out.incomplete, 9);
+    assert_int_equal(out.npeers, 3);
+    assert_int_equal(out.nseeder_peers, 1);
+    assert_true(out.seeders_whole);
+    assert_true(out.leechers_whole);
+    assert_memory_equal(out.peers[2].v6, V6, COMPACT_V6_LEN);
+    freeReplyObject(r);
+
+    /* 5 seeders past the horizon, one read: a sample; no leecher past it: whole. */
+    r = PARSE("*6\r\n:5\r\n:0\r\n:5\r\n:0\r\n:1\r\n$26\r\n" ID V4 "\r\n");
+    assert_int_equal(swarm_decode_fill(r, &out, peers, 8), 0);
+    assert_int_equal(out.nseeder_peers, 1);
+    assert_false(out.seeders_whole);
+    assert_true(out.leechers_whole);
+    freeReplyObject(r);
+
+    static const char *const bad[] = {
+        "*2\r\n:0\r\n:0\r\n",                         /* an announce's reply */
+        "*5\r\n:0\r\n:0\r\n:0\r\n:0\r\n:1\r\n",       /* k past the members */
+        "*5\r\n:0\r\n:0\r\n:-1\r\n:0\r\n:0\r\n",      /* negative count */
+        "*5\r\n:0\r\n:0\r\n:0\r\n:0\r\n$1\r\n0\r\n",  /* k as text */
+        "*6\r\n:0\r\n:0\r\n:0\r\n:1\r\n:0\r\n:7\r\n", /* member as integer */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = parse(bad[i], strlen(bad[i]));
+        if (swarm_decode_fill(r, &out, peers, 8) != -1)
+            fail_msg("case %zu decoded: %s", i, bad[i]);
+        freeReplyObject(r);
+    }
+    assert_int_equal(swarm_decode_fill(NULL, &out, peers, 8), -1);
+}
+
 static void test_announce_members_of_no_layout_skipped(void **state)
 {
     (void)state;
@@ -185,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_announce_ok),
         cmocka_unit_test(test_announce_wrong_shape),
         cmocka_unit_test(test_announce_members_of_no_layout_skipped),
+        cmocka_unit_test(test_fill),
         cmocka_unit_test(test_announce_huge_count),
         cmocka_unit_test(test_scrape),
     };
