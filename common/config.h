@@ -20,7 +20,8 @@
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
 /* peer_cache_ttl: how old a reply's peers may be (the "about a second", with room). */
 #define CONFIG_PEER_CACHE_TTL_MAX_MS 5000
-/* peer_cache_swarms: memory is at most this x 2 x max_num_want x ~72 B (frontend/peer_cache.h). */
+/* peer_cache_swarms: memory is at most this x 2 x (max_num_want + 1) x 72 B
+ * (frontend/peer_cache.h). */
 #define CONFIG_PEER_CACHE_SWARMS_MAX (1u << 20)
 /* recvmmsg/sendmmsg batches: past this the kernel's UIO_MAXIOV-sized loops stop paying. */
 #define UDP_BATCH_MAX 1024

@@ -28,9 +28,9 @@
  * one announced to again within ttl gets an entry and is filled.
  *
  * Bounded: at most `swarms` entries (set-associative, 4 ways; the least recently announced
- * unpinned way goes), each holding at most 2 x max_num_want peers of ~72 bytes (record and
- * view), plus ~100 B of entry and 32 B of admission filter: worst case swarms x (2 x
- * max_num_want x 72 + 136) bytes, 29.6 MB with the defaults (1024 swarms, max_num_want 200).
+ * unpinned way goes), each holding at most 2 x (max_num_want + 1) peers of 72 bytes (record
+ * and view), plus ~100 B of entry and 32 B of admission filter: worst case swarms x (2 x
+ * (max_num_want + 1) x 72 + 136) bytes, 29.8 MB with the defaults (1024 swarms, max_num_want 200).
  * Killing the frontend loses nothing.
  *
  * Pure: no clock or I/O (now_ms is any monotonic millisecond count).
