@@ -32,7 +32,7 @@ static const char *malformed(const char *script)
 /* Decoded peers of the reply being delivered (a fill's two windows at most). One event loop
  * per process, and the array is only used during a callback, so one static array serves
  * every call. */
-#define PEER_SCRATCH (2 * CONFIG_NUM_WANT_CEILING)
+#define PEER_SCRATCH (2 * (CONFIG_NUM_WANT_CEILING + 1))
 static struct swarm_peer peer_scratch[PEER_SCRATCH];
 
 /* Writes v as decimal text into out (room for 20); returns its length. */
