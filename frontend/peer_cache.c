@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "common/random.h"
 
 #define WAYS 4
 /* Admission filter slots per entry: a swarm seen once shares its slot with others rarely. */
@@ -48,10 +49,9 @@ struct peer_cache_entry {
 struct peer_cache {
     struct peer_cache_entry *entries; /* nbuckets x WAYS */
     size_t nbuckets;
-    uint64_t *seen; /* nseen: last announce (now_ms + 1, 0: never) per filter slot */
+    uint64_t *seen; /* nseen: when a reply was a sample of a swarm there (now_ms + 1; 0: never) */
     size_t nseen;
     uint64_t ttl_ms, seed;
-    uint64_t rng; /* xorshift64: where a served window starts */
 };
 
 struct peer_cache *peer_cache_new(uint32_t swarms, uint64_t ttl_ms, uint64_t seed)
@@ -65,9 +65,6 @@ struct peer_cache *peer_cache_new(uint32_t swarms, uint64_t ttl_ms, uint64_t see
     c->seen = xcalloc(c->nseen, sizeof(*c->seen));
     c->ttl_ms = ttl_ms;
     c->seed = seed | 1u;
-    c->rng = seed ^ 0x9e3779b97f4a7c15ULL;
-    if (c->rng == 0)
-        c->rng = 1;
     return c;
 }
 
@@ -240,13 +237,10 @@ void peer_cache_store(struct peer_cache_entry *e, const struct announce_reply *r
     e->filling = false;
 }
 
-size_t peer_cache_serve(struct peer_cache *c, const struct peer_cache_entry *e,
-                        const struct peer_cache_want *w, struct swarm_peer *out, size_t cap)
+size_t peer_cache_serve(const struct peer_cache_entry *e, const struct peer_cache_want *w,
+                        struct swarm_peer *out, size_t cap)
 {
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    uint64_t rand = c->rng;
+    uint64_t rand = random_u64();
     int roles[2];
     size_t nroles = roles_for(w, roles);
     size_t n = 0, limit = w->numwant < cap ? w->numwant : cap;

@@ -33,7 +33,8 @@
  * (max_num_want + 1) x 72 + 136) bytes, 29.8 MB with the defaults (1024 swarms, max_num_want 200).
  * Killing the frontend loses nothing.
  *
- * Pure: no clock or I/O (now_ms is any monotonic millisecond count).
+ * No clock or I/O (now_ms is any monotonic millisecond count); where a served window starts
+ * comes from common/random.h.
  */
 
 struct peer_cache;
@@ -86,8 +87,8 @@ void peer_cache_store(struct peer_cache_entry *e, const struct announce_reply *r
  * place on (wrapping), so announces sharing a window get different peers when they want
  * fewer than it holds.
  */
-size_t peer_cache_serve(struct peer_cache *c, const struct peer_cache_entry *e,
-                        const struct peer_cache_want *w, struct swarm_peer *out, size_t cap);
+size_t peer_cache_serve(const struct peer_cache_entry *e, const struct peer_cache_want *w,
+                        struct swarm_peer *out, size_t cap);
 
 /* Unpins e. fill_failed: a FILL got no windows (the next announce may try again). */
 void peer_cache_release(struct peer_cache_entry *e, bool fill_failed);

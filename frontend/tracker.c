@@ -111,8 +111,7 @@ static void on_cached_announce(void *arg, const struct announce_reply *r, const 
             .complete = r->complete,
             .incomplete = r->incomplete,
             .peers = served,
-            .npeers =
-                peer_cache_serve(ca->cache, ca->entry, &ca->want, served, CONFIG_NUM_WANT_CEILING),
+            .npeers = peer_cache_serve(ca->entry, &ca->want, served, CONFIG_NUM_WANT_CEILING),
         };
         ca->done(ca->arg, &out, NULL);
     }

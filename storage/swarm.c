@@ -6,8 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -15,6 +13,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/numtext.h"
+#include "common/random.h"
 #include "storage/keys.h"
 #include "storage/redis.h"
 
@@ -39,21 +38,6 @@ static struct swarm_peer peer_scratch[PEER_SCRATCH];
 static size_t u64_text(char *out, uint64_t v)
 {
     return (size_t)(put_uint(out, v) - out);
-}
-
-/* xorshift64*: the window the script returns peers from. Not for anything secret. */
-static uint64_t next_random(void)
-{
-    static uint64_t state;
-    if (state == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        state = (((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid()) | 1u;
-    }
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return state * 2685821657736338717ULL;
 }
 
 /* ---- announce ---- */
@@ -195,7 +179,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         u64_text(numwant, a->numwant),
         1,
         1,
-        u64_text(rand, next_random() >> 33),
+        u64_text(rand, random_u64() >> 33),
         0,
     };
     bool fill = a->fill_horizon_ms != 0;

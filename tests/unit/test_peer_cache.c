@@ -113,7 +113,7 @@ static void test_hit_never_serves_self_and_respects_roles(void **state)
     struct peer_cache_want w = want_of(31, false, SWARM_ANY);
     assert_int_equal(peer_cache_plan(c, HASH, &w, 5, &e), PEER_CACHE_HIT);
     for (int round = 0; round < 20; round++) {
-        size_t n = peer_cache_serve(c, e, &w, out, 16);
+        size_t n = peer_cache_serve(e, &w, out, 16);
         assert_int_equal(n, NUMWANT);
         int seeders = 0;
         for (size_t i = 0; i < n; i++) {
@@ -128,7 +128,7 @@ static void test_hit_never_serves_self_and_respects_roles(void **state)
     w = want_of(30, true, SWARM_ANY);
     assert_int_equal(peer_cache_plan(c, HASH, &w, 6, &e), PEER_CACHE_HIT);
     for (int round = 0; round < 20; round++) {
-        size_t n = peer_cache_serve(c, e, &w, out, 16);
+        size_t n = peer_cache_serve(e, &w, out, 16);
         assert_int_equal(n, NUMWANT);
         for (size_t i = 0; i < n; i++) {
             assert_true(out[i].peer_id[0] >= 31);
@@ -140,14 +140,14 @@ static void test_hit_never_serves_self_and_respects_roles(void **state)
     /* One family: IPv6 only gets peers with an IPv6 endpoint (30, 33, 35, 36, 39). */
     w = want_of(99, true, SWARM_V6_ONLY);
     assert_int_equal(peer_cache_plan(c, HASH, &w, 7, &e), PEER_CACHE_HIT);
-    size_t n = peer_cache_serve(c, e, &w, out, 16);
+    size_t n = peer_cache_serve(e, &w, out, 16);
     assert_int_equal(n, NUMWANT);
     for (size_t i = 0; i < n; i++)
         assert_non_null(out[i].v6);
     peer_cache_release(e, false);
     w = want_of(99, true, SWARM_V4_ONLY);
     assert_int_equal(peer_cache_plan(c, HASH, &w, 8, &e), PEER_CACHE_HIT);
-    n = peer_cache_serve(c, e, &w, out, 16);
+    n = peer_cache_serve(e, &w, out, 16);
     for (size_t i = 0; i < n; i++)
         assert_non_null(out[i].v4);
     peer_cache_release(e, false);
