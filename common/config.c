@@ -462,6 +462,8 @@ int config_validate(const struct config *cfg, char *err)
 
     if (cfg->min_announce_ms > cfg->announce_ms)
         return config_err(err, "min_announce must not exceed announce");
+    if (cfg->announce_jitter_ms > cfg->announce_ms / 2)
+        return config_err(err, "announce_jitter must not exceed half of announce");
     if (cfg->max_num_want > CONFIG_NUM_WANT_CEILING)
         return config_err(err, "max_num_want must not exceed %d", CONFIG_NUM_WANT_CEILING);
     if (cfg->default_num_want > cfg->max_num_want)

@@ -68,8 +68,9 @@ struct aggregator_config {
 
 struct config {
     /* Tracker behaviour; names and meanings follow Chihaya's config. */
-    uint64_t announce_ms;     /* `interval` given to clients */
-    uint64_t min_announce_ms; /* `min interval` given to clients */
+    uint64_t announce_ms;        /* `interval` given to clients */
+    uint64_t min_announce_ms;    /* `min interval` given to clients */
+    uint64_t announce_jitter_ms; /* each reply's `interval` within announce +- this; 0: none */
     uint32_t default_num_want;
     uint32_t max_num_want;
     bool allow_ip_spoofing;

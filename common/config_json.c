@@ -23,6 +23,7 @@ struct field {
     size_t offset;               /* into struct config, or struct redis_config for "redis.*" */
     size_t size;                 /* integer width, or string capacity with its NUL */
     long long min, max;          /* FIELD_UINT */
+    bool zero_ok;                /* FIELD_DURATION: "0s" allowed (it turns a feature off) */
     bool (*valid)(const char *); /* FIELD_STRING: optional extra check ... */
     const char *hint;            /* ... and what to say when it fails */
     custom_fn *custom;           /* FIELD_CUSTOM */
@@ -32,14 +33,17 @@ struct field {
 #define FIELD_AT(key, k, type, m)                                                                  \
     .name = (key), .kind = (k), .offset = offsetof(type, m), .size = sizeof(((type *)0)->m)
 
-static int apply_duration(void *dst, json_t *val, const char *path, char *err)
+static int apply_duration(void *dst, const struct field *f, json_t *val, const char *path,
+                          char *err)
 {
     char reason[STARLING_ERR_LEN];
     uint64_t ms;
 
     if (!json_is_string(val))
         return config_err(err, "\"%s\": expected a duration string such as \"30s\"", path);
-    if (duration_parse_ms(json_string_value(val), &ms, reason, sizeof(reason)) < 0) {
+    int (*parse)(const char *, uint64_t *, char *, size_t) =
+        f->zero_ok ? duration_parse_ms_or_zero : duration_parse_ms;
+    if (parse(json_string_value(val), &ms, reason, sizeof(reason)) < 0) {
         config_reason_without_value(reason, json_string_value(val), "bad duration");
         return config_err(err, "\"%s\": %s", path, reason);
     }
@@ -92,7 +96,7 @@ static int apply_field(void *base, const struct field *f, json_t *val, const cha
 
     switch (f->kind) {
     case FIELD_DURATION:
-        return apply_duration(dst, val, path, err);
+        return apply_duration(dst, f, val, path, err);
     case FIELD_UINT:
         return apply_uint(dst, f, val, path, err);
     case FIELD_BOOL:
@@ -313,7 +317,9 @@ static const struct field config_fields[] = {
     {FIELD_AT("allow_full_scrape", FIELD_BOOL, struct config, allow_full_scrape)},
     {FIELD_AT("max_scrape_hashes", FIELD_UINT, struct config, max_scrape_hashes), .min = 1,
      .max = CONFIG_SCRAPE_HASHES_CEILING},
-    {FIELD_AT("peer_cache_ttl", FIELD_DURATION, struct config, peer_cache_ttl_ms)},
+    {FIELD_AT("peer_cache_ttl", FIELD_DURATION, struct config, peer_cache_ttl_ms), .zero_ok = true},
+    {FIELD_AT("announce_jitter", FIELD_DURATION, struct config, announce_jitter_ms),
+     .zero_ok = true},
     {FIELD_AT("peer_cache_swarms", FIELD_UINT, struct config, peer_cache_swarms), .min = 0,
      .max = CONFIG_PEER_CACHE_SWARMS_MAX},
     {FIELD_AT("real_ip_header", FIELD_STRING, struct config, real_ip_header),

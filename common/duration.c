@@ -89,7 +89,7 @@ static const char *parse_term(const char *text, size_t *pos, uint64_t *total)
     return NULL;
 }
 
-int duration_parse_ms(const char *text, uint64_t *out_ms, char *err, size_t errlen)
+static int parse(const char *text, bool zero_ok, uint64_t *out_ms, char *err, size_t errlen)
 {
     uint64_t total = 0;
     size_t pos = 0;
@@ -104,8 +104,18 @@ int duration_parse_ms(const char *text, uint64_t *out_ms, char *err, size_t errl
         if (why != NULL)
             return fail(err, errlen, text, why);
     }
-    if (total == 0)
+    if (total == 0 && !zero_ok)
         return fail(err, errlen, text, "must be at least 1ms");
     *out_ms = total;
     return 0;
+}
+
+int duration_parse_ms(const char *text, uint64_t *out_ms, char *err, size_t errlen)
+{
+    return parse(text, false, out_ms, err, errlen);
+}
+
+int duration_parse_ms_or_zero(const char *text, uint64_t *out_ms, char *err, size_t errlen)
+{
+    return parse(text, true, out_ms, err, errlen);
 }

@@ -12,4 +12,8 @@
  */
 int duration_parse_ms(const char *text, uint64_t *out_ms, char *err, size_t errlen);
 
+/* The same, but a zero duration ("0s", "0ms") is accepted: for settings where 0 turns a
+ * feature off. */
+int duration_parse_ms_or_zero(const char *text, uint64_t *out_ms, char *err, size_t errlen);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/mem.h"
+#include "common/random.h"
 #include "storage/redis.h"
 #include "frontend/fullscrape.h"
 #include "frontend/peer_addr.h"
@@ -40,7 +41,9 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 
 uint64_t tracker_peer_ttl_ms(const struct config *cfg)
 {
+    /* The longest interval a reply gives (announce_jitter, at most announce / 2, on top). */
     uint64_t a = cfg->announce_ms;
+    a = a > UINT64_MAX - cfg->announce_jitter_ms ? UINT64_MAX : a + cfg->announce_jitter_ms;
 
     /* Saturate rather than wrap to a tiny TTL on an absurd interval. */
     if (a > UINT64_MAX - a / 2)
@@ -50,7 +53,16 @@ uint64_t tracker_peer_ttl_ms(const struct config *cfg)
 
 uint64_t tracker_interval_s(const struct config *cfg)
 {
-    return cfg->announce_ms / 1000;
+    uint64_t ms = cfg->announce_ms;
+    uint64_t j = cfg->announce_jitter_ms;
+    if (j > 0) {
+        /* Uniform in announce +- jitter (validated: jitter <= announce / 2), never below
+         * min_announce: clients that started together spread out. */
+        ms = ms - j + random_u64() % (2 * j + 1);
+        if (ms < cfg->min_announce_ms)
+            ms = cfg->min_announce_ms;
+    }
+    return ms / 1000;
 }
 
 uint64_t tracker_min_interval_s(const struct config *cfg)

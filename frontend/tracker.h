@@ -60,11 +60,13 @@ struct tracker_reply_peers {
     bool v4, v6;
 };
 
-/* Peer lifetime in Redis: 1.5 x the announce interval, so one late announce is forgiven
- * (saturating, never wrapping to a tiny TTL). */
+/* Peer lifetime in Redis: 1.5 x the longest announce interval a reply gives (announce +
+ * announce_jitter), so one late announce is forgiven (saturating, never wrapping to a tiny
+ * TTL). */
 uint64_t tracker_peer_ttl_ms(const struct config *cfg);
 
-/* The `interval` and `min interval` clients are told, in whole seconds. */
+/* The `interval` and `min interval` clients are told, in whole seconds; the interval drawn
+ * afresh for each reply within announce +- announce_jitter (not below min_announce). */
 uint64_t tracker_interval_s(const struct config *cfg);
 uint64_t tracker_min_interval_s(const struct config *cfg);
 

@@ -345,6 +345,27 @@ class ExpiryTest(TrackerTestCase):
             self.assertEqual(self.rcall("EXISTS", key(h, kind)), 0, kind)
 
 
+class JitterTest(TrackerTestCase):
+    CONFIG = {"announce": "20m", "min_announce": "10m", "announce_jitter": "2m"}
+
+    def test_interval_varies_within_bounds(self):
+        h = random_hash()
+        seen = set()
+        for i in range(40):
+            d = self.announce_ok(h, random_peer_id(), 57000 + i, numwant=0)
+            self.assertGreaterEqual(d[b"interval"], 18 * 60)
+            self.assertLessEqual(d[b"interval"], 22 * 60)
+            self.assertEqual(d[b"min interval"], 10 * 60)
+            seen.add(d[b"interval"])
+        self.assertGreater(len(seen), 10, "clients that start together must spread out")
+        # Peers outlive the longest interval given by half of it.
+        pttl_bound = (22 * 60 * 1000) * 3 // 2
+        score = self.rcall("ZSCORE", key(h, "leechers"), self.rcall(
+            "ZRANGE", key(h, "leechers"), -1, -1)[0])
+        self.assertGreater(int(float(score)) - now_ms(), pttl_bound - 5000)
+        self.assertLessEqual(int(float(score)) - now_ms(), pttl_bound)
+
+
 class NoPurgeTest(TrackerTestCase):
     CONFIG = {"purge_inactive_torrents": False}
 

@@ -120,6 +120,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->allow_full_scrape, b->allow_full_scrape);
     assert_int_equal(a->max_scrape_hashes, b->max_scrape_hashes);
     assert_int_equal(a->peer_cache_ttl_ms, b->peer_cache_ttl_ms);
+    assert_int_equal(a->announce_jitter_ms, b->announce_jitter_ms);
     assert_int_equal(a->peer_cache_swarms, b->peer_cache_swarms);
     assert_string_equal(a->log_file, b->log_file);
     assert_string_equal(a->metrics_listen_addr, b->metrics_listen_addr);
@@ -192,6 +193,7 @@ static void test_defaults(void **state)
     assert_false(cfg.allow_full_scrape);
     assert_int_equal(cfg.max_scrape_hashes, 74);
     assert_int_equal(cfg.peer_cache_ttl_ms, 1000);
+    assert_int_equal(cfg.announce_jitter_ms, 0);
     assert_int_equal(cfg.peer_cache_swarms, 1024);
     assert_string_equal(cfg.real_ip_header, "");
     assert_int_equal(cfg.n_trusted_proxies, 0);
@@ -533,6 +535,17 @@ static void test_bad_durations(void **state)
     fails_hiding("{\"http_write_timeout\": \"0s\"}",
                  "\"http_write_timeout\": bad duration: must be at least 1ms", "0s");
     load_fails("{\"http_request_timeout\": \"\"}", "\"http_request_timeout\": bad duration: empty");
+    /* Zero turns these off; still no negative, no empty. */
+    struct config cfg;
+    char err[STARLING_ERR_LEN];
+    fresh(&cfg);
+    assert_int_equal(
+        config_load_string("{\"peer_cache_ttl\": \"0s\", \"announce_jitter\": \"0ms\"}", &cfg, err),
+        0);
+    assert_int_equal(cfg.peer_cache_ttl_ms, 0);
+    assert_int_equal(cfg.announce_jitter_ms, 0);
+    fails_hiding("{\"announce_jitter\": \"-3m\"}",
+                 "\"announce_jitter\": bad duration: must be positive", "-3m");
     fails_hiding("{\"redis\": {\"command_timeout\": \"1 s\"}}",
                  "\"redis.command_timeout\": bad duration: ", "1 s");
 }
@@ -1267,6 +1280,12 @@ static void test_validate(void **state)
     assert_int_equal(config_validate(&cfg, err), 0);
     cfg.min_announce_ms = cfg.announce_ms + 1;
     validate_fails(&cfg, "min_announce must not exceed announce");
+
+    fresh(&cfg);
+    cfg.announce_jitter_ms = cfg.announce_ms / 2;
+    assert_int_equal(config_validate(&cfg, err), 0);
+    cfg.announce_jitter_ms = cfg.announce_ms / 2 + 1;
+    validate_fails(&cfg, "announce_jitter must not exceed half of announce");
 
     fresh(&cfg);
     cfg.default_num_want = cfg.max_num_want;

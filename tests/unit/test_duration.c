@@ -101,6 +101,22 @@ static void test_zero_refused(void **state)
     parse_bad("0.5ms", "at least 1ms");
 }
 
+/* Where zero turns a feature off (announce_jitter, peer_cache_ttl). */
+static void test_zero_allowed(void **state)
+{
+    (void)state;
+    char err[128];
+    uint64_t ms = 99;
+    assert_int_equal(duration_parse_ms_or_zero("0s", &ms, err, sizeof(err)), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(duration_parse_ms_or_zero("0h0m0s", &ms, err, sizeof(err)), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(duration_parse_ms_or_zero("3m", &ms, err, sizeof(err)), 0);
+    assert_int_equal(ms, 180000);
+    assert_int_equal(duration_parse_ms_or_zero("-1s", &ms, err, sizeof(err)), -1);
+    assert_int_equal(duration_parse_ms_or_zero("", &ms, err, sizeof(err)), -1);
+}
+
 static void test_signs_refused(void **state)
 {
     (void)state;
@@ -171,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_zero_refused),
+        cmocka_unit_test(test_zero_allowed),
         cmocka_unit_test(test_signs_refused),
         cmocka_unit_test(test_missing_unit),
         cmocka_unit_test(test_unknown_unit),

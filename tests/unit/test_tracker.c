@@ -131,6 +131,30 @@ static void test_intervals(void **state)
     assert_int_equal(tracker_min_interval_s(&cfg), 0);
 }
 
+static void test_jitter(void **state)
+{
+    struct config cfg = defaults();
+    (void)state;
+
+    /* 30m +- 3m: every value within, the spread used, min interval unchanged. */
+    cfg.announce_jitter_ms = 3 * 60 * 1000;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t v = tracker_interval_s(&cfg);
+        assert_true(v >= 1620 && v <= 1980);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    assert_true(lo < 1680 && hi > 1920);
+    assert_int_equal(tracker_min_interval_s(&cfg), 900);
+    /* Peers outlive the longest interval given, 1.5x. */
+    assert_int_equal(tracker_peer_ttl_ms(&cfg), (30 + 3) * 60 * 1000 * 3 / 2);
+    /* Never below min_announce. */
+    cfg.min_announce_ms = cfg.announce_ms;
+    for (int i = 0; i < 200; i++)
+        assert_true(tracker_interval_s(&cfg) >= 1800);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_families),
         cmocka_unit_test(test_peer_ttl),
         cmocka_unit_test(test_intervals),
+        cmocka_unit_test(test_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
