@@ -18,6 +18,9 @@
 /* Hard ceilings on what an operator may configure, so replies stay bounded. */
 #define CONFIG_NUM_WANT_CEILING 1000
 #define CONFIG_SCRAPE_HASHES_CEILING 1000
+/* client_whitelist: entries, and bytes of one (a peer_id prefix: at most the whole id). */
+#define CONFIG_MAX_CLIENTS 256
+#define CONFIG_CLIENT_LEN 20
 /* peer_cache_ttl: how old a reply's peers may be (the "about a second", with room). */
 #define CONFIG_PEER_CACHE_TTL_MAX_MS 5000
 /* peer_cache_swarms: memory is at most this x 2 x (max_num_want + 1) x 72 B
@@ -79,6 +82,14 @@ struct config {
     bool purge_inactive_torrents;
     bool allow_full_scrape;
     uint32_t max_scrape_hashes; /* info_hash values accepted in one scrape */
+    /* Chihaya's client whitelist: announces only from peer_ids that start with an entry
+     * (or, Azureus-style "-XX1234-", whose part after the dash does). */
+    bool client_whitelist_enabled;
+    struct config_client {
+        char prefix[CONFIG_CLIENT_LEN];
+        size_t len;
+    } client_whitelist[CONFIG_MAX_CLIENTS];
+    size_t n_client_whitelist;
     /* Hot swarms' peer windows kept by each frontend (frontend/peer_cache.h): how long a
      * window serves (0: no cache) and how many swarms' windows at most. */
     uint64_t peer_cache_ttl_ms;

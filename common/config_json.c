@@ -162,6 +162,32 @@ static int apply_trusted_proxies(void *base, json_t *val, const char *path, char
     return 0;
 }
 
+/* An array of peer_id prefixes, 1..CONFIG_CLIENT_LEN bytes each; replaces the list. */
+static int apply_client_whitelist(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(val))
+        return config_err(err, "\"%s\": expected an array of peer_id prefixes", path);
+    if (json_array_size(val) > CONFIG_MAX_CLIENTS)
+        return config_err(err, "\"%s\": at most %d entries", path, CONFIG_MAX_CLIENTS);
+    json_array_foreach(val, i, item)
+    {
+        if (!json_is_string(item))
+            return config_err(err, "\"%s[%zu]\": expected a string", path, i);
+        size_t len = json_string_length(item);
+        if (len < 1 || len > CONFIG_CLIENT_LEN)
+            return config_err(err, "\"%s[%zu]\": a peer_id prefix is 1..%d bytes", path, i,
+                              CONFIG_CLIENT_LEN);
+        memcpy(cfg->client_whitelist[i].prefix, json_string_value(item), len);
+        cfg->client_whitelist[i].len = len;
+    }
+    cfg->n_client_whitelist = json_array_size(val);
+    return 0;
+}
+
 /* A string, maybe "a,b", or an array of strings; either way it replaces the whole list. */
 static int apply_address_list(char (*list)[CONFIG_ADDR_LEN], size_t *n, bool allow_empty,
                               json_t *val, const char *path, char *err)
@@ -317,6 +343,8 @@ static const struct field config_fields[] = {
     {FIELD_AT("allow_full_scrape", FIELD_BOOL, struct config, allow_full_scrape)},
     {FIELD_AT("max_scrape_hashes", FIELD_UINT, struct config, max_scrape_hashes), .min = 1,
      .max = CONFIG_SCRAPE_HASHES_CEILING},
+    {FIELD_AT("client_whitelist_enabled", FIELD_BOOL, struct config, client_whitelist_enabled)},
+    {.name = "client_whitelist", .kind = FIELD_CUSTOM, .custom = apply_client_whitelist},
     {FIELD_AT("peer_cache_ttl", FIELD_DURATION, struct config, peer_cache_ttl_ms), .zero_ok = true},
     {FIELD_AT("announce_jitter", FIELD_DURATION, struct config, announce_jitter_ms),
      .zero_ok = true},

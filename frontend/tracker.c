@@ -15,6 +15,7 @@
 const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 const char TRACKER_STORAGE_BUSY[] = "storage busy, retry later";
 const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
+const char TRACKER_CLIENT_NOT_APPROVED[] = "client is not approved";
 
 const char *tracker_storage_failure(const char *err)
 {
@@ -81,6 +82,22 @@ void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_
                                        : wire->max_peers_v6;
     uint32_t asked = numwant < 0 ? cfg->default_num_want : (uint32_t)numwant;
     out->numwant = min_u32(min_u32(asked, cfg->max_num_want), fits);
+}
+
+bool tracker_client_approved(const struct config *cfg, const uint8_t *peer_id)
+{
+    if (!cfg->client_whitelist_enabled)
+        return true;
+    /* Azureus-style ids ("-qB4650-...") also match by what follows the dash, as Chihaya's
+     * client IDs ("qB4650") did. */
+    bool azureus = peer_id[0] == '-';
+    for (size_t i = 0; i < cfg->n_client_whitelist; i++) {
+        const struct config_client *c = &cfg->client_whitelist[i];
+        if (memcmp(peer_id, c->prefix, c->len) == 0 ||
+            (azureus && c->len < PEER_ID_LEN && memcmp(peer_id + 1, c->prefix, c->len) == 0))
+            return true;
+    }
+    return false;
 }
 
 /* An announce planned by the peer cache: what it asked for, and whose it is. */
@@ -180,6 +197,10 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
                      tracker_announce_fn *done, void *arg, const char **failure)
 {
     const struct config *cfg = t->cfg;
+    if (!tracker_client_approved(cfg, req->peer_id)) {
+        *failure = TRACKER_CLIENT_NOT_APPROVED;
+        return -1;
+    }
     struct peer_addr_policy policy = {
         .allow_ip_spoofing = cfg->allow_ip_spoofing,
         .dual_stacked_peers = cfg->dual_stacked_peers,

@@ -35,6 +35,13 @@ extern const char TRACKER_STORAGE_BUSY[];
 /* ... or Redis at its maxmemory, refusing writes (an OOM error reply). */
 extern const char TRACKER_STORAGE_FULL[];
 
+/* An announce from a peer_id client_whitelist does not approve (Chihaya's text). */
+extern const char TRACKER_CLIENT_NOT_APPROVED[];
+
+/* Whether client_whitelist (when enabled) approves peer_id (PEER_ID_LEN bytes): it starts
+ * with an entry, or is Azureus-style ("-XX1234-...") and starts with one after the dash. */
+bool tracker_client_approved(const struct config *cfg, const uint8_t *peer_id);
+
 /*
  * Completion callbacks: the storage ones. reply NULL means storage failed; clients are then
  * told tracker_storage_failure(err).

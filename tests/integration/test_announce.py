@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (RedisError, RedisServer, TrackerTestCase, announce_reply, bdecode, bstr,
-                     compact4, key, now_ms, random_hash, random_peer_id, split_peers)
+                     compact4, failure, key, now_ms, random_hash, random_peer_id, split_peers)
 
 LOCAL = "127.0.0.1"
 DEFAULT_TTL_MS = 30 * 60 * 1000 * 3 // 2  # 1.5 x announce "30m"
@@ -343,6 +343,28 @@ class ExpiryTest(TrackerTestCase):
         self.assertEqual(self.scrape_counts(h), (0, 0, 0))
         for kind in ("seeders", "leechers", "peers"):
             self.assertEqual(self.rcall("EXISTS", key(h, kind)), 0, kind)
+
+
+class ClientWhitelistTest(TrackerTestCase):
+    # The harness's readiness probe announces as "-ST0001-".
+    CONFIG = {"client_whitelist_enabled": True,
+              "client_whitelist": ["-qB4", "UT2210", "-ST0001"]}
+
+    def test_only_approved_clients(self):
+        h = random_hash()
+        qb = b"-qB4650-" + os.urandom(12)
+        ut = b"-UT2210-" + os.urandom(12)
+        r = self.announce(h, qb, 58001)
+        self.assertEqual(r.body, announce_reply(0, 1))
+        r = self.announce(h, ut, 58002)
+        self.assertEqual(r.body, announce_reply(0, 2, compact4(LOCAL, 58001)))
+        for pid in (b"-ST0002-" + os.urandom(12), b"-qB3300-" + os.urandom(12),
+                    b"XUT2210-" + os.urandom(12)):
+            r = self.announce(h, pid, 58003)
+            self.assertEqual(r.body, failure("client is not approved"), pid)
+        # Refused before Redis: the swarm holds the two approved peers only.
+        self.assertEqual(self.rcall("ZCARD", key(h, "leechers")), 2)
+        self.assertEqual(self.scrape_counts(h), (0, 2, 0))
 
 
 class JitterTest(TrackerTestCase):

@@ -1119,6 +1119,20 @@ def connid_for(secret, ip, port, window):
 EXPIRY_SECRET = "expiry-secret-0123"
 
 
+class UdpClientWhitelistTest(UdpCase):
+    NODE_CONFIGS = [("n", {"client_whitelist_enabled": True,
+                          "client_whitelist": ["-qB4", "-ST0001"]})]
+
+    def test_unapproved_client_gets_an_error(self):
+        n = self.nodes["n"]
+        c = self.client(n)
+        h = random_hash()
+        txid, data = c.announce(h, b"-qB4650-" + os.urandom(12), 6881)
+        self.assertEqual(struct.unpack(">I", data[:4])[0], ANNOUNCE)
+        txid, data = c.announce(h, b"-ST0002-" + os.urandom(12), 6882)
+        self.assertEqual(data, error_resp(txid, b"client is not approved"))
+
+
 class UdpExpiryTest(UdpCase):
     """IDs are accepted in the minute they were made and the next, never later: checked
     with IDs made here for past windows (the derivation is the one in frontend/connid.c)."""

@@ -121,6 +121,13 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     assert_int_equal(a->max_scrape_hashes, b->max_scrape_hashes);
     assert_int_equal(a->peer_cache_ttl_ms, b->peer_cache_ttl_ms);
     assert_int_equal(a->announce_jitter_ms, b->announce_jitter_ms);
+    assert_int_equal(a->client_whitelist_enabled, b->client_whitelist_enabled);
+    assert_int_equal(a->n_client_whitelist, b->n_client_whitelist);
+    for (size_t i = 0; i < a->n_client_whitelist; i++) {
+        assert_int_equal(a->client_whitelist[i].len, b->client_whitelist[i].len);
+        assert_memory_equal(a->client_whitelist[i].prefix, b->client_whitelist[i].prefix,
+                            a->client_whitelist[i].len);
+    }
     assert_int_equal(a->peer_cache_swarms, b->peer_cache_swarms);
     assert_string_equal(a->log_file, b->log_file);
     assert_string_equal(a->metrics_listen_addr, b->metrics_listen_addr);
@@ -194,6 +201,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_scrape_hashes, 74);
     assert_int_equal(cfg.peer_cache_ttl_ms, 1000);
     assert_int_equal(cfg.announce_jitter_ms, 0);
+    assert_false(cfg.client_whitelist_enabled);
+    assert_int_equal(cfg.n_client_whitelist, 0);
     assert_int_equal(cfg.peer_cache_swarms, 1024);
     assert_string_equal(cfg.real_ip_header, "");
     assert_int_equal(cfg.n_trusted_proxies, 0);
@@ -621,6 +630,12 @@ static void test_out_of_range(void **state)
         {"{\"default_num_want\": 1001}", "\"default_num_want\": out of range (0..1000)"},
         {"{\"max_num_want\": 1001}", "\"max_num_want\": out of range (0..1000)"},
         {"{\"max_num_want\": 4294967496}", "\"max_num_want\": out of range"},
+        {"{\"client_whitelist\": [\"\"]}",
+         "\"client_whitelist[0]\": a peer_id prefix is 1..20 bytes"},
+        {"{\"client_whitelist\": [\"123456789012345678901\"]}",
+         "\"client_whitelist[0]\": a peer_id prefix is 1..20 bytes"},
+        {"{\"client_whitelist\": \"-qB4\"}",
+         "\"client_whitelist\": expected an array of peer_id prefixes"},
         {"{\"peer_cache_swarms\": 1048577}", "\"peer_cache_swarms\": out of range (0..1048576)"},
         {"{\"max_scrape_hashes\": 0}", "\"max_scrape_hashes\": out of range (1..1000)"},
         {"{\"max_scrape_hashes\": 1001}", "\"max_scrape_hashes\": out of range (1..1000)"},
@@ -1280,6 +1295,10 @@ static void test_validate(void **state)
     assert_int_equal(config_validate(&cfg, err), 0);
     cfg.min_announce_ms = cfg.announce_ms + 1;
     validate_fails(&cfg, "min_announce must not exceed announce");
+
+    fresh(&cfg);
+    cfg.client_whitelist_enabled = true;
+    validate_fails(&cfg, "client_whitelist_enabled needs at least one client_whitelist entry");
 
     fresh(&cfg);
     cfg.announce_jitter_ms = cfg.announce_ms / 2;

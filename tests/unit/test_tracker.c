@@ -155,6 +155,36 @@ static void test_jitter(void **state)
         assert_true(tracker_interval_s(&cfg) >= 1800);
 }
 
+static void test_client_whitelist(void **state)
+{
+    struct config cfg = defaults();
+    (void)state;
+    const uint8_t *qb = (const uint8_t *)"-qB4650-abcdefghijkl";
+    const uint8_t *ut = (const uint8_t *)"-UT2210-abcdefghijkl";
+    const uint8_t *shadow = (const uint8_t *)"S58B-----abcdefghijk";
+
+    assert_true(tracker_client_approved(&cfg, qb)); /* off: everyone */
+    cfg.client_whitelist_enabled = true;
+    cfg.client_whitelist[0] = (struct config_client){"-qB4", 4};   /* Ocelot's prefix form */
+    cfg.client_whitelist[1] = (struct config_client){"UT2210", 6}; /* Chihaya's client ID */
+    cfg.client_whitelist[2] = (struct config_client){"S58B--", 6};
+    cfg.n_client_whitelist = 3;
+    assert_true(tracker_client_approved(&cfg, qb));
+    assert_true(tracker_client_approved(&cfg, ut));
+    assert_true(tracker_client_approved(&cfg, shadow));
+    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-qB3300-abcdefghijkl"));
+    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-UT2200-abcdefghijkl"));
+    /* "-qB4" needs its dash. */
+    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"qB4650-abcdefghijklm"));
+    /* Only an Azureus-style id matches after its dash. */
+    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"xUT2210-abcdefghijkl"));
+    /* A whole-id entry. */
+    cfg.client_whitelist[0] = (struct config_client){"-XX0000-abcdefghijkl", 20};
+    cfg.n_client_whitelist = 1;
+    assert_true(tracker_client_approved(&cfg, (const uint8_t *)"-XX0000-abcdefghijkl"));
+    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-XX0000-abcdefghijkm"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_peer_ttl),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_jitter),
+        cmocka_unit_test(test_client_whitelist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
