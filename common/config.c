@@ -486,9 +486,6 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "udp_batch_size must be 1..%d", UDP_BATCH_MAX);
     if (cfg->n_client_whitelist > CONFIG_MAX_CLIENTS)
         return config_err(err, "at most %d client_whitelist entries", CONFIG_MAX_CLIENTS);
-    if (cfg->client_whitelist_enabled && cfg->n_client_whitelist == 0)
-        return config_err(err, "client_whitelist_enabled needs at least one client_whitelist "
-                               "entry, or every announce is refused");
     if (cfg->n_trusted_proxies > CONFIG_MAX_PROXIES)
         return config_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
     if (!config_is_log_level(cfg->log_level))

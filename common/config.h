@@ -36,6 +36,9 @@
 #define UDP_SECRET_MIN_LEN 16
 #define UDP_SECRET_HOWTO "make one with: head -c 32 /dev/urandom | base64"
 
+/* access_list_mode: which torrents announces may name (the list is shared, in Redis). */
+enum access_list_mode { ACCESS_LIST_OFF, ACCESS_LIST_ALLOW, ACCESS_LIST_DENY };
+
 struct redis_seed {
     char host[REDIS_HOST_LEN];
     uint16_t port;
@@ -82,6 +85,7 @@ struct config {
     bool purge_inactive_torrents;
     bool allow_full_scrape;
     uint32_t max_scrape_hashes; /* info_hash values accepted in one scrape */
+    enum access_list_mode access_list_mode;
     /* Chihaya's client whitelist: announces only from peer_ids that start with an entry
      * (or, Azureus-style "-XX1234-", whose part after the dash does). */
     bool client_whitelist_enabled;

@@ -162,6 +162,19 @@ static int apply_trusted_proxies(void *base, json_t *val, const char *path, char
     return 0;
 }
 
+static int apply_access_list_mode(void *base, json_t *val, const char *path, char *err)
+{
+    static const char *const modes[] = {"off", "allow", "deny"};
+    struct config *cfg = base;
+    for (size_t i = 0; json_is_string(val) && i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (strcmp(json_string_value(val), modes[i]) == 0) {
+            cfg->access_list_mode = (enum access_list_mode)i;
+            return 0;
+        }
+    }
+    return config_err(err, "\"%s\": expected \"off\", \"allow\" or \"deny\"", path);
+}
+
 /* An array of peer_id prefixes, 1..CONFIG_CLIENT_LEN bytes each; replaces the list. */
 static int apply_client_whitelist(void *base, json_t *val, const char *path, char *err)
 {
@@ -343,6 +356,7 @@ static const struct field config_fields[] = {
     {FIELD_AT("allow_full_scrape", FIELD_BOOL, struct config, allow_full_scrape)},
     {FIELD_AT("max_scrape_hashes", FIELD_UINT, struct config, max_scrape_hashes), .min = 1,
      .max = CONFIG_SCRAPE_HASHES_CEILING},
+    {.name = "access_list_mode", .kind = FIELD_CUSTOM, .custom = apply_access_list_mode},
     {FIELD_AT("client_whitelist_enabled", FIELD_BOOL, struct config, client_whitelist_enabled)},
     {.name = "client_whitelist", .kind = FIELD_CUSTOM, .custom = apply_client_whitelist},
     {FIELD_AT("peer_cache_ttl", FIELD_DURATION, struct config, peer_cache_ttl_ms), .zero_ok = true},

@@ -17,10 +17,12 @@
 #include "common/process.h"
 #include "storage/counters.h"
 #include "storage/redis.h"
+#include "storage/tables.h"
 #include "frontend/fullscrape.h"
 #include "frontend/peer_cache.h"
 #include "frontend/http.h"
 #include "frontend/stats.h"
+#include "frontend/table_admin.h"
 #include "frontend/tracker.h"
 #include "frontend/udp.h"
 
@@ -40,6 +42,7 @@ struct frontend {
     struct event *counters_timer;
     struct event *shutdown_deadline;
     struct counters_reporter reporter; /* names this process in {starling}:frontends */
+    struct tables *tables;             /* the shared lists' replica, when needed */
     bool shutting_down;
     bool exit_after_report; /* the last report of a shutdown */
 };
@@ -131,14 +134,17 @@ static void on_stop_signal(int sig, void *arg)
 static void render_metrics(struct evbuffer *out, void *arg)
 {
     struct frontend *fe = arg;
+    struct tables_stats ts;
+    tables_stats(fe->tables, &ts);
     frontend_stats_render(out, &frontend_stats, redis_pool_stats(fe->pool),
-                          redis_pool_ready(fe->pool), fe->shutting_down);
+                          redis_pool_ready(fe->pool), fe->shutting_down, &ts,
+                          tables_ready(fe->tables));
 }
 
 static bool is_ready(void *arg)
 {
     struct frontend *fe = arg;
-    return !fe->shutting_down && redis_pool_ready(fe->pool);
+    return !fe->shutting_down && redis_pool_ready(fe->pool) && tables_ready(fe->tables);
 }
 
 /* ---- start ---- */
@@ -165,6 +171,8 @@ static void raise_open_files_limit(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "table") == 0)
+        return table_admin_main(argc, argv);
     static struct config cfg;
     struct process proc = {.name = "starling", .version = STARLING_VERSION};
     int rc = process_configure(&proc, argc, argv, &cfg);
@@ -192,10 +200,16 @@ int main(int argc, char **argv)
 
     char err[STARLING_ERR_LEN];
     fe.pool = redis_pool_new(fe.base, &cfg.redis);
+    const bool follow[TABLE_COUNT] = {
+        [TABLE_TORRENTS] = cfg.access_list_mode != ACCESS_LIST_OFF,
+        [TABLE_CLIENTS] = cfg.client_whitelist_enabled,
+    };
+    fe.tables = tables_new(fe.base, fe.pool, follow);
     struct tracker tracker = {
         .cfg = &cfg,
         .pool = fe.pool,
         .fullscrape = fullscrape_cache_new(fe.pool),
+        .tables = fe.tables,
         .peer_cache = peer_cache_new(cfg.peer_cache_swarms, cfg.peer_cache_ttl_ms,
                                      clock_monotonic_us() ^ ((uint64_t)getpid() << 32)),
     };
@@ -213,6 +227,7 @@ int main(int argc, char **argv)
         redis_pool_free(fe.pool);
         fullscrape_cache_free(tracker.fullscrape);
         peer_cache_free(tracker.peer_cache);
+        tables_free(fe.tables);
         process_finish(&proc);
         return 1;
     }
@@ -238,6 +253,7 @@ int main(int argc, char **argv)
     redis_pool_free(fe.pool);
     fullscrape_cache_free(tracker.fullscrape);
     peer_cache_free(tracker.peer_cache); /* after the pool: its last calls release entries */
+    tables_free(fe.tables);              /* after the pool too: its call's reply names it */
     udp_server_free(fe.udp);
     http_server_free(fe.http);
     admin_server_free(fe.admin);

@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 
 #include "storage/redis.h"
+#include "storage/tables.h"
 
 struct frontend_stats frontend_stats;
 
@@ -68,7 +69,8 @@ static void single(struct evbuffer *out, const char *name, const char *type, con
 }
 
 void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
-                           const struct redis_stats *redis, bool redis_ready, bool draining)
+                           const struct redis_stats *redis, bool redis_ready, bool draining,
+                           const struct tables_stats *tables, bool tables_ready)
 {
     char labels[96];
     counter_table(out, "starling_http_requests_total",
@@ -141,4 +143,21 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
            "1 when a Redis connection is up with the scripts loaded.", redis_ready ? 1 : 0);
     single(out, "starling_draining", "gauge",
            "1 while shutting down: not accepting, finishing requests in flight.", draining ? 1 : 0);
+
+    metrics_family(out, "starling_shared_table_entries", "gauge",
+                   "Entries of the shared tables this frontend follows (0 for one not followed).");
+    for (int i = 0; i < TABLE_COUNT; i++) {
+        snprintf(labels, sizeof(labels), "table=\"%s\"", table_name((enum table_id)i));
+        metrics_sample_u64(out, "starling_shared_table_entries", labels, tables->entries[i]);
+    }
+    single(out, "starling_shared_tables_loads_total", "counter",
+           "Whole loads of the shared tables begun: the first, and after a gap in the change "
+           "stream or a failure.",
+           tables->loads);
+    single(out, "starling_shared_tables_changes_total", "counter",
+           "Changes to the shared tables applied from the stream.", tables->changes);
+    single(out, "starling_shared_tables_ready", "gauge",
+           "1 when the shared tables are loaded and their changes were read within the last "
+           "5 s (or none are needed).",
+           tables_ready ? 1 : 0);
 }

@@ -8,6 +8,7 @@
 
 struct evbuffer;
 struct redis_stats;
+struct tables_stats;
 
 /* What a request was for, and how it ended: the labels of starling_http_requests_total. */
 enum stat_endpoint { STAT_ANNOUNCE, STAT_SCRAPE, STAT_OTHER, STAT_ENDPOINTS };
@@ -65,6 +66,7 @@ const char *stat_udp_result_name(enum stat_udp_result r);
 
 /* The frontend's /metrics page. */
 void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
-                           const struct redis_stats *redis, bool redis_ready, bool draining);
+                           const struct redis_stats *redis, bool redis_ready, bool draining,
+                           const struct tables_stats *tables, bool tables_ready);
 
 #endif

@@ -7,6 +7,7 @@
 #include "common/mem.h"
 #include "common/random.h"
 #include "storage/redis.h"
+#include "storage/tables.h"
 #include "frontend/fullscrape.h"
 #include "frontend/peer_addr.h"
 #include "frontend/peer_cache.h"
@@ -16,6 +17,8 @@ const char TRACKER_STORAGE_FAILURE[] = "storage unavailable, retry later";
 const char TRACKER_STORAGE_BUSY[] = "storage busy, retry later";
 const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
 const char TRACKER_CLIENT_NOT_APPROVED[] = "client is not approved";
+const char TRACKER_TORRENT_NOT_ALLOWED[] =
+    "Requested download is not authorized for use with this tracker.";
 
 const char *tracker_storage_failure(const char *err)
 {
@@ -84,20 +87,44 @@ void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_
     out->numwant = min_u32(min_u32(asked, cfg->max_num_want), fits);
 }
 
-bool tracker_client_approved(const struct config *cfg, const uint8_t *peer_id)
+/* Whether entry c approves peer_id: a prefix of it, or of what follows an Azureus-style
+ * id's dash ("-qB4650-..." by "qB4650"), as Chihaya's client IDs were. */
+static bool client_matches(const struct config_client *c, const uint8_t *peer_id)
+{
+    return memcmp(peer_id, c->prefix, c->len) == 0 || (peer_id[0] == '-' && c->len < PEER_ID_LEN &&
+                                                       memcmp(peer_id + 1, c->prefix, c->len) == 0);
+}
+
+bool tracker_client_approved(const struct config *cfg, const struct config_client *shared,
+                             size_t nshared, const uint8_t *peer_id)
 {
     if (!cfg->client_whitelist_enabled)
         return true;
-    /* Azureus-style ids ("-qB4650-...") also match by what follows the dash, as Chihaya's
-     * client IDs ("qB4650") did. */
-    bool azureus = peer_id[0] == '-';
-    for (size_t i = 0; i < cfg->n_client_whitelist; i++) {
-        const struct config_client *c = &cfg->client_whitelist[i];
-        if (memcmp(peer_id, c->prefix, c->len) == 0 ||
-            (azureus && c->len < PEER_ID_LEN && memcmp(peer_id + 1, c->prefix, c->len) == 0))
+    for (size_t i = 0; i < cfg->n_client_whitelist; i++)
+        if (client_matches(&cfg->client_whitelist[i], peer_id))
             return true;
-    }
+    for (size_t i = 0; i < nshared; i++)
+        if (client_matches(&shared[i], peer_id))
+            return true;
     return false;
+}
+
+/* The access and whitelist rules, before Redis is asked anything: NULL when the announce
+ * may go on, else its client-facing reason. */
+static const char *refusal_of(const struct tracker *t, const struct announce_req *req)
+{
+    const struct config *cfg = t->cfg;
+    if (t->tables != NULL && !tables_loaded(t->tables))
+        return TRACKER_STORAGE_FAILURE; /* the shared lists are not known yet */
+    size_t nshared;
+    const struct config_client *shared = tables_clients(t->tables, &nshared);
+    if (!tracker_client_approved(cfg, shared, nshared, req->peer_id))
+        return TRACKER_CLIENT_NOT_APPROVED;
+    if (cfg->access_list_mode != ACCESS_LIST_OFF &&
+        tables_has_torrent(t->tables, req->info_hash) !=
+            (cfg->access_list_mode == ACCESS_LIST_ALLOW))
+        return TRACKER_TORRENT_NOT_ALLOWED;
+    return NULL;
 }
 
 /* An announce planned by the peer cache: what it asked for, and whose it is. */
@@ -197,10 +224,8 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
                      tracker_announce_fn *done, void *arg, const char **failure)
 {
     const struct config *cfg = t->cfg;
-    if (!tracker_client_approved(cfg, req->peer_id)) {
-        *failure = TRACKER_CLIENT_NOT_APPROVED;
+    if ((*failure = refusal_of(t, req)) != NULL)
         return -1;
-    }
     struct peer_addr_policy policy = {
         .allow_ip_spoofing = cfg->allow_ip_spoofing,
         .dual_stacked_peers = cfg->dual_stacked_peers,

@@ -20,12 +20,14 @@ struct redis_pool;
 struct fullscrape_cache;
 struct fullscrape_snapshot;
 struct peer_cache;
+struct tables;
 
 struct tracker {
     const struct config *cfg;
     struct redis_pool *pool;
     struct fullscrape_cache *fullscrape; /* allow_full_scrape's shared snapshot */
     struct peer_cache *peer_cache;       /* hot swarms' peer windows; NULL: none */
+    struct tables *tables;               /* the shared lists' replica; NULL: none needed */
 };
 
 /* Client-facing text for a storage failure: Redis down, slow or erroring ... */
@@ -38,9 +40,14 @@ extern const char TRACKER_STORAGE_FULL[];
 /* An announce from a peer_id client_whitelist does not approve (Chihaya's text). */
 extern const char TRACKER_CLIENT_NOT_APPROVED[];
 
-/* Whether client_whitelist (when enabled) approves peer_id (PEER_ID_LEN bytes): it starts
- * with an entry, or is Azureus-style ("-XX1234-...") and starts with one after the dash. */
-bool tracker_client_approved(const struct config *cfg, const uint8_t *peer_id);
+/* An announce for a torrent access_list_mode refuses (opentracker's text). */
+extern const char TRACKER_TORRENT_NOT_ALLOWED[];
+
+/* Whether the client whitelist (when enabled: client_whitelist and the shared entries in
+ * Redis) approves peer_id (PEER_ID_LEN bytes): it starts with an entry, or is Azureus-style
+ * ("-XX1234-...") and starts with one after the dash. */
+bool tracker_client_approved(const struct config *cfg, const struct config_client *shared,
+                             size_t nshared, const uint8_t *peer_id);
 
 /*
  * Completion callbacks: the storage ones. reply NULL means storage failed; clients are then

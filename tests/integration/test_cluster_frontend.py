@@ -22,6 +22,7 @@ HTTP and UDP (issue 10):
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -31,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_load import TrackerLoad
 from harness import (Aggregator, Conn, RedisServer, RespClient, Starling, announce,
                      announce_reply, announce_target, bdecode, compact4, http_get, random_hash,
-                     random_peer_id, require_aggregator, require_binary, scrape, wait_until)
+                     random_peer_id, require_aggregator, require_binary, scrape, starling_bin,
+                     wait_until)
 import promtext
 from redis_cluster import RedisCluster, swarm_slot
 
@@ -237,6 +239,22 @@ class FrontendsOnClusterTest(unittest.TestCase):
         self.assertEqual(len(counts), 3)
         for node, n in counts.items():
             self.assertGreaterEqual(n, per_master[node.port], node)
+
+    def test_shared_tables_on_a_cluster(self):
+        # The access list's keys live on whichever master serves {starling}'s slot; the
+        # admin command and the frontend's replica both get there through the slot map.
+        fe = self.frontend(None, frontend_config(cluster_nodes=self.cluster.seeds()[:1])
+                           | {"access_list_mode": "deny"})
+        h = random_hash()
+        self.assertNotIn(b"failure", announce(fe.port, h, random_peer_id(), 6881).body)
+        r = subprocess.run([starling_bin(), "table", "add", "torrents", h.hex(), "--config",
+                            fe.config_path], capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def refused():
+            body = announce(fe.port, h, random_peer_id(), 6882).body
+            return b"not authorized" in body
+        wait_until(refused, 5, interval=0.05, what="the torrent refused")
 
     def test_peer_seen_through_another_frontend(self):
         hashes = hashes_on(self.cluster, 3)

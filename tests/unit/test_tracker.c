@@ -163,26 +163,32 @@ static void test_client_whitelist(void **state)
     const uint8_t *ut = (const uint8_t *)"-UT2210-abcdefghijkl";
     const uint8_t *shadow = (const uint8_t *)"S58B-----abcdefghijk";
 
-    assert_true(tracker_client_approved(&cfg, qb)); /* off: everyone */
+    assert_true(tracker_client_approved(&cfg, NULL, 0, qb)); /* off: everyone */
     cfg.client_whitelist_enabled = true;
     cfg.client_whitelist[0] = (struct config_client){"-qB4", 4};   /* Ocelot's prefix form */
     cfg.client_whitelist[1] = (struct config_client){"UT2210", 6}; /* Chihaya's client ID */
     cfg.client_whitelist[2] = (struct config_client){"S58B--", 6};
     cfg.n_client_whitelist = 3;
-    assert_true(tracker_client_approved(&cfg, qb));
-    assert_true(tracker_client_approved(&cfg, ut));
-    assert_true(tracker_client_approved(&cfg, shadow));
-    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-qB3300-abcdefghijkl"));
-    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-UT2200-abcdefghijkl"));
+    assert_true(tracker_client_approved(&cfg, NULL, 0, qb));
+    assert_true(tracker_client_approved(&cfg, NULL, 0, ut));
+    assert_true(tracker_client_approved(&cfg, NULL, 0, shadow));
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"-qB3300-abcdefghijkl"));
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"-UT2200-abcdefghijkl"));
     /* "-qB4" needs its dash. */
-    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"qB4650-abcdefghijklm"));
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"qB4650-abcdefghijklm"));
     /* Only an Azureus-style id matches after its dash. */
-    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"xUT2210-abcdefghijkl"));
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"xUT2210-abcdefghijkl"));
     /* A whole-id entry. */
     cfg.client_whitelist[0] = (struct config_client){"-XX0000-abcdefghijkl", 20};
     cfg.n_client_whitelist = 1;
-    assert_true(tracker_client_approved(&cfg, (const uint8_t *)"-XX0000-abcdefghijkl"));
-    assert_false(tracker_client_approved(&cfg, (const uint8_t *)"-XX0000-abcdefghijkm"));
+    assert_true(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"-XX0000-abcdefghijkl"));
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"-XX0000-abcdefghijkm"));
+    /* The shared entries (Redis) count as well as the config's. */
+    struct config_client shared[] = {{"-TR30", 5}};
+    assert_false(tracker_client_approved(&cfg, NULL, 0, (const uint8_t *)"-TR3000-abcdefghijkl"));
+    assert_true(tracker_client_approved(&cfg, shared, 1, (const uint8_t *)"-TR3000-abcdefghijkl"));
+    cfg.n_client_whitelist = 0;
+    assert_true(tracker_client_approved(&cfg, shared, 1, (const uint8_t *)"-TR3000-abcdefghijkl"));
 }
 
 int main(void)
