@@ -146,6 +146,19 @@ bool config_is_header_name(const char *s)
     return true;
 }
 
+bool config_is_path_key_or_empty(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return true;
+    if (n != PASSKEY_LEN)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return false;
+    return true;
+}
+
 /* ---- redis URLs ---------------------------------------------------------------------- */
 
 /* Returns s past prefix, or NULL if s does not start with it. */
@@ -420,6 +433,12 @@ int config_apply_env(struct config *cfg, char *err)
                                strcmp(v, "none") == 0 ? "" : v, true, "STARLING_UDP_LISTEN_ADDR",
                                err) < 0)
         return -1;
+    /* The site's secrets are better kept out of a config file in a repository. */
+    if ((v = env_value("STARLING_SITE_PASSWORD")) != NULL) {
+        if (!config_is_path_key_or_empty(v))
+            return config_err(err, "STARLING_SITE_PASSWORD: bad value: %s", PATH_KEY_HINT);
+        snprintf(tmp.site_password, sizeof(tmp.site_password), "%s", v);
+    }
     if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
         config_copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
         return config_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
@@ -488,6 +507,12 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "at most %d client_whitelist entries", CONFIG_MAX_CLIENTS);
     if (cfg->n_trusted_proxies > CONFIG_MAX_PROXIES)
         return config_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
+    if (cfg->n_site_api_allow > CONFIG_MAX_SITE_SOURCES)
+        return config_err(err, "at most %d site_api_allow entries", CONFIG_MAX_SITE_SOURCES);
+    if (!config_is_path_key_or_empty(cfg->site_password))
+        return config_err(err, "site_password: %s", PATH_KEY_HINT);
+    if (cfg->private_udp_enabled && !cfg->private_enabled)
+        return config_err(err, "private_udp_enabled needs private_enabled");
     if (!config_is_log_level(cfg->log_level))
         return config_err(err, "log_level: %s", LOG_LEVEL_HINT);
     if (rc->unix_socket[0] == '\0' && rc->host[0] == '\0')

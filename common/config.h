@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "common/torrent.h"
 
 /* Room for every error message the config code writes. */
 #define STARLING_ERR_LEN 256
@@ -35,6 +36,9 @@
  */
 #define UDP_SECRET_MIN_LEN 16
 #define UDP_SECRET_HOWTO "make one with: head -c 32 /dev/urandom | base64"
+
+/* site_api_allow: source CIDRs the site update API is taken from. */
+#define CONFIG_MAX_SITE_SOURCES 64
 
 /* access_list_mode: which torrents announces may name (the list is shared, in Redis). */
 enum access_list_mode { ACCESS_LIST_OFF, ACCESS_LIST_ALLOW, ACCESS_LIST_DENY };
@@ -98,6 +102,15 @@ struct config {
      * window serves (0: no cache) and how many swarms' windows at most. */
     uint64_t peer_cache_ttl_ms;
     uint32_t peer_cache_swarms;
+
+    /* Private tracker, Gazelle/Ocelot-compatible: /<passkey>/announce, users and registered
+     * torrents from the shared tables, the site's update API at /<site_password>/update
+     * ("" turns it off). */
+    bool private_enabled;
+    bool private_udp_enabled; /* UDP announces with BEP 41 URL data "/<passkey>/announce" */
+    char site_password[PASSKEY_LEN + 1];
+    struct cidr site_api_allow[CONFIG_MAX_SITE_SOURCES]; /* none: from anywhere */
+    size_t n_site_api_allow;
 
     /* Client address behind a load balancer. */
     char real_ip_header[64]; /* empty: never read */

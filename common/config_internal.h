@@ -46,6 +46,9 @@ bool config_is_log_level(const char *s);
 bool config_is_listen_addr_or_empty(const char *s);
 /* Only token characters real header names use, so the value can never smuggle a CR or ':'. */
 bool config_is_header_name(const char *s);
+/* "" (off), or PASSKEY_LEN of [0-9A-Za-z]: a key that can stand where a passkey does. */
+bool config_is_path_key_or_empty(const char *s);
+#define PATH_KEY_HINT "32 characters [0-9A-Za-z], or \"\" for none"
 
 /* Appends one listen address (len bytes, blanks around it ignored) after checking it. */
 int config_add_listen_addr(char (*list)[CONFIG_ADDR_LEN], size_t *n, const char *s, size_t len,

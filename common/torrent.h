@@ -15,6 +15,9 @@
 
 #define INFO_HASH_LEN 20
 #define PEER_ID_LEN 20
+/* A private tracker's key in the path (Gazelle's torrent_pass, Ocelot's site and report
+ * passwords): exactly this many [0-9A-Za-z]. */
+#define PASSKEY_LEN 32
 /* BEP 3 leaves `key` free-form; clients send 8 hex digits. Longer ones are refused. */
 #define ANNOUNCE_KEY_MAX 64
 
@@ -53,6 +56,9 @@ struct announce_req {
     /* Honoured only with allow_ip_spoofing (frontend/peer_addr.c decides). An ip= that is
      * not a literal address (BEP 3 allows a DNS name) is ignored, never looked up. */
     struct named_endpoint ip, ipv4, ipv6;
+    /* Private mode: the key of /<passkey>/announce (HTTP path, or BEP 41 URL data). */
+    bool has_passkey;
+    char passkey[PASSKEY_LEN];
 };
 
 /* The addresses a peer is given out under, in compact form. At least one is present. */

@@ -5,6 +5,8 @@
  */
 #include "frontend/http_internal.h"
 
+#include <string.h>
+
 #include <event2/buffer.h>
 
 #include "common/clock.h"
@@ -14,6 +16,7 @@
 #include "frontend/fullscrape.h"
 #include "frontend/http_parse.h"
 #include "frontend/request.h"
+#include "frontend/site_api.h"
 
 /* ---- replies ---- */
 
@@ -109,13 +112,17 @@ static const struct tracker_wire http_wire = {
 };
 
 static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
-                            const struct addr *client)
+                            const char *key, const struct addr *client)
 {
     struct announce_req req;
     const char *reason = NULL;
     if (request_parse_announce(query, query_len, &req, &reason) < 0) {
         send_failure(c, 200, reason);
         return;
+    }
+    if (key != NULL) {
+        req.has_passkey = true;
+        memcpy(req.passkey, key, PASSKEY_LEN);
     }
     struct tracker_reply_peers peers;
     if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &peers, on_announce_done, c,
@@ -127,7 +134,7 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
     c->busy = true;
 }
 
-static void handle_scrape(struct http_conn *c, const char *query, size_t query_len)
+static void handle_scrape(struct http_conn *c, const char *query, size_t query_len, const char *key)
 {
     const struct config *cfg = c->srv->cfg;
     if (c->scrape_hashes == NULL)
@@ -138,6 +145,24 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
                              &reason) < 0) {
         send_failure(c, 200, reason);
         return;
+    }
+    if (cfg->private_enabled) {
+        if (n == 0) {
+            send_failure(c, 200, "full scrape is disabled");
+            return;
+        }
+        /* Only registered torrents are answered: possibly none, without asking Redis. */
+        long kept = tracker_scrape_private(c->srv->tracker, key, c->scrape_hashes, n, &reason);
+        if (kept < 0) {
+            send_failure(c, 200, reason);
+            return;
+        }
+        if (kept == 0) {
+            http_reply_scrape(c->srv->body, NULL, NULL, 0);
+            reply(c, 200);
+            return;
+        }
+        n = (size_t)kept;
     }
     if (n == 0) {
         if (!cfg->allow_full_scrape) {
@@ -163,6 +188,40 @@ static void handle_scrape(struct http_conn *c, const char *query, size_t query_l
     size_t unique = http_scrape_keys(c->scrape_hashes, n);
     const uint8_t(*hashes)[INFO_HASH_LEN] = (const uint8_t(*)[INFO_HASH_LEN])c->scrape_hashes;
     if (tracker_scrape(c->srv->tracker, hashes, unique, on_scrape_done, c, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->busy = true;
+}
+
+static void on_update_done(void *arg, const char *failure)
+{
+    struct http_conn *c = arg;
+    frontend_stats.site_updates[failure != NULL]++;
+    if (failure != NULL) {
+        send_failure(c, 200, failure);
+    } else {
+        evbuffer_add(c->srv->body, "success", 7);
+        reply(c, 200);
+    }
+    http_conn_request_done(c);
+}
+
+/* The site's update API: answered "success" once Redis has every change. */
+static void handle_update(struct http_conn *c, const char *query, size_t query_len, const char *key,
+                          const struct addr *client)
+{
+    const struct config *cfg = c->srv->cfg;
+    const char *reason = NULL;
+    /* Ocelot's answer to a wrong key; the key is never logged or echoed. */
+    if (!cfg->private_enabled || !site_key_matches(cfg->site_password, key) ||
+        !site_source_allowed(cfg, client)) {
+        frontend_stats.site_updates[1]++;
+        send_failure(c, 200, "Authentication failure");
+        return;
+    }
+    if (site_update(c->srv->tracker->pool, query, query_len, on_update_done, c, &reason) < 0) {
+        frontend_stats.site_updates[1]++;
         send_failure(c, 200, reason);
         return;
     }
@@ -204,15 +263,24 @@ void http_handle(struct http_conn *c, const char *data, size_t len)
     c->endpoint = t.route == HTTP_ROUTE_ANNOUNCE ? STAT_ANNOUNCE
                   : t.route == HTTP_ROUTE_SCRAPE ? STAT_SCRAPE
                                                  : STAT_OTHER;
+    /* A public tracker has no keyed paths; a private one answers its public paths with a
+     * failure reason saying where to go. */
+    if (t.key != NULL && !c->srv->cfg->private_enabled)
+        t.route = HTTP_ROUTE_NOT_FOUND;
     switch (t.route) {
     case HTTP_ROUTE_ANNOUNCE: {
         struct addr client = client_address(c, &h);
-        handle_announce(c, t.query, t.query_len, &client);
+        handle_announce(c, t.query, t.query_len, t.key, &client);
         break;
     }
     case HTTP_ROUTE_SCRAPE:
-        handle_scrape(c, t.query, t.query_len);
+        handle_scrape(c, t.query, t.query_len, t.key);
         break;
+    case HTTP_ROUTE_UPDATE: {
+        struct addr client = client_address(c, &h);
+        handle_update(c, t.query, t.query_len, t.key, &client);
+        break;
+    }
     case HTTP_ROUTE_NOT_FOUND:
         evbuffer_add(c->srv->body, "not found\n", 10);
         reply(c, 404);

@@ -145,12 +145,31 @@ bool http_keep_alive(const struct http_head *h)
     return h->minor_version == 0 ? h->conn_keep_alive : !h->conn_close;
 }
 
-static enum http_route route_of(const char *path, size_t len)
+static enum http_route route_of(const char *path, size_t len, const char **key)
 {
+    *key = NULL;
     if (token_eq(path, len, "/announce"))
         return HTTP_ROUTE_ANNOUNCE;
     if (token_eq(path, len, "/scrape"))
         return HTTP_ROUTE_SCRAPE;
+    /* /<key>/<action>: a passkey, or the site's update or report password. */
+    if (len < PASSKEY_LEN + 2 || path[PASSKEY_LEN + 1] != '/' ||
+        memchr(path + 1, '/', PASSKEY_LEN) != NULL)
+        return HTTP_ROUTE_NOT_FOUND;
+    const char *action = path + PASSKEY_LEN + 1;
+    size_t action_len = len - PASSKEY_LEN - 1;
+    static const struct {
+        const char *path;
+        enum http_route route;
+    } keyed[] = {{"/announce", HTTP_ROUTE_ANNOUNCE},
+                 {"/scrape", HTTP_ROUTE_SCRAPE},
+                 {"/update", HTTP_ROUTE_UPDATE}};
+    for (size_t i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++) {
+        if (token_eq(action, action_len, keyed[i].path)) {
+            *key = path + 1;
+            return keyed[i].route;
+        }
+    }
     return HTTP_ROUTE_NOT_FOUND;
 }
 
@@ -174,7 +193,7 @@ int http_route_request(const struct http_head *h, struct http_target *t)
         return 400;
     const char *q = memchr(target, '?', target_len);
     size_t path_len = q != NULL ? (size_t)(q - target) : target_len;
-    t->route = route_of(target, path_len);
+    t->route = route_of(target, path_len, &t->key);
     t->query = q != NULL ? q + 1 : target + target_len;
     t->query_len = target_len - path_len - (q != NULL);
     return 0;

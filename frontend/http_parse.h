@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "common/addr.h"
+#include "common/torrent.h"
 
 /*
  * The request side of HTTP/1.x as pure functions over bytes: where a request head ends,
@@ -54,20 +55,28 @@ int http_parse_head(const char *data, size_t len, const char *real_ip_header, st
  * HTTP/1.0 only with "Connection: keep-alive". */
 bool http_keep_alive(const struct http_head *h);
 
-enum http_route { HTTP_ROUTE_ANNOUNCE, HTTP_ROUTE_SCRAPE, HTTP_ROUTE_NOT_FOUND };
+enum http_route {
+    HTTP_ROUTE_ANNOUNCE,
+    HTTP_ROUTE_SCRAPE,
+    HTTP_ROUTE_UPDATE, /* /<site_password>/update: the site's update API */
+    HTTP_ROUTE_NOT_FOUND
+};
 
-/* What a request asks for; query points into the parsed bytes (after '?', may be empty). */
+/* What a request asks for; query and key point into the parsed bytes. */
 struct http_target {
     enum http_route route;
-    const char *query;
+    const char *query; /* after '?', may be empty */
     size_t query_len;
+    const char *key; /* the PASSKEY_LEN bytes of /<key>/<action> (not checked), or NULL */
 };
 
 /*
  * Routes a parsed head. Returns 0 with *t set, or the refusal status: 405 for a method
  * other than GET, 400 for a request with a body or a target that is neither origin-form
- * (/path?query) nor absolute-form (http://host/path?query). Paths are compared without
- * regard to case; an unknown one routes to HTTP_ROUTE_NOT_FOUND (404).
+ * (/path?query) nor absolute-form (http://host/path?query). /announce and /scrape route
+ * without a key; /<key>/announce, /<key>/scrape and /<key>/update (key: any PASSKEY_LEN
+ * bytes but '/') with one. Paths are compared without regard to case; an
+ * unknown one routes to HTTP_ROUTE_NOT_FOUND (404).
  */
 int http_route_request(const struct http_head *h, struct http_target *t);
 

@@ -203,6 +203,9 @@ int main(int argc, char **argv)
     const bool follow[TABLE_COUNT] = {
         [TABLE_TORRENTS] = cfg.access_list_mode != ACCESS_LIST_OFF,
         [TABLE_CLIENTS] = cfg.client_whitelist_enabled,
+        [TABLE_USERS] = cfg.private_enabled,
+        [TABLE_REGISTERED] = cfg.private_enabled,
+        /* (Tokens matter to the per-user accounting, which reads them where it runs.) */
     };
     fe.tables = tables_new(fe.base, fe.pool, follow);
     struct tracker tracker = {

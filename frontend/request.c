@@ -4,8 +4,9 @@
 
 #include "common/text.h"
 
-/* Longer than every parameter name we know; a longer key is simply unknown. */
-#define PARAM_NAME_MAX 16
+/* Longer than every parameter name we know (the site update API's included); a longer key
+ * is simply unknown. */
+#define PARAM_NAME_MAX 24
 /* Room for a decimal number, an event name or an address (with brackets and port). */
 #define VALUE_TEXT_MAX 64
 
@@ -364,4 +365,20 @@ int request_parse_scrape(const char *query, size_t len, uint8_t (*hashes)[INFO_H
     }
     *count = n_hashes;
     return 0;
+}
+
+ssize_t request_query_value(const char *query, size_t len, const char *name, uint8_t *out,
+                            size_t cap)
+{
+    struct slice key, val;
+    size_t pos = 0;
+    char decoded[PARAM_NAME_MAX];
+    while (next_pair(query, len, &pos, &key, &val)) {
+        ssize_t n = decode_key(&key, decoded);
+        if (n < 0 || n > PARAM_NAME_MAX || !key_is(decoded, n, name))
+            continue;
+        ssize_t got = percent_decode_measure(val.p, val.len, out, cap);
+        return got < 0 || (size_t)got > cap ? -2 : got;
+    }
+    return -1;
 }

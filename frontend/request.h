@@ -25,4 +25,11 @@ int request_parse_announce(const char *query, size_t len, struct announce_req *o
 int request_parse_scrape(const char *query, size_t len, uint8_t (*hashes)[INFO_HASH_LEN],
                          size_t max, size_t *count, const char **reason);
 
+/*
+ * The first parameter called name in a query, percent-decoded into out (room for cap
+ * bytes). Returns its length; -1 when absent; -2 when malformed or longer than cap.
+ */
+ssize_t request_query_value(const char *query, size_t len, const char *name, uint8_t *out,
+                            size_t cap);
+
 #endif

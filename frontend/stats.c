@@ -6,6 +6,7 @@
 
 #include "storage/redis.h"
 #include "storage/tables.h"
+#include "frontend/tracker.h"
 
 struct frontend_stats frontend_stats;
 
@@ -119,6 +120,25 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
     for (size_t i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++) {
         snprintf(labels, sizeof(labels), "result=\"%s\"", plan_names[i]);
         metrics_sample_u64(out, "starling_peer_cache_announces_total", labels, s->peer_cache[i]);
+    }
+
+    _Static_assert(sizeof(s->refusals) / sizeof(s->refusals[0]) == TRACKER_REFUSALS,
+                   "one counter per refusal");
+    metrics_family(out, "starling_announce_refusals_total", "counter",
+                   "Announces (and private-mode scrapes) refused before Redis was asked, by "
+                   "reason: the client whitelist, the access list, private mode's passkey, "
+                   "user and registration rules.");
+    for (int i = 0; i < TRACKER_REFUSALS; i++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                 tracker_refusal_name((enum tracker_refusal)i));
+        metrics_sample_u64(out, "starling_announce_refusals_total", labels, s->refusals[i]);
+    }
+    static const char *const update_names[] = {"applied", "refused"};
+    metrics_family(out, "starling_site_updates_total", "counter",
+                   "Calls of the site update API (/<site_password>/update), by result.");
+    for (size_t i = 0; i < sizeof(update_names) / sizeof(update_names[0]); i++) {
+        snprintf(labels, sizeof(labels), "result=\"%s\"", update_names[i]);
+        metrics_sample_u64(out, "starling_site_updates_total", labels, s->site_updates[i]);
     }
 
     single(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.", redis->calls);

@@ -53,8 +53,10 @@ struct frontend_stats {
     uint64_t connections_over_address_limit; /* closed at accept: http_per_address_limit */
     uint64_t udp_requests[STAT_UDP_ACTIONS][STAT_UDP_RESULTS];
     uint64_t udp_malformed[STAT_UDP_REASONS];
-    uint64_t udp_unanswered; /* error replies not sent: longer than the request */
-    uint64_t peer_cache[3];  /* announces by enum peer_cache_plan (frontend/peer_cache.h) */
+    uint64_t udp_unanswered;  /* error replies not sent: longer than the request */
+    uint64_t peer_cache[3];   /* announces by enum peer_cache_plan (frontend/peer_cache.h) */
+    uint64_t refusals[7];     /* announces by enum tracker_refusal (frontend/tracker.h) */
+    uint64_t site_updates[2]; /* site update API calls: applied, refused */
 };
 
 extern struct frontend_stats frontend_stats;

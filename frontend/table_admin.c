@@ -1,10 +1,10 @@
 /*
- * `starling table add|del torrents|clients [--config PATH] [ITEM...]`: the operator's way to
- * change a shared table (storage/tables.h) while every frontend runs. Items come from the
- * command line, or one per line from standard input when none is given ('#' starts a
- * comment). Each batch is one tables_change() through the same Redis pool the frontend uses
- * (a Redis Cluster included); every frontend applies the changes within about
- * TABLES_POLL_MS.
+ * `starling table add|del TABLE [--config PATH] [ITEM...]`: the operator's way to change a
+ * shared table (storage/tables.h) while every frontend runs, and a private tracker's bulk
+ * loader for a first import. Items come from the command line, or one per line from
+ * standard input when none is given ('#' starts a comment). Each batch is one
+ * tables_change() through the same Redis pool the frontend uses (a Redis Cluster included);
+ * every frontend applies the changes within about TABLES_POLL_MS.
  */
 #include "frontend/table_admin.h"
 
@@ -31,9 +31,9 @@ struct admin {
     struct event *timer;
     enum table_id table;
     const char *op;
-    char **items;
-    size_t n, next; /* items, and the first not yet sent */
-    size_t done;    /* items Redis has taken */
+    char **args;    /* what tables_change() takes: members, or field/value pairs */
+    size_t n, next; /* args, and the first not yet sent */
+    size_t done;    /* args Redis has taken */
     uint64_t changed;
     uint64_t deadline_us;
     bool busy;
@@ -42,23 +42,60 @@ struct admin {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: starling table add|del torrents|clients [--config PATH] [ITEM...]\n"
-                    "  torrents: 40-hex info_hashes; clients: peer_id prefixes (1-20 bytes);\n"
-                    "  no ITEM: one per line from standard input\n");
+    fprintf(stderr,
+            "usage: starling table add|del TABLE [--config PATH] [ITEM...]\n"
+            "  torrents    (access list)  40-hex info_hash\n"
+            "  clients     (whitelist)    peer_id prefix, 1-20 bytes\n"
+            "  users       (private)      add: PASSKEY ID [CAN_LEECH [VISIBLE]]; del: PASSKEY\n"
+            "  registered  (private)      add: INFO_HASH ID [FREETORRENT]; del: INFO_HASH\n"
+            "  tokens      (private)      INFO_HASH:USER_ID\n"
+            "  no ITEM: one per line from standard input\n");
 }
 
-/* Checks one item and puts it in the form Redis keeps (lowercase hex). Returns 0 or -1. */
-static int normalize(enum table_id table, char *item)
+static void lowercase_hex(char *s, size_t n)
 {
-    size_t len = strlen(item);
-    if (table == TABLE_CLIENTS)
-        return len >= 1 && len <= CONFIG_CLIENT_LEN ? 0 : -1;
-    if (len != 2 * INFO_HASH_LEN)
+    for (size_t i = 0; i < n && s[i] != '\0'; i++)
+        s[i] = (char)tolower((unsigned char)s[i]);
+}
+
+/*
+ * Turns one item into what tables_change() takes, appended to args[*n]: the member, or for
+ * an add to a hash the field and its value (the defaults filled in: a user can leech, is
+ * visible and enabled; a torrent is normal and not deleted). Returns 0 or -1.
+ */
+static int item_args(enum table_id table, bool add, const char *item, char **args, size_t *n)
+{
+    char field[64], value[64];
+    unsigned long long id = 0, a = 1, b = 1;
+    int got = 0;
+    if (strlen(item) >= sizeof(field))
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (!isxdigit((unsigned char)item[i]))
+    if (!table_is_hash(table) || !add) {
+        snprintf(field, sizeof(field), "%s", item);
+    } else {
+        char rest[64];
+        if (sscanf(item, "%63s %llu%n", field, &id, &got) != 2)
             return -1;
-        item[i] = (char)tolower((unsigned char)item[i]);
+        snprintf(rest, sizeof(rest), "%s", item + got);
+        int extra = sscanf(rest, "%llu %llu", &a, &b);
+        if (table == TABLE_USERS) {
+            snprintf(value, sizeof(value), "%llu %llu %llu 1", id, extra >= 1 ? a : 1,
+                     extra >= 2 ? b : 1);
+        } else {
+            if (extra >= 2)
+                return -1;
+            snprintf(value, sizeof(value), "%llu %llu 0 -1", id, extra >= 1 ? a : 0);
+        }
+    }
+    if (table == TABLE_TORRENTS || table == TABLE_REGISTERED || table == TABLE_TOKENS)
+        lowercase_hex(field, 2 * INFO_HASH_LEN);
+    if (!tables_member_valid(table, field, strlen(field)))
+        return -1;
+    args[(*n)++] = xcheck(strdup(field));
+    if (table_is_hash(table) && add) {
+        if (!tables_value_valid(table, value, strlen(value)))
+            return -1;
+        args[(*n)++] = xcheck(strdup(value));
     }
     return 0;
 }
@@ -76,8 +113,8 @@ static void on_changed(void *arg, long long changed, const char *err)
     struct admin *a = arg;
     a->busy = false;
     if (err != NULL) {
-        fprintf(stderr, "starling: table %s failed after %zu of %zu items: %s\n", a->op, a->done,
-                a->n, err);
+        fprintf(stderr, "starling: table %s failed after %zu of %zu arguments: %s\n", a->op,
+                a->done, a->n, err);
         finish(a, 1);
         return;
     }
@@ -89,16 +126,17 @@ static void on_changed(void *arg, long long changed, const char *err)
 static void send_batch(struct admin *a)
 {
     if (a->next == a->n) {
-        printf("starling: %s %s: %zu items, %llu changed\n", a->op, table_name(a->table), a->n,
-               (unsigned long long)a->changed);
+        bool pairs = table_is_hash(a->table) && strcmp(a->op, "add") == 0;
+        printf("starling: %s %s: %zu items, %llu changed\n", a->op, table_name(a->table),
+               pairs ? a->n / 2 : a->n, (unsigned long long)a->changed);
         finish(a, 0);
         return;
     }
     size_t n = a->n - a->next < TABLES_CHANGE_BATCH ? a->n - a->next : TABLES_CHANGE_BATCH;
-    const char *const *batch = (const char *const *)&a->items[a->next];
+    const char *const *batch = (const char *const *)&a->args[a->next];
     a->next += n;
-    if (tables_change(a->pool, a->table, strcmp(a->op, "add") == 0, batch, n, on_changed, a) !=
-        REDIS_SENT) {
+    enum table_op op = strcmp(a->op, "add") == 0 ? TABLE_ADD : TABLE_DEL;
+    if (tables_change(a->pool, a->table, op, batch, n, on_changed, a) != REDIS_SENT) {
         fprintf(stderr, "starling: table %s: Redis refused the call\n", a->op);
         finish(a, 1);
         return;
@@ -156,13 +194,17 @@ static long read_items(char ***out)
 
 int table_admin_main(int argc, char **argv)
 {
+    int table = TABLE_COUNT;
+    for (int i = 0; argc >= 4 && i < TABLE_COUNT; i++)
+        if (strcmp(argv[3], table_name((enum table_id)i)) == 0)
+            table = i;
     if (argc < 4 || (strcmp(argv[2], "add") != 0 && strcmp(argv[2], "del") != 0) ||
-        (strcmp(argv[3], "torrents") != 0 && strcmp(argv[3], "clients") != 0)) {
+        table == TABLE_COUNT) {
         usage();
         return 2;
     }
-    struct admin a = {.op = argv[2],
-                      .table = strcmp(argv[3], "torrents") == 0 ? TABLE_TORRENTS : TABLE_CLIENTS};
+    struct admin a = {.op = argv[2], .table = (enum table_id)table};
+    bool add = strcmp(a.op, "add") == 0;
     const char *path = config_path_from_env();
     char **items = xcalloc((size_t)argc, sizeof(*items));
     size_t n = 0;
@@ -179,24 +221,28 @@ int table_admin_main(int argc, char **argv)
             return 2;
         n = (size_t)got;
     }
+    char **args = xcalloc(2 * n + 1, sizeof(*args));
+    size_t nargs = 0;
     for (size_t i = 0; i < n; i++) {
-        if (normalize(a.table, items[i]) < 0) {
-            fprintf(stderr, "starling: item %zu is no %s\n", i + 1,
-                    a.table == TABLE_TORRENTS ? "40-hex info_hash"
-                                              : "peer_id prefix of 1-20 bytes");
+        if (item_args(a.table, add, items[i], args, &nargs) < 0) {
+            fprintf(stderr, "starling: item %zu is not of the form the %s table takes\n", i + 1,
+                    table_name(a.table));
+            usage();
             free_items(items, n);
+            free_items(args, nargs);
             return 2;
         }
     }
+    free_items(items, n);
     static struct config cfg;
     char err[STARLING_ERR_LEN];
     if (config_load(path, &cfg, err) < 0) {
         fprintf(stderr, "starling: config: %s\n", err);
-        free_items(items, n);
+        free_items(args, nargs);
         return 2;
     }
-    a.items = items;
-    a.n = n;
+    a.args = args;
+    a.n = nargs;
     a.base = xcheck(event_base_new());
     a.pool = redis_pool_new(a.base, &cfg.redis);
     a.deadline_us = clock_monotonic_us() +
@@ -204,7 +250,7 @@ int table_admin_main(int argc, char **argv)
     a.timer = xcheck(event_new(a.base, -1, EV_PERSIST, on_timer, &a));
     struct timeval every = clock_ms_to_tv(20);
     evtimer_add(a.timer, &every);
-    if (n == 0) {
+    if (nargs == 0) {
         printf("starling: %s %s: no items\n", a.op, table_name(a.table));
         a.status = 0;
     } else {
@@ -213,6 +259,6 @@ int table_admin_main(int argc, char **argv)
     event_free(a.timer);
     redis_pool_free(a.pool);
     event_base_free(a.base);
-    free_items(items, n);
+    free_items(args, nargs);
     return a.status;
 }

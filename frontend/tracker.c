@@ -19,6 +19,62 @@ const char TRACKER_STORAGE_FULL[] = "storage full, retry later";
 const char TRACKER_CLIENT_NOT_APPROVED[] = "client is not approved";
 const char TRACKER_TORRENT_NOT_ALLOWED[] =
     "Requested download is not authorized for use with this tracker.";
+const char TRACKER_PASSKEY_REQUIRED[] =
+    "This is a private tracker: announce and scrape at /<passkey>/announce and /<passkey>/scrape";
+const char TRACKER_UNKNOWN_PASSKEY[] = "Passkey not found";
+static const char user_disabled[] = "Your account is disabled";
+static const char leeching_forbidden[] = "Access denied, leeching forbidden";
+static const char unregistered[] = "Unregistered torrent";
+
+static const char *const refusal_names[TRACKER_REFUSALS] = {
+    [REFUSED_CLIENT] = "client_not_approved",
+    [REFUSED_TORRENT_NOT_ALLOWED] = "torrent_not_allowed",
+    [REFUSED_PASSKEY_REQUIRED] = "passkey_required",
+    [REFUSED_UNKNOWN_PASSKEY] = "unknown_passkey",
+    [REFUSED_USER_DISABLED] = "user_disabled",
+    [REFUSED_LEECHING_FORBIDDEN] = "leeching_forbidden",
+    [REFUSED_UNREGISTERED] = "unregistered_torrent",
+};
+
+const char *tracker_refusal_name(enum tracker_refusal r)
+{
+    return refusal_names[r];
+}
+
+/* delete_torrent's reason codes, as Ocelot (and so Gazelle) numbers them. */
+static const char *const deleted_texts[] = {
+    "Unregistered torrent: Dupe",
+    "Unregistered torrent: Trump",
+    "Unregistered torrent: Bad File Names",
+    "Unregistered torrent: Bad Folder Names",
+    "Unregistered torrent: Bad Tags",
+    "Unregistered torrent: Disallowed Format",
+    "Unregistered torrent: Discs Missing",
+    "Unregistered torrent: Discography",
+    "Unregistered torrent: Edited Log",
+    "Unregistered torrent: Inaccurate Bitrate",
+    "Unregistered torrent: Low Bitrate",
+    "Unregistered torrent: Mutt Rip",
+    "Unregistered torrent: Disallowed Source",
+    "Unregistered torrent: Encode Errors",
+    "Unregistered torrent: Specifically Banned",
+    "Unregistered torrent: Tracks Missing",
+    "Unregistered torrent: Transcode",
+    "Unregistered torrent: Unapproved Cassette",
+    "Unregistered torrent: Unsplit Album",
+    "Unregistered torrent: User Compilation",
+    "Unregistered torrent: Wrong Format",
+    "Unregistered torrent: Wrong Media",
+    "Unregistered torrent: Audience Recording",
+};
+
+const char *tracker_unregistered_text(int32_t reason, uint64_t deleted_at_s, uint64_t now_s)
+{
+    bool recent = deleted_at_s != 0 && now_s - deleted_at_s < TRACKER_DELETED_REASON_S;
+    if (!recent || reason < 0 || (size_t)reason >= sizeof(deleted_texts) / sizeof(deleted_texts[0]))
+        return unregistered;
+    return deleted_texts[reason];
+}
 
 const char *tracker_storage_failure(const char *err)
 {
@@ -109,21 +165,59 @@ bool tracker_client_approved(const struct config *cfg, const struct config_clien
     return false;
 }
 
-/* The access and whitelist rules, before Redis is asked anything: NULL when the announce
- * may go on, else its client-facing reason. */
+/* A refusal: counted by reason, and its client-facing text returned. */
+static const char *refused(enum tracker_refusal r, const char *text)
+{
+    frontend_stats.refusals[r]++;
+    return text;
+}
+
+/* Private mode's user rule: NULL when passkey (PASSKEY_LEN bytes, or NULL) names a known,
+ * enabled user (into *user), else the client-facing reason. */
+static const char *user_refusal(const struct tracker *t, const char *passkey,
+                                struct table_user *user)
+{
+    if (passkey == NULL)
+        return refused(REFUSED_PASSKEY_REQUIRED, TRACKER_PASSKEY_REQUIRED);
+    if (!tables_user(t->tables, passkey, user))
+        return refused(REFUSED_UNKNOWN_PASSKEY, TRACKER_UNKNOWN_PASSKEY);
+    if (!user->enabled)
+        return refused(REFUSED_USER_DISABLED, user_disabled);
+    return NULL;
+}
+
+/* The access, whitelist and private-mode rules, before Redis is asked anything: NULL when
+ * the announce may go on, else its client-facing reason. */
 static const char *refusal_of(const struct tracker *t, const struct announce_req *req)
 {
     const struct config *cfg = t->cfg;
     if (t->tables != NULL && !tables_loaded(t->tables))
         return TRACKER_STORAGE_FAILURE; /* the shared lists are not known yet */
+    struct table_user user;
+    const char *why;
+    if (cfg->private_enabled &&
+        (why = user_refusal(t, req->has_passkey ? req->passkey : NULL, &user)) != NULL)
+        return why;
     size_t nshared;
     const struct config_client *shared = tables_clients(t->tables, &nshared);
     if (!tracker_client_approved(cfg, shared, nshared, req->peer_id))
-        return TRACKER_CLIENT_NOT_APPROVED;
+        return refused(REFUSED_CLIENT, TRACKER_CLIENT_NOT_APPROVED);
     if (cfg->access_list_mode != ACCESS_LIST_OFF &&
         tables_has_torrent(t->tables, req->info_hash) !=
             (cfg->access_list_mode == ACCESS_LIST_ALLOW))
-        return TRACKER_TORRENT_NOT_ALLOWED;
+        return refused(REFUSED_TORRENT_NOT_ALLOWED, TRACKER_TORRENT_NOT_ALLOWED);
+    if (cfg->private_enabled) {
+        struct table_torrent tor;
+        bool known = tables_registered(t->tables, req->info_hash, &tor);
+        if (!known || tor.deleted_at != 0)
+            return refused(REFUSED_UNREGISTERED,
+                           known ? tracker_unregistered_text(tor.reason, tor.deleted_at,
+                                                             tracker_now_ms() / 1000)
+                                 : unregistered);
+        /* A stopped leecher may still say goodbye: it takes nothing from anyone. */
+        if (!user.can_leech && req->left > 0 && req->event != EVENT_STOPPED)
+            return refused(REFUSED_LEECHING_FORBIDDEN, leeching_forbidden);
+    }
     return NULL;
 }
 
@@ -266,6 +360,27 @@ int tracker_full_scrape(struct tracker *t, struct fullscrape_snapshot **now,
     if (rc < 0)
         *failure = refusal(rc);
     return rc;
+}
+
+long tracker_scrape_private(struct tracker *t, const char *passkey,
+                            uint8_t (*hashes)[INFO_HASH_LEN], size_t n, const char **failure)
+{
+    if (!t->cfg->private_enabled)
+        return (long)n;
+    struct table_user user;
+    if (!tables_loaded(t->tables)) {
+        *failure = TRACKER_STORAGE_FAILURE;
+        return -1;
+    }
+    if ((*failure = user_refusal(t, passkey, &user)) != NULL)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct table_torrent tor;
+        if (tables_registered(t->tables, hashes[i], &tor) && tor.deleted_at == 0)
+            memmove(hashes[kept++], hashes[i], INFO_HASH_LEN);
+    }
+    return (long)kept;
 }
 
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,

@@ -43,6 +43,29 @@ extern const char TRACKER_CLIENT_NOT_APPROVED[];
 /* An announce for a torrent access_list_mode refuses (opentracker's text). */
 extern const char TRACKER_TORRENT_NOT_ALLOWED[];
 
+/* Why an announce was refused before Redis was asked: the labels of
+ * starling_announce_refusals_total. */
+enum tracker_refusal {
+    REFUSED_CLIENT,              /* client_whitelist */
+    REFUSED_TORRENT_NOT_ALLOWED, /* access_list_mode */
+    REFUSED_PASSKEY_REQUIRED,    /* private mode, a public path */
+    REFUSED_UNKNOWN_PASSKEY,
+    REFUSED_USER_DISABLED,
+    REFUSED_LEECHING_FORBIDDEN, /* can_leech = 0 and left > 0 */
+    REFUSED_UNREGISTERED,       /* private mode: a torrent the site never added, or deleted */
+    TRACKER_REFUSALS
+};
+const char *tracker_refusal_name(enum tracker_refusal r);
+
+/* Private mode's refusals (Ocelot's texts where Ocelot has one). */
+extern const char TRACKER_PASSKEY_REQUIRED[];
+extern const char TRACKER_UNKNOWN_PASSKEY[];
+
+/* Unregistered torrent, with delete_torrent's reason (Ocelot's codes) for
+ * TRACKER_DELETED_REASON_S after the deletion; "Unregistered torrent" otherwise. */
+#define TRACKER_DELETED_REASON_S 86400
+const char *tracker_unregistered_text(int32_t reason, uint64_t deleted_at_s, uint64_t now_s);
+
 /* Whether the client whitelist (when enabled: client_whitelist and the shared entries in
  * Redis) approves peer_id (PEER_ID_LEN bytes): it starts with an entry, or is Azureus-style
  * ("-XX1234-...") and starts with one after the dash. */
@@ -105,6 +128,15 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
 /* Counts for n (> 0) distinct hashes; same return convention as tracker_announce(). */
 int tracker_scrape(struct tracker *t, const uint8_t (*hashes)[INFO_HASH_LEN], size_t n,
                    tracker_scrape_fn *done, void *arg, const char **failure);
+
+/*
+ * Private mode's scrape rules: passkey (PASSKEY_LEN bytes, or NULL for a public path) must
+ * be a known, enabled user's, and only registered torrents are answered: the others are
+ * removed from hashes[0..n), keeping the order. Returns how many remain, or -1 with a
+ * client-facing reason in *failure. Public mode: n, hashes untouched.
+ */
+long tracker_scrape_private(struct tracker *t, const char *passkey,
+                            uint8_t (*hashes)[INFO_HASH_LEN], size_t n, const char **failure);
 
 /* The snapshot, borrowed for the call (NULL on failure: clients are then told
  * TRACKER_STORAGE_FAILURE). */

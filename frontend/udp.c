@@ -262,6 +262,9 @@ static struct pending *pending_new(struct udp_socket *s, const struct sockaddr_s
 
 /* A reply carries one family's peers (the client's: sockets are IPV6_V6ONLY), and must fit
  * one datagram. */
+static const char udp_private_off[] = "This private tracker answers over HTTP only";
+static const char udp_private_scrape[] = "This private tracker answers scrapes over HTTP only";
+
 static const struct tracker_wire udp_wire = {
     .one_family = true,
     .max_peers_v4 = UDP_MAX_PEERS_V4,
@@ -280,9 +283,15 @@ static void handle_announce(struct udp_socket *s, const uint8_t *pkt, size_t len
         answer_malformed(s, from, from_len, h, STAT_UDP_ANNOUNCE, r);
         return;
     }
-    /* (url_data is BEP 41's path: a private tracker's passkey will come from there.) */
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
+    const struct config *cfg = s->srv->cfg;
+    if (cfg->private_enabled && !cfg->private_udp_enabled) {
+        answer_failure(p, STAT_UDP_ANNOUNCE, udp_private_off);
+        return;
+    }
+    /* A private tracker's passkey comes in BEP 41 URL data: "/<passkey>/announce". */
+    req.has_passkey = udp_url_passkey(url_data, url_len, req.passkey);
     if (tracker_announce(s->srv->tracker, &req, client, &udp_wire, &p->peers, on_announce_done, p,
                          &failure) < 0)
         answer_failure(p, STAT_UDP_ANNOUNCE, failure);
@@ -301,6 +310,13 @@ static void handle_scrape(struct udp_socket *s, const uint8_t *pkt, size_t len,
     }
     struct pending *p = pending_new(s, from, from_len, h);
     const char *failure = NULL;
+    /* BEP 15's scrape reply is positional and carries no passkey: a private tracker
+     * answers scrapes over HTTP only. */
+    if (s->srv->cfg->private_enabled) {
+        answer_failure(p, STAT_UDP_SCRAPE,
+                       s->srv->cfg->private_udp_enabled ? udp_private_scrape : udp_private_off);
+        return;
+    }
     /* The reply lists the hashes in the request's order, duplicates included. */
     if (tracker_scrape(s->srv->tracker, (const uint8_t(*)[INFO_HASH_LEN])hashes, n, on_scrape_done,
                        p, &failure) < 0)

@@ -1,6 +1,7 @@
 #include "frontend/udp_proto.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Offsets in a BEP 15 request: the header, then an announce's fields. */
 #define OFF_CONNECTION_ID 0
@@ -292,4 +293,19 @@ size_t udp_build_error(uint8_t *out, size_t cap, uint32_t transaction_id, const 
     uint8_t *p = put_reply_header(out, UDP_ACTION_ERROR, transaction_id);
     memcpy(p, message, len); /* BEP 15: the message runs to the end of the datagram */
     return REPLY_HEADER_LEN + len;
+}
+
+bool udp_url_passkey(const char *url_data, size_t len, char passkey[PASSKEY_LEN])
+{
+    static const char action[] = "/announce";
+    size_t path_len = len;
+    const char *q = memchr(url_data, '?', len);
+    if (q != NULL)
+        path_len = (size_t)(q - url_data);
+    if (path_len != 1 + PASSKEY_LEN + sizeof(action) - 1 || url_data[0] != '/' ||
+        memchr(url_data + 1, '/', PASSKEY_LEN) != NULL ||
+        strncasecmp(url_data + 1 + PASSKEY_LEN, action, sizeof(action) - 1) != 0)
+        return false;
+    memcpy(passkey, url_data + 1, PASSKEY_LEN);
+    return true;
 }

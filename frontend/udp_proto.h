@@ -66,6 +66,12 @@ enum udp_parse_result udp_parse_announce(const uint8_t *pkt, size_t len, struct 
                                          char *url_data, size_t *url_data_len);
 
 /*
+ * The passkey of BEP 41 URL data "/<passkey>/announce" (optionally followed by "?..."):
+ * copies its PASSKEY_LEN bytes into passkey and returns true; false for any other path.
+ */
+bool udp_url_passkey(const char *url_data, size_t len, char passkey[PASSKEY_LEN]);
+
+/*
  * A scrape (action 2): the info_hashes after the header, in order (1..74 of them; a
  * trailing partial hash is malformed). *hashes points into pkt.
  */

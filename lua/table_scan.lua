@@ -1,7 +1,7 @@
--- table_scan.lua: one SSCAN step of a shared table's set, as a script so that on a Redis
--- Cluster it goes to the node serving the set's slot.
+-- table_scan.lua: one SSCAN or HSCAN step of a shared table, as a script so that on a Redis
+-- Cluster it goes to the node serving the table's slot.
 --
--- KEYS[1] the SET   ARGV[1] cursor   ARGV[2] COUNT hint
--- Reply: SSCAN's {next cursor, {member, ...}}
+-- KEYS[1] the SET or HASH   ARGV[1] cursor   ARGV[2] COUNT hint   ARGV[3] 'set' or 'hash'
+-- Reply: the scan's {next cursor, {member, ...}} (a hash's: {field, value, ...})
 --! loaded-by: frontend
-return redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+return redis.call(ARGV[3] == 'hash' and 'HSCAN' or 'SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])

@@ -96,13 +96,19 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 #define COUNTERS_RETIRE_BATCH 16
 
 /*
- * ---- shared tables: sets every frontend keeps a replica of (storage/tables.h) ----
+ * ---- shared tables: sets and hashes every frontend keeps a replica of (storage/tables.h) ----
  * Written only through lua/table_change.lua, which logs each change to the stream, numbered
  * by the seq key, so a frontend that missed one (trimmed history) knows to load again.
  */
 #define TABLE_TORRENTS_KEY GLOBAL_TAG ":access:torrents" /* SET, 40 lowercase hex info_hashes */
 #define TABLE_CLIENTS_KEY GLOBAL_TAG ":access:clients"   /* SET, peer_id prefixes */
-/* STREAM: n <seq>, t <table name>, o add|del, k <member> */
+/* Private mode: HASH passkey -> "id can_leech visible enabled" */
+#define TABLE_USERS_KEY GLOBAL_TAG ":private:users"
+/* Private mode: HASH 40-hex info_hash -> "id freetorrent deleted_at reason" */
+#define TABLE_REGISTERED_KEY GLOBAL_TAG ":private:torrents"
+/* Private mode: SET "<40-hex info_hash>:<user id>", freeleech tokens */
+#define TABLE_TOKENS_KEY GLOBAL_TAG ":private:tokens"
+/* STREAM: n <seq>, t <table name>, o add|del, k <member or field>, v <value> (hashes' add) */
 #define TABLE_CHANGES_KEY GLOBAL_TAG ":tables:changes"
 #define TABLE_SEQ_KEY GLOBAL_TAG ":tables:seq" /* STRING: the latest change's n */
 /* The stream keeps about this many changes (XADD MAXLEN ~). */

@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "common/keyed_table.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/numtext.h"
@@ -21,6 +22,7 @@
 #include "storage/keys.h"
 #include "storage/redis.h"
 #include "storage/scripts.h"
+#include "storage/table_entries.h"
 
 /* Members per SSCAN step and changes per read. */
 #define SCAN_COUNT "1000"
@@ -30,119 +32,6 @@
 #define ID_LEN 48
 /* After a reply of no expected form or a table past its limit: the pause before loading. */
 #define RETRY_MS 1000
-
-static const char *const names[TABLE_COUNT] = {"torrents", "clients"};
-static const char *const keys[TABLE_COUNT] = {TABLE_TORRENTS_KEY, TABLE_CLIENTS_KEY};
-
-const char *table_name(enum table_id id)
-{
-    return names[id];
-}
-
-const char *table_key(enum table_id id)
-{
-    return keys[id];
-}
-
-/* ---- a set of info_hashes: open addressing, linear probing, tombstones ---- */
-
-enum { SLOT_EMPTY, SLOT_USED, SLOT_GONE };
-
-struct slot {
-    uint8_t key[INFO_HASH_LEN];
-    uint8_t state;
-};
-
-struct hash_set {
-    struct slot *slots;
-    size_t cap, used, gone; /* cap: a power of two, or 0 */
-    uint64_t seed;
-};
-
-static uint64_t set_hash(const struct hash_set *s, const uint8_t *key)
-{
-    uint64_t h = s->seed;
-    for (size_t i = 0; i < INFO_HASH_LEN; i++) {
-        h ^= key[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h ^ (h >> 31);
-}
-
-/* The slot holding key, or the first free one on its probe path (NULL: cap 0). */
-static struct slot *set_find(const struct hash_set *s, const uint8_t *key, bool for_insert)
-{
-    if (s->cap == 0)
-        return NULL;
-    struct slot *free_slot = NULL;
-    for (size_t i = set_hash(s, key) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        struct slot *sl = &s->slots[i];
-        if (sl->state == SLOT_EMPTY)
-            return for_insert && free_slot != NULL ? free_slot : (for_insert ? sl : NULL);
-        if (sl->state == SLOT_GONE) {
-            if (free_slot == NULL)
-                free_slot = sl;
-        } else if (memcmp(sl->key, key, INFO_HASH_LEN) == 0) {
-            return sl;
-        }
-    }
-}
-
-static bool set_has(const struct hash_set *s, const uint8_t *key)
-{
-    const struct slot *sl = set_find(s, key, false);
-    return sl != NULL && sl->state == SLOT_USED;
-}
-
-/* Rebuilds into a table of cap slots (dropping tombstones). */
-static void set_rehash(struct hash_set *s, size_t cap)
-{
-    struct hash_set n = {.slots = xcalloc(cap, sizeof(struct slot)), .cap = cap, .seed = s->seed};
-    for (size_t i = 0; i < s->cap; i++) {
-        if (s->slots[i].state != SLOT_USED)
-            continue;
-        struct slot *sl = set_find(&n, s->slots[i].key, true);
-        *sl = s->slots[i];
-        n.used++;
-    }
-    free(s->slots);
-    *s = n;
-}
-
-/* Returns -1 when the set is full (TABLES_TORRENTS_MAX). */
-static int set_add(struct hash_set *s, const uint8_t *key)
-{
-    if (set_has(s, key))
-        return 0;
-    if (s->used >= TABLES_TORRENTS_MAX)
-        return -1;
-    /* At most half full, counting tombstones: probes stay short. */
-    if ((s->used + s->gone + 1) * 2 > s->cap)
-        set_rehash(s, s->cap == 0 ? 64 : (s->used + 1) * 4 > s->cap ? s->cap * 2 : s->cap);
-    struct slot *sl = set_find(s, key, true);
-    if (sl->state == SLOT_GONE)
-        s->gone--;
-    memcpy(sl->key, key, INFO_HASH_LEN);
-    sl->state = SLOT_USED;
-    s->used++;
-    return 0;
-}
-
-static void set_del(struct hash_set *s, const uint8_t *key)
-{
-    struct slot *sl = set_find(s, key, false);
-    if (sl == NULL || sl->state != SLOT_USED)
-        return;
-    sl->state = SLOT_GONE;
-    s->used--;
-    s->gone++;
-}
-
-static void set_clear(struct hash_set *s)
-{
-    free(s->slots);
-    *s = (struct hash_set){.seed = s->seed};
-}
 
 /* ---- the client whitelist: a short array ---- */
 
@@ -167,7 +56,7 @@ struct tables {
     struct redis_pool *pool;
     struct event *timer;
     bool follow[TABLE_COUNT];
-    bool loaded;      /* a whole load finished: the sets below are good */
+    bool loaded;      /* a whole load finished: the tables below are good */
     bool busy;        /* a call is in flight */
     enum phase phase; /* what the next call does */
     enum table_id scanning;
@@ -175,8 +64,9 @@ struct tables {
     uint64_t seq;    /* the latest change applied (or the load's start) */
     char id[ID_LEN]; /* its stream id */
     uint64_t last_ok_us;
-    uint64_t retry_at_us; /* after a failure, no call before this */
-    struct hash_set torrents, new_torrents;
+    uint64_t retry_at_us;           /* after a failure, no call before this */
+    struct keyed live[TABLE_COUNT]; /* the keyed tables (not TABLE_CLIENTS) ... */
+    struct keyed next[TABLE_COUNT]; /* ... and the copy a load builds */
     struct client_list *clients, *new_clients;
     struct tables_stats stats;
 };
@@ -213,38 +103,41 @@ static int reply_u64(const redisReply *r, uint64_t *out)
     return -1;
 }
 
-/* Applies one member to the set being built (load) or the live one (change). Returns -1
- * when a set is full. A member of no valid form is skipped (logged). */
+/* Applies one member (with its value, for hashes) to the table being built (load) or the
+ * live one (change). Returns -1 when a table is full. A member or value of no valid form is
+ * skipped (logged). */
 static int apply(struct tables *t, enum table_id id, bool add, const char *m, size_t len,
-                 bool loading)
+                 const char *v, size_t vlen, bool loading)
 {
-    if (id == TABLE_TORRENTS) {
-        uint8_t hash[INFO_HASH_LEN];
-        if (len != 2 * INFO_HASH_LEN || hex_decode(m, INFO_HASH_LEN, hash) < 0) {
-            static struct log_limit lines;
-            log_limited(&lines, LOG_WARN, "shared tables: a torrent that is no 40-hex info_hash");
+    if (id == TABLE_CLIENTS) {
+        struct client_list *l = loading ? t->new_clients : t->clients;
+        if (len < 1 || len > CONFIG_CLIENT_LEN)
             return 0;
+        ssize_t at = list_find(l, m, len);
+        if (add && at < 0) {
+            if (l->n == TABLES_CLIENTS_MAX)
+                return -1;
+            memcpy(l->items[l->n].prefix, m, len);
+            l->items[l->n++].len = len;
+        } else if (!add && at >= 0) {
+            l->items[at] = l->items[--l->n];
         }
-        struct hash_set *s = loading ? &t->new_torrents : &t->torrents;
-        if (!add) {
-            set_del(s, hash);
-            return 0;
-        }
-        return set_add(s, hash);
-    }
-    struct client_list *l = loading ? t->new_clients : t->clients;
-    if (len < 1 || len > CONFIG_CLIENT_LEN)
         return 0;
-    ssize_t at = list_find(l, m, len);
-    if (add && at < 0) {
-        if (l->n == TABLES_CLIENTS_MAX)
-            return -1;
-        memcpy(l->items[l->n].prefix, m, len);
-        l->items[l->n++].len = len;
-    } else if (!add && at >= 0) {
-        l->items[at] = l->items[--l->n];
     }
-    return 0;
+    uint8_t key[TABLE_KEY_MAX], val[TABLE_VALUE_MAX];
+    if (table_parse_member(id, m, len, key) < 0 ||
+        (add && tables_desc[id].hash && table_parse_value(id, v, vlen, val) < 0)) {
+        static struct log_limit lines;
+        log_limited(&lines, LOG_WARN, "shared tables: an entry of %s of no valid form skipped",
+                    tables_desc[id].name);
+        return 0;
+    }
+    struct keyed *s = loading ? &t->next[id] : &t->live[id];
+    if (!add) {
+        keyed_del(s, key);
+        return 0;
+    }
+    return keyed_put(s, key, val);
 }
 
 static enum table_id next_followed(const struct tables *t, int from)
@@ -255,20 +148,32 @@ static enum table_id next_followed(const struct tables *t, int from)
     return TABLE_COUNT;
 }
 
+static void count_entries(struct tables *t)
+{
+    for (int id = 0; id < TABLE_COUNT; id++)
+        t->stats.entries[id] = id == TABLE_CLIENTS ? t->clients->n : t->live[id].used;
+}
+
 static void finish_load(struct tables *t)
 {
-    set_clear(&t->torrents);
-    t->torrents = t->new_torrents;
-    t->new_torrents = (struct hash_set){.seed = t->torrents.seed};
+    for (int id = 0; id < TABLE_COUNT; id++) {
+        if (id == TABLE_CLIENTS)
+            continue;
+        keyed_clear(&t->live[id]);
+        t->live[id] = t->next[id];
+        t->next[id].slots = NULL;
+        keyed_clear(&t->next[id]);
+    }
     struct client_list *old = t->clients;
     t->clients = t->new_clients;
     t->new_clients = old;
     t->new_clients->n = 0;
-    t->stats.entries[TABLE_TORRENTS] = t->torrents.used;
-    t->stats.entries[TABLE_CLIENTS] = t->clients->n;
+    count_entries(t);
     if (!t->loaded)
-        log_info("shared tables loaded: %zu torrents, %zu clients", t->torrents.used,
-                 t->clients->n);
+        log_info("shared tables loaded: %zu torrents, %zu clients, %zu users, %zu registered "
+                 "torrents, %zu tokens",
+                 t->live[TABLE_TORRENTS].used, t->clients->n, t->live[TABLE_USERS].used,
+                 t->live[TABLE_REGISTERED].used, t->live[TABLE_TOKENS].used);
     t->loaded = true;
     t->phase = FOLLOW;
 }
@@ -284,7 +189,8 @@ static void on_head(struct tables *t, const redisReply *r)
     t->seq = seq;
     memcpy(t->id, r->element[1]->str, r->element[1]->len);
     t->id[r->element[1]->len] = '\0';
-    set_clear(&t->new_torrents);
+    for (int id = 0; id < TABLE_COUNT; id++)
+        keyed_clear(&t->next[id]);
     t->new_clients->n = 0;
     t->scanning = next_followed(t, 0);
     snprintf(t->cursor, sizeof(t->cursor), "0");
@@ -298,12 +204,14 @@ static void on_scan(struct tables *t, const redisReply *r)
         failed(t, "unexpected reply to table_scan.lua");
         return;
     }
-    const redisReply *members = r->element[1];
-    for (size_t i = 0; i < members->elements; i++) {
-        const redisReply *m = members->element[i];
-        if (!is_string(m))
+    const redisReply *items = r->element[1];
+    size_t step = tables_desc[t->scanning].hash ? 2 : 1;
+    for (size_t i = 0; i + step <= items->elements; i += step) {
+        const redisReply *m = items->element[i], *v = step == 2 ? items->element[i + 1] : NULL;
+        if (!is_string(m) || (v != NULL && !is_string(v)))
             continue;
-        if (apply(t, t->scanning, true, m->str, m->len, true) < 0) {
+        if (apply(t, t->scanning, true, m->str, m->len, v != NULL ? v->str : NULL,
+                  v != NULL ? v->len : 0, true) < 0) {
             failed(t, "a table is larger than its limit (storage/tables.h)");
             return;
         }
@@ -318,17 +226,20 @@ static void on_scan(struct tables *t, const redisReply *r)
         finish_load(t);
 }
 
+/* Fields per change in table_read.lua's reply. */
+#define CHANGE_FIELDS 6
+
 static void on_read(struct tables *t, const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 5 != 0) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % CHANGE_FIELDS != 0) {
         failed(t, "unexpected reply to table_read.lua");
         return;
     }
-    for (size_t i = 0; i < r->elements; i += 5) {
+    for (size_t i = 0; i < r->elements; i += CHANGE_FIELDS) {
         redisReply *const *e = &r->element[i];
         uint64_t n;
         if (!is_string(e[0]) || e[0]->len >= ID_LEN || reply_u64(e[1], &n) < 0 ||
-            !is_string(e[2]) || !is_string(e[3]) || !is_string(e[4])) {
+            !is_string(e[2]) || !is_string(e[3]) || !is_string(e[4]) || !is_string(e[5])) {
             failed(t, "a change of no known form in the stream");
             return;
         }
@@ -338,11 +249,13 @@ static void on_read(struct tables *t, const redisReply *r)
             return;
         }
         for (int id = 0; id < TABLE_COUNT; id++) {
-            if (!t->follow[id] || strlen(names[id]) != e[2]->len ||
-                memcmp(names[id], e[2]->str, e[2]->len) != 0)
+            const char *name = tables_desc[id].name;
+            if (!t->follow[id] || strlen(name) != e[2]->len ||
+                memcmp(name, e[2]->str, e[2]->len) != 0)
                 continue;
             bool add = e[3]->len == 3 && memcmp(e[3]->str, "add", 3) == 0;
-            if (apply(t, (enum table_id)id, add, e[4]->str, e[4]->len, false) < 0) {
+            if (apply(t, (enum table_id)id, add, e[4]->str, e[4]->len, e[5]->str, e[5]->len,
+                      false) < 0) {
                 failed(t, "a table is larger than its limit (storage/tables.h)");
                 return;
             }
@@ -352,8 +265,7 @@ static void on_read(struct tables *t, const redisReply *r)
         memcpy(t->id, e[0]->str, e[0]->len);
         t->id[e[0]->len] = '\0';
     }
-    t->stats.entries[TABLE_TORRENTS] = t->torrents.used;
-    t->stats.entries[TABLE_CLIENTS] = t->clients->n;
+    count_entries(t);
 }
 
 static void send_next(struct tables *t);
@@ -380,7 +292,7 @@ static void on_reply(struct redis_caller caller, redisReply *r, const char *err)
     /* A load goes on at once, and so does a read that came back full (a bulk change is
      * being written: keep up with it rather than fall behind the stream's trimming);
      * otherwise following waits for the timer. */
-    if (t->phase != FOLLOW || (was == FOLLOW && r->elements == 5 * READ_BATCH))
+    if (t->phase != FOLLOW || (was == FOLLOW && r->elements == CHANGE_FIELDS * READ_BATCH))
         send_next(t);
 }
 
@@ -398,8 +310,9 @@ static void send_next(struct tables *t)
         script = &lua_table_head, nkeys = 2, nargs = 2;
         break;
     case SCAN:
-        args[0] = keys[t->scanning], args[1] = t->cursor, args[2] = SCAN_COUNT;
-        script = &lua_table_scan, nkeys = 1, nargs = 3;
+        args[0] = tables_desc[t->scanning].key, args[1] = t->cursor, args[2] = SCAN_COUNT;
+        args[3] = tables_desc[t->scanning].hash ? "hash" : "set";
+        script = &lua_table_scan, nkeys = 1, nargs = 4;
         break;
     default:
         args[0] = TABLE_CHANGES_KEY, args[1] = t->id, args[2] = READ_COUNT;
@@ -422,12 +335,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 struct tables *tables_new(struct event_base *base, struct redis_pool *pool,
                           const bool follow[TABLE_COUNT])
 {
-    if (next_followed(&(struct tables){.follow = {follow[0], follow[1]}}, 0) == TABLE_COUNT)
+    bool any = false;
+    for (int id = 0; id < TABLE_COUNT; id++)
+        any = any || follow[id];
+    if (!any)
         return NULL;
     struct tables *t = xcalloc(1, sizeof(*t));
     t->pool = pool;
     memcpy(t->follow, follow, sizeof(t->follow));
-    t->torrents.seed = t->new_torrents.seed = random_u64() | 1u;
+    uint64_t seed = random_u64() | 1u;
+    for (int id = 0; id < TABLE_COUNT; id++) {
+        const struct table_desc *d = &tables_desc[id];
+        keyed_init(&t->live[id], d->key_len, d->val_len, TABLES_ENTRIES_MAX, seed);
+        keyed_init(&t->next[id], d->key_len, d->val_len, TABLES_ENTRIES_MAX, seed);
+    }
     t->clients = xcalloc(1, sizeof(*t->clients));
     t->new_clients = xcalloc(1, sizeof(*t->new_clients));
     start_load(t);
@@ -442,8 +363,10 @@ void tables_free(struct tables *t)
     if (t == NULL)
         return;
     event_free(t->timer);
-    set_clear(&t->torrents);
-    set_clear(&t->new_torrents);
+    for (int id = 0; id < TABLE_COUNT; id++) {
+        keyed_clear(&t->live[id]);
+        keyed_clear(&t->next[id]);
+    }
     free(t->clients);
     free(t->new_clients);
     free(t);
@@ -453,7 +376,7 @@ bool tables_ready(const struct tables *t)
 {
     if (t == NULL)
         return true;
-    /* During a reload after a gap the previous sets still serve, until they are stale. */
+    /* During a reload after a gap the previous tables still serve, until they are stale. */
     return t->loaded && clock_monotonic_us() - t->last_ok_us < (uint64_t)TABLES_STALE_MS * 1000;
 }
 
@@ -464,13 +387,41 @@ bool tables_loaded(const struct tables *t)
 
 bool tables_has_torrent(const struct tables *t, const uint8_t *info_hash)
 {
-    return t != NULL && set_has(&t->torrents, info_hash);
+    return t != NULL && keyed_get(&t->live[TABLE_TORRENTS], info_hash) != NULL;
 }
 
 const struct config_client *tables_clients(const struct tables *t, size_t *n)
 {
     *n = t != NULL ? t->clients->n : 0;
     return t != NULL ? t->clients->items : NULL;
+}
+
+/* Values sit unaligned in their slots: copied out. */
+bool tables_user(const struct tables *t, const char *passkey, struct table_user *out)
+{
+    const uint8_t *v =
+        t != NULL ? keyed_get(&t->live[TABLE_USERS], (const uint8_t *)passkey) : NULL;
+    if (v != NULL)
+        memcpy(out, v, sizeof(*out));
+    return v != NULL;
+}
+
+bool tables_registered(const struct tables *t, const uint8_t *info_hash, struct table_torrent *out)
+{
+    const uint8_t *v = t != NULL ? keyed_get(&t->live[TABLE_REGISTERED], info_hash) : NULL;
+    if (v != NULL)
+        memcpy(out, v, sizeof(*out));
+    return v != NULL;
+}
+
+bool tables_has_token(const struct tables *t, const uint8_t *info_hash, uint32_t user_id)
+{
+    if (t == NULL)
+        return false;
+    uint8_t key[INFO_HASH_LEN + 4];
+    memcpy(key, info_hash, INFO_HASH_LEN);
+    memcpy(key + INFO_HASH_LEN, &user_id, 4);
+    return keyed_get(&t->live[TABLE_TOKENS], key) != NULL;
 }
 
 void tables_stats(const struct tables *t, struct tables_stats *out)
@@ -488,19 +439,30 @@ static void on_change(struct redis_caller caller, redisReply *r, const char *err
     done(caller.arg, err == NULL ? r->integer : -1, err);
 }
 
-int tables_change(struct redis_pool *pool, enum table_id id, bool add, const char *const *members,
-                  size_t n, tables_change_fn *done, void *arg)
+/* table_change.lua's name for op on a set or a hash (NULL: no such change). */
+static const char *script_op(enum table_id id, enum table_op op)
 {
-    const char *args[5 + TABLES_CHANGE_BATCH];
+    if (!tables_desc[id].hash)
+        return op == TABLE_ADD ? "sadd" : op == TABLE_DEL ? "srem" : NULL;
+    static const char *const ops[] = {"hset", "hdel", "hpatch", "hrename"};
+    return ops[op];
+}
+
+int tables_change(struct redis_pool *pool, enum table_id id, enum table_op op,
+                  const char *const *args, size_t n, tables_change_fn *done, void *arg)
+{
+    const char *argv[5 + TABLES_CHANGE_BATCH];
     size_t lens[5 + TABLES_CHANGE_BATCH];
-    if (n < 1 || n > TABLES_CHANGE_BATCH)
+    const char *name = script_op(id, op);
+    bool pairs = tables_desc[id].hash && op != TABLE_DEL;
+    if (n < 1 || n > TABLES_CHANGE_BATCH || name == NULL || (pairs && n % 2 != 0))
         return REDIS_DOWN;
-    args[0] = keys[id], args[1] = TABLE_CHANGES_KEY, args[2] = TABLE_SEQ_KEY;
-    args[3] = names[id], args[4] = add ? "add" : "del";
+    argv[0] = tables_desc[id].key, argv[1] = TABLE_CHANGES_KEY, argv[2] = TABLE_SEQ_KEY;
+    argv[3] = tables_desc[id].name, argv[4] = name;
     for (size_t i = 0; i < n; i++)
-        args[5 + i] = members[i];
+        argv[5 + i] = args[i];
     for (size_t i = 0; i < 5 + n; i++)
-        lens[i] = strlen(args[i]);
-    return redis_pool_eval(pool, &lua_table_change, 3, (int)(5 + n), args, lens, on_change,
+        lens[i] = strlen(argv[i]);
+    return redis_pool_eval(pool, &lua_table_change, 3, (int)(5 + n), argv, lens, on_change,
                            REDIS_CALLER(done, arg));
 }

@@ -17,7 +17,7 @@ static const char *const env_vars[] = {
     "STARLING_REDIS_URL",           "STARLING_REDIS_PASSWORD",  "STARLING_HTTP_LISTEN_ADDR",
     "STARLING_LOG_LEVEL",           "STARLING_LOG_FILE",        "STARLING_METRICS_LISTEN_ADDR",
     "STARLING_AGGREGATOR_INTERVAL", "STARLING_UDP_LISTEN_ADDR", "STARLING_UDP_SECRET",
-    "STARLING_UDP_PREVIOUS_SECRET",
+    "STARLING_UDP_PREVIOUS_SECRET", "STARLING_SITE_PASSWORD",
 };
 
 /* Every test starts from the same bytes, so "unchanged" can be a memcmp. */
@@ -1555,6 +1555,51 @@ static void test_cluster_nodes_env(void **state)
     unsetenv("STARLING_REDIS_CLUSTER_NODES");
 }
 
+static void test_private_mode(void **state)
+{
+    struct config cfg;
+    char err[STARLING_ERR_LEN] = "";
+    (void)state;
+    const char *site = "abcdefghijklmnopqrstuvwxyz012345";
+
+    fresh(&cfg);
+    assert_false(cfg.private_enabled);
+    assert_false(cfg.private_udp_enabled);
+    assert_string_equal(cfg.site_password, "");
+    load_ok("{\"private_enabled\": true, \"private_udp_enabled\": true, \"site_password\": "
+            "\"abcdefghijklmnopqrstuvwxyz012345\", \"site_api_allow\": [\"10.0.0.0/8\", "
+            "\"::1/128\"]}",
+            &cfg);
+    assert_true(cfg.private_enabled && cfg.private_udp_enabled);
+    assert_string_equal(cfg.site_password, site);
+    assert_int_equal(cfg.n_site_api_allow, 2);
+    assert_int_equal(config_validate(&cfg, err), 0);
+
+    /* A password is 32 of [0-9A-Za-z] (it stands where a passkey does), never shown. */
+    load_fails("{\"site_password\": \"short-and-secret\"}", "\"site_password\": bad value");
+    load_fails("{\"site_password\": \"abcdefghijklmnopqrstuvwxyz01234/\"}",
+               "\"site_password\": bad value");
+    load_fails("{\"site_api_allow\": [\"10.0.0.0/33\"]}", "\"site_api_allow[0]\"");
+
+    fresh(&cfg);
+    cfg.private_udp_enabled = true;
+    validate_fails(&cfg, "private_udp_enabled needs private_enabled");
+    fresh(&cfg);
+    snprintf(cfg.site_password, sizeof(cfg.site_password), "%s", "not-32-characters");
+    validate_fails(&cfg, "site_password: 32 characters");
+
+    /* From the environment, checked the same way and never echoed. */
+    clear_env();
+    setenv("STARLING_SITE_PASSWORD", site, 1);
+    assert_int_equal(config_load(NULL, &cfg, err), 0);
+    assert_string_equal(cfg.site_password, site);
+    setenv("STARLING_SITE_PASSWORD", "not-a-key", 1);
+    assert_int_equal(config_load(NULL, &cfg, err), -1);
+    assert_starts_with(err, "STARLING_SITE_PASSWORD: bad value");
+    assert_null(strstr(err, "not-a-key"));
+    clear_env();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1597,6 +1642,7 @@ int main(void)
         cmocka_unit_test(test_cluster_nodes_env),
         cmocka_unit_test(test_udp_secret_strength),
         cmocka_unit_test(test_load_does_not_validate),
+        cmocka_unit_test(test_private_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

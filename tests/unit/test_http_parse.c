@@ -331,6 +331,57 @@ static void test_routes(void **state)
     expect_route("GET http://t/ HTTP/1.1\r\n\r\n", HTTP_ROUTE_NOT_FOUND, "");
 }
 
+/* Private mode's /<key>/<action>: the key (any 32 bytes but '/') is handed on unchecked. */
+static void test_keyed_routes(void **state)
+{
+    (void)state;
+    const char *key = "0123456789abcdefABCDEF0123456789";
+    static const struct {
+        const char *action;
+        enum http_route route;
+    } cases[] = {{"announce", HTTP_ROUTE_ANNOUNCE},
+                 {"scrape", HTTP_ROUTE_SCRAPE},
+                 {"update", HTTP_ROUTE_UPDATE},
+                 {"Announce", HTTP_ROUTE_ANNOUNCE}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char raw[160];
+        snprintf(raw, sizeof(raw), "GET /%s/%s?a=1 HTTP/1.1\r\n\r\n", key, cases[i].action);
+        struct http_head h;
+        struct http_target t;
+        assert_int_equal(http_parse_head(raw, strlen(raw), "", &h), 0);
+        assert_int_equal(http_route_request(&h, &t), 0);
+        assert_int_equal(t.route, cases[i].route);
+        assert_non_null(t.key);
+        assert_memory_equal(t.key, key, PASSKEY_LEN);
+        assert_int_equal(t.query_len, 3);
+    }
+    /* Keyless public paths carry no key; other shapes are not found. */
+    struct http_head h;
+    struct http_target t;
+    const char *raw = "GET /announce HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_head(raw, strlen(raw), "", &h), 0);
+    assert_int_equal(http_route_request(&h, &t), 0);
+    assert_null(t.key);
+    const char *bad[] = {
+        "/0123456789abcdefABCDEF012345678/announce",   /* 31 */
+        "/0123456789abcdefABCDEF01234567890/announce", /* 33 */
+        "/0123456789abcdef/BCDEF0123456789/announce",  /* a slash inside */
+        "/0123456789abcdefABCDEF0123456789/report",    /* not served */
+        "/0123456789abcdefABCDEF0123456789/update/x",
+        "/0123456789abcdefABCDEF0123456789/",
+        "/update",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char req[160];
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", bad[i]);
+        assert_int_equal(http_parse_head(req, strlen(req), "", &h), 0);
+        assert_int_equal(http_route_request(&h, &t), 0);
+        if (t.route != HTTP_ROUTE_NOT_FOUND)
+            fail_msg("%s routed", bad[i]);
+        assert_null(t.key);
+    }
+}
+
 /* test_bad_input's test_unknown_path_404_keeps_connection. */
 static void test_not_found(void **state)
 {
@@ -571,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_keyed_routes),
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_bad_targets),
         cmocka_unit_test(test_bad_headers),

@@ -108,6 +108,12 @@ static void test_decimal(void **state)
     /* Only len bytes are read. */
     assert_int_equal(decimal_parse("12x", 2, 100, &v), 0);
     assert_int_equal(v, 12);
+    /* A maximum below 9: a larger digit is refused, not wrapped around. */
+    assert_int_equal(decimal_parse("1", 1, 1, &v), 0);
+    assert_int_equal(decimal_parse("2", 1, 1, &v), -1);
+    assert_int_equal(decimal_parse("9", 1, 0, &v), -1);
+    assert_int_equal(decimal_parse("3", 1, 2, &v), -1);
+    assert_int_equal(decimal_parse("2", 1, 2, &v), 0);
 }
 
 int main(void)

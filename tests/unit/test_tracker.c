@@ -191,9 +191,30 @@ static void test_client_whitelist(void **state)
     assert_true(tracker_client_approved(&cfg, shared, 1, (const uint8_t *)"-TR3000-abcdefghijkl"));
 }
 
+/* delete_torrent's reason: Ocelot's texts, for a day after the deletion. */
+static void test_unregistered_text(void **state)
+{
+    (void)state;
+    uint64_t now = 1800000000;
+    assert_string_equal(tracker_unregistered_text(0, now - 10, now), "Unregistered torrent: Dupe");
+    assert_string_equal(tracker_unregistered_text(1, now, now), "Unregistered torrent: Trump");
+    assert_string_equal(tracker_unregistered_text(22, now, now),
+                        "Unregistered torrent: Audience Recording");
+    assert_string_equal(tracker_unregistered_text(23, now, now), "Unregistered torrent");
+    assert_string_equal(tracker_unregistered_text(-1, now, now), "Unregistered torrent");
+    assert_string_equal(tracker_unregistered_text(0, now - TRACKER_DELETED_REASON_S, now),
+                        "Unregistered torrent");
+    assert_string_equal(tracker_unregistered_text(0, now - TRACKER_DELETED_REASON_S + 1, now),
+                        "Unregistered torrent: Dupe");
+    assert_string_equal(tracker_unregistered_text(0, 0, now), "Unregistered torrent");
+    for (int r = 0; r < TRACKER_REFUSALS; r++)
+        assert_non_null(tracker_refusal_name((enum tracker_refusal)r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unregistered_text),
         cmocka_unit_test(test_numwant_default_and_cap),
         cmocka_unit_test(test_numwant_wire_cap),
         cmocka_unit_test(test_families),

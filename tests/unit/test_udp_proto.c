@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "frontend/udp_proto.h"
@@ -500,9 +501,34 @@ static void test_build_error(void **state)
     assert_int_equal(udp_build_error(out, 7, 1, ""), 0);
 }
 
+/* BEP 41 URL data naming a private tracker's passkey. */
+static void test_url_passkey(void **state)
+{
+    (void)state;
+    const char *key = "0123456789abcdefABCDEF0123456789";
+    char got[PASSKEY_LEN];
+    char url[128];
+    snprintf(url, sizeof(url), "/%s/announce", key);
+    assert_true(udp_url_passkey(url, strlen(url), got));
+    assert_memory_equal(got, key, PASSKEY_LEN);
+    snprintf(url, sizeof(url), "/%s/ANNOUNCE?x=1", key);
+    assert_true(udp_url_passkey(url, strlen(url), got));
+    const char *bad[] = {"",
+                         "/announce",
+                         "/0123456789abcdefABCDEF012345678/announce",
+                         "/0123456789abcdefABCDEF0123456789/scrape",
+                         "/0123456789abcdefABCDEF0123456789/announce/",
+                         "/0123456789abcdef/BCDEF0123456789/announce",
+                         "x0123456789abcdefABCDEF0123456789/announce"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (udp_url_passkey(bad[i], strlen(bad[i]), got))
+            fail_msg("\"%s\" taken", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_passkey),
         cmocka_unit_test(test_error_texts),
         cmocka_unit_test(test_header_connect),
         cmocka_unit_test(test_header_short),

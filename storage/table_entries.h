@@ -1,0 +1,34 @@
+#ifndef STARLING_TABLE_ENTRIES_H
+#define STARLING_TABLE_ENTRIES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/tables.h"
+
+/*
+ * What each shared table is (storage/tables.h) and the forms its entries take: as text in
+ * Redis, and as the binary keys and values a replica keeps. Pure; storage/tables.c's.
+ */
+
+/* The longest key and value a keyed table has (TABLE_USERS' passkey; a table_torrent). */
+#define TABLE_KEY_MAX PASSKEY_LEN
+#define TABLE_VALUE_MAX sizeof(struct table_torrent)
+
+struct table_desc {
+    const char *name, *key;
+    bool hash;               /* a Redis HASH (field -> value), else a SET */
+    size_t key_len, val_len; /* the replica's binary key and value (TABLE_CLIENTS: a list) */
+};
+
+extern const struct table_desc tables_desc[TABLE_COUNT];
+
+/* The binary key of member (a field, for hashes) of table id (not TABLE_CLIENTS), into
+ * key (TABLE_KEY_MAX bytes); returns 0 or -1. */
+int table_parse_member(enum table_id id, const char *m, size_t len, uint8_t *key);
+
+/* The binary value (TABLE_VALUE_MAX bytes) of a hash table's value text; 0 or -1. */
+int table_parse_value(enum table_id id, const char *v, size_t len, uint8_t *out);
+
+#endif
