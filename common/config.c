@@ -53,6 +53,8 @@ void config_defaults(struct config *cfg)
     cfg->shutdown_timeout_ms = 10 * SEC_MS;
 
     cfg->aggregator.interval_ms = MIN_MS;
+    /* Ocelot flushes to the site's database every 3 s. */
+    cfg->aggregator.accounting_interval_ms = 3 * SEC_MS;
     cfg->aggregator.lock_ttl_ms = 30 * SEC_MS;
     /* Small batches: each is a burst of pipelined calls that announces queue behind. */
     cfg->aggregator.scan_count = 250;

@@ -40,6 +40,9 @@
 /* site_api_allow: source CIDRs the site update API is taken from. */
 #define CONFIG_MAX_SITE_SOURCES 64
 
+/* driver (Chihaya's key): where the aggregator hands private mode's accounting. */
+enum backend_driver { DRIVER_NOOP, DRIVER_REDIS_STREAM };
+
 /* access_list_mode: which torrents announces may name (the list is shared, in Redis). */
 enum access_list_mode { ACCESS_LIST_OFF, ACCESS_LIST_ALLOW, ACCESS_LIST_DENY };
 
@@ -71,6 +74,7 @@ struct redis_config {
 /* starling-aggregator: the purge/stats process (aggregator/). */
 struct aggregator_config {
     uint64_t interval_ms;                      /* a pass every this long */
+    uint64_t accounting_interval_ms;           /* private mode: deltas drained this often */
     uint64_t lock_ttl_ms;                      /* leader lock; a dead leader's lasts this */
     uint32_t scan_count;                       /* SCAN ... COUNT per batch */
     char metrics_listen_addr[CONFIG_ADDR_LEN]; /* its /metrics; "" disables */
@@ -111,6 +115,7 @@ struct config {
     char site_password[PASSKEY_LEN + 1];
     struct cidr site_api_allow[CONFIG_MAX_SITE_SOURCES]; /* none: from anywhere */
     size_t n_site_api_allow;
+    enum backend_driver driver;
 
     /* Client address behind a load balancer. */
     char real_ip_header[64]; /* empty: never read */

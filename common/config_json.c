@@ -177,6 +177,20 @@ static int apply_site_api_allow(void *base, json_t *val, const char *path, char 
                            CONFIG_MAX_SITE_SOURCES, err);
 }
 
+static int apply_driver(void *base, json_t *val, const char *path, char *err)
+{
+    static const char *const names[] = {
+        [DRIVER_NOOP] = "noop", [DRIVER_REDIS_STREAM] = "redis-stream"};
+    struct config *cfg = base;
+    for (size_t i = 0; json_is_string(val) && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(json_string_value(val), names[i]) == 0) {
+            cfg->driver = (enum backend_driver)i;
+            return 0;
+        }
+    }
+    return config_err(err, "\"%s\": expected \"noop\" or \"redis-stream\"", path);
+}
+
 static int apply_access_list_mode(void *base, json_t *val, const char *path, char *err)
 {
     static const char *const modes[] = {"off", "allow", "deny"};
@@ -314,6 +328,8 @@ static const struct field redis_fields[] = {
 
 static const struct field aggregator_fields[] = {
     {FIELD_AT("interval", FIELD_DURATION, struct aggregator_config, interval_ms)},
+    {FIELD_AT("accounting_interval", FIELD_DURATION, struct aggregator_config,
+              accounting_interval_ms)},
     {FIELD_AT("lock_ttl", FIELD_DURATION, struct aggregator_config, lock_ttl_ms)},
     {FIELD_AT("scan_count", FIELD_UINT, struct aggregator_config, scan_count), .min = 1,
      .max = SCAN_COUNT_MAX},
@@ -380,6 +396,7 @@ static const struct field config_fields[] = {
     {FIELD_AT("peer_cache_swarms", FIELD_UINT, struct config, peer_cache_swarms), .min = 0,
      .max = CONFIG_PEER_CACHE_SWARMS_MAX},
     {FIELD_AT("private_enabled", FIELD_BOOL, struct config, private_enabled)},
+    {.name = "driver", .kind = FIELD_CUSTOM, .custom = apply_driver},
     {FIELD_AT("private_udp_enabled", FIELD_BOOL, struct config, private_udp_enabled)},
     {FIELD_AT("site_password", FIELD_STRING, struct config, site_password),
      .valid = config_is_path_key_or_empty, .hint = PATH_KEY_HINT},

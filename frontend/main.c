@@ -205,7 +205,7 @@ int main(int argc, char **argv)
         [TABLE_CLIENTS] = cfg.client_whitelist_enabled,
         [TABLE_USERS] = cfg.private_enabled,
         [TABLE_REGISTERED] = cfg.private_enabled,
-        /* (Tokens matter to the per-user accounting, which reads them where it runs.) */
+        [TABLE_TOKENS] = cfg.private_enabled,
     };
     fe.tables = tables_new(fe.base, fe.pool, follow);
     struct tracker tracker = {

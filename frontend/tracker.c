@@ -187,8 +187,10 @@ static const char *user_refusal(const struct tracker *t, const char *passkey,
 }
 
 /* The access, whitelist and private-mode rules, before Redis is asked anything: NULL when
- * the announce may go on, else its client-facing reason. */
-static const char *refusal_of(const struct tracker *t, const struct announce_req *req)
+ * the announce may go on (in private mode with *acct filled in), else its client-facing
+ * reason. */
+static const char *refusal_of(const struct tracker *t, const struct announce_req *req,
+                              struct swarm_acct *acct)
 {
     const struct config *cfg = t->cfg;
     if (t->tables != NULL && !tables_loaded(t->tables))
@@ -217,6 +219,16 @@ static const char *refusal_of(const struct tracker *t, const struct announce_req
         /* A stopped leecher may still say goodbye: it takes nothing from anyone. */
         if (!user.can_leech && req->left > 0 && req->event != EVENT_STOPPED)
             return refused(REFUSED_LEECHING_FORBIDDEN, leeching_forbidden);
+        *acct = (struct swarm_acct){
+            .user_id = user.id,
+            .torrent_id = tor.id,
+            .freetorrent = tor.free,
+            .token = tables_has_token(t->tables, req->info_hash, user.id),
+            .visible = user.visible,
+            .uploaded = req->uploaded,
+            .downloaded = req->downloaded,
+            .left = req->left,
+        };
     }
     return NULL;
 }
@@ -318,7 +330,8 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
                      tracker_announce_fn *done, void *arg, const char **failure)
 {
     const struct config *cfg = t->cfg;
-    if ((*failure = refusal_of(t, req)) != NULL)
+    struct swarm_acct acct;
+    if ((*failure = refusal_of(t, req, &acct)) != NULL)
         return -1;
     struct peer_addr_policy policy = {
         .allow_ip_spoofing = cfg->allow_ip_spoofing,
@@ -337,6 +350,7 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         .now_ms = tracker_now_ms(),
         .peer_ttl_ms = tracker_peer_ttl_ms(cfg),
         .purge = cfg->purge_inactive_torrents,
+        .acct = cfg->private_enabled ? &acct : NULL,
     };
     if (peer_addr_resolve(client, req, &policy, &a.endpoints) < 0) {
         *failure = "invalid peer address";

@@ -16,6 +16,10 @@
 -- ARGV[11] a random non-negative integer (scripts must be deterministic: the caller rolls)
 -- ARGV[12] '' for an announce, or for a frontend's peer cache fill (frontend/peer_cache.h)
 --          '(' .. horizon_ms: windows of members still live at the horizon
+-- Private mode's accounting (storage/acct.h), only then:
+-- KEYS[4] {<slot tag>}:acct:pending HASH in this swarm's slot: what the aggregator drains
+-- ARGV[13] "<user id> <torrent id> <freetorrent> <token> <uploaded> <downloaded> <left>
+--           <visible>" (lua/lib/account.lua)
 --
 -- Reply: {seeders, leechers, member, member, ...} with at most numwant members, never
 -- the announcer's own: live peers (expiry > now), counted after this announce was applied.
@@ -32,6 +36,7 @@
 --! loaded-by: frontend
 
 --! include prune
+--! include account
 
 local now = ARGV[1]
 local peer_id = ARGV[4]
@@ -45,6 +50,8 @@ local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 local me = peer_id .. endpoints
 local written = nil -- the set this announce added to or refreshed
 local added = false -- whether its member is new there
+local snatched = false -- whether a completed event was counted
+local private = KEYS[4] ~= nil
 
 -- The set holding the member a hash record describes: 'S' seeders, 'L' and 'C' leechers.
 local function set_of(record)
@@ -71,6 +78,7 @@ else
         -- left > 0). A seeder that leeches again ('L') starts a new download.
         if event == '2' and old_role ~= 'S' and old_role ~= 'C' then
             redis.call('HINCRBY', peers, 'downloaded', 1)
+            snatched = true
         end
         local role = seeding and 'S' or ((event == '2' or old_role == 'C') and 'C' or 'L')
         local record = role .. endpoints
@@ -82,6 +90,10 @@ else
             redis.call('HSET', peers, peer_id, record)
         end
     end
+end
+
+if private then
+    account(peers, KEYS[4], peer_id, endpoints, now, event, snatched, ARGV[13])
 end
 
 -- Live peers only: expired ones sort first (the score is the expiry) and may still be
@@ -98,8 +110,8 @@ local rand = tonumber(ARGV[11])
 -- prune every swarm too. Counts and replies never depend on it.
 local n = nseeders + nleechers
 if added or n <= 8 or math.floor(rand / 65536) % n < 8 then
-    prune(seeders, peers, now, '256')
-    prune(leechers, peers, now, '256')
+    prune(seeders, peers, now, '256', private)
+    prune(leechers, peers, now, '256', private)
 end
 
 -- Idle swarms expire (purge_inactive_torrents): the three keys get a TTL of key_ttl (2 x

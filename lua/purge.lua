@@ -20,7 +20,7 @@ local seeders, leechers, peers = KEYS[1], KEYS[2], KEYS[3]
 local removed, more = 0, 0
 
 local function purge_set(key)
-    local n = prune(key, peers, now, chunk)
+    local n = prune(key, peers, now, chunk, true) -- private mode's records too
     removed = removed + n
     if n > 0 and n == chunk then more = 1 end -- a whole chunk: there may be more
 end

@@ -114,6 +114,25 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 /* The stream keeps about this many changes (XADD MAXLEN ~). */
 #define TABLE_CHANGES_MAXLEN 100000
 
+/*
+ * ---- private mode's accounting (storage/acct.h) ----
+ * A swarm's script adds each announce's deltas to the pending hash of its own slot
+ * ("{<slot tag>}:acct:pending", storage/keyslot.h's slot_tag()); the aggregator renames
+ * it to the draining key (numbering the batch with the batch key), hands the batch to the
+ * driver, records the batch as applied, then deletes it.
+ */
+#define ACCT_PENDING_SUFFIX ":acct:pending"   /* HASH user:torrent:peer_id -> counters */
+#define ACCT_DRAINING_SUFFIX ":acct:draining" /* HASH, the same, and '#batch' -> n */
+#define ACCT_BATCH_SUFFIX ":acct:batch"       /* STRING: the slot's latest batch number */
+/* Fields one slot's pending hash takes at most (new ones beyond are counted in '#dropped'). */
+#define ACCT_PENDING_MAX 10000
+/* HASH slot -> the latest batch of that slot the driver was given (exactly once). */
+#define ACCT_APPLIED_KEY GLOBAL_TAG ":acct:applied"
+/* STREAM: the redis-stream driver's output (README "Private tracker"). */
+#define ACCT_DELTAS_KEY GLOBAL_TAG ":acct:deltas"
+/* The deltas stream keeps about this many entries (XADD MAXLEN ~). */
+#define ACCT_DELTAS_MAXLEN 1000000
+
 /* ---- the fields of {starling}:stats: written by storage/aggregate.c, read by aggregators ---- */
 
 enum stats_field {

@@ -48,3 +48,36 @@ unsigned key_hash_slot(const char *key, size_t len)
     }
     return crc16(key, len) & (CLUSTER_SLOTS - 1);
 }
+
+static char slot_tags[CLUSTER_SLOTS][SLOT_TAG_MAX];
+
+/* Every string of 1..4 of [0-9a-z], shortest first: 36^4 strings name every slot (the
+ * longest tag needed is 4, checked by tests/unit/test_keyslot.c). */
+static void build_slot_tags(void)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    size_t found = 0;
+    for (size_t len = 1; len < SLOT_TAG_MAX && found < CLUSTER_SLOTS; len++) {
+        size_t count = 1;
+        for (size_t i = 0; i < len; i++)
+            count *= 36;
+        for (size_t n = 0; n < count && found < CLUSTER_SLOTS; n++) {
+            char tag[SLOT_TAG_MAX] = {0};
+            size_t v = n;
+            for (size_t i = len; i-- > 0; v /= 36)
+                tag[i] = digits[v % 36];
+            unsigned slot = crc16(tag, len) & (CLUSTER_SLOTS - 1);
+            if (slot_tags[slot][0] == '\0') {
+                memcpy(slot_tags[slot], tag, len + 1);
+                found++;
+            }
+        }
+    }
+}
+
+const char *slot_tag(unsigned slot)
+{
+    if (slot_tags[0][0] == '\0')
+        build_slot_tags();
+    return slot_tags[slot & (CLUSTER_SLOTS - 1)];
+}

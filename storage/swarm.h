@@ -28,6 +28,15 @@ struct announce_reply {
     bool seeders_whole, leechers_whole;
 };
 
+/* Private mode: what the announce's script accounts for the site (lua/lib/account.lua). */
+struct swarm_acct {
+    uint32_t user_id, torrent_id;
+    uint8_t freetorrent; /* 0 normal, 1 free (download not counted), 2 neutral (neither) */
+    bool token;          /* the user holds a freeleech token for the torrent */
+    bool visible;        /* false: the address is not recorded for the site */
+    uint64_t uploaded, downloaded, left;
+};
+
 /* Which peers a reply may carry (respect_af). */
 enum swarm_family { SWARM_ANY = 0, SWARM_V4_ONLY = 4, SWARM_V6_ONLY = 6 };
 
@@ -47,6 +56,7 @@ struct swarm_announce_args {
      * and one of leechers, of members live past this wall-clock ms, any family, the
      * announcer's own included (family is then ignored). */
     uint64_t fill_horizon_ms;
+    const struct swarm_acct *acct; /* private mode's accounting; NULL: none */
 };
 
 /* reply NULL and err set on failure; exactly once, never from inside swarm_announce(). */

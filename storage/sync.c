@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/clock.h"
+#include "common/mem.h"
 #include "common/text.h"
 #include "storage/cluster.h"
 #include "storage/keyslot.h"
@@ -209,10 +210,28 @@ static int append_eval(struct sync_conn *sc, const struct lua_script *script, bo
                        int nkeys, int nargs, const char *const *args, const size_t *lens)
 {
     struct lua_call call;
-    if (settle(sc) < 0 || sc->c == NULL ||
-        lua_call_fill(&call, script, by_body, nkeys, nargs, args, lens) < 0)
+    if (settle(sc) < 0 || sc->c == NULL)
         return -1;
-    return redisAppendCommandArgv(sc->c, call.argc, call.argv, call.lens) == REDIS_OK ? 0 : -1;
+    if (nargs <= LUA_CALL_MAX_ARGS) {
+        if (lua_call_fill(&call, script, by_body, nkeys, nargs, args, lens) < 0)
+            return -1;
+        return redisAppendCommandArgv(sc->c, call.argc, call.argv, call.lens) == REDIS_OK ? 0 : -1;
+    }
+    /* A long call (an accounting batch, storage/acct.c): the same words, on the heap;
+     * hiredis copies them into its output buffer. */
+    if (lua_call_fill(&call, script, by_body, nkeys, 0, NULL, NULL) < 0)
+        return -1;
+    size_t argc = 3 + (size_t)nargs;
+    const char **argv = xreallocarray(NULL, argc, sizeof(*argv));
+    size_t *alens = xreallocarray(NULL, argc, sizeof(*alens));
+    for (size_t i = 0; i < 3; i++)
+        argv[i] = call.argv[i], alens[i] = call.lens[i];
+    for (size_t i = 0; i < (size_t)nargs; i++)
+        argv[3 + i] = args[i], alens[3 + i] = lens[i];
+    int rc = redisAppendCommandArgv(sc->c, (int)argc, argv, alens);
+    free(argv);
+    free(alens);
+    return rc == REDIS_OK ? 0 : -1;
 }
 
 int sync_eval_append(struct sync_conn *sc, const struct lua_script *script, int nkeys, int nargs,

@@ -1,6 +1,7 @@
 /*
  * The decoders of Redis replies (storage/): the announce and scrape script replies
- * (swarm.c), a swarm member's layout (keys.c) and CLUSTER SLOTS (cluster.c). The bytes are
+ * (swarm.c), a swarm member's layout (keys.c), CLUSTER SLOTS (cluster.c) and an accounting
+ * batch (acct.c). The bytes are
  * RESP, turned into redisReply trees by hiredis's own reader, so the decoders meet what a
  * broken or hostile server could send: wrong types, wrong sizes, nesting, huge counts.
  */
@@ -10,6 +11,7 @@
 
 #include "common/config.h"
 #include "fuzz.h"
+#include "storage/acct.h"
 #include "storage/cluster.h"
 #include "storage/keys.h"
 #include "storage/swarm.h"
@@ -99,11 +101,25 @@ static void check_slot_map(const redisReply *r)
         FUZZ_CHECK(map.owner[s] == SLOT_UNSERVED || map.owner[s] < map.nnodes);
 }
 
+/* acct_drain.lua's reply: a batch never holds more entries than the reply had pairs. */
+static void check_acct(const redisReply *r)
+{
+    struct acct_batch b;
+    uint64_t bad = 0;
+    if (acct_batch_parse(r, 1, &b, &bad) < 0)
+        return;
+    FUZZ_CHECK(r->type == REDIS_REPLY_ARRAY && b.n + bad <= r->elements / 2);
+    for (size_t i = 0; i < b.n; i++)
+        fuzz_touch(b.entries[i].peer_id, PEER_ID_LEN);
+    acct_batch_free(&b);
+}
+
 /* The reply decoders on this reply and on every reply nested in it. */
 static void check_nested(const redisReply *r)
 {
     struct scrape_counts c;
     check_announce(r);
+    check_acct(r);
     swarm_decode_scrape(r, &c);
     if (r->type == REDIS_REPLY_STRING)
         check_member(r);

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "storage/keyslot.h"
@@ -43,9 +44,25 @@ static void test_hash_tags(void **state)
     assert_true(slot(k1) < 16384);
 }
 
+/* Every slot has a tag, and a key under it lands in that slot. */
+static void test_slot_tags(void **state)
+{
+    (void)state;
+    for (unsigned n = 0; n < CLUSTER_SLOTS; n++) {
+        const char *tag = slot_tag(n);
+        size_t len = strlen(tag);
+        assert_true(len >= 1 && len < SLOT_TAG_MAX);
+        char key[32];
+        snprintf(key, sizeof(key), "{%s}:acct", tag);
+        assert_int_equal(slot(key), n);
+    }
+    assert_string_equal(slot_tag(0), slot_tag(0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slot_tags),
         cmocka_unit_test(test_known_slots),
         cmocka_unit_test(test_hash_tags),
     };

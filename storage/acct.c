@@ -1,0 +1,438 @@
+/*
+ * The aggregator's accounting cycle (storage/acct.h): every slot's pending hash drained as
+ * a numbered batch, delivered by the driver exactly once, then deleted.
+ */
+#include "storage/acct.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/addr.h"
+#include "common/config.h"
+#include "common/mem.h"
+#include "common/text.h"
+#include "storage/cluster.h"
+#include "storage/keys.h"
+#include "storage/keyslot.h"
+#include "storage/scripts.h"
+#include "storage/sync.h"
+
+/* Slots whose drains one pipelined burst carries (their replies are held until read). */
+#define DRAIN_BURST 256
+/* The counters of a pending value before its '|' (lua/lib/account.lua). */
+#define ACCT_WORDS 12
+
+struct slot_keys {
+    char pending[2 + SLOT_TAG_MAX + sizeof(ACCT_PENDING_SUFFIX)];
+    char draining[2 + SLOT_TAG_MAX + sizeof(ACCT_DRAINING_SUFFIX)];
+    char batch[2 + SLOT_TAG_MAX + sizeof(ACCT_BATCH_SUFFIX)];
+};
+
+static void slot_keys_fill(struct slot_keys *k, unsigned slot)
+{
+    const char *tag = slot_tag(slot);
+    snprintf(k->pending, sizeof(k->pending), "{%s}%s", tag, ACCT_PENDING_SUFFIX);
+    snprintf(k->draining, sizeof(k->draining), "{%s}%s", tag, ACCT_DRAINING_SUFFIX);
+    snprintf(k->batch, sizeof(k->batch), "{%s}%s", tag, ACCT_BATCH_SUFFIX);
+}
+
+/* ---- a batch ---- */
+
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    return decimal_parse(s, len, UINT64_MAX, out);
+}
+
+/* "<user id>:<torrent id>:<20-byte peer_id>" */
+static int parse_field(const char *f, size_t len, struct acct_entry *e)
+{
+    const char *c1 = memchr(f, ':', len);
+    if (c1 == NULL)
+        return -1;
+    const char *c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - f));
+    uint64_t u, t;
+    if (c2 == NULL || (size_t)(f + len - (c2 + 1)) != PEER_ID_LEN ||
+        decimal_parse(f, (size_t)(c1 - f), UINT32_MAX, &u) < 0 ||
+        decimal_parse(c1 + 1, (size_t)(c2 - c1 - 1), UINT32_MAX, &t) < 0)
+        return -1;
+    e->user_id = (uint32_t)u;
+    e->torrent_id = (uint32_t)t;
+    memcpy(e->peer_id, c2 + 1, PEER_ID_LEN);
+    return 0;
+}
+
+/* ACCT_WORDS decimals, '|', then the member endpoints (storage/keys.h) or nothing. */
+static int parse_value(const char *v, size_t len, struct acct_entry *e)
+{
+    const char *bar = memchr(v, '|', len);
+    if (bar == NULL)
+        return -1;
+    uint64_t w[ACCT_WORDS];
+    size_t i = 0, n = 0, end = (size_t)(bar - v);
+    while (i < end) {
+        size_t j = i;
+        while (j < end && v[j] != ' ')
+            j++;
+        if (n == ACCT_WORDS || parse_u64(v + i, j - i, &w[n]) < 0)
+            return -1;
+        n++;
+        i = j + 1;
+    }
+    if (n != ACCT_WORDS)
+        return -1;
+    struct acct_entry who = *e; /* parse_field()'s part */
+    *e = (struct acct_entry){
+        .user_id = who.user_id,
+        .torrent_id = who.torrent_id,
+        .uploaded = w[0],
+        .downloaded = w[1],
+        .token_downloaded = w[2],
+        .seed_ms = w[3],
+        .snatched = w[4],
+        .announces = w[5],
+        .left = w[6],
+        .active = w[7] != 0,
+        .last_ms = w[8],
+        .spent_ms = w[9],
+        .up_speed = w[10],
+        .down_speed = w[11],
+    };
+    memcpy(e->peer_id, who.peer_id, PEER_ID_LEN);
+    const uint8_t *m = (const uint8_t *)bar + 1;
+    size_t mlen = len - end - 1;
+    if (mlen == COMPACT_V4_LEN || mlen == COMPACT_V4_LEN + COMPACT_V6_LEN) {
+        e->endpoints.has_v4 = true;
+        memcpy(e->endpoints.v4, m, COMPACT_V4_LEN);
+        m += COMPACT_V4_LEN, mlen -= COMPACT_V4_LEN;
+    }
+    if (mlen == COMPACT_V6_LEN) {
+        e->endpoints.has_v6 = true;
+        memcpy(e->endpoints.v6, m, COMPACT_V6_LEN);
+    } else if (mlen != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct acct_entry *x = a, *y = b;
+    if (x->user_id != y->user_id)
+        return x->user_id < y->user_id ? -1 : 1;
+    if (x->torrent_id != y->torrent_id)
+        return x->torrent_id < y->torrent_id ? -1 : 1;
+    return memcmp(x->peer_id, y->peer_id, PEER_ID_LEN);
+}
+
+int acct_batch_parse(const redisReply *r, unsigned slot, struct acct_batch *b, uint64_t *bad)
+{
+    *b = (struct acct_batch){.slot = slot};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return -1;
+    bool numbered = false;
+    b->entries = xreallocarray(NULL, r->elements / 2 + 1, sizeof(*b->entries));
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            (*bad)++;
+            continue;
+        }
+        if (f->len == 6 && memcmp(f->str, "#batch", 6) == 0) {
+            numbered = parse_u64(v->str, v->len, &b->number) == 0;
+            continue;
+        }
+        if (f->len == 8 && memcmp(f->str, "#dropped", 8) == 0) {
+            if (parse_u64(v->str, v->len, &b->dropped) < 0)
+                (*bad)++;
+            continue;
+        }
+        struct acct_entry *e = &b->entries[b->n];
+        if (parse_field(f->str, f->len, e) < 0 || parse_value(v->str, v->len, e) < 0) {
+            (*bad)++;
+            continue;
+        }
+        b->n++;
+    }
+    if (!numbered) {
+        acct_batch_free(b);
+        return -1;
+    }
+    qsort(b->entries, b->n, sizeof(*b->entries), entry_cmp);
+    return 0;
+}
+
+void acct_batch_free(struct acct_batch *b)
+{
+    free(b->entries);
+    b->entries = NULL;
+    b->n = 0;
+}
+
+/* ---- the redis-stream driver ---- */
+
+/* The words of acct_publish.lua's call: owned texts, grown as needed. */
+struct words {
+    char **text;
+    size_t n, cap;
+};
+
+static void word(struct words *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void word(struct words *w, const char *fmt, ...)
+{
+    if (w->n == w->cap)
+        w->text = xreallocarray(w->text, w->cap = w->cap ? 2 * w->cap : 64, sizeof(*w->text));
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    w->text[w->n++] = xcheck(strdup(buf));
+}
+
+static void words_free(struct words *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->text[i]);
+    free(w->text);
+}
+
+/* The address a peer entry names: IPv4 first (Gazelle keeps one), "" when hidden. */
+static void entry_ip(const struct acct_entry *e, char *ip, size_t cap, unsigned *port)
+{
+    struct addr a = {0};
+    *port = 0;
+    ip[0] = '\0';
+    if (e->endpoints.has_v4) {
+        a.family = AF_INET;
+        memcpy(a.bytes, e->endpoints.v4, 4);
+        *port = (unsigned)e->endpoints.v4[4] << 8 | e->endpoints.v4[5];
+    } else if (e->endpoints.has_v6) {
+        a.family = AF_INET6;
+        memcpy(a.bytes, e->endpoints.v6, 16);
+        *port = (unsigned)e->endpoints.v6[16] << 8 | e->endpoints.v6[17];
+    } else {
+        return;
+    }
+    addr_format(&a, ip, cap);
+}
+
+/* An entry: the count of its field/value words goes first, filled in by entry_end(). */
+static size_t entry_begin(struct words *w, const char *type)
+{
+    word(w, "0");
+    word(w, "type");
+    word(w, "%s", type);
+    return w->n - 3;
+}
+
+static void entry_end(struct words *w, size_t at)
+{
+    free(w->text[at]);
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%zu", w->n - at - 1);
+    w->text[at] = xcheck(strdup(buf));
+}
+
+static void field_u64(struct words *w, const char *name, uint64_t v)
+{
+    word(w, "%s", name);
+    word(w, "%llu", (unsigned long long)v);
+}
+
+/*
+ * The stream entries of batch b (README "Private tracker" documents them): per user the
+ * counted uploaded and downloaded sums, per token use, per snatch, per peer. Entries come
+ * sorted by user, so a user's sums are made in one go.
+ */
+static void batch_words(const struct acct_batch *b, struct words *w)
+{
+    for (size_t i = 0; i < b->n;) {
+        uint64_t up = 0, down = 0;
+        size_t j = i;
+        for (; j < b->n && b->entries[j].user_id == b->entries[i].user_id; j++)
+            up += b->entries[j].uploaded, down += b->entries[j].downloaded;
+        if (up > 0 || down > 0) {
+            size_t at = entry_begin(w, "user");
+            field_u64(w, "user", b->entries[i].user_id);
+            field_u64(w, "uploaded", up);
+            field_u64(w, "downloaded", down);
+            entry_end(w, at);
+        }
+        i = j;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const struct acct_entry *e = &b->entries[i];
+        if (e->token_downloaded > 0) {
+            size_t at = entry_begin(w, "token");
+            field_u64(w, "user", e->user_id);
+            field_u64(w, "torrent", e->torrent_id);
+            field_u64(w, "downloaded", e->token_downloaded);
+            entry_end(w, at);
+        }
+        if (e->snatched > 0) {
+            size_t at = entry_begin(w, "snatch");
+            field_u64(w, "user", e->user_id);
+            field_u64(w, "torrent", e->torrent_id);
+            field_u64(w, "count", e->snatched);
+            entry_end(w, at);
+        }
+        char ip[ADDR_TEXT_LEN], hex[2 * PEER_ID_LEN + 1];
+        unsigned port;
+        entry_ip(e, ip, sizeof(ip), &port);
+        hex_encode(e->peer_id, PEER_ID_LEN, hex);
+        hex[2 * PEER_ID_LEN] = '\0';
+        size_t at = entry_begin(w, "peer");
+        field_u64(w, "user", e->user_id);
+        field_u64(w, "torrent", e->torrent_id);
+        word(w, "peer_id"), word(w, "%s", hex);
+        field_u64(w, "active", e->active);
+        field_u64(w, "uploaded", e->uploaded);
+        field_u64(w, "downloaded", e->downloaded);
+        field_u64(w, "left", e->left);
+        field_u64(w, "upspeed", e->up_speed);
+        field_u64(w, "downspeed", e->down_speed);
+        field_u64(w, "seedtime", e->seed_ms / 1000);
+        field_u64(w, "timespent", e->spent_ms / 1000);
+        field_u64(w, "announces", e->announces);
+        word(w, "ip"), word(w, "%s", ip);
+        field_u64(w, "port", port);
+        field_u64(w, "mtime", e->last_ms / 1000);
+        entry_end(w, at);
+    }
+}
+
+/* Delivers b exactly once through acct_publish.lua. Returns 0 (now or before), or -1. */
+static int deliver_redis_stream(struct cluster *cl, const struct acct_batch *b, char *err)
+{
+    struct words w = {0};
+    word(&w, "%s", ACCT_DELTAS_KEY);
+    word(&w, "%s", ACCT_APPLIED_KEY);
+    word(&w, "%u", b->slot);
+    word(&w, "%llu", (unsigned long long)b->number);
+    batch_words(b, &w);
+    size_t *lens = xreallocarray(NULL, w.n, sizeof(*lens));
+    for (size_t i = 0; i < w.n; i++)
+        lens[i] = strlen(w.text[i]);
+    struct sync_conn *sc = cluster_route(cl, ACCT_APPLIED_KEY);
+    redisReply *r =
+        sync_eval(sc, &lua_acct_publish, 2, (int)w.n, (const char *const *)w.text, lens);
+    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (rc < 0)
+        snprintf(err, STARLING_ERR_LEN, "acct_publish.lua: %s", sync_reply_error(r, sc));
+    if (r != NULL)
+        freeReplyObject(r);
+    free(lens);
+    words_free(&w);
+    return rc;
+}
+
+/* ---- the cycle ---- */
+
+/* Hands b to the driver, then deletes it. Returns 0 or -1 with err. */
+static int settle_batch(struct cluster *cl, struct sync_conn *sc, enum acct_driver_kind driver,
+                        const struct acct_batch *b, char *err)
+{
+    if (driver == ACCT_DRIVER_REDIS_STREAM && deliver_redis_stream(cl, b, err) < 0)
+        return -1;
+    struct slot_keys k;
+    slot_keys_fill(&k, b->slot);
+    char number[24];
+    const char *args[] = {k.draining, number};
+    size_t lens[] = {strlen(k.draining), (size_t)snprintf(number, sizeof(number), "%llu",
+                                                          (unsigned long long)b->number)};
+    redisReply *r = sync_eval(sc, &lua_acct_finish, 1, 2, args, lens);
+    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (rc < 0)
+        snprintf(err, STARLING_ERR_LEN, "acct_finish.lua: %s", sync_reply_error(r, sc));
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* Drains n slots of one node (pipelined), then settles each batch. Returns 0, or -1 with
+ * err (the connection failed, or some slot did: taken again next cycle). */
+static int drain_burst(struct cluster *cl, struct sync_conn *sc, const unsigned *slots, size_t n,
+                       enum acct_driver_kind driver, struct acct_stats *st, char *err)
+{
+    redisReply *replies[DRAIN_BURST];
+    size_t sent = 0;
+    for (; sent < n; sent++) {
+        struct slot_keys k;
+        slot_keys_fill(&k, slots[sent]);
+        const char *args[] = {k.pending, k.draining, k.batch};
+        size_t lens[] = {strlen(k.pending), strlen(k.draining), strlen(k.batch)};
+        if (sync_eval_append(sc, &lua_acct_drain, 3, 3, args, lens) < 0)
+            break;
+    }
+    for (size_t i = 0; i < sent; i++)
+        replies[i] = sync_eval_reply(sc);
+    int rc = sent == n ? 0 : -1;
+    if (rc < 0)
+        snprintf(err, STARLING_ERR_LEN, "acct_drain.lua: connection lost");
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *r = replies[i];
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+            /* A slot moved away (MOVED): drained on its new node next cycle. A node that
+             * lost its scripts (a restart) has them loaded again for the next cycle. */
+            snprintf(err, STARLING_ERR_LEN, "acct_drain.lua: %s", sync_reply_error(r, sc));
+            if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+                sync_load_scripts(sc, err);
+            rc = -1;
+        } else if (r->elements > 0) {
+            struct acct_batch b;
+            if (acct_batch_parse(r, slots[i], &b, &st->bad) < 0) {
+                snprintf(err, STARLING_ERR_LEN, "slot %u: a draining hash with no batch number",
+                         slots[i]);
+                rc = -1;
+            } else {
+                if (settle_batch(cl, sc, driver, &b, err) < 0) {
+                    rc = -1;
+                } else {
+                    st->batches++;
+                    st->entries += b.n;
+                    st->dropped += b.dropped;
+                }
+                acct_batch_free(&b);
+            }
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    return rc;
+}
+
+int acct_cycle(struct cluster *cl, enum acct_driver_kind driver, struct acct_stats *st, char *err)
+{
+    const struct slot_map *m = cluster_map(cl);
+    int rc = 0;
+    st->cycles++;
+    for (size_t node = 0; node < cluster_size(cl); node++) {
+        struct sync_conn *sc = cluster_node(cl, node, err);
+        if (sc == NULL) {
+            rc = -1;
+            continue;
+        }
+        unsigned slots[DRAIN_BURST];
+        size_t n = 0;
+        for (unsigned slot = 0; slot < CLUSTER_SLOTS && sc->c != NULL; slot++) {
+            if (slot_map_node_of_slot(m, slot) != (int)node)
+                continue;
+            slots[n++] = slot;
+            if (n == DRAIN_BURST) {
+                if (drain_burst(cl, sc, slots, n, driver, st, err) < 0)
+                    rc = -1;
+                n = 0;
+            }
+        }
+        if (n > 0 && sc->c != NULL && drain_burst(cl, sc, slots, n, driver, st, err) < 0)
+            rc = -1;
+    }
+    if (rc < 0)
+        st->failures++;
+    return rc;
+}

@@ -1,0 +1,68 @@
+#ifndef STARLING_ACCT_H
+#define STARLING_ACCT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/torrent.h"
+
+/*
+ * Private mode's accounting, the aggregator's side. Each announce's script adds the
+ * peer's deltas to the pending hash of its swarm's slot (lua/lib/account.lua), in the same
+ * atomic call as the announce, so what an answered announce counted is never lost. Every
+ * aggregator.accounting_interval the leader drains every slot (lua/acct_drain.lua: the
+ * pending hash becomes a numbered batch), hands each batch to the driver, and deletes it
+ * (lua/acct_finish.lua). A driver delivers a batch exactly once (the redis-stream driver
+ * records the batch's number with its entries, atomically), so a leader replaced between
+ * delivery and deletion repeats nothing.
+ */
+struct cluster;
+
+/* One peer's accounting since the last batch (the pending hash's entry). */
+struct acct_entry {
+    uint32_t user_id, torrent_id;
+    uint8_t peer_id[PEER_ID_LEN];
+    uint64_t uploaded, downloaded; /* counted: freeleech, neutral and tokens applied */
+    uint64_t token_downloaded;     /* not counted thanks to a token (Ocelot reports it) */
+    uint64_t seed_ms;              /* time seeding between announces */
+    uint64_t snatched;             /* completed events counted */
+    uint64_t announces;
+    uint64_t left;
+    bool active; /* false after a stopped event */
+    uint64_t last_ms, spent_ms;
+    uint64_t up_speed, down_speed;   /* bytes/s over the last interval */
+    struct peer_endpoints endpoints; /* none when the user's address is hidden */
+};
+
+struct acct_batch {
+    unsigned slot;
+    uint64_t number;
+    uint64_t dropped; /* entries the slot's pending hash refused, full (ACCT_PENDING_MAX) */
+    size_t n;
+    struct acct_entry *entries; /* sorted by user, torrent, peer_id */
+};
+
+/* Parses a drain reply (field, value, ...) into b (entries allocated; acct_batch_free()).
+ * Entries of no valid form are skipped and counted in *bad. Returns 0, or -1 when the reply
+ * is no batch (no '#batch'). Pure: the unit tests and the fuzzer call it. */
+struct redisReply;
+int acct_batch_parse(const struct redisReply *r, unsigned slot, struct acct_batch *b,
+                     uint64_t *bad);
+void acct_batch_free(struct acct_batch *b);
+
+/* What the driver chosen by `driver` does with a batch. */
+enum acct_driver_kind { ACCT_DRIVER_NOOP, ACCT_DRIVER_REDIS_STREAM };
+
+struct acct_stats {
+    uint64_t cycles, batches, entries, dropped, bad, failures;
+};
+
+/*
+ * One accounting cycle over every slot the map serves: drain, deliver, finish. Returns 0,
+ * or -1 with err when some slot failed (the others went on; a failed slot's batch is taken
+ * again next cycle, and delivered at most once).
+ */
+int acct_cycle(struct cluster *cl, enum acct_driver_kind driver, struct acct_stats *st, char *err);
+
+#endif
