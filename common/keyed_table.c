@@ -82,7 +82,8 @@ int keyed_put(struct keyed *s, const uint8_t *key, const uint8_t *val)
         memcpy(sl + 1, key, s->key_len);
         s->used++;
     }
-    memcpy(sl + 1 + s->key_len, val, s->stride - 1 - s->key_len);
+    if (s->stride > 1 + s->key_len) /* a set has no value (val may be NULL) */
+        memcpy(sl + 1 + s->key_len, val, s->stride - 1 - s->key_len);
     return 0;
 }
 

@@ -25,8 +25,8 @@ void keyed_init(struct keyed *s, size_t key_len, size_t val_len, size_t max, uin
  * valid until the next put, del or clear. */
 const uint8_t *keyed_get(const struct keyed *s, const uint8_t *key);
 
-/* Sets key's value (val_len bytes from val). Returns 0, or -1 when the table holds max
- * entries already and key is new. */
+/* Sets key's value (val_len bytes from val; NULL for a set). Returns 0, or -1 when the table holds
+ * max entries already and key is new. */
 int keyed_put(struct keyed *s, const uint8_t *key, const uint8_t *val);
 
 void keyed_del(struct keyed *s, const uint8_t *key);
