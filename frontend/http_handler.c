@@ -76,8 +76,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
     const struct config *cfg = c->srv->cfg;
     if (storage_failed(c, r == NULL, "announce", err))
         return;
-    http_reply_announce(c->srv->body, r, tracker_interval_s(cfg), tracker_min_interval_s(cfg),
-                        &c->peer_list);
+    uint64_t interval = tracker_interval_s(cfg, tracker_site_announce_ms(c->srv->tracker));
+    http_reply_announce(c->srv->body, r, interval, tracker_min_interval_s(cfg), &c->peer_list);
     reply(c, 200);
     http_conn_request_done(c);
 }

@@ -206,6 +206,7 @@ int main(int argc, char **argv)
         [TABLE_USERS] = cfg.private_enabled,
         [TABLE_REGISTERED] = cfg.private_enabled,
         [TABLE_TOKENS] = cfg.private_enabled,
+        [TABLE_SETTINGS] = cfg.private_enabled,
     };
     fe.tables = tables_new(fe.base, fe.pool, follow);
     struct tracker tracker = {

@@ -270,7 +270,13 @@ static const char *plan(struct update *u, const char *q, size_t len)
         begin_step(u, TABLE_CLIENTS, TABLE_ADD);
         add_arg(u, "%s", client2);
     } else if (strcmp(action, "update_announce_interval") == 0) {
-        return "update_announce_interval is not taken: set announce in every frontend's config";
+        char secs[16];
+        ssize_t sn = param(q, len, "new_announce_interval", (uint8_t *)secs, sizeof(secs) - 1);
+        if (sn < 0 || (secs[sn] = '\0', !tables_value_valid(TABLE_SETTINGS, secs, (size_t)sn)))
+            return "update_announce_interval needs new_announce_interval (1 to 604800 s)";
+        begin_step(u, TABLE_SETTINGS, TABLE_ADD);
+        add_arg(u, "%s", TABLE_SETTING_ANNOUNCE);
+        add_arg(u, "%s", secs);
     } else {
         return "unknown action";
     }

@@ -99,10 +99,16 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
-uint64_t tracker_peer_ttl_ms(const struct config *cfg)
+uint64_t tracker_site_announce_ms(const struct tracker *t)
 {
-    /* The longest interval a reply gives (announce_jitter, at most announce / 2, on top). */
-    uint64_t a = cfg->announce_ms;
+    return tables_announce_ms(t->tables);
+}
+
+uint64_t tracker_peer_ttl_ms(const struct config *cfg, uint64_t site_ms)
+{
+    /* The longest interval a reply gives (announce_jitter on top), or gave before the site
+     * shortened it. */
+    uint64_t a = site_ms > cfg->announce_ms ? site_ms : cfg->announce_ms;
     a = a > UINT64_MAX - cfg->announce_jitter_ms ? UINT64_MAX : a + cfg->announce_jitter_ms;
 
     /* Saturate rather than wrap to a tiny TTL on an absurd interval. */
@@ -111,13 +117,16 @@ uint64_t tracker_peer_ttl_ms(const struct config *cfg)
     return a + a / 2;
 }
 
-uint64_t tracker_interval_s(const struct config *cfg)
+uint64_t tracker_interval_s(const struct config *cfg, uint64_t site_ms)
 {
-    uint64_t ms = cfg->announce_ms;
-    uint64_t j = cfg->announce_jitter_ms;
+    uint64_t ms = site_ms != 0 ? site_ms : cfg->announce_ms;
+    if (ms < cfg->min_announce_ms)
+        ms = cfg->min_announce_ms;
+    /* (Validated for announce; a site's shorter interval gets half of its own at most.) */
+    uint64_t j = cfg->announce_jitter_ms < ms / 2 ? cfg->announce_jitter_ms : ms / 2;
     if (j > 0) {
-        /* Uniform in announce +- jitter (validated: jitter <= announce / 2), never below
-         * min_announce: clients that started together spread out. */
+        /* Uniform in the interval +- jitter, never below min_announce: clients that started
+         * together spread out. */
         ms = ms - j + random_u64() % (2 * j + 1);
         if (ms < cfg->min_announce_ms)
             ms = cfg->min_announce_ms;
@@ -348,7 +357,7 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
                   : peers->v4            ? SWARM_V4_ONLY
                                          : SWARM_V6_ONLY,
         .now_ms = tracker_now_ms(),
-        .peer_ttl_ms = tracker_peer_ttl_ms(cfg),
+        .peer_ttl_ms = tracker_peer_ttl_ms(cfg, tracker_site_announce_ms(t)),
         .purge = cfg->purge_inactive_torrents,
         .acct = cfg->private_enabled ? &acct : NULL,
     };

@@ -97,14 +97,19 @@ struct tracker_reply_peers {
     bool v4, v6;
 };
 
-/* Peer lifetime in Redis: 1.5 x the longest announce interval a reply gives (announce +
- * announce_jitter), so one late announce is forgiven (saturating, never wrapping to a tiny
- * TTL). */
-uint64_t tracker_peer_ttl_ms(const struct config *cfg);
+/* The announce interval a private site set (update_announce_interval), in ms; 0: none,
+ * the config's announce holds. */
+uint64_t tracker_site_announce_ms(const struct tracker *t);
 
-/* The `interval` and `min interval` clients are told, in whole seconds; the interval drawn
- * afresh for each reply within announce +- announce_jitter (not below min_announce). */
-uint64_t tracker_interval_s(const struct config *cfg);
+/* Peer lifetime in Redis: 1.5 x the longest announce interval a reply gives (announce, or
+ * the site's interval when longer, + announce_jitter), so one late announce is forgiven
+ * (saturating, never wrapping to a tiny TTL). site_ms: tracker_site_announce_ms(). */
+uint64_t tracker_peer_ttl_ms(const struct config *cfg, uint64_t site_ms);
+
+/* The `interval` and `min interval` clients are told, in whole seconds; the interval (the
+ * site's when set, else announce; not below min_announce) drawn afresh for each reply
+ * within +- announce_jitter (at most half of it). */
+uint64_t tracker_interval_s(const struct config *cfg, uint64_t site_ms);
 uint64_t tracker_min_interval_s(const struct config *cfg);
 
 /*

@@ -204,7 +204,8 @@ static void on_announce_done(void *arg, const struct announce_reply *r, const ch
             peers[n++] = e;
     }
     struct out_msg *m = reply_slot(s, &p->from, p->from_len);
-    uint64_t interval_s = tracker_interval_s(s->srv->cfg);
+    uint64_t interval_s =
+        tracker_interval_s(s->srv->cfg, tracker_site_announce_ms(s->srv->tracker));
     uint32_t interval =
         interval_s > UINT32_MAX ? UINT32_MAX : (uint32_t)interval_s; /* field width */
     m->len = udp_build_announce(m->data, sizeof(m->data), p->transaction_id, interval,

@@ -108,6 +108,8 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 #define TABLE_REGISTERED_KEY GLOBAL_TAG ":private:torrents"
 /* Private mode: SET "<40-hex info_hash>:<user id>", freeleech tokens */
 #define TABLE_TOKENS_KEY GLOBAL_TAG ":private:tokens"
+/* Private mode: HASH "announce_interval" -> seconds (the site's update_announce_interval) */
+#define TABLE_SETTINGS_KEY GLOBAL_TAG ":private:settings"
 /* STREAM: n <seq>, t <table name>, o add|del, k <member or field>, v <value> (hashes' add) */
 #define TABLE_CHANGES_KEY GLOBAL_TAG ":tables:changes"
 #define TABLE_SEQ_KEY GLOBAL_TAG ":tables:seq" /* STRING: the latest change's n */

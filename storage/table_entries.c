@@ -13,6 +13,7 @@ const struct table_desc tables_desc[TABLE_COUNT] = {
     [TABLE_REGISTERED] = {"registered", TABLE_REGISTERED_KEY, true, INFO_HASH_LEN,
                           sizeof(struct table_torrent)},
     [TABLE_TOKENS] = {"tokens", TABLE_TOKENS_KEY, false, INFO_HASH_LEN + 4, 0},
+    [TABLE_SETTINGS] = {"settings", TABLE_SETTINGS_KEY, true, 0, 0},
 };
 
 const char *table_name(enum table_id id)
@@ -119,16 +120,33 @@ int table_parse_value(enum table_id id, const char *v, size_t len, uint8_t *out)
     return 0;
 }
 
+int table_parse_setting(const char *field, size_t len, const char *v, size_t vlen, uint64_t *ms)
+{
+    uint64_t s;
+    if (len != strlen(TABLE_SETTING_ANNOUNCE) || memcmp(field, TABLE_SETTING_ANNOUNCE, len) != 0 ||
+        decimal_parse(v, vlen, TABLES_ANNOUNCE_MAX_S, &s) < 0 || s == 0)
+        return -1;
+    *ms = s * 1000;
+    return 0;
+}
+
 bool tables_member_valid(enum table_id id, const char *member, size_t len)
 {
     uint8_t key[TABLE_KEY_MAX];
     if (id == TABLE_CLIENTS)
         return len >= 1 && len <= CONFIG_CLIENT_LEN;
+    if (id == TABLE_SETTINGS)
+        return len == strlen(TABLE_SETTING_ANNOUNCE) &&
+               memcmp(member, TABLE_SETTING_ANNOUNCE, len) == 0;
     return table_parse_member(id, member, len, key) == 0;
 }
 
 bool tables_value_valid(enum table_id id, const char *value, size_t len)
 {
     uint8_t out[TABLE_VALUE_MAX];
+    uint64_t ms;
+    if (id == TABLE_SETTINGS)
+        return table_parse_setting(TABLE_SETTING_ANNOUNCE, strlen(TABLE_SETTING_ANNOUNCE), value,
+                                   len, &ms) == 0;
     return tables_desc[id].hash && table_parse_value(id, value, len, out) == 0;
 }

@@ -28,6 +28,10 @@ extern const struct table_desc tables_desc[TABLE_COUNT];
  * key (TABLE_KEY_MAX bytes); returns 0 or -1. */
 int table_parse_member(enum table_id id, const char *m, size_t len, uint8_t *key);
 
+/* TABLE_SETTINGS' one field: "announce_interval" -> seconds (1..TABLES_ANNOUNCE_MAX_S),
+ * into *ms. Returns 0 or -1. */
+int table_parse_setting(const char *field, size_t len, const char *v, size_t vlen, uint64_t *ms);
+
 /* The binary value (TABLE_VALUE_MAX bytes) of a hash table's value text; 0 or -1. */
 int table_parse_value(enum table_id id, const char *v, size_t len, uint8_t *out);
 

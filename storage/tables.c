@@ -68,6 +68,7 @@ struct tables {
     struct keyed live[TABLE_COUNT]; /* the keyed tables (not TABLE_CLIENTS) ... */
     struct keyed next[TABLE_COUNT]; /* ... and the copy a load builds */
     struct client_list *clients, *new_clients;
+    uint64_t announce_ms, new_announce_ms; /* TABLE_SETTINGS (0: none) */
     struct tables_stats stats;
 };
 
@@ -124,6 +125,13 @@ static int apply(struct tables *t, enum table_id id, bool add, const char *m, si
         }
         return 0;
     }
+    if (id == TABLE_SETTINGS) {
+        uint64_t ms = 0;
+        if (add && table_parse_setting(m, len, v, vlen, &ms) < 0)
+            return 0; /* a setting this version does not know */
+        *(loading ? &t->new_announce_ms : &t->announce_ms) = ms;
+        return 0;
+    }
     uint8_t key[TABLE_KEY_MAX], val[TABLE_VALUE_MAX];
     if (table_parse_member(id, m, len, key) < 0 ||
         (add && tables_desc[id].hash && table_parse_value(id, v, vlen, val) < 0)) {
@@ -151,7 +159,9 @@ static enum table_id next_followed(const struct tables *t, int from)
 static void count_entries(struct tables *t)
 {
     for (int id = 0; id < TABLE_COUNT; id++)
-        t->stats.entries[id] = id == TABLE_CLIENTS ? t->clients->n : t->live[id].used;
+        t->stats.entries[id] = id == TABLE_CLIENTS    ? t->clients->n
+                               : id == TABLE_SETTINGS ? t->announce_ms != 0
+                                                      : t->live[id].used;
 }
 
 static void finish_load(struct tables *t)
@@ -168,6 +178,7 @@ static void finish_load(struct tables *t)
     t->clients = t->new_clients;
     t->new_clients = old;
     t->new_clients->n = 0;
+    t->announce_ms = t->new_announce_ms;
     count_entries(t);
     if (!t->loaded)
         log_info("shared tables loaded: %zu torrents, %zu clients, %zu users, %zu registered "
@@ -192,6 +203,7 @@ static void on_head(struct tables *t, const redisReply *r)
     for (int id = 0; id < TABLE_COUNT; id++)
         keyed_clear(&t->next[id]);
     t->new_clients->n = 0;
+    t->new_announce_ms = 0;
     t->scanning = next_followed(t, 0);
     snprintf(t->cursor, sizeof(t->cursor), "0");
     t->phase = SCAN;
@@ -412,6 +424,11 @@ bool tables_registered(const struct tables *t, const uint8_t *info_hash, struct 
     if (v != NULL)
         memcpy(out, v, sizeof(*out));
     return v != NULL;
+}
+
+uint64_t tables_announce_ms(const struct tables *t)
+{
+    return t != NULL ? t->announce_ms : 0;
 }
 
 bool tables_has_token(const struct tables *t, const uint8_t *info_hash, uint32_t user_id)

@@ -37,6 +37,7 @@ enum table_id {
     TABLE_USERS,      /* private mode: HASH passkey -> "id can_leech visible enabled" */
     TABLE_REGISTERED, /* private mode: HASH 40-hex -> "id freetorrent deleted_at reason" */
     TABLE_TOKENS,     /* private mode: SET "<40-hex>:<user id>", freeleech tokens */
+    TABLE_SETTINGS,   /* private mode: HASH "announce_interval" -> seconds */
     TABLE_COUNT
 };
 
@@ -90,6 +91,13 @@ bool tables_user(const struct tables *t, const char *passkey, struct table_user 
 
 /* The registered (or deleted) torrent into *out; false when there is none. */
 bool tables_registered(const struct tables *t, const uint8_t *info_hash, struct table_torrent *out);
+
+/* The announce interval the site set (update_announce_interval), in ms; 0: none. */
+uint64_t tables_announce_ms(const struct tables *t);
+
+/* The longest announce interval the site may set, in seconds (a week). */
+#define TABLES_ANNOUNCE_MAX_S 604800
+#define TABLE_SETTING_ANNOUNCE "announce_interval"
 
 /* Whether user_id holds a freeleech token for info_hash. */
 bool tables_has_token(const struct tables *t, const uint8_t *info_hash, uint32_t user_id);

@@ -223,11 +223,22 @@ class PrivateAnnounceTest(PrivateCase):
                              ({"action": "update_torrents", "info_hashes": "abc",
                                "freetorrent": "1"}, b"update_torrents needs"),
                              ({"action": "update_announce_interval",
-                               "new_announce_interval": "900"}, b"not taken")):
+                               "new_announce_interval": "0"}, b"1 to 604800 s")):
             got = bdecode(self.update(**params))[b"failure reason"]
             self.assertIn(text, got, params)
         self.assertGreater(metric(self.nodes[0], "starling_site_updates_total",
                                   result="refused"), 0)
+
+    def test_update_announce_interval(self):
+        pk, h = self.user(40), self.torrent(41)
+        self.everywhere(lambda n: b"failure" not in self.body(n, pk, h), "served")
+        self.ok(action="update_announce_interval", new_announce_interval="2400")
+        self.everywhere(lambda n: bdecode(self.body(n, pk, h))[b"interval"] == 2400,
+                        "the site's interval")
+        self.assertEqual(self.redis.call("HGET", "{starling}:private:settings",
+                                         "announce_interval"), b"2400")
+        self.ok(action="update_announce_interval", new_announce_interval="1800")
+        self.everywhere(lambda n: bdecode(self.body(n, pk, h))[b"interval"] == 1800, "back")
 
     def test_private_scrape_answers_registered_torrents_only(self):
         pk, h = self.user(19), self.torrent(20)

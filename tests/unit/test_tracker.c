@@ -102,20 +102,20 @@ static void test_peer_ttl(void **state)
     struct config cfg = defaults();
     (void)state;
 
-    assert_int_equal(tracker_peer_ttl_ms(&cfg), 2700000);
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 0), 2700000);
     cfg.announce_ms = 1001;
-    assert_int_equal(tracker_peer_ttl_ms(&cfg), 1501);
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 0), 1501);
     cfg.announce_ms = 1;
-    assert_int_equal(tracker_peer_ttl_ms(&cfg), 1);
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 0), 1);
     /* The largest interval whose 1.5x still fits, and the next ones, which saturate. */
     cfg.announce_ms = UINT64_MAX / 3 * 2;
-    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+    assert_true(tracker_peer_ttl_ms(&cfg, 0) == UINT64_MAX);
     cfg.announce_ms = UINT64_MAX / 3 * 2 - 2;
-    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX - 3);
+    assert_true(tracker_peer_ttl_ms(&cfg, 0) == UINT64_MAX - 3);
     cfg.announce_ms = UINT64_MAX / 3 * 2 + 2;
-    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+    assert_true(tracker_peer_ttl_ms(&cfg, 0) == UINT64_MAX);
     cfg.announce_ms = UINT64_MAX;
-    assert_true(tracker_peer_ttl_ms(&cfg) == UINT64_MAX);
+    assert_true(tracker_peer_ttl_ms(&cfg, 0) == UINT64_MAX);
 }
 
 static void test_intervals(void **state)
@@ -123,11 +123,11 @@ static void test_intervals(void **state)
     struct config cfg = defaults();
     (void)state;
 
-    assert_int_equal(tracker_interval_s(&cfg), 1800);
+    assert_int_equal(tracker_interval_s(&cfg, 0), 1800);
     assert_int_equal(tracker_min_interval_s(&cfg), 900);
     cfg.announce_ms = 1999; /* whole seconds, rounded down */
     cfg.min_announce_ms = 999;
-    assert_int_equal(tracker_interval_s(&cfg), 1);
+    assert_int_equal(tracker_interval_s(&cfg, 0), 1);
     assert_int_equal(tracker_min_interval_s(&cfg), 0);
 }
 
@@ -140,7 +140,7 @@ static void test_jitter(void **state)
     cfg.announce_jitter_ms = 3 * 60 * 1000;
     uint64_t lo = UINT64_MAX, hi = 0;
     for (int i = 0; i < 2000; i++) {
-        uint64_t v = tracker_interval_s(&cfg);
+        uint64_t v = tracker_interval_s(&cfg, 0);
         assert_true(v >= 1620 && v <= 1980);
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
@@ -148,11 +148,29 @@ static void test_jitter(void **state)
     assert_true(lo < 1680 && hi > 1920);
     assert_int_equal(tracker_min_interval_s(&cfg), 900);
     /* Peers outlive the longest interval given, 1.5x. */
-    assert_int_equal(tracker_peer_ttl_ms(&cfg), (30 + 3) * 60 * 1000 * 3 / 2);
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 0), (30 + 3) * 60 * 1000 * 3 / 2);
     /* Never below min_announce. */
     cfg.min_announce_ms = cfg.announce_ms;
     for (int i = 0; i < 200; i++)
-        assert_true(tracker_interval_s(&cfg) >= 1800);
+        assert_true(tracker_interval_s(&cfg, 0) >= 1800);
+}
+
+/* A private site's update_announce_interval: its interval, never below min_announce, with
+ * jitter at most half of it; peers live by the longer of the two. */
+static void test_site_interval(void **state)
+{
+    struct config cfg = defaults();
+    (void)state;
+    assert_int_equal(tracker_interval_s(&cfg, 2400000), 2400);
+    assert_int_equal(tracker_interval_s(&cfg, 60000), 900); /* min_announce 15m */
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 2400000), 3600000);
+    assert_int_equal(tracker_peer_ttl_ms(&cfg, 60000), 2700000);
+    cfg.min_announce_ms = 0;
+    cfg.announce_jitter_ms = 10 * 60 * 1000;
+    for (int i = 0; i < 500; i++) {
+        uint64_t v = tracker_interval_s(&cfg, 60000);
+        assert_true(v >= 30 && v <= 90);
+    }
 }
 
 static void test_client_whitelist(void **state)
@@ -215,6 +233,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unregistered_text),
+        cmocka_unit_test(test_site_interval),
         cmocka_unit_test(test_numwant_default_and_cap),
         cmocka_unit_test(test_numwant_wire_cap),
         cmocka_unit_test(test_families),
