@@ -126,9 +126,11 @@ static int apply(struct tables *t, enum table_id id, bool add, const char *m, si
         return 0;
     }
     if (id == TABLE_SETTINGS) {
+        /* One setting: a change of another (a later version's) leaves it alone. */
         uint64_t ms = 0;
-        if (add && table_parse_setting(m, len, v, vlen, &ms) < 0)
-            return 0; /* a setting this version does not know */
+        if (!tables_member_valid(id, m, len) ||
+            (add && table_parse_setting(m, len, v, vlen, &ms) < 0))
+            return 0;
         *(loading ? &t->new_announce_ms : &t->announce_ms) = ms;
         return 0;
     }
