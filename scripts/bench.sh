@@ -488,14 +488,16 @@ fi
 # 26 are not zeros) nor a bench info_hash (its last 4 bytes are the index: torrent 0's first
 # 16 are not zeros).
 private_sanity() {
-  local u=${URL[starling-private]} pk body first q z32 z40
+  local u=${URL[starling-private]} pk body first q q4 z32 z40
   pk=$(head -n1 "$TMP/users.txt"); pk=${pk%% *}
   z32=$(printf '0%.0s' {1..32}); z40=$(printf '0%.0s' {1..40})
-  q="uploaded=0&downloaded=0&left=100&compact=1&port=6881&peer_id=-SANITY-000000000001"
+  # peers -SANITY-...3 and 4, not the public check's 1 and 2
+  q="uploaded=0&downloaded=0&left=100&compact=1&port=6883&peer_id=-SANITY-000000000003"
+  q4="uploaded=0&downloaded=0&left=100&compact=1&port=6884&peer_id=-SANITY-000000000004"
   first=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q&event=started" | tr -d '\0' | LC_ALL=C tr -c '[:print:]' '.') \
     || die "starling-private: sanity announce failed"
   [[ $first != *"failure reason"* ]] || die "starling-private: sanity announce of user 0 got: $first"
-  body=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$H0")&${q/6881/6882}&event=started" | tr -d '\0' | LC_ALL=C tr -c '[:print:]' '.') \
+  body=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q4&event=started" | tr -d '\0' | LC_ALL=C tr -c '[:print:]' '.') \
     || die "starling-private: sanity announce failed"
   if [[ $body == *"failure reason"* || $body != *"8:interval"* || $body != *"5:peers"* ]]; then
     die "starling-private: sanity announce of user 0 and a registered hash got: $body"
@@ -508,7 +510,7 @@ private_sanity() {
   body=$(curl -sS -m 5 "$u/announce?info_hash=$(pct_hex "$H0")&$q" | LC_ALL=C tr -c '[:print:]' '.') || true
   [[ $body == *"failure reason"* ]] || die "starling-private: /announce without a passkey got: $body"
   curl -sS -m 5 -o /dev/null "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q&event=stopped" || true
-  curl -sS -m 5 -o /dev/null "$u/$pk/announce?info_hash=$(pct_hex "$H0")&${q/6881/6882}&event=stopped" || true
+  curl -sS -m 5 -o /dev/null "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q4&event=stopped" || true
   echo "bench: starling-private sanity ok (announce as user 0; unknown passkey, unregistered torrent and /announce refused)" >&2
 }
 ((!(MAIN && PRIVATE))) || private_sanity
