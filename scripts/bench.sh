@@ -27,7 +27,10 @@
 #   BENCH_MODES        modes to run, space/comma separated; "http" and "udp" name groups,
 #                      "none" runs no main mode (e.g. with BENCH_UDP_OPTIONS=1 only)
 #                      [announce-close announce-ka scrape-close announce-close-c8
-#                       udp-announce udp-scrape scale]  (also available: udp-announce-c8)
+#                       udp-announce udp-scrape scale]  (also available: udp-announce-c8,
+#                      announce-ka-private, announce-close-private: see below)
+#   BENCH_PRIVATE_USERS  users of the private modes (peer p announces as user
+#                      p % BENCH_PRIVATE_USERS)                        [100000] (max 4000000)
 #   BENCH_UDP_SOCKETS  udpload sockets (distinct source ports / clients)  [16]
 #   BENCH_UDP_OPTIONS  1: also measure starling's UDP options, starling only (+~40 s):
 #                      udp_batch_size 1 vs 32, one process vs two with udp_reuseport  [0]
@@ -38,6 +41,8 @@
 #   Quick UDP-only iteration:  BENCH_QUICK=1 BENCH_MODES=udp scripts/bench.sh
 #   One tracker, one workload: BENCH_QUICK=1 BENCH_ONLY=starling BENCH_WORKLOADS=churn \
 #                              BENCH_MODES=udp-announce scripts/bench.sh
+#   Private vs public:         BENCH_QUICK=1 BENCH_ONLY=starling BENCH_WORKLOADS=steady \
+#                              BENCH_MODES="announce-ka announce-ka-private" scripts/bench.sh
 #
 # What it does:
 #   - installs wrk, opentracker, redis-server, curl, python3 if missing (apt-get), builds
@@ -57,6 +62,27 @@
 #       scrape-close    scrapes of 1-3 Zipf-chosen torrents, "Connection: close" (chosen
 #                       because opentracker closes after every reply anyway, so both
 #                       trackers do the same work per request)
+#       announce-ka-private, announce-close-private  (starling only, not run by default:
+#                       loading the users and the own warm-up add ~15 s before the runs)
+#                       the announces of announce-ka / announce-close, same seed, so the
+#                       same request sequence, against a second starling frontend in
+#                       private mode (private_enabled, a site_password) on the same
+#                       redis-server, at /<passkey>/announce: the only difference is the
+#                       passkey and registered-torrent lookups. Before the first run the
+#                       bulk loader (starling table add) registers the BENCH_TORRENTS
+#                       info_hashes and BENCH_PRIVATE_USERS users whose passkeys derive
+#                       from the user index (scripts/bench/hashes.py passkeys, the same as
+#                       tracker.lua's passkey()); the frontend must answer /readyz on its
+#                       metrics port, one private announce must succeed and an unknown
+#                       passkey, an unregistered torrent and /announce must be refused;
+#                       then it gets its own warm-up (same length and seed). A selected
+#                       private mode brings its public mode along if BENCH_MODES lacks it.
+#                       Each private run is followed by its public mode once more (same
+#                       seed, the public frontend): the private run replays the public
+#                       run's requests and finds the peers that run had to store, so the
+#                       ratios private/public (req/s and req/CPU-s) of the report are
+#                       taken against that second public run (against the first in
+#                       brackets). Cost per private mode and workload: 2 x BENCH_SECONDS.
 #     and over UDP (BEP 15) with build/tests/tools/udpload (same torrents, peers and events
 #     as the wrk script; BENCH_CONNECTIONS requests in flight over BENCH_UDP_SOCKETS
 #     sockets, each a client with its own connection ID; num_want 50, both trackers'
@@ -74,7 +100,8 @@
 #     errors, requests per CPU-second of the tracker's own processes (utime+stime from
 #     /proc/PID/stat; starling = frontend + its redis-server), CPU µs per request (CPU s /
 #     requests; for starling also split: frontend µs and redis-server µs per request), the
-#     ratios starling/opentracker (req/s and req/CPU-s) per mode and workload, and starling's
+#     ratios starling/opentracker (req/s and req/CPU-s) per mode and workload, the ratios
+#     starling private/public per private mode and workload, and starling's
 #     stored peers and Redis memory per stored peer after the steady runs and again after
 #     the churn runs (churn must leave many more stored peers);
 #   - scale (starling only; scripts/bench/scale.sh; steady workload only): the same
@@ -110,9 +137,10 @@ CONNS=${BENCH_CONNECTIONS:-64}
 ONLY=${BENCH_ONLY:-}
 UDP_SOCKETS=${BENCH_UDP_SOCKETS:-16}
 UDP_OPTS=${BENCH_UDP_OPTIONS:-0}
+PRIV_USERS=${BENCH_PRIVATE_USERS:-100000}
 
 die() { echo "bench: $*" >&2; exit 1; }
-for v in DUR WARMUP TORRENTS PEERS CONNS UDP_SOCKETS; do
+for v in DUR WARMUP TORRENTS PEERS CONNS UDP_SOCKETS PRIV_USERS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( DUR >= 1 && TORRENTS >= 1 && TORRENTS <= 3000000 && PEERS >= 1 && CONNS >= 1 )) \
@@ -120,6 +148,8 @@ done
 (( UDP_SOCKETS >= 1 && UDP_SOCKETS <= 4096 && CONNS <= 65535 )) \
   || die "need 1<=BENCH_UDP_SOCKETS<=4096 and BENCH_CONNECTIONS<=65535"
 [[ $UDP_OPTS == 0 || $UDP_OPTS == 1 ]] || die "BENCH_UDP_OPTIONS must be 0 or 1"
+# the bulk loader reads at most 4M lines at once (frontend/table_admin.c ITEMS_MAX)
+(( PRIV_USERS >= 1 && PRIV_USERS <= 4000000 )) || die "need 1<=BENCH_PRIVATE_USERS<=4000000"
 HTTP_MODES=(announce-close announce-ka scrape-close announce-close-c8)
 UDP_MODES=(udp-announce udp-scrape)
 MODES=()
@@ -142,8 +172,23 @@ for m in ${mode_list//,/ }; do
     scale) SCALE=1 ;;
     announce-close|announce-ka|scrape-close|announce-close-c8|udp-announce|udp-scrape|udp-announce-c8)
       MODES+=("$m") ;;
-    *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8 scale; groups: http udp none)" ;;
+    announce-ka-private|announce-close-private) MODES+=("$m") ;;
+    *) die "BENCH_MODES: unknown mode '$m' (modes: ${HTTP_MODES[*]} ${UDP_MODES[*]} udp-announce-c8 announce-ka-private announce-close-private scale; groups: http udp none)" ;;
   esac
+done
+# A private mode is measured against its public mode in the same run: add that one (just
+# before it) when BENCH_MODES lacks it.
+PRIVATE=0
+sel=("${MODES[@]}"); MODES=()
+for m in "${sel[@]}"; do
+  if [[ $m == *-private ]]; then
+    PRIVATE=1
+    if [[ " ${sel[*]} " != *" ${m%-private} "* && " ${MODES[*]} " != *" ${m%-private} "* ]]; then
+      echo "bench: $m: adding ${m%-private} (its public mode) for the private/public ratios" >&2
+      MODES+=("${m%-private}")
+    fi
+  fi
+  MODES+=("$m")
 done
 WORKLOADS=()
 workload_list=${BENCH_WORKLOADS:-steady churn}
@@ -188,6 +233,7 @@ if ((SCALE)) && [[ $ONLY == opentracker ]]; then
 fi
 ((MAIN)) || SYSTEMS=(starling)
 has_sys() { [[ " ${SYSTEMS[*]} " == *" $1 "* ]]; }
+((!PRIVATE)) || has_sys starling || die "the private modes measure starling only (BENCH_ONLY=opentracker)"
 
 # ---------------------------------------------------------------- dependencies
 export DEBIAN_FRONTEND=noninteractive
@@ -338,16 +384,17 @@ if ((MAIN)) && has_sys starling; then
   for ((i = 0; i < 50; i++)); do [[ $(rcli PING 2>/dev/null) == PONG ]] && break; sleep 0.1; done
   mem_used() { rcli INFO memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
   MEM0=$(mem_used)
-  # starling_json FILE [EXTRA-KEYS [UDP-PORT]]: a frontend's config. Ports 0 unless given
-  # (read back from its log); one udp_secret for all, so each accepts the others' IDs; no
-  # per-address limit, as every wrk connection comes from 127.0.0.1; no metrics listener, so
-  # a tracker already serving :9100 (scripts/run.sh) or a second bench does not collide.
+  # starling_json FILE [EXTRA-KEYS [UDP-PORT [METRICS-ADDR]]]: a frontend's config. Ports 0
+  # unless given (read back from its log); one udp_secret for all, so each accepts the
+  # others' IDs; no per-address limit, as every wrk connection comes from 127.0.0.1; no
+  # metrics listener unless given, so a tracker already serving :9100 (scripts/run.sh) or a
+  # second bench does not collide.
   starling_json() {
     cat >"$1" <<EOF
 { "redis": { "url": "redis://127.0.0.1:$RPORT" }, "log_level": "info",
   "http_listen_addr": "127.0.0.1:0", "udp_listen_addr": "127.0.0.1:${3:-0}",
   "udp_secret": "starling-bench-secret", "http_per_address_limit": 0,
-  "metrics_listen_addr": ""${2:+, $2} }
+  "metrics_listen_addr": "${4:-}"${2:+, $2} }
 EOF
   }
   # start_starling NAME JSON: a frontend pinned with the trackers, logging to $TMP/NAME.log;
@@ -373,6 +420,40 @@ EOF
   URL[starling]="http://127.0.0.1:$SPORT"
   UDPPORT[starling]=$ST_UDP
   CPU_PIDS[starling]="$SPID $RPID"
+fi
+# The private modes' frontend. Same redis-server as the public one, so both announce into
+# the same swarms (the swarm keys do not depend on the mode) under the same Redis state,
+# memory and CPU budget, and each run is charged its own frontend + that redis-server: the
+# only difference left is the frontend's passkey and registered-torrent lookups. (A fresh
+# Redis would start empty and small, and need the public runs repeated against it.) The
+# users and torrents are loaded before it starts; it reads them while /readyz says 503.
+PRIV_SITE_PASSWORD="benchSitePassword0123456789abcde"   # 32 characters [0-9A-Za-z]
+if ((MAIN && PRIVATE)); then
+  python3 "$HASHES" passkeys "$PRIV_USERS" >"$TMP/users.txt"
+  (( $(wc -l <"$TMP/users.txt") == PRIV_USERS )) || die "passkey generation failed"
+  awk '{ print $1, NR, 0 }' "$TMP/whitelist.txt" >"$TMP/registered.txt"
+  starling_json "$TMP/starling-private.json" \
+    "\"private_enabled\": true, \"site_password\": \"$PRIV_SITE_PASSWORD\"" "" "127.0.0.1:0"
+  for t in users registered; do
+    timeout -k 5 300 "$BIN" table add "$t" --config "$TMP/starling-private.json" \
+      <"$TMP/$t.txt" >"$TMP/table-$t.log" 2>&1 \
+      || { cat "$TMP/table-$t.log" >&2; die "starling table add $t failed"; }
+  done
+  echo "bench: private tables loaded: users: $(tail -n1 "$TMP/table-users.log");" \
+    "registered: $(tail -n1 "$TMP/table-registered.log")" >&2
+  start_starling starling-private "$TMP/starling-private.json"
+  PRPID=$ST_PID
+  URL[starling-private]="http://127.0.0.1:$ST_HTTP"
+  CPU_PIDS[starling-private]="$PRPID $RPID"
+  PRMETRICS=$(sed -n 's/.*metrics listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/starling-private.log" | head -n1)
+  [[ -n $PRMETRICS ]] || { cat "$TMP/starling-private.log" >&2; die "starling-private: no metrics port in its log"; }
+  t0=$SECONDS
+  until [[ $(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PRMETRICS/readyz") == 200 ]]; do
+    running "$PRPID" || { cat "$TMP/starling-private.log" >&2; die "starling-private exited"; }
+    ((SECONDS - t0 < 120)) || die "starling-private: /readyz not 200 within 120 s"
+    sleep 0.2
+  done
+  echo "bench: starling-private ready after $((SECONDS - t0)) s (${URL[starling-private]})" >&2
 fi
 
 # ---------------------------------------------------------------- sanity checks
@@ -401,6 +482,38 @@ sanity() {   # sanity SYSTEM: one announce (twice, second must see the first) an
 if ((MAIN && HAS_HTTP)); then
   for s in "${SYSTEMS[@]}"; do sanity "$s"; done
 fi
+# private_sanity: user 0's announce of a registered torrent succeeds (twice, the second sees
+# the first); an unknown passkey, an unregistered torrent and /announce are refused. All
+# zeros are neither a bench passkey (their last 6 characters are the index: user 0's first
+# 26 are not zeros) nor a bench info_hash (its last 4 bytes are the index: torrent 0's first
+# 16 are not zeros).
+private_sanity() {
+  local u=${URL[starling-private]} pk body first q q4 z32 z40
+  pk=$(head -n1 "$TMP/users.txt"); pk=${pk%% *}
+  z32=$(printf '0%.0s' {1..32}); z40=$(printf '0%.0s' {1..40})
+  # peers -SANITY-...3 and 4, not the public check's 1 and 2
+  q="uploaded=0&downloaded=0&left=100&compact=1&port=6883&peer_id=-SANITY-000000000003"
+  q4="uploaded=0&downloaded=0&left=100&compact=1&port=6884&peer_id=-SANITY-000000000004"
+  first=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q&event=started" | tr -d '\0' | LC_ALL=C tr -c '[:print:]' '.') \
+    || die "starling-private: sanity announce failed"
+  [[ $first != *"failure reason"* ]] || die "starling-private: sanity announce of user 0 got: $first"
+  body=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q4&event=started" | tr -d '\0' | LC_ALL=C tr -c '[:print:]' '.') \
+    || die "starling-private: sanity announce failed"
+  if [[ $body == *"failure reason"* || $body != *"8:interval"* || $body != *"5:peers"* ]]; then
+    die "starling-private: sanity announce of user 0 and a registered hash got: $body"
+  fi
+  [[ $body == *"incompletei2e"* ]] || echo "bench: warning: starling-private: second sanity announce did not count 2 leechers: $body (first: $first)" >&2
+  body=$(curl -sS -m 5 "$u/$z32/announce?info_hash=$(pct_hex "$H0")&$q" | LC_ALL=C tr -c '[:print:]' '.') || true
+  [[ $body == *"failure reason"*"Passkey not found"* ]] || die "starling-private: an unknown passkey got: $body"
+  body=$(curl -sS -m 5 "$u/$pk/announce?info_hash=$(pct_hex "$z40")&$q" | LC_ALL=C tr -c '[:print:]' '.') || true
+  [[ $body == *"failure reason"*"Unregistered torrent"* ]] || die "starling-private: an unregistered torrent got: $body"
+  body=$(curl -sS -m 5 "$u/announce?info_hash=$(pct_hex "$H0")&$q" | LC_ALL=C tr -c '[:print:]' '.') || true
+  [[ $body == *"failure reason"* ]] || die "starling-private: /announce without a passkey got: $body"
+  curl -sS -m 5 -o /dev/null "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q&event=stopped" || true
+  curl -sS -m 5 -o /dev/null "$u/$pk/announce?info_hash=$(pct_hex "$H0")&$q4&event=stopped" || true
+  echo "bench: starling-private sanity ok (announce as user 0; unknown passkey, unregistered torrent and /announce refused)" >&2
+}
+((!(MAIN && PRIVATE))) || private_sanity
 
 # udp_sanity SYSTEM: over BEP 15, independently of udpload: connect; two announces (the
 # second must count both peers and list the first); a scrape of two hashes; an announce
@@ -468,23 +581,30 @@ fi
 declare -A R   # R[sys,mode,key]; main runs: R[sys,MODE@WORKLOAD,key]
 # run_wrk SYSTEM MODE SECONDS SEED [WORKLOAD] -> fills R[SYSTEM,MODE,*], or with a
 # WORKLOAD (steady | churn, passed to tracker.lua) R[SYSTEM,MODE@WORKLOAD,*]
+# A private mode (*-private) runs against starling-private (URL, CPU_PIDS), its results
+# filed under starling; tracker.lua gets the users, so peers announce at /<passkey>/announce.
+# MODE-again: MODE once more (run_main, after a private mode).
 run_wrk() {
   local sys=$1 mode=$2 secs=$3 seed=$4 wl=${5:-} kind hdr=() t0 t1 out line kv conns=$CONNS
-  local key=$2${5:+@$5}
-  case $mode in
+  local key=$2${5:+@$5} target=$1 la=() base=${2%-private}
+  case ${base%-again} in
     announce-close) kind=announce; hdr=(-H "Connection: close") ;;
     announce-close-c8) kind=announce; hdr=(-H "Connection: close"); conns=8 ;;
     announce-ka|warmup) kind=announce ;;
     scrape-close) kind=scrape; hdr=(-H "Connection: close") ;;
   esac
-  out="$TMP/wrk-$sys-$key.txt"
+  [[ -z $wl ]] || la=("$wl")
+  if [[ $mode == *-private ]]; then
+    target=starling-private; la=("${wl:-steady}" "$PRIV_USERS")
+  fi
+  out="$TMP/wrk-$target-$key.txt"
   local pids b=() split="" i
-  read -r -a pids <<<"${CPU_PIDS[$sys]}"
+  read -r -a pids <<<"${CPU_PIDS[$target]}"
   for i in "${pids[@]}"; do b+=("$(cpu_ticks "$i")"); done
   alive "${pids[@]}" || die "$sys died before $key"
   t0=$(cpu_ticks "${pids[@]}")
   timeout -k 5 $((secs + 60)) "${PIN_WRK[@]}" wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" \
-    -s "$LUA" "${URL[$sys]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" ${wl:+"$wl"} >"$out" 2>&1 \
+    -s "$LUA" "${URL[$target]}/" -- "$kind" "$TORRENTS" "$PEERS" "$seed" "${la[@]}" >"$out" 2>&1 \
     || { cat "$out" >&2; die "wrk failed against $sys ($key)"; }
   t1=$(cpu_ticks "${pids[@]}")
   split=" $(cpu_split b "${pids[@]}")"
@@ -557,14 +677,32 @@ if ((WARMUP > 0)); then
       run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" udp-warmup "$WARMUP" 1
     fi
   done
+  # the private frontend gets the same warm-up (same requests, at /<passkey>/announce)
+  ((!PRIVATE)) || run_wrk starling warmup-private "$WARMUP" 1
 fi
 # Mode i of MODES has seed 100 + i in both workloads (steady: today's request sequences;
 # churn: the same peers and events in the same order, only the torrents differ), and the
-# same requests go to both trackers.
+# same requests go to both trackers. A private mode takes its public mode's seed (the same
+# request sequence) and counts no index, so the other modes keep theirs.
 declare -A MSEED
-for i in "${!MODES[@]}"; do MSEED[${MODES[$i]}]=$((101 + i)); done
+i=0
+for m in "${MODES[@]}"; do
+  [[ $m == *-private ]] || { MSEED[$m]=$((101 + i)); i=$((i + 1)); }
+done
+for m in "${MODES[@]}"; do
+  [[ $m != *-private ]] || MSEED[$m]=${MSEED[${m%-private}]}
+done
+# A private run replays its public run's requests, so it finds the peers that run stored
+# where the public run had to add many (a warm-up stores only part of the peer pool): the
+# public mode runs once more right after it (MODE-again, same seed, public frontend), and
+# the private/public ratios are taken against that replay, like against like.
 run_main() {   # run_main MODE@WORKLOAD: one measured run against every tracker
   local m=${1%@*} w=${1#*@} s
+  if [[ $m == *-private ]]; then
+    run_wrk starling "$m" "$DUR" "${MSEED[$m]}" "$w"
+    run_wrk starling "${m%-private}-again" "$DUR" "${MSEED[$m]}" "$w"
+    return
+  fi
   for s in "${SYSTEMS[@]}"; do
     if [[ $m == udp-* ]]; then
       run_udp "$s" "${UDPPORT[$s]}" "${CPU_PIDS[$s]}" "$m" "$DUR" "${MSEED[$m]}" "$w"
@@ -659,10 +797,11 @@ done
 # us_per SECONDS REQUESTS: CPU microseconds per request
 us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n + 0 > 0 && c != "") printf "%.1f", c * 1e6 / n; else print "n/a" }'; }
 if ((${#REPORT_RUNS[@]})); then
-  printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' system workload mode "req/s" \
+  printf '%-12s %-8s %-22s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' system workload mode "req/s" \
     "p50 ms" "p99 ms" errors "rd-err" "req/CPU-s" "CPU us/rq" "fe us/rq" "redis us/rq"
   for r in "${REPORT_RUNS[@]}"; do
     for s in "${SYSTEMS[@]}"; do
+      [[ $r != *-private@* || $s == starling ]] || continue
       rderr=${R[$s,$r,rderr]:--}
       read -r -a sp <<<"${R[$s,$r,split]}"
       if [[ $s == starling ]]; then
@@ -670,7 +809,7 @@ if ((${#REPORT_RUNS[@]})); then
       else
         fe_us=-; rd_us=-
       fi
-      printf '%-12s %-8s %-18s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' "$s" "${r#*@}" "${r%@*}" \
+      printf '%-12s %-8s %-22s %9s %8s %8s %7s %8s %10s %10s %9s %12s\n' "$s" "${r#*@}" "${r%@*}" \
         "${R[$s,$r,rps]}" "${R[$s,$r,p50_ms]}" "${R[$s,$r,p99_ms]}" "${R[$s,$r,errs]}" "$rderr" \
         "${R[$s,$r,rpc]}" "$(us_per "${R[$s,$r,cpu]}" "${R[$s,$r,requests]}")" "$fe_us" "$rd_us"
     done
@@ -680,10 +819,32 @@ if ((${#REPORT_RUNS[@]})) && has_sys starling && has_sys opentracker; then
   echo
   printf '%-18s %-8s %15s %18s\n' mode workload "req/s st/ot" "req/CPU-s st/ot"
   for r in "${REPORT_RUNS[@]}"; do
+    [[ $r != *-private@* ]] || continue
     printf '%-18s %-8s %15s %18s\n' "${r%@*}" "${r#*@}" \
       "$(awk -v a="${R[starling,$r,rps]}" -v b="${R[opentracker,$r,rps]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
       "$(awk -v a="${R[starling,$r,rpc]}" -v b="${R[opentracker,$r,rpc]}" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
   done
+fi
+if ((PRIVATE)) && has_sys starling; then
+  echo
+  printf 'starling private / public: the public mode, its private mode, the public mode again (same requests)\n'
+  # ratio A B: A / B to 2 decimals
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+  printf '%-22s %-8s %-26s %-26s %-13s %-13s %s\n' mode workload "req/s pub, priv, again" \
+    "req/CPU-s pub, priv, again" "req/s x" "req/CPU-s x" "errors"
+  for r in "${REPORT_RUNS[@]}"; do
+    [[ $r == *-private@* ]] || continue
+    pub=${r%-private@*}@${r#*@}; again=${r%-private@*}-again@${r#*@}
+    printf '%-22s %-8s %-26s %-26s %-13s %-13s %s\n' "${r%@*}" "${r#*@}" \
+      "${R[starling,$pub,rps]}, ${R[starling,$r,rps]}, ${R[starling,$again,rps]}" \
+      "${R[starling,$pub,rpc]}, ${R[starling,$r,rpc]}, ${R[starling,$again,rpc]}" \
+      "$(ratio "${R[starling,$r,rps]}" "${R[starling,$again,rps]}") ($(ratio "${R[starling,$r,rps]}" "${R[starling,$pub,rps]}"))" \
+      "$(ratio "${R[starling,$r,rpc]}" "${R[starling,$again,rpc]}") ($(ratio "${R[starling,$r,rpc]}" "${R[starling,$pub,rpc]}"))" \
+      "${R[starling,$pub,errs]}, ${R[starling,$r,errs]}, ${R[starling,$again,errs]}"
+  done
+  echo "x = private / public again (in brackets: private / the first public run, which stored"
+  echo "    the peers the later two find); private: $PRIV_USERS users, $TORRENTS registered torrents;"
+  echo "    the aim is >= 0.9. errors as below (pub, priv, again)."
 fi
 if ((${#OPT_ROWS[@]})); then
   echo
@@ -720,7 +881,8 @@ if has_sys starling; then
 fi
 echo
 if ((HAS_HTTP)); then
-  echo "errors = wrk connect+write errors + timeouts + non-2xx + replies containing \"failure\"."
+  echo "errors = wrk connect+write errors + timeouts + non-2xx + replies containing \"failure\""
+  echo "         (in the private modes too: a refused passkey or torrent counts)."
   echo "rd-err = wrk read errors: the server closed a connection wrk expected to reuse. opentracker"
   echo "         closes after every reply without sending \"Connection: close\", so it shows ~1 per request."
 fi

@@ -1,15 +1,18 @@
 -- wrk load script for scripts/bench.sh: announces or scrapes over N torrents with
 -- Zipf (s = 1) popularity.
 --
---   wrk ... URL -- MODE TORRENTS PEERS SEED [WORKLOAD]
+--   wrk ... URL -- MODE TORRENTS PEERS SEED [WORKLOAD [USERS]]
 --     MODE      announce | scrape                       (default announce)
 --     TORRENTS  number of info_hashes, indexes 0..N-1   (default 100000)
 --     PEERS     simulated peer pool                     (default 1000000)
 --     SEED      random seed (per wrk thread, + thread number)
 --     WORKLOAD  steady | churn (announces only)         (default steady)
+--     USERS     private mode: announce at /<passkey>/announce, peer p as user
+--               p % USERS; 0 or absent: /announce      (announces only)
 --
 -- The info_hashes are those of scripts/bench/hashes.py (keep ih_bytes() identical),
--- which writes opentracker's whitelist.
+-- which writes opentracker's whitelist; so are the passkeys (passkey(), `hashes.py
+-- passkeys N`), which bench.sh loads as the private run's users.
 --
 -- announce: peer uniformly from the pool. Workload steady: each peer p belongs to one
 --   torrent, drawn by Zipf from a hash of p, so a peer drawn again re-announces its entry.
@@ -19,7 +22,8 @@
 --   Peer p has peer_id "-SB0001-" .. 12 decimal digits of p and port
 --   1024 + p % 64000; peers with p % 10 < 3 are seeders (left=0, 30%); events:
 --   5% started, 1% stopped, 1% completed (left=0), the rest none; compact=1;
---   numwant omitted. Every byte of info_hash and peer_id is percent-encoded.
+--   numwant omitted. Every byte of info_hash and peer_id is percent-encoded. With USERS
+--   only the path differs (no extra random draw), so the request sequence is the same.
 -- scrape: 1-3 torrents, each by Zipf.
 --
 -- A response whose body contains "failure" counts as a failure; done() prints one
@@ -43,6 +47,25 @@ local function ih_bytes(i)
   return b
 end
 
+local ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+local function passkey(u)
+  local s = (u * 2246822519 + 0x85EBCA6B) % M32
+  for _ = 1, 4 do s = (s * 69069 + 12345) % M32 end
+  local c = {}
+  for k = 1, 26 do
+    s = (s * 69069 + 12345) % M32
+    local d = math.floor(s * 62 / M32) + 1
+    c[k] = ALPHABET:sub(d, d)
+  end
+  for k = 32, 27, -1 do
+    local d = u % 62 + 1
+    c[k] = ALPHABET:sub(d, d)
+    u = math.floor(u / 62)
+  end
+  return table.concat(c)
+end
+
 local PCT = {}
 for c = 0, 255 do PCT[c] = string.format("%%%02X", c) end
 
@@ -59,6 +82,7 @@ local H        -- H[t] = percent-encoded info_hash of torrent t-1 (t = 1..ntor)
 local CDF      -- CDF[t] = P(index <= t)
 local TOR      -- TOR[p] = the torrent peer p is in (fixed, Zipf-distributed)
 local G3       -- G3[n] = percent-encoded 3 decimal digits of n (0..999)
+local APATH    -- APATH[p] = the announce path of peer p: "/<passkey>/announce" or "/announce"
 local PID_PREFIX = pct_bytes({string.byte("-SB0001-", 1, 8)})
 local random, floor = math.random, math.floor
 failures = 0   -- global: read by done() through thread:get()
@@ -124,6 +148,15 @@ function init(args)
   if mode ~= "announce" and mode ~= "scrape" then
     error("tracker.lua: mode must be announce or scrape, not " .. tostring(mode))
   end
+  local nusers = tonumber(args[6] or "0")
+  APATH = {}
+  if nusers > 0 then
+    local PK = {}
+    for u = 0, math.min(nusers, npeers) - 1 do PK[u] = "/" .. passkey(u) .. "/announce?" end
+    for p = 0, npeers - 1 do APATH[p] = PK[p % nusers] end
+  else
+    for p = 0, npeers - 1 do APATH[p] = "/announce?" end
+  end
 end
 
 local function announce_path()
@@ -138,7 +171,7 @@ local function announce_path()
   elseif r == 6 then ev = "&event=stopped"
   elseif r == 7 then ev = "&event=completed"; left = "0" end
   if churn then t = zipf() end
-  return "/announce?info_hash=" .. H[t] .. "&peer_id=" .. pid .. "&port=" .. (1024 + p % 64000)
+  return APATH[p] .. "info_hash=" .. H[t] .. "&peer_id=" .. pid .. "&port=" .. (1024 + p % 64000)
          .. "&uploaded=0&downloaded=0&left=" .. left .. ev .. "&compact=1"
 end
 
