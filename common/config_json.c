@@ -137,29 +137,44 @@ static int apply_object(void *base, const struct field *fields, size_t n, const 
     return 0;
 }
 
-static int apply_trusted_proxies(void *base, json_t *val, const char *path, char *err)
+/* An array of at most max CIDR strings into list and *n (replacing the list). */
+static int apply_cidr_list(struct cidr *list, size_t *n, size_t max, json_t *val, const char *path,
+                           char *err)
 {
-    struct config *cfg = base;
     char reason[STARLING_ERR_LEN];
     size_t i;
     json_t *item;
 
     if (!json_is_array(val))
         return config_err(err, "\"%s\": expected an array of CIDR strings", path);
-    if (json_array_size(val) > CONFIG_MAX_PROXIES)
-        return config_err(err, "\"%s\": at most %d entries", path, CONFIG_MAX_PROXIES);
+    if (json_array_size(val) > max)
+        return config_err(err, "\"%s\": at most %zu entries", path, max);
     json_array_foreach(val, i, item)
     {
         if (!json_is_string(item))
             return config_err(err, "\"%s[%zu]\": expected a string", path, i);
         const char *text = json_string_value(item);
-        if (cidr_parse(text, &cfg->trusted_proxies[i], reason, sizeof(reason)) < 0) {
+        if (cidr_parse(text, &list[i], reason, sizeof(reason)) < 0) {
             config_reason_without_value(reason, text, "not a CIDR");
             return config_err(err, "\"%s[%zu]\": %s", path, i, reason);
         }
     }
-    cfg->n_trusted_proxies = json_array_size(val);
+    *n = json_array_size(val);
     return 0;
+}
+
+static int apply_trusted_proxies(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_cidr_list(cfg->trusted_proxies, &cfg->n_trusted_proxies, CONFIG_MAX_PROXIES, val,
+                           path, err);
+}
+
+static int apply_local_subnet_cidrs(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_cidr_list(cfg->local_subnet_cidrs, &cfg->n_local_subnet_cidrs,
+                           CONFIG_MAX_LOCAL_CIDRS, val, path, err);
 }
 
 static int apply_access_list_mode(void *base, json_t *val, const char *path, char *err)
@@ -364,6 +379,12 @@ static const struct field config_fields[] = {
      .zero_ok = true},
     {FIELD_AT("peer_cache_swarms", FIELD_UINT, struct config, peer_cache_swarms), .min = 0,
      .max = CONFIG_PEER_CACHE_SWARMS_MAX},
+    {FIELD_AT("local_subnet_priority", FIELD_BOOL, struct config, local_subnet_priority)},
+    {FIELD_AT("local_subnet_v4_prefix", FIELD_UINT, struct config, local_subnet_v4_prefix),
+     .min = 0, .max = 32},
+    {FIELD_AT("local_subnet_v6_prefix", FIELD_UINT, struct config, local_subnet_v6_prefix),
+     .min = 0, .max = 128},
+    {.name = "local_subnet_cidrs", .kind = FIELD_CUSTOM, .custom = apply_local_subnet_cidrs},
     {FIELD_AT("real_ip_header", FIELD_STRING, struct config, real_ip_header),
      .valid = config_is_header_name, .hint = "letters, digits and '-' only"},
     {.name = "trusted_proxies", .kind = FIELD_CUSTOM, .custom = apply_trusted_proxies},
