@@ -65,7 +65,7 @@ bool local_peers_is_local(const struct local_nets *nets, const struct swarm_peer
 }
 
 size_t local_peers_order(const struct local_nets *nets, const struct swarm_peer *in, size_t n,
-                         size_t numwant, struct swarm_peer *out)
+                         size_t numwant, struct swarm_peer *out, size_t *nlocal)
 {
     bool local[LOCAL_PEERS_IN_MAX];
     size_t k = 0;
@@ -77,6 +77,7 @@ size_t local_peers_order(const struct local_nets *nets, const struct swarm_peer 
         if (local[i] && k < numwant)
             out[k++] = in[i];
     }
+    *nlocal = k;
     for (size_t i = 0; i < n && k < numwant; i++)
         if (!local[i])
             out[k++] = in[i];

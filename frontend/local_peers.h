@@ -52,9 +52,10 @@ bool local_peers_is_local(const struct local_nets *nets, const struct swarm_peer
  * Writes the reply's peers into out (room for numwant): the local ones of in[0 .. n) first,
  * then the others, each group in the order of in (the script's: a leecher's seeders before
  * its leechers), cut at numwant. No peer is dropped but past numwant, none repeated. Reads at
- * most LOCAL_PEERS_IN_MAX of in. Returns how many were written.
+ * most LOCAL_PEERS_IN_MAX of in. Returns how many were written, *nlocal how many of them are
+ * local.
  */
 size_t local_peers_order(const struct local_nets *nets, const struct swarm_peer *in, size_t n,
-                         size_t numwant, struct swarm_peer *out);
+                         size_t numwant, struct swarm_peer *out, size_t *nlocal);
 
 #endif

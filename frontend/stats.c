@@ -120,6 +120,10 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
         snprintf(labels, sizeof(labels), "result=\"%s\"", plan_names[i]);
         metrics_sample_u64(out, "starling_peer_cache_announces_total", labels, s->peer_cache[i]);
     }
+    single(out, "starling_local_peers_total", "counter",
+           "Peers listed first in announce replies as the announcer's neighbours "
+           "(local_subnet_priority).",
+           s->local_peers);
 
     single(out, "starling_redis_calls_total", "counter", "Commands sent to Redis.", redis->calls);
     single(out, "starling_redis_errors_total", "counter",

@@ -55,6 +55,7 @@ struct frontend_stats {
     uint64_t udp_malformed[STAT_UDP_REASONS];
     uint64_t udp_unanswered; /* error replies not sent: longer than the request */
     uint64_t peer_cache[3];  /* announces by enum peer_cache_plan (frontend/peer_cache.h) */
+    uint64_t local_peers;    /* listed first as the announcer's neighbours (local_peers.h) */
 };
 
 extern struct frontend_stats frontend_stats;

@@ -198,7 +198,9 @@ static void on_local_announce(void *arg, const struct announce_reply *r, const c
         local_peers_nets(la->cfg, &la->own, &nets);
         struct announce_reply out = *r;
         out.peers = ordered;
-        out.npeers = local_peers_order(&nets, r->peers, r->npeers, la->numwant, ordered);
+        size_t nlocal;
+        out.npeers = local_peers_order(&nets, r->peers, r->npeers, la->numwant, ordered, &nlocal);
+        frontend_stats.local_peers += nlocal;
         la->done(la->arg, &out, NULL);
     }
     free(la);

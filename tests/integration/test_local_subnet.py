@@ -79,6 +79,10 @@ class LocalSubnetCase(TrackerTestCase):
                   + [m for m in ms if not is_local(m, own4, own6, **kw)])
         return ms[:numwant]
 
+    def local_peers_metric(self):
+        fams = promtext.parse(http_get(self.tracker.metrics_port, "/metrics").body)
+        return promtext.value(fams, "starling_local_peers_total")
+
     def swarm_with_neighbours(self, port0):
         """90 peers far away and a few in 10.1.2.0/24 (and one in 10.1.3.0/24 beside it),
         the neighbours joining last, so the script's order puts them last."""
@@ -95,7 +99,9 @@ class LocalFirstTest(LocalSubnetCase):
     def test_neighbours_first_compact(self):
         h = self.swarm_with_neighbours(21000)
         me = random_peer_id()
+        before = self.local_peers_metric()
         d = self.announce_ok(h, me, 21500, numwant=50, extra=["ip=10.1.2.3"])
+        self.assertEqual(self.local_peers_metric() - before, 4)
         want = self.expected(h, me, 50, "10.1.2.3")
         self.assertEqual(split_peers(d[b"peers"]), [endpoints(m)[0] for m in want])
         got_ips = [ip for ip, _ in split_peers(d[b"peers"])]
@@ -188,6 +194,7 @@ class OffTest(LocalSubnetCase):
         got = split_peers(d[b"peers"])
         self.assertEqual(got, [endpoints(m)[0] for m in self.others(h, me)])
         self.assertNotEqual(got[0][0][:7], "10.1.2.")  # the neighbours stay last
+        self.assertEqual(self.local_peers_metric(), 0)
         # A reply of fewer: one run of the set's order from a random place, as always.
         me2 = random_peer_id()
         d = self.announce_ok(h, me2, 31501, numwant=50, extra=["ip=10.1.2.3"])

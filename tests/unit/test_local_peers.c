@@ -197,8 +197,12 @@ static void test_cidr_list(void **state)
 /* Checks out[0 .. k) against in[0 .. n) for numwant: the locals of in, then the others,
  * each group in the order of in, k = min(n, numwant), no peer repeated. */
 static void check_order(const struct local_nets *nets, const struct swarm_peer *in, size_t n,
-                        size_t numwant, const struct swarm_peer *out, size_t k)
+                        size_t numwant, const struct swarm_peer *out, size_t k, size_t nlocal)
 {
+    size_t all_local = 0;
+    for (size_t i = 0; i < n; i++)
+        all_local += local_peers_is_local(nets, &in[i]);
+    assert_int_equal(nlocal, all_local < numwant ? all_local : numwant);
     assert_int_equal(k, n < numwant ? n : numwant);
     size_t j = 0;
     /* Locals first, as in, then the others, as in: exactly a stable partition, cut. */
@@ -218,6 +222,7 @@ static void test_order(void **state)
     struct config cfg;
     struct local_nets nets;
     struct swarm_peer in[8], out[8];
+    size_t nlocal;
     (void)state;
     on_config(&cfg);
     struct peer_endpoints e = own("10.1.2.3", "2001:db8:1::1");
@@ -233,27 +238,34 @@ static void test_order(void **state)
     static const int want[8] = {1, 3, 5, 0, 2, 4, 6, 7};
 
     /* The whole window wanted: a permutation, locals first, each group in window order. */
-    assert_int_equal(local_peers_order(&nets, in, 8, 8, out), 8);
+    assert_int_equal(local_peers_order(&nets, in, 8, 8, out, &nlocal), 8);
+    assert_int_equal(nlocal, 3);
     for (int i = 0; i < 8; i++)
         assert_ptr_equal(out[i].peer_id, in[want[i]].peer_id);
-    check_order(&nets, in, 8, 8, out, 8);
+    check_order(&nets, in, 8, 8, out, 8, nlocal);
     /* A wider window than numwant (the tracker asks for that): cut after the first others. */
-    assert_int_equal(local_peers_order(&nets, in, 8, 5, out), 5);
+    assert_int_equal(local_peers_order(&nets, in, 8, 5, out, &nlocal), 5);
+    assert_int_equal(nlocal, 3);
     for (int i = 0; i < 5; i++)
         assert_ptr_equal(out[i].peer_id, in[want[i]].peer_id);
     /* More locals than numwant: the first locals only. */
-    assert_int_equal(local_peers_order(&nets, in, 8, 2, out), 2);
+    assert_int_equal(local_peers_order(&nets, in, 8, 2, out, &nlocal), 2);
+    assert_int_equal(nlocal, 2);
     assert_ptr_equal(out[0].peer_id, in[1].peer_id);
     assert_ptr_equal(out[1].peer_id, in[3].peer_id);
     /* Fewer peers than numwant: all of them. */
-    assert_int_equal(local_peers_order(&nets, in, 3, 50, out), 3);
-    check_order(&nets, in, 3, 50, out, 3);
-    assert_int_equal(local_peers_order(&nets, in, 0, 50, out), 0);
-    assert_int_equal(local_peers_order(&nets, in, 8, 0, out), 0);
+    assert_int_equal(local_peers_order(&nets, in, 3, 50, out, &nlocal), 3);
+    assert_int_equal(nlocal, 1);
+    check_order(&nets, in, 3, 50, out, 3, nlocal);
+    assert_int_equal(local_peers_order(&nets, in, 0, 50, out, &nlocal), 0);
+    assert_int_equal(nlocal, 0);
+    assert_int_equal(local_peers_order(&nets, in, 8, 0, out, &nlocal), 0);
+    assert_int_equal(nlocal, 0);
 
     /* No networks (nothing local): the window as read, cut at numwant. */
     struct local_nets none = {.n = 0};
-    assert_int_equal(local_peers_order(&none, in, 8, 6, out), 6);
+    assert_int_equal(local_peers_order(&none, in, 8, 6, out, &nlocal), 6);
+    assert_int_equal(nlocal, 0);
     for (int i = 0; i < 6; i++)
         assert_memory_equal(&out[i], &in[i], sizeof(in[i]));
 }
@@ -266,6 +278,7 @@ static void test_order_random_windows(void **state)
     struct local_nets nets;
     uint64_t x = 88172645463325252ull;
     char ip4[16], ip6[48];
+    size_t nlocal;
     (void)state;
     on_config(&cfg);
     add_cidr(&cfg, "100.64.0.0/10");
@@ -282,8 +295,8 @@ static void test_order_random_windows(void **state)
             unsigned kind = (unsigned)(x >> 32) % 3;
             in[i] = peer((int)i, kind != 1 ? ip4 : NULL, kind != 0 ? ip6 : NULL);
         }
-        size_t k = local_peers_order(&nets, in, n, numwant, out);
-        check_order(&nets, in, n, numwant, out, k);
+        size_t k = local_peers_order(&nets, in, n, numwant, out, &nlocal);
+        check_order(&nets, in, n, numwant, out, k, nlocal);
         /* Nothing repeated: each peer of in has bytes of its own. */
         for (size_t a = 0; a < k; a++)
             for (size_t b = a + 1; b < k; b++)
@@ -303,7 +316,8 @@ static void test_order_bounded(void **state)
     local_peers_nets(&cfg, &e, &nets);
     for (int i = 0; i < MAX_PEERS; i++)
         in[i] = peer(i, i == MAX_PEERS - 1 ? "10.1.2.9" : "192.0.2.1", NULL);
-    size_t k = local_peers_order(&nets, in, MAX_PEERS, MAX_PEERS, out);
+    size_t nlocal, k = local_peers_order(&nets, in, MAX_PEERS, MAX_PEERS, out, &nlocal);
+    assert_int_equal(nlocal, 0);
     assert_int_equal(k, LOCAL_PEERS_IN_MAX);
     assert_ptr_equal(out[0].peer_id, in[0].peer_id); /* the local one was past the bound */
 }
