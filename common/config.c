@@ -33,6 +33,9 @@ void config_defaults(struct config *cfg)
     cfg->max_scrape_hashes = 74;
     cfg->peer_cache_ttl_ms = SEC_MS;
     cfg->peer_cache_swarms = 1024;
+    /* A home or office LAN behind one IPv4 address block; an IPv6 site (RFC 6177). */
+    cfg->local_subnet_v4_prefix = 24;
+    cfg->local_subnet_v6_prefix = 48;
 
     cfg->n_trusted_proxies = 0;
     snprintf(cfg->http_listen_addr[0], CONFIG_ADDR_LEN, "%s", "127.0.0.1:6969");
@@ -515,6 +518,11 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "site_password: %s", PATH_KEY_HINT);
     if (cfg->private_udp_enabled && !cfg->private_enabled)
         return config_err(err, "private_udp_enabled needs private_enabled");
+    if (cfg->local_subnet_v4_prefix > 32 || cfg->local_subnet_v6_prefix > 128)
+        return config_err(err, "local_subnet_v4_prefix must be 0..32, local_subnet_v6_prefix "
+                               "0..128");
+    if (cfg->n_local_subnet_cidrs > CONFIG_MAX_LOCAL_CIDRS)
+        return config_err(err, "at most %d local_subnet_cidrs", CONFIG_MAX_LOCAL_CIDRS);
     if (!config_is_log_level(cfg->log_level))
         return config_err(err, "log_level: %s", LOG_LEVEL_HINT);
     if (rc->unix_socket[0] == '\0' && rc->host[0] == '\0')

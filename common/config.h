@@ -27,6 +27,9 @@
 /* peer_cache_swarms: memory is at most this x 2 x (max_num_want + 1) x 72 B
  * (frontend/peer_cache.h). */
 #define CONFIG_PEER_CACHE_SWARMS_MAX (1u << 20)
+/* local_subnet_cidrs: networks whose members count as each other's local peers (an ISP's
+ * ranges); every announce with local_subnet_priority tests its addresses against each. */
+#define CONFIG_MAX_LOCAL_CIDRS 64
 /* recvmmsg/sendmmsg batches: past this the kernel's UIO_MAXIOV-sized loops stop paying. */
 #define UDP_BATCH_MAX 1024
 /*
@@ -106,6 +109,14 @@ struct config {
      * window serves (0: no cache) and how many swarms' windows at most. */
     uint64_t peer_cache_ttl_ms;
     uint32_t peer_cache_swarms;
+    /* Peers in the announcer's own network first in its reply (frontend/local_peers.h):
+     * the same /v4_prefix or /v6_prefix (0: no such match), or a local_subnet_cidrs entry
+     * holding the announcer too. */
+    bool local_subnet_priority;
+    uint32_t local_subnet_v4_prefix;
+    uint32_t local_subnet_v6_prefix;
+    struct cidr local_subnet_cidrs[CONFIG_MAX_LOCAL_CIDRS];
+    size_t n_local_subnet_cidrs;
 
     /* Private tracker, Gazelle/Ocelot-compatible: /<passkey>/announce, users and registered
      * torrents from the shared tables, the site's update API at /<site_password>/update

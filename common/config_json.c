@@ -137,8 +137,8 @@ static int apply_object(void *base, const struct field *fields, size_t n, const 
     return 0;
 }
 
-/* A JSON array of at most max CIDR strings into list[] and *n. */
-static int apply_cidr_list(json_t *val, const char *path, struct cidr *list, size_t *n, size_t max,
+/* An array of at most max CIDR strings into list and *n (replacing the list). */
+static int apply_cidr_list(struct cidr *list, size_t *n, size_t max, json_t *val, const char *path,
                            char *err)
 {
     char reason[STARLING_ERR_LEN];
@@ -166,15 +166,22 @@ static int apply_cidr_list(json_t *val, const char *path, struct cidr *list, siz
 static int apply_trusted_proxies(void *base, json_t *val, const char *path, char *err)
 {
     struct config *cfg = base;
-    return apply_cidr_list(val, path, cfg->trusted_proxies, &cfg->n_trusted_proxies,
-                           CONFIG_MAX_PROXIES, err);
+    return apply_cidr_list(cfg->trusted_proxies, &cfg->n_trusted_proxies, CONFIG_MAX_PROXIES, val,
+                           path, err);
+}
+
+static int apply_local_subnet_cidrs(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_cidr_list(cfg->local_subnet_cidrs, &cfg->n_local_subnet_cidrs,
+                           CONFIG_MAX_LOCAL_CIDRS, val, path, err);
 }
 
 static int apply_site_api_allow(void *base, json_t *val, const char *path, char *err)
 {
     struct config *cfg = base;
-    return apply_cidr_list(val, path, cfg->site_api_allow, &cfg->n_site_api_allow,
-                           CONFIG_MAX_SITE_SOURCES, err);
+    return apply_cidr_list(cfg->site_api_allow, &cfg->n_site_api_allow, CONFIG_MAX_SITE_SOURCES,
+                           val, path, err);
 }
 
 static int apply_driver(void *base, json_t *val, const char *path, char *err)
@@ -401,6 +408,12 @@ static const struct field config_fields[] = {
     {FIELD_AT("site_password", FIELD_STRING, struct config, site_password),
      .valid = config_is_path_key_or_empty, .hint = PATH_KEY_HINT},
     {.name = "site_api_allow", .kind = FIELD_CUSTOM, .custom = apply_site_api_allow},
+    {FIELD_AT("local_subnet_priority", FIELD_BOOL, struct config, local_subnet_priority)},
+    {FIELD_AT("local_subnet_v4_prefix", FIELD_UINT, struct config, local_subnet_v4_prefix),
+     .min = 0, .max = 32},
+    {FIELD_AT("local_subnet_v6_prefix", FIELD_UINT, struct config, local_subnet_v6_prefix),
+     .min = 0, .max = 128},
+    {.name = "local_subnet_cidrs", .kind = FIELD_CUSTOM, .custom = apply_local_subnet_cidrs},
     {FIELD_AT("real_ip_header", FIELD_STRING, struct config, real_ip_header),
      .valid = config_is_header_name, .hint = "letters, digits and '-' only"},
     {.name = "trusted_proxies", .kind = FIELD_CUSTOM, .custom = apply_trusted_proxies},

@@ -121,6 +121,10 @@ void frontend_stats_render(struct evbuffer *out, const struct frontend_stats *s,
         snprintf(labels, sizeof(labels), "result=\"%s\"", plan_names[i]);
         metrics_sample_u64(out, "starling_peer_cache_announces_total", labels, s->peer_cache[i]);
     }
+    single(out, "starling_local_peers_total", "counter",
+           "Peers listed first in announce replies as the announcer's neighbours "
+           "(local_subnet_priority).",
+           s->local_peers);
 
     _Static_assert(sizeof(s->refusals) / sizeof(s->refusals[0]) == TRACKER_REFUSALS,
                    "one counter per refusal");

@@ -57,6 +57,7 @@ struct frontend_stats {
     uint64_t peer_cache[3];   /* announces by enum peer_cache_plan (frontend/peer_cache.h) */
     uint64_t refusals[7];     /* announces by enum tracker_refusal (frontend/tracker.h) */
     uint64_t site_updates[2]; /* site update API calls: applied, refused */
+    uint64_t local_peers;     /* listed first as the announcer's neighbours (local_peers.h) */
 };
 
 extern struct frontend_stats frontend_stats;

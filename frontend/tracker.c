@@ -9,6 +9,7 @@
 #include "storage/redis.h"
 #include "storage/tables.h"
 #include "frontend/fullscrape.h"
+#include "frontend/local_peers.h"
 #include "frontend/peer_addr.h"
 #include "frontend/peer_cache.h"
 #include "frontend/stats.h"
@@ -290,6 +291,36 @@ static void on_cached_announce(void *arg, const struct announce_reply *r, const 
     free(ca);
 }
 
+/* An announce whose reply lists local peers first (local_subnet_priority). */
+struct local_announce {
+    const struct config *cfg;
+    struct peer_endpoints own; /* where the announcer is listed: its networks */
+    uint32_t numwant;          /* of the reply; storage was asked for a wider window */
+    tracker_announce_fn *done;
+    void *arg;
+};
+
+/* The reply being delivered, reordered: used during the callback only, as `served`. */
+static struct swarm_peer ordered[CONFIG_NUM_WANT_CEILING];
+
+static void on_local_announce(void *arg, const struct announce_reply *r, const char *err)
+{
+    struct local_announce *la = arg;
+    if (r == NULL) {
+        la->done(la->arg, NULL, err);
+    } else {
+        struct local_nets nets;
+        local_peers_nets(la->cfg, &la->own, &nets);
+        struct announce_reply out = *r;
+        out.peers = ordered;
+        size_t nlocal;
+        out.npeers = local_peers_order(&nets, r->peers, r->npeers, la->numwant, ordered, &nlocal);
+        frontend_stats.local_peers += nlocal;
+        la->done(la->arg, &out, NULL);
+    }
+    free(la);
+}
+
 /*
  * Sends a, with the peer cache's plan for it: BYPASS as is, HIT recording and counting only,
  * FILL reading both windows. Returns swarm_announce()'s code.
@@ -365,11 +396,21 @@ int tracker_announce(struct tracker *t, const struct announce_req *req, const st
         *failure = "invalid peer address";
         return -1;
     }
-    /* Only replies with peers gain from the cache (a stopped event's has none). */
-    bool cacheable = t->peer_cache != NULL && a.numwant > 0 && a.event != EVENT_STOPPED;
+    /* Only replies with peers gain from the cache or an order (a stopped event's has none). */
+    bool has_peers = a.numwant > 0 && a.event != EVENT_STOPPED;
+    struct local_announce *la = NULL;
+    if (cfg->local_subnet_priority && has_peers) {
+        la = xmalloc(sizeof(*la));
+        *la = (struct local_announce){cfg, a.endpoints, a.numwant, done, arg};
+        a.numwant = local_peers_window(cfg, a.numwant);
+        done = on_local_announce;
+        arg = la;
+    }
+    bool cacheable = t->peer_cache != NULL && has_peers;
     int rc = cacheable ? announce_through_cache(t, &a, done, arg)
                        : swarm_announce(t->pool, &a, done, arg);
     if (rc != REDIS_SENT) {
+        free(la);
         *failure = refusal(rc);
         return -1;
     }

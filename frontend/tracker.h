@@ -14,8 +14,9 @@ struct redis_pool;
 /*
  * The protocol-neutral tracker: HTTP and UDP parse a request, call these, and encode what
  * comes back. Tracker rules that do not depend on the wire format (numwant default and
- * cap, address policy, respect_af, peer lifetime, intervals, failure texts) live here; the
- * protocols only say what their replies can carry (struct tracker_wire).
+ * cap, address policy, respect_af, local peers first, peer lifetime, intervals, failure
+ * texts) live here; the protocols only say what their replies can carry (struct
+ * tracker_wire).
  */
 struct fullscrape_cache;
 struct fullscrape_snapshot;
@@ -123,8 +124,10 @@ void tracker_decide_peers(const struct config *cfg, int32_t numwant, int client_
 /*
  * Records the announce and asks for peers. `client` is the address the request came from
  * (after trusted-proxy handling). *peers is set to what the reply carries (see
- * tracker_decide_peers()) before done can be called. Returns 0 when done will be called
- * later, or -1 with a client-facing reason in *failure (done not called).
+ * tracker_decide_peers()) before done can be called; with local_subnet_priority the
+ * reply's peers of the announcer's network come first (frontend/local_peers.h). Returns 0
+ * when done will be called later, or -1 with a client-facing reason in *failure (done not
+ * called).
  */
 int tracker_announce(struct tracker *t, const struct announce_req *req, const struct addr *client,
                      const struct tracker_wire *wire, struct tracker_reply_peers *peers,

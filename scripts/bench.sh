@@ -34,6 +34,9 @@
 #   BENCH_UDP_SOCKETS  udpload sockets (distinct source ports / clients)  [16]
 #   BENCH_UDP_OPTIONS  1: also measure starling's UDP options, starling only (+~40 s):
 #                      udp_batch_size 1 vs 32, one process vs two with udp_reuseport  [0]
+#   BENCH_STARLING_CONFIG  extra keys for the main starling frontend's config, JSON members
+#                      without braces, e.g. '"local_subnet_priority": true' (an option's
+#                      cost: run once without, once with)  [none]
 #   BENCH_SCALE_ROWS   rows of the scale section   [single cluster two-frontends single-again]
 #   BENCH_SCALE_REDIS_CONNECTIONS  redis.connections of the scale section's frontends
 #                      (per node on a cluster)  [the default, 2]
@@ -414,7 +417,8 @@ EOF
     done
     [[ -n $ST_HTTP && -n $ST_UDP ]] || { cat "$log" >&2; die "$1 did not start"; }
   }
-  starling_json "$TMP/starling.json"
+  [[ -z ${BENCH_STARLING_CONFIG:-} ]] || echo "starling config: + ${BENCH_STARLING_CONFIG}"
+  starling_json "$TMP/starling.json" "${BENCH_STARLING_CONFIG:-}"
   start_starling starling "$TMP/starling.json"
   SPID=$ST_PID; SPORT=$ST_HTTP
   URL[starling]="http://127.0.0.1:$SPORT"

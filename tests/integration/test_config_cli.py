@@ -80,7 +80,9 @@ class CliTest(unittest.TestCase):
                       "max_scrape_hashes": 74, "real_ip_header": "", "trusted_proxies": [],
                       "http_read_timeout": "30s", "http_write_timeout": "10s",
                       "http_request_timeout": "5s", "http_listen_limit": 4096,
-                      "http_max_request_bytes": 8192, "log_level": "info"}
+                      "http_max_request_bytes": 8192, "log_level": "info",
+                      "local_subnet_priority": False, "local_subnet_v4_prefix": 24,
+                      "local_subnet_v6_prefix": 48, "local_subnet_cidrs": []}
         for k, v in documented.items():
             if k in cfg:
                 self.assertEqual(cfg[k], v, k)
@@ -100,6 +102,8 @@ class CliTest(unittest.TestCase):
                "http_listen_addr": ["127.0.0.1:0", "[::1]:0"], "http_read_timeout": "250ms",
                "http_write_timeout": "1s", "http_request_timeout": "2s",
                "http_listen_limit": 16, "http_max_request_bytes": 4096, "log_level": "warn",
+               "local_subnet_priority": True, "local_subnet_v4_prefix": 16,
+               "local_subnet_v6_prefix": 56, "local_subnet_cidrs": ["100.64.0.0/10", "fd00::/8"],
                "redis": {"url": "redis://u:p@127.0.0.1:%d/3" % self.dead_port,
                          "host": "127.0.0.1", "port": self.dead_port, "unix_socket": "",
                          "user": "", "password": "", "db": 1, "connect_timeout": "1s",
@@ -122,6 +126,8 @@ class CliTest(unittest.TestCase):
         ("max_num_want", {"max_num_want": "5"}),
         ("max_num_want", {"max_num_want": 1001}),
         ("allow_ip_spoofing", {"allow_ip_spoofing": "yes"}),
+        ("local_subnet_v4_prefix", {"local_subnet_v4_prefix": 33}),
+        ("local_subnet_cidrs", {"local_subnet_cidrs": ["100.64.0.0/33"]}),
         ("http_listen_addr", {"http_listen_addr": "nonsense"}),
         ("http_listen_addr", {"http_listen_addr": "127.0.0.1:70000"}),
         ("log_level", {"log_level": "verbose"}),

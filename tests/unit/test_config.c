@@ -130,6 +130,13 @@ static void assert_config_equal(const struct config *a, const struct config *b)
                             a->client_whitelist[i].len);
     }
     assert_int_equal(a->peer_cache_swarms, b->peer_cache_swarms);
+    assert_int_equal(a->local_subnet_priority, b->local_subnet_priority);
+    assert_int_equal(a->local_subnet_v4_prefix, b->local_subnet_v4_prefix);
+    assert_int_equal(a->local_subnet_v6_prefix, b->local_subnet_v6_prefix);
+    assert_int_equal(a->n_local_subnet_cidrs, b->n_local_subnet_cidrs);
+    for (size_t i = 0; i < a->n_local_subnet_cidrs; i++)
+        assert_memory_equal(&a->local_subnet_cidrs[i], &b->local_subnet_cidrs[i],
+                            sizeof(struct cidr));
     assert_string_equal(a->log_file, b->log_file);
     assert_string_equal(a->metrics_listen_addr, b->metrics_listen_addr);
     assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
@@ -206,6 +213,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.access_list_mode, ACCESS_LIST_OFF);
     assert_int_equal(cfg.n_client_whitelist, 0);
     assert_int_equal(cfg.peer_cache_swarms, 1024);
+    assert_false(cfg.local_subnet_priority);
+    assert_int_equal(cfg.local_subnet_v4_prefix, 24);
+    assert_int_equal(cfg.local_subnet_v6_prefix, 48);
+    assert_int_equal(cfg.n_local_subnet_cidrs, 0);
     assert_string_equal(cfg.real_ip_header, "");
     assert_int_equal(cfg.n_trusted_proxies, 0);
     assert_int_equal(cfg.n_http_listen_addr, 1);
@@ -285,6 +296,10 @@ static const char full_json[] =
     "  \"max_scrape_hashes\": 1000,\n"
     "  \"real_ip_header\": \"X-Forwarded-For\",\n"
     "  \"trusted_proxies\": [\"10.0.0.0/8\", \"fd00::/8\", \"192.168.1.1\"],\n"
+    "  \"local_subnet_priority\": true,\n"
+    "  \"local_subnet_v4_prefix\": 16,\n"
+    "  \"local_subnet_v6_prefix\": 0,\n"
+    "  \"local_subnet_cidrs\": [\"100.64.0.0/10\", \"2001:db8::/32\"],\n"
     "  \"http_listen_addr\": [\"0.0.0.0:80\", \"[::]:80\", \":8080\"],\n"
     "  \"http_read_timeout\": \"1m30s\",\n"
     "  \"http_write_timeout\": \"2s\",\n"
@@ -330,6 +345,15 @@ static void check_full(const struct config *cfg)
     assert_int_equal(cfg->trusted_proxies[1].prefix, 8);
     assert_int_equal(cfg->trusted_proxies[1].net.bytes[0], 0xfd);
     assert_int_equal(cfg->trusted_proxies[2].prefix, 32);
+    assert_true(cfg->local_subnet_priority);
+    assert_int_equal(cfg->local_subnet_v4_prefix, 16);
+    assert_int_equal(cfg->local_subnet_v6_prefix, 0);
+    assert_int_equal(cfg->n_local_subnet_cidrs, 2);
+    assert_int_equal(cfg->local_subnet_cidrs[0].net.family, AF_INET);
+    assert_int_equal(cfg->local_subnet_cidrs[0].prefix, 10);
+    assert_int_equal(cfg->local_subnet_cidrs[0].net.bytes[0], 100);
+    assert_int_equal(cfg->local_subnet_cidrs[1].net.family, AF_INET6);
+    assert_int_equal(cfg->local_subnet_cidrs[1].prefix, 32);
     assert_int_equal(cfg->n_http_listen_addr, 3);
     assert_string_equal(cfg->http_listen_addr[0], "0.0.0.0:80");
     assert_string_equal(cfg->http_listen_addr[1], "[::]:80");
@@ -579,6 +603,38 @@ static void test_bad_trusted_proxies(void **state)
         n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"10.0.%d.0/24\"", i ? "," : "", i);
     snprintf(json + n, sizeof(json) - n, "]}");
     load_fails(json, "\"trusted_proxies\": at most 64 entries");
+}
+
+static void test_bad_local_subnet(void **state)
+{
+    char json[4096];
+    size_t n;
+    (void)state;
+
+    load_fails("{\"local_subnet_priority\": 1}",
+               "\"local_subnet_priority\": expected true or false");
+    load_fails("{\"local_subnet_v4_prefix\": 33}",
+               "\"local_subnet_v4_prefix\": out of range (0..32)");
+    load_fails("{\"local_subnet_v4_prefix\": -1}",
+               "\"local_subnet_v4_prefix\": out of range (0..32)");
+    load_fails("{\"local_subnet_v6_prefix\": 129}",
+               "\"local_subnet_v6_prefix\": out of range (0..128)");
+    load_fails("{\"local_subnet_cidrs\": \"10.0.0.0/8\"}",
+               "\"local_subnet_cidrs\": expected an array of CIDR strings");
+    load_fails("{\"local_subnet_cidrs\": [\"10.0.0.0/8\", 10]}",
+               "\"local_subnet_cidrs[1]\": expected a string");
+    fails_hiding("{\"local_subnet_cidrs\": [\"100.64.0.1/10\"]}",
+                 "\"local_subnet_cidrs[0]\": host bits set", "100.64.0.1");
+    fails_hiding("{\"local_subnet_cidrs\": [\"isp\"]}", "\"local_subnet_cidrs[0]\": not an address",
+                 "isp");
+    fails_hiding("{\"local_subnet_cidrs\": [\"fd00::/129\"]}",
+                 "\"local_subnet_cidrs[0]\": bad prefix length", "/129");
+
+    n = (size_t)snprintf(json, sizeof(json), "{\"local_subnet_cidrs\": [");
+    for (int i = 0; i <= CONFIG_MAX_LOCAL_CIDRS; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"10.%d.0.0/16\"", i ? "," : "", i);
+    snprintf(json + n, sizeof(json) - n, "]}");
+    load_fails(json, "\"local_subnet_cidrs\": at most 64 entries");
 }
 
 static void test_bad_listen_addr(void **state)
@@ -1319,6 +1375,16 @@ static void test_validate(void **state)
     validate_fails(&cfg, "max_num_want must not exceed 1000");
 
     fresh(&cfg);
+    cfg.local_subnet_v4_prefix = 32;
+    cfg.local_subnet_v6_prefix = 128;
+    assert_int_equal(config_validate(&cfg, err), 0);
+    cfg.local_subnet_v6_prefix = 129;
+    validate_fails(&cfg, "local_subnet_v4_prefix must be 0..32, local_subnet_v6_prefix 0..128");
+    fresh(&cfg);
+    cfg.n_local_subnet_cidrs = CONFIG_MAX_LOCAL_CIDRS + 1;
+    validate_fails(&cfg, "at most 64 local_subnet_cidrs");
+
+    fresh(&cfg);
     cfg.peer_cache_ttl_ms = CONFIG_PEER_CACHE_TTL_MAX_MS;
     assert_int_equal(config_validate(&cfg, err), 0);
     cfg.peer_cache_ttl_ms = CONFIG_PEER_CACHE_TTL_MAX_MS + 1;
@@ -1617,6 +1683,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bad_durations),
         cmocka_unit_test(test_bad_trusted_proxies),
+        cmocka_unit_test(test_bad_local_subnet),
         cmocka_unit_test(test_bad_listen_addr),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_long_strings),
