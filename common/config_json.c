@@ -184,31 +184,41 @@ static int apply_site_api_allow(void *base, json_t *val, const char *path, char 
                            val, path, err);
 }
 
+/* One of n names (a string) into *out as its index; hint lists them for the error. */
+static int apply_name(json_t *val, const char *path, const char *const *names, size_t n,
+                      const char *hint, int *out, char *err)
+{
+    for (size_t i = 0; json_is_string(val) && i < n; i++) {
+        if (strcmp(json_string_value(val), names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return config_err(err, "\"%s\": expected %s", path, hint);
+}
+
 static int apply_driver(void *base, json_t *val, const char *path, char *err)
 {
     static const char *const names[] = {
         [DRIVER_NOOP] = "noop", [DRIVER_REDIS_STREAM] = "redis-stream"};
     struct config *cfg = base;
-    for (size_t i = 0; json_is_string(val) && i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(json_string_value(val), names[i]) == 0) {
-            cfg->driver = (enum backend_driver)i;
-            return 0;
-        }
-    }
-    return config_err(err, "\"%s\": expected \"noop\" or \"redis-stream\"", path);
+    int i = 0;
+    if (apply_name(val, path, names, 2, "\"noop\" or \"redis-stream\"", &i, err) < 0)
+        return -1;
+    cfg->driver = (enum backend_driver)i;
+    return 0;
 }
 
 static int apply_access_list_mode(void *base, json_t *val, const char *path, char *err)
 {
-    static const char *const modes[] = {"off", "allow", "deny"};
+    static const char *const modes[] = {
+        [ACCESS_LIST_OFF] = "off", [ACCESS_LIST_ALLOW] = "allow", [ACCESS_LIST_DENY] = "deny"};
     struct config *cfg = base;
-    for (size_t i = 0; json_is_string(val) && i < sizeof(modes) / sizeof(modes[0]); i++) {
-        if (strcmp(json_string_value(val), modes[i]) == 0) {
-            cfg->access_list_mode = (enum access_list_mode)i;
-            return 0;
-        }
-    }
-    return config_err(err, "\"%s\": expected \"off\", \"allow\" or \"deny\"", path);
+    int i = 0;
+    if (apply_name(val, path, modes, 3, "\"off\", \"allow\" or \"deny\"", &i, err) < 0)
+        return -1;
+    cfg->access_list_mode = (enum access_list_mode)i;
+    return 0;
 }
 
 /* An array of peer_id prefixes, 1..CONFIG_CLIENT_LEN bytes each; replaces the list. */

@@ -1,5 +1,12 @@
 #include "common/text.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+
 int hex_digit_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -77,4 +84,24 @@ int decimal_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+void str_list_addf(struct str_list *l, const char *fmt, ...)
+{
+    if (l->n == l->cap)
+        l->items = xreallocarray(l->items, l->cap = l->cap ? 2 * l->cap : 16, sizeof(*l->items));
+    char buf[STR_LIST_ITEM_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    l->items[l->n++] = xcheck(strdup(buf));
+}
+
+void str_list_free(struct str_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    *l = (struct str_list){0};
 }

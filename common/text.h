@@ -1,7 +1,8 @@
 #ifndef STARLING_TEXT_H
 #define STARLING_TEXT_H
 
-/* Small text codecs every part needs: hex digits, percent-escapes, decimal numbers. */
+/* Small text codecs every part needs: hex digits, percent-escapes, decimal numbers; and a
+ * list of owned strings built with printf formats. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,5 +33,18 @@ ssize_t percent_decode(const char *in, size_t len, uint8_t *out, size_t outcap);
  * than max. Returns 0, or -1 (*out untouched).
  */
 int decimal_parse(const char *s, size_t len, uint64_t max, uint64_t *out);
+
+/* A growable list of owned, NUL-terminated strings (the arguments of a script call). */
+struct str_list {
+    char **items;
+    size_t n, cap;
+};
+
+/* Appends the printf-formatted text (at most STR_LIST_ITEM_MAX - 1 bytes; longer is cut). */
+#define STR_LIST_ITEM_MAX 96
+void str_list_addf(struct str_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees every item and the list's array; the list is then empty. */
+void str_list_free(struct str_list *l);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #include "frontend/site_api.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +30,7 @@ struct update {
     struct redis_pool *pool;
     struct step steps[STEPS_MAX];
     size_t nsteps, step, sent; /* the step being sent, and its args sent so far */
-    char **args;
-    size_t nargs, cap;
+    struct str_list args;      /* members, or field/value pairs */
     site_update_fn *done;
     void *arg;
 };
@@ -58,34 +56,20 @@ bool site_source_allowed(const struct config *cfg, const struct addr *client)
     return false;
 }
 
-static void add_arg(struct update *u, const char *fmt, ...)
-{
-    if (u->nargs == u->cap)
-        u->args = xreallocarray(u->args, u->cap = u->cap ? 2 * u->cap : 8, sizeof(*u->args));
-    char buf[96];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    u->args[u->nargs++] = xcheck(strdup(buf));
-}
-
 static void begin_step(struct update *u, enum table_id table, enum table_op op)
 {
-    u->steps[u->nsteps++] = (struct step){table, op, u->nargs, 0};
+    u->steps[u->nsteps++] = (struct step){table, op, u->args.n, 0};
 }
 
 static void end_step(struct update *u)
 {
     struct step *s = &u->steps[u->nsteps - 1];
-    s->n = u->nargs - s->first;
+    s->n = u->args.n - s->first;
 }
 
 static void update_free(struct update *u)
 {
-    for (size_t i = 0; i < u->nargs; i++)
-        free(u->args[i]);
-    free(u->args);
+    str_list_free(&u->args);
     free(u);
 }
 
@@ -175,14 +159,14 @@ static const char *plan(struct update *u, const char *q, size_t len)
             param_free(q, len, &fl) < 0)
             return "add_torrent needs id, info_hash and freetorrent (0, 1 or 2)";
         begin_step(u, TABLE_REGISTERED, TABLE_ADD);
-        add_arg(u, "%s", hex);
-        add_arg(u, "%u %d 0 -1", id, fl);
+        str_list_addf(&u->args, "%s", hex);
+        str_list_addf(&u->args, "%u %d 0 -1", id, fl);
     } else if (strcmp(action, "update_torrent") == 0) {
         if (param_hash(q, len, "info_hash", hex) < 0 || param_free(q, len, &fl) < 0)
             return "update_torrent needs info_hash and freetorrent (0, 1 or 2)";
         begin_step(u, TABLE_REGISTERED, TABLE_PATCH);
-        add_arg(u, "%s", hex);
-        add_arg(u, "- %d", fl);
+        str_list_addf(&u->args, "%s", hex);
+        str_list_addf(&u->args, "- %d", fl);
     } else if (strcmp(action, "update_torrents") == 0) {
         uint8_t *hashes = xmalloc(len + 1);
         ssize_t got = param(q, len, "info_hashes", hashes, len + 1);
@@ -194,8 +178,8 @@ static const char *plan(struct update *u, const char *q, size_t len)
         for (ssize_t i = 0; i < got; i += INFO_HASH_LEN) {
             hex_encode(hashes + i, INFO_HASH_LEN, hex);
             hex[2 * INFO_HASH_LEN] = '\0';
-            add_arg(u, "%s", hex);
-            add_arg(u, "- %d", fl);
+            str_list_addf(&u->args, "%s", hex);
+            str_list_addf(&u->args, "- %d", fl);
         }
         free(hashes);
     } else if (strcmp(action, "delete_torrent") == 0) {
@@ -206,27 +190,28 @@ static const char *plan(struct update *u, const char *q, size_t len)
             (rn >= 0 && (rn == 0 || decimal_parse(reason, (size_t)rn, INT32_MAX, &r) < 0)))
             return "delete_torrent needs info_hash (and reason: a number)";
         begin_step(u, TABLE_REGISTERED, TABLE_PATCH);
-        add_arg(u, "%s", hex);
-        add_arg(u, "- - %llu %lld", (unsigned long long)(tracker_now_ms() / 1000),
-                rn >= 0 ? (long long)r : -1LL);
+        str_list_addf(&u->args, "%s", hex);
+        str_list_addf(&u->args, "- - %llu %lld", (unsigned long long)(tracker_now_ms() / 1000),
+                      rn >= 0 ? (long long)r : -1LL);
     } else if (strcmp(action, "add_user") == 0) {
         if (param_u32(q, len, "id", &id) < 0 || param_passkey(q, len, "passkey", key) < 0)
             return "add_user needs id and passkey";
         begin_step(u, TABLE_USERS, TABLE_ADD);
-        add_arg(u, "%s", key);
-        add_arg(u, "%u 1 %d 1", id, param_flag(q, len, "visible"));
+        str_list_addf(&u->args, "%s", key);
+        str_list_addf(&u->args, "%u 1 %d 1", id, param_flag(q, len, "visible"));
     } else if (strcmp(action, "update_user") == 0) {
         if (param_passkey(q, len, "passkey", key) < 0)
             return "update_user needs passkey";
         begin_step(u, TABLE_USERS, TABLE_PATCH);
-        add_arg(u, "%s", key);
-        add_arg(u, "- %d %d", param_flag(q, len, "can_leech"), param_flag(q, len, "visible"));
+        str_list_addf(&u->args, "%s", key);
+        str_list_addf(&u->args, "- %d %d", param_flag(q, len, "can_leech"),
+                      param_flag(q, len, "visible"));
     } else if (strcmp(action, "remove_user") == 0) {
         if (param_passkey(q, len, "passkey", key) < 0)
             return "remove_user needs passkey";
         begin_step(u, TABLE_USERS, TABLE_PATCH);
-        add_arg(u, "%s", key);
-        add_arg(u, "- - - 0");
+        str_list_addf(&u->args, "%s", key);
+        str_list_addf(&u->args, "- - - 0");
     } else if (strcmp(action, "remove_users") == 0) {
         char *keys = xmalloc(len + 1);
         ssize_t got = param(q, len, "passkeys", (uint8_t *)keys, len + 1);
@@ -239,8 +224,8 @@ static const char *plan(struct update *u, const char *q, size_t len)
         }
         begin_step(u, TABLE_USERS, TABLE_PATCH);
         for (ssize_t i = 0; i < got; i += PASSKEY_LEN) {
-            add_arg(u, "%.*s", PASSKEY_LEN, keys + i);
-            add_arg(u, "- - - 0");
+            str_list_addf(&u->args, "%.*s", PASSKEY_LEN, keys + i);
+            str_list_addf(&u->args, "- - - 0");
         }
         free(keys);
     } else if (strcmp(action, "change_passkey") == 0) {
@@ -248,35 +233,35 @@ static const char *plan(struct update *u, const char *q, size_t len)
             param_passkey(q, len, "newpasskey", key2) < 0)
             return "change_passkey needs oldpasskey and newpasskey";
         begin_step(u, TABLE_USERS, TABLE_RENAME);
-        add_arg(u, "%s", key);
-        add_arg(u, "%s", key2);
+        str_list_addf(&u->args, "%s", key);
+        str_list_addf(&u->args, "%s", key2);
     } else if (strcmp(action, "add_token") == 0 || strcmp(action, "remove_token") == 0) {
         if (param_hash(q, len, "info_hash", hex) < 0 || param_u32(q, len, "userid", &id) < 0)
             return "add_token and remove_token need info_hash and userid";
         begin_step(u, TABLE_TOKENS, action[0] == 'a' ? TABLE_ADD : TABLE_DEL);
-        add_arg(u, "%s:%u", hex, id);
+        str_list_addf(&u->args, "%s:%u", hex, id);
     } else if (strcmp(action, "add_whitelist") == 0 || strcmp(action, "remove_whitelist") == 0) {
         if (param_client(q, len, "peer_id", client) < 0)
             return "add_whitelist and remove_whitelist need peer_id (1 to 20 bytes)";
         begin_step(u, TABLE_CLIENTS, action[0] == 'a' ? TABLE_ADD : TABLE_DEL);
-        add_arg(u, "%s", client);
+        str_list_addf(&u->args, "%s", client);
     } else if (strcmp(action, "edit_whitelist") == 0) {
         if (param_client(q, len, "old_peer_id", client) < 0 ||
             param_client(q, len, "new_peer_id", client2) < 0)
             return "edit_whitelist needs old_peer_id and new_peer_id (1 to 20 bytes)";
         begin_step(u, TABLE_CLIENTS, TABLE_DEL);
-        add_arg(u, "%s", client);
+        str_list_addf(&u->args, "%s", client);
         end_step(u);
         begin_step(u, TABLE_CLIENTS, TABLE_ADD);
-        add_arg(u, "%s", client2);
+        str_list_addf(&u->args, "%s", client2);
     } else if (strcmp(action, "update_announce_interval") == 0) {
         char secs[16];
         ssize_t sn = param(q, len, "new_announce_interval", (uint8_t *)secs, sizeof(secs) - 1);
         if (sn < 0 || (secs[sn] = '\0', !tables_value_valid(TABLE_SETTINGS, secs, (size_t)sn)))
             return "update_announce_interval needs new_announce_interval (1 to 604800 s)";
         begin_step(u, TABLE_SETTINGS, TABLE_ADD);
-        add_arg(u, "%s", TABLE_SETTING_ANNOUNCE);
-        add_arg(u, "%s", secs);
+        str_list_addf(&u->args, "%s", TABLE_SETTING_ANNOUNCE);
+        str_list_addf(&u->args, "%s", secs);
     } else {
         return "unknown action";
     }
@@ -314,7 +299,7 @@ static void send_next(struct update *u)
     size_t n = s->n - u->sent;
     if (n > TABLES_CHANGE_BATCH)
         n = TABLES_CHANGE_BATCH; /* even: pairs stay whole */
-    const char *const *args = (const char *const *)&u->args[s->first + u->sent];
+    const char *const *args = (const char *const *)&u->args.items[s->first + u->sent];
     u->sent += n;
     int rc = tables_change(u->pool, s->table, s->op, args, n, on_changed, u);
     if (rc != REDIS_SENT) {
@@ -335,7 +320,7 @@ int site_update(struct redis_pool *pool, const char *query, size_t len, site_upd
     /* The first call is sent here, so a refusal at once is this function's to report. */
     const struct step *s = &u->steps[0];
     size_t n = s->n < TABLES_CHANGE_BATCH ? s->n : TABLES_CHANGE_BATCH;
-    int rc = tables_change(pool, s->table, s->op, (const char *const *)&u->args[s->first], n,
+    int rc = tables_change(pool, s->table, s->op, (const char *const *)&u->args.items[s->first], n,
                            on_changed, u);
     if (rc != REDIS_SENT) {
         *failure = rc == REDIS_BUSY ? TRACKER_STORAGE_BUSY : TRACKER_STORAGE_FAILURE;

@@ -4,7 +4,6 @@
  */
 #include "storage/acct.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,33 +173,6 @@ void acct_batch_free(struct acct_batch *b)
 
 /* ---- the redis-stream driver ---- */
 
-/* The words of acct_publish.lua's call: owned texts, grown as needed. */
-struct words {
-    char **text;
-    size_t n, cap;
-};
-
-static void word(struct words *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void word(struct words *w, const char *fmt, ...)
-{
-    if (w->n == w->cap)
-        w->text = xreallocarray(w->text, w->cap = w->cap ? 2 * w->cap : 64, sizeof(*w->text));
-    char buf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    w->text[w->n++] = xcheck(strdup(buf));
-}
-
-static void words_free(struct words *w)
-{
-    for (size_t i = 0; i < w->n; i++)
-        free(w->text[i]);
-    free(w->text);
-}
-
 /* The address a peer entry names: IPv4 first (Gazelle keeps one), "" when hidden. */
 static void entry_ip(const struct acct_entry *e, char *ip, size_t cap, unsigned *port)
 {
@@ -222,26 +194,26 @@ static void entry_ip(const struct acct_entry *e, char *ip, size_t cap, unsigned 
 }
 
 /* An entry: the count of its field/value words goes first, filled in by entry_end(). */
-static size_t entry_begin(struct words *w, const char *type)
+static size_t entry_begin(struct str_list *w, const char *type)
 {
-    word(w, "0");
-    word(w, "type");
-    word(w, "%s", type);
+    str_list_addf(w, "0");
+    str_list_addf(w, "type");
+    str_list_addf(w, "%s", type);
     return w->n - 3;
 }
 
-static void entry_end(struct words *w, size_t at)
+static void entry_end(struct str_list *w, size_t at)
 {
-    free(w->text[at]);
+    free(w->items[at]);
     char buf[24];
     snprintf(buf, sizeof(buf), "%zu", w->n - at - 1);
-    w->text[at] = xcheck(strdup(buf));
+    w->items[at] = xcheck(strdup(buf));
 }
 
-static void field_u64(struct words *w, const char *name, uint64_t v)
+static void field_u64(struct str_list *w, const char *name, uint64_t v)
 {
-    word(w, "%s", name);
-    word(w, "%llu", (unsigned long long)v);
+    str_list_addf(w, "%s", name);
+    str_list_addf(w, "%llu", (unsigned long long)v);
 }
 
 /*
@@ -249,7 +221,7 @@ static void field_u64(struct words *w, const char *name, uint64_t v)
  * counted uploaded and downloaded sums, per token use, per snatch, per peer. Entries come
  * sorted by user, so a user's sums are made in one go.
  */
-static void batch_words(const struct acct_batch *b, struct words *w)
+static void batch_words(const struct acct_batch *b, struct str_list *w)
 {
     for (size_t i = 0; i < b->n;) {
         uint64_t up = 0, down = 0;
@@ -289,7 +261,7 @@ static void batch_words(const struct acct_batch *b, struct words *w)
         size_t at = entry_begin(w, "peer");
         field_u64(w, "user", e->user_id);
         field_u64(w, "torrent", e->torrent_id);
-        word(w, "peer_id"), word(w, "%s", hex);
+        str_list_addf(w, "peer_id"), str_list_addf(w, "%s", hex);
         field_u64(w, "active", e->active);
         field_u64(w, "uploaded", e->uploaded);
         field_u64(w, "downloaded", e->downloaded);
@@ -299,7 +271,7 @@ static void batch_words(const struct acct_batch *b, struct words *w)
         field_u64(w, "seedtime", e->seed_ms / 1000);
         field_u64(w, "timespent", e->spent_ms / 1000);
         field_u64(w, "announces", e->announces);
-        word(w, "ip"), word(w, "%s", ip);
+        str_list_addf(w, "ip"), str_list_addf(w, "%s", ip);
         field_u64(w, "port", port);
         field_u64(w, "mtime", e->last_ms / 1000);
         entry_end(w, at);
@@ -309,25 +281,25 @@ static void batch_words(const struct acct_batch *b, struct words *w)
 /* Delivers b exactly once through acct_publish.lua. Returns 0 (now or before), or -1. */
 static int deliver_redis_stream(struct cluster *cl, const struct acct_batch *b, char *err)
 {
-    struct words w = {0};
-    word(&w, "%s", ACCT_DELTAS_KEY);
-    word(&w, "%s", ACCT_APPLIED_KEY);
-    word(&w, "%u", b->slot);
-    word(&w, "%llu", (unsigned long long)b->number);
+    struct str_list w = {0};
+    str_list_addf(&w, "%s", ACCT_DELTAS_KEY);
+    str_list_addf(&w, "%s", ACCT_APPLIED_KEY);
+    str_list_addf(&w, "%u", b->slot);
+    str_list_addf(&w, "%llu", (unsigned long long)b->number);
     batch_words(b, &w);
     size_t *lens = xreallocarray(NULL, w.n, sizeof(*lens));
     for (size_t i = 0; i < w.n; i++)
-        lens[i] = strlen(w.text[i]);
+        lens[i] = strlen(w.items[i]);
     struct sync_conn *sc = cluster_route(cl, ACCT_APPLIED_KEY);
     redisReply *r =
-        sync_eval(sc, &lua_acct_publish, 2, (int)w.n, (const char *const *)w.text, lens);
+        sync_eval(sc, &lua_acct_publish, 2, (int)w.n, (const char *const *)w.items, lens);
     int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
     if (rc < 0)
         snprintf(err, STARLING_ERR_LEN, "acct_publish.lua: %s", sync_reply_error(r, sc));
     if (r != NULL)
         freeReplyObject(r);
     free(lens);
-    words_free(&w);
+    str_list_free(&w);
     return rc;
 }
 

@@ -447,6 +447,13 @@ class Starling:
             self.wait_ready()
         return self
 
+    def wait_readyz(self, timeout=START_TIMEOUT):
+        """Until /readyz answers 200 (Redis reached and the shared tables loaded), for
+        nodes whose announces a policy may refuse."""
+        wait_until(lambda: self.assert_alive() or
+                   http_get(self.metrics_port, "/readyz").status == 200, timeout,
+                   what="/readyz")
+
     def wait_ready(self, timeout=START_TIMEOUT):
         """Until an announce is answered by Redis (not `storage unavailable`)."""
         probe_hash = random_hash()
@@ -960,6 +967,9 @@ class TrackerTestCase(unittest.TestCase):
 
     CONFIG = {}
     NODES = 1
+    # True: a node is ready when /readyz says so (the shared tables loaded: its announces
+    # may be refused by a policy); False: when an announce reaches Redis.
+    READY_BY_READYZ = False
 
     @classmethod
     def setUpClass(cls):
@@ -969,7 +979,10 @@ class TrackerTestCase(unittest.TestCase):
         try:
             cls.redis.start()
             for _ in range(cls.NODES):
-                cls.nodes.append(Starling(cls.redis, cls.CONFIG).start())
+                node = Starling(cls.redis, cls.CONFIG)
+                cls.nodes.append(node.start(wait_ready=not cls.READY_BY_READYZ))
+            for node in cls.nodes if cls.READY_BY_READYZ else ():
+                node.wait_readyz()
         except BaseException:
             cls._cleanup_processes()
             raise

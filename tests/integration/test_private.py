@@ -14,9 +14,9 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
-from harness import (RedisServer, Starling, announce_target, bdecode, failure, http_get, key,
-                     pct, random_hash, random_peer_id, require_binary, starling_bin,
-                     wait_until)
+from harness import (RedisServer, Starling, TrackerTestCase, announce_target, bdecode, failure,
+                     http_get, key, pct, random_hash, random_peer_id, require_binary,
+                     starling_bin, wait_until)
 from test_udp import ANNOUNCE, ERROR, UdpClient, next_txid
 
 SITE = "S" * 16 + "ite0123456789abc"   # 32 [0-9A-Za-z]
@@ -32,48 +32,22 @@ def metric(node, name, **labels):
     return promtext.value(promtext.parse(r.body), name, **labels)
 
 
-class PrivateCase(unittest.TestCase):
+class PrivateCase(TrackerTestCase):
     CONFIG = {"private_enabled": True, "site_password": SITE,
               "private_udp_enabled": True, "log_level": "debug"}
-
-    @classmethod
-    def setUpClass(cls):
-        require_binary()
-        cls.redis = RedisServer()
-        cls.nodes = []
-        try:
-            cls.redis.start()
-            for _ in range(3):
-                cls.nodes.append(Starling(cls.redis, cls.CONFIG).start(wait_ready=False))
-            for n in cls.nodes:
-                wait_until(lambda: http_get(n.metrics_port, "/readyz").status == 200, 10,
-                           what="/readyz")
-        except BaseException:
-            cls._cleanup()
-            raise
-
-    @classmethod
-    def _cleanup(cls):
-        reports = [r for r in (n.cleanup() for n in cls.nodes) if r]
-        cls.redis.cleanup()
-        return reports
+    NODES = 3
+    READY_BY_READYZ = True
+    secrets = {SITE}
 
     @classmethod
     def tearDownClass(cls):
-        alive = all(n.alive() for n in cls.nodes)
         logs = [n.log() for n in cls.nodes]
-        reports = cls._cleanup()
-        if reports:
-            raise AssertionError("sanitizer report in starling log:\n" + "\n".join(reports))
-        if not alive:
-            raise AssertionError("a starling died during the tests")
+        super().tearDownClass()
         # No passkey or site secret is ever logged (the log level is debug).
         for log in logs:
             for secret in cls.secrets:
                 if secret in log:
                     raise AssertionError("a secret in a starling log")
-
-    secrets = {SITE}
 
     def update(self, node=None, **params):
         q = "&".join("%s=%s" % (k, v if isinstance(v, str) else pct(v))

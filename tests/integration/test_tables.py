@@ -12,8 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
-from harness import (RedisServer, Starling, announce, bdecode, failure, http_get, key,
-                     random_hash, random_peer_id, require_binary, starling_bin, wait_until)
+from harness import (TrackerTestCase, announce, failure, http_get, key, random_hash,
+                     random_peer_id, starling_bin, wait_until)
 
 NOT_ALLOWED = failure("Requested download is not authorized for use with this tracker.")
 NOT_APPROVED = failure("client is not approved")
@@ -27,43 +27,9 @@ def metric(node, name, **labels):
     return promtext.value(promtext.parse(r.body), name, **labels)
 
 
-class TablesCase(unittest.TestCase):
-    CONFIG = {}
-
-    @classmethod
-    def setUpClass(cls):
-        require_binary()
-        cls.redis = RedisServer()
-        cls.nodes = []
-        try:
-            cls.redis.start()
-            for _ in range(3):
-                cls.nodes.append(Starling(cls.redis, cls.CONFIG).start(wait_ready=False))
-            for n in cls.nodes:
-                cls.wait_ready(n)
-        except BaseException:
-            cls._cleanup()
-            raise
-
-    @classmethod
-    def wait_ready(cls, node):
-        wait_until(lambda: http_get(node.metrics_port, "/readyz").status == 200, 10,
-                   what="/readyz")
-
-    @classmethod
-    def _cleanup(cls):
-        reports = [r for r in (n.cleanup() for n in cls.nodes) if r]
-        cls.redis.cleanup()
-        return reports
-
-    @classmethod
-    def tearDownClass(cls):
-        alive = all(n.alive() for n in cls.nodes)
-        reports = cls._cleanup()
-        if reports:
-            raise AssertionError("sanitizer report in starling log:\n" + "\n".join(reports))
-        if not alive:
-            raise AssertionError("a starling died during the tests")
+class TablesCase(TrackerTestCase):
+    NODES = 3
+    READY_BY_READYZ = True
 
     def table(self, op, table, *items, stdin=None):
         r = subprocess.run([starling_bin(), "table", op, table, "--config",
@@ -148,7 +114,7 @@ class AllowListTest(TablesCase):
         n.proc.kill()
         n.proc.wait()
         n.start(wait_ready=False)
-        self.wait_ready(n)
+        n.wait_readyz()
         self.assertNotIn(b"failure", self.body(n, h))
         self.assertEqual(self.body(n, random_hash()), NOT_ALLOWED)
 
