@@ -22,8 +22,6 @@
 
 /* Slots whose drains one pipelined burst carries (their replies are held until read). */
 #define DRAIN_BURST 256
-/* The counters of a pending value before its '|' (lua/lib/account.lua). */
-#define ACCT_WORDS 12
 
 struct slot_keys {
     char pending[2 + SLOT_TAG_MAX + sizeof(ACCT_PENDING_SUFFIX)];
@@ -64,24 +62,38 @@ static int parse_field(const char *f, size_t len, struct acct_entry *e)
     return 0;
 }
 
-/* ACCT_WORDS decimals, '|', then the member endpoints (storage/keys.h) or nothing. */
+/* A big-endian double holding a count (lua/lib/account.lua packs them so): 0 or -1 when it
+ * is no whole number in 0 .. 2^64. */
+static int be_count(const uint8_t *p, uint64_t *out)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++)
+        bits = bits << 8 | p[i];
+    double d;
+    memcpy(&d, &bits, sizeof(d));
+    if (!(d >= 0 && d < 18446744073709551616.0) || d != (double)(uint64_t)d)
+        return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
+/* ACCT_PENDING (11 doubles and a byte), then the member endpoints (storage/keys.h) or
+ * nothing. */
 static int parse_value(const char *v, size_t len, struct acct_entry *e)
 {
-    const char *bar = memchr(v, '|', len);
-    if (bar == NULL)
+    enum { DOUBLES_BEFORE = 7, DOUBLES_AFTER = 4, PACKED = 8 * 11 + 1 };
+    const uint8_t *p = (const uint8_t *)v;
+    uint64_t w[DOUBLES_BEFORE + DOUBLES_AFTER];
+    if (len < PACKED)
         return -1;
-    uint64_t w[ACCT_WORDS];
-    size_t i = 0, n = 0, end = (size_t)(bar - v);
-    while (i < end) {
-        size_t j = i;
-        while (j < end && v[j] != ' ')
-            j++;
-        if (n == ACCT_WORDS || parse_u64(v + i, j - i, &w[n]) < 0)
+    for (int i = 0; i < DOUBLES_BEFORE; i++)
+        if (be_count(p + 8 * i, &w[i]) < 0)
             return -1;
-        n++;
-        i = j + 1;
-    }
-    if (n != ACCT_WORDS)
+    uint8_t active = p[8 * DOUBLES_BEFORE];
+    for (int i = 0; i < DOUBLES_AFTER; i++)
+        if (be_count(p + 8 * DOUBLES_BEFORE + 1 + 8 * i, &w[DOUBLES_BEFORE + i]) < 0)
+            return -1;
+    if (active > 1)
         return -1;
     struct acct_entry who = *e; /* parse_field()'s part */
     *e = (struct acct_entry){
@@ -94,15 +106,15 @@ static int parse_value(const char *v, size_t len, struct acct_entry *e)
         .snatched = w[4],
         .announces = w[5],
         .left = w[6],
-        .active = w[7] != 0,
-        .last_ms = w[8],
-        .spent_ms = w[9],
-        .up_speed = w[10],
-        .down_speed = w[11],
+        .active = active != 0,
+        .last_ms = w[7],
+        .spent_ms = w[8],
+        .up_speed = w[9],
+        .down_speed = w[10],
     };
     memcpy(e->peer_id, who.peer_id, PEER_ID_LEN);
-    const uint8_t *m = (const uint8_t *)bar + 1;
-    size_t mlen = len - end - 1;
+    const uint8_t *m = p + PACKED;
+    size_t mlen = len - PACKED;
     if (mlen == COMPACT_V4_LEN || mlen == COMPACT_V4_LEN + COMPACT_V6_LEN) {
         e->endpoints.has_v4 = true;
         memcpy(e->endpoints.v4, m, COMPACT_V4_LEN);

@@ -152,12 +152,13 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     uint8_t endpoints[MEMBER_ENDPOINTS_MAX];
     size_t endpoints_len = member_endpoints(&a->endpoints, endpoints);
 
-    char now[24], expiry[24], ttl[24], numwant[16], rand[16], horizon[24], acct[160];
+    char now[24], expiry[24], ttl[24], numwant[16], rand[16], horizon[24];
+    char acct_text[7][24]; /* ARGV[13..19]: the accounting numbers */
     char pending[2 + SLOT_TAG_MAX + sizeof(ACCT_PENDING_SUFFIX)];
     char event = (char)('0' + (int)a->event);
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
     /* [0..2]: the swarm's keys */
-    const char *args[17] = {
+    const char *args[24] = {
         [3] = now,
         expiry,
         ttl,
@@ -171,7 +172,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         rand,
         horizon,
     };
-    size_t lens[17] = {
+    size_t lens[24] = {
         [3] = u64_text(now, a->now_ms),
         u64_text(expiry, a->now_ms + a->peer_ttl_ms),
         u64_text(ttl, 2 * a->peer_ttl_ms),
@@ -195,7 +196,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     swarm_keys_args(&k, args, lens);
     int nkeys = SWARM_NKEYS, nargs = 15;
     if (a->acct != NULL) {
-        /* KEYS[4] and ARGV[13]: KEYS go first, so the ARGVs move up one. */
+        /* KEYS[4] and ARGV[13..20]: KEYS go first, so the ARGVs move up one. */
         memmove(&args[4], &args[3], 12 * sizeof(args[0]));
         memmove(&lens[4], &lens[3], 12 * sizeof(lens[0]));
         unsigned slot = key_hash_slot(k.name[SWARM_PEERS], k.len[SWARM_PEERS]);
@@ -203,12 +204,14 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         lens[3] = (size_t)snprintf(pending, sizeof(pending), "{%s}%s", slot_tag(slot),
                                    ACCT_PENDING_SUFFIX);
         const struct swarm_acct *c = a->acct;
-        args[16] = acct;
-        lens[16] = (size_t)snprintf(
-            acct, sizeof(acct), "%u %u %u %d %llu %llu %llu %d", c->user_id, c->torrent_id,
-            c->freetorrent, c->token, (unsigned long long)c->uploaded,
-            (unsigned long long)c->downloaded, (unsigned long long)c->left, c->visible);
-        nkeys++, nargs += 2;
+        const uint64_t numbers[7] = {c->user_id,  c->torrent_id, c->freetorrent, c->token,
+                                     c->uploaded, c->downloaded, c->left};
+        for (size_t i = 0; i < 7; i++) {
+            args[16 + i] = acct_text[i];
+            lens[16 + i] = u64_text(acct_text[i], numbers[i]);
+        }
+        args[23] = c->visible ? "1" : "0", lens[23] = 1;
+        nkeys++, nargs += 9;
     }
     return redis_pool_eval(pool, &lua_announce, nkeys, nargs, args, lens,
                            fill ? on_fill_reply : on_announce_reply, REDIS_CALLER(done, arg));

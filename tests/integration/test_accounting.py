@@ -8,6 +8,7 @@ deltas stream must equal those of an independent model of the rules, exactly."""
 
 import os
 import socket
+import struct
 import sys
 import time
 import unittest
@@ -231,7 +232,10 @@ class PublishedOnceTest(AccountingCase):
         # As if a leader died after delivering batch 7 of slot 5 and before deleting it.
         tag = slot_tag(5)
         entry = b"9:10:" + b"P" * 20
-        value = b"100 200 0 0 0 1 0 1 1800000000000 0 0 0|"
+        # lua/lib/account.lua's ACCT_PENDING: up, down, token_down, seed_ms, snatched,
+        # announces, left, active, last_ms, spent_ms, up_speed, down_speed; no endpoints
+        value = struct.pack(">dddddddBdddd", 100, 200, 0, 0, 0, 1, 0, 1, 1800000000000, 0,
+                            0, 0)
         self.redis.call("HSET", "{%s}:acct:draining" % tag, "#batch", "7", entry, value)
         self.redis.call("SET", "{%s}:acct:batch" % tag, "7")
         self.redis.call("HSET", "{starling}:acct:applied", "5", "7")
