@@ -31,11 +31,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_load import TrackerLoad
 from harness import (Aggregator, Conn, RedisServer, RespClient, Starling, announce,
-                     announce_reply, announce_target, bdecode, compact4, http_get, random_hash,
+                     announce_reply, announce_target, bdecode, compact4, http_get, pct,
+                     random_hash,
                      random_peer_id, require_aggregator, require_binary, scrape, starling_bin,
                      wait_until)
 import promtext
-from redis_cluster import RedisCluster, swarm_slot
+from redis_cluster import RedisCluster, key_slot, swarm_slot
 
 LOCAL = "127.0.0.1"
 UDP_SECRET = "cluster-test-secret-0123456789"
@@ -255,6 +256,59 @@ class FrontendsOnClusterTest(unittest.TestCase):
             body = announce(fe.port, h, random_peer_id(), 6882).body
             return b"not authorized" in body
         wait_until(refused, 5, interval=0.05, what="the torrent refused")
+
+    def test_private_accounting_on_a_cluster(self):
+        # Each swarm's script writes its accounting into a key of its own slot (a slot tag),
+        # on whichever master serves it; the aggregator drains every master and publishes
+        # on the master of {starling}. Sums must come out exact across the masters.
+        site = "Clus0123456789abcdefABCDEF012345"
+        private = {"private_enabled": True, "site_password": site, "driver": "redis-stream",
+                   "aggregator": {"accounting_interval": "200ms", "interval": "1s",
+                                  "lock_ttl": "1s"}}
+        fe = Starling(None, frontend_config(cluster_nodes=self.cluster.seeds()[:1]) | private)
+        self.frontends.append(fe)
+        fe.start(wait_ready=False).wait_readyz()
+        agg = Aggregator(self.cluster.masters()[0], private)
+        self.addCleanup(agg.cleanup)
+        agg.start()
+        passkey = "p" * 32
+
+        def update(**params):
+            q = "&".join("%s=%s" % (k, v if isinstance(v, str) else pct(v))
+                         for k, v in params.items())
+            r = http_get(fe.port, "/%s/update?%s" % (site, q))
+            self.assertEqual(r.body, b"success", params)
+        update(action="add_user", id="5", passkey=passkey, visible="1")
+        hashes = hashes_on(self.cluster, 2)
+        for i, h in enumerate(hashes):
+            update(action="add_torrent", id=str(100 + i), info_hash=h, freetorrent="0")
+        wait_until(lambda: b"failure" not in http_get(
+            fe.port, "/" + passkey + announce_target(hashes[-1], random_peer_id(), 6881,
+                                                     event="started")).body, 5,
+            what="the private tables on the frontend")
+        expected_up = 0
+        for i, h in enumerate(hashes):
+            pid = random_peer_id()
+            for event, up in (("started", 0), (None, 1000 * (i + 1))):
+                r = http_get(fe.port, "/" + passkey + announce_target(
+                    h, pid, 7000 + i, uploaded=up, downloaded=0, left=10, event=event))
+                self.assertNotIn(b"failure", r.body)
+            expected_up += 1000 * (i + 1)
+        deltas_master = self.cluster.master_of_slot(key_slot(b"{starling}:acct:deltas"))
+
+        def published():
+            with deltas_master.client() as c:
+                entries = c.call("XRANGE", "{starling}:acct:deltas", "-", "+")
+            up = 0
+            for _, fields in entries:
+                f = dict(zip(fields[::2], fields[1::2]))
+                if f[b"type"] == b"user":
+                    up += int(f[b"uploaded"])
+            return up
+        wait_until(lambda: published() == expected_up, 15, interval=0.1,
+                   what="the deltas of every master published")
+        self.assertEqual(published(), expected_up)
+        self.assertIsNone(agg.sanitizer_report())
 
     def test_peer_seen_through_another_frontend(self):
         hashes = hashes_on(self.cluster, 3)
