@@ -18,6 +18,8 @@
 /* A private tracker's key in the path (Gazelle's torrent_pass, Ocelot's site and report
  * passwords): exactly this many [0-9A-Za-z]. */
 #define PASSKEY_LEN 32
+/* A client's User-Agent as kept for a private site's peer records: longer ones are cut. */
+#define USER_AGENT_MAX 64
 /* BEP 3 leaves `key` free-form; clients send 8 hex digits. Longer ones are refused. */
 #define ANNOUNCE_KEY_MAX 64
 
@@ -59,6 +61,10 @@ struct announce_req {
     /* Private mode: the key of /<passkey>/announce (HTTP path, or BEP 41 URL data). */
     bool has_passkey;
     char passkey[PASSKEY_LEN];
+    /* HTTP's User-Agent (printable ASCII, others as '?'; cut at USER_AGENT_MAX), for a
+     * private site's peer records; empty over UDP. */
+    char user_agent[USER_AGENT_MAX];
+    size_t user_agent_len;
 };
 
 /* The addresses a peer is given out under, in compact form. At least one is present. */

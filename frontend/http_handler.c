@@ -112,7 +112,7 @@ static const struct tracker_wire http_wire = {
 };
 
 static void handle_announce(struct http_conn *c, const char *query, size_t query_len,
-                            const char *key, const struct addr *client)
+                            const char *key, const struct http_head *h, const struct addr *client)
 {
     struct announce_req req;
     const char *reason = NULL;
@@ -123,6 +123,15 @@ static void handle_announce(struct http_conn *c, const char *query, size_t query
     if (key != NULL) {
         req.has_passkey = true;
         memcpy(req.passkey, key, PASSKEY_LEN);
+    }
+    if (c->srv->cfg->private_enabled && h->user_agent != NULL) {
+        /* Kept for the site's peer records: printable, bounded. */
+        size_t n = h->user_agent_len < USER_AGENT_MAX ? h->user_agent_len : USER_AGENT_MAX;
+        for (size_t i = 0; i < n; i++) {
+            char ch = h->user_agent[i];
+            req.user_agent[i] = ch >= ' ' && ch < 127 ? ch : '?';
+        }
+        req.user_agent_len = n;
     }
     struct tracker_reply_peers peers;
     if (tracker_announce(c->srv->tracker, &req, client, &http_wire, &peers, on_announce_done, c,
@@ -270,7 +279,7 @@ void http_handle(struct http_conn *c, const char *data, size_t len)
     switch (t.route) {
     case HTTP_ROUTE_ANNOUNCE: {
         struct addr client = client_address(c, &h);
-        handle_announce(c, t.query, t.query_len, t.key, &client);
+        handle_announce(c, t.query, t.query_len, t.key, &h, &client);
         break;
     }
     case HTTP_ROUTE_SCRAPE:

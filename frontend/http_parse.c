@@ -118,6 +118,9 @@ static int parse_header(const char *line, size_t line_len, const char *real_ip_h
                 h->has_body = true;
     } else if (token_eq(line, name_len, "transfer-encoding")) {
         h->has_body = true;
+    } else if (token_eq(line, name_len, "user-agent")) {
+        h->user_agent = v;
+        h->user_agent_len = vlen;
     } else if (real_ip_header[0] != '\0' && token_eq(line, name_len, real_ip_header)) {
         h->real_ip = v;
         h->real_ip_len = vlen;

@@ -39,6 +39,8 @@ struct http_head {
     bool has_body;                    /* a Content-Length above 0, or a Transfer-Encoding */
     const char *real_ip;              /* the real_ip_header's value (the last such header), */
     size_t real_ip_len;               /* NULL when absent */
+    const char *user_agent;           /* User-Agent's value (the last one), NULL when absent */
+    size_t user_agent_len;
 };
 
 /*

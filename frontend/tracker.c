@@ -238,6 +238,8 @@ static const char *refusal_of(const struct tracker *t, const struct announce_req
             .uploaded = req->uploaded,
             .downloaded = req->downloaded,
             .left = req->left,
+            .user_agent = req->user_agent,
+            .user_agent_len = req->user_agent_len,
         };
     }
     return NULL;

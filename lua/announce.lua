@@ -18,8 +18,8 @@
 --          '(' .. horizon_ms: windows of members still live at the horizon
 -- Private mode's accounting (storage/acct.h), only then:
 -- KEYS[4] {<slot tag>}:acct:pending HASH in this swarm's slot: what the aggregator drains
--- ARGV[13..20] user id, torrent id, freetorrent, token, uploaded, downloaded, left, visible
---           (lua/lib/account.lua)
+-- ARGV[13..21] user id, torrent id, freetorrent, token, uploaded, downloaded, left, visible,
+--           user agent (lua/lib/account.lua)
 --
 -- Reply: {seeders, leechers, member, member, ...} with at most numwant members, never
 -- the announcer's own: live peers (expiry > now), counted after this announce was applied.
@@ -94,7 +94,8 @@ end
 
 if private then
     account(peers, KEYS[4], peer_id, endpoints, now, event, snatched,
-            {ARGV[13], ARGV[14], ARGV[15], ARGV[16], ARGV[17], ARGV[18], ARGV[19], ARGV[20]})
+            {ARGV[13], ARGV[14], ARGV[15], ARGV[16], ARGV[17], ARGV[18], ARGV[19], ARGV[20],
+             ARGV[21]})
 end
 
 -- Live peers only: expired ones sort first (the score is the expiry) and may still be

@@ -77,8 +77,8 @@ static int be_count(const uint8_t *p, uint64_t *out)
     return 0;
 }
 
-/* ACCT_PENDING (11 doubles and a byte), then the member endpoints (storage/keys.h) or
- * nothing. */
+/* ACCT_PENDING (11 doubles and a byte), then a byte of length and the member endpoints
+ * (storage/keys.h) or nothing, then the user agent. */
 static int parse_value(const char *v, size_t len, struct acct_entry *e)
 {
     enum { DOUBLES_BEFORE = 7, DOUBLES_AFTER = 4, PACKED = 8 * 11 + 1 };
@@ -113,8 +113,14 @@ static int parse_value(const char *v, size_t len, struct acct_entry *e)
         .down_speed = w[10],
     };
     memcpy(e->peer_id, who.peer_id, PEER_ID_LEN);
-    const uint8_t *m = p + PACKED;
-    size_t mlen = len - PACKED;
+    /* The endpoints' length, the endpoints, the user agent. */
+    if (len < PACKED + 1 || (size_t)p[PACKED] > len - PACKED - 1 ||
+        len - PACKED - 1 - p[PACKED] > USER_AGENT_MAX)
+        return -1;
+    const uint8_t *m = p + PACKED + 1;
+    size_t mlen = p[PACKED];
+    e->user_agent_len = len - PACKED - 1 - mlen;
+    memcpy(e->user_agent, m + mlen, e->user_agent_len);
     if (mlen == COMPACT_V4_LEN || mlen == COMPACT_V4_LEN + COMPACT_V6_LEN) {
         e->endpoints.has_v4 = true;
         memcpy(e->endpoints.v4, m, COMPACT_V4_LEN);
@@ -286,6 +292,8 @@ static void batch_words(const struct acct_batch *b, struct str_list *w)
         str_list_addf(w, "ip"), str_list_addf(w, "%s", ip);
         field_u64(w, "port", port);
         field_u64(w, "mtime", e->last_ms / 1000);
+        str_list_addf(w, "useragent"),
+            str_list_addf(w, "%.*s", (int)e->user_agent_len, e->user_agent);
         entry_end(w, at);
     }
 }

@@ -33,6 +33,8 @@ struct acct_entry {
     uint64_t last_ms, spent_ms;
     uint64_t up_speed, down_speed;   /* bytes/s over the last interval */
     struct peer_endpoints endpoints; /* none when the user's address is hidden */
+    char user_agent[USER_AGENT_MAX];
+    size_t user_agent_len;
 };
 
 struct acct_batch {

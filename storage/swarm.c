@@ -158,7 +158,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     char event = (char)('0' + (int)a->event);
     char family = a->family == SWARM_V4_ONLY ? '4' : a->family == SWARM_V6_ONLY ? '6' : '0';
     /* [0..2]: the swarm's keys */
-    const char *args[24] = {
+    const char *args[25] = {
         [3] = now,
         expiry,
         ttl,
@@ -172,7 +172,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
         rand,
         horizon,
     };
-    size_t lens[24] = {
+    size_t lens[25] = {
         [3] = u64_text(now, a->now_ms),
         u64_text(expiry, a->now_ms + a->peer_ttl_ms),
         u64_text(ttl, 2 * a->peer_ttl_ms),
@@ -196,7 +196,7 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
     swarm_keys_args(&k, args, lens);
     int nkeys = SWARM_NKEYS, nargs = 15;
     if (a->acct != NULL) {
-        /* KEYS[4] and ARGV[13..20]: KEYS go first, so the ARGVs move up one. */
+        /* KEYS[4] and ARGV[13..21]: KEYS go first, so the ARGVs move up one. */
         memmove(&args[4], &args[3], 12 * sizeof(args[0]));
         memmove(&lens[4], &lens[3], 12 * sizeof(lens[0]));
         unsigned slot = key_hash_slot(k.name[SWARM_PEERS], k.len[SWARM_PEERS]);
@@ -211,7 +211,8 @@ int swarm_announce(struct redis_pool *pool, const struct swarm_announce_args *a,
             lens[16 + i] = u64_text(acct_text[i], numbers[i]);
         }
         args[23] = c->visible ? "1" : "0", lens[23] = 1;
-        nkeys++, nargs += 9;
+        args[24] = c->user_agent != NULL ? c->user_agent : "", lens[24] = c->user_agent_len;
+        nkeys++, nargs += 10;
     }
     return redis_pool_eval(pool, &lua_announce, nkeys, nargs, args, lens,
                            fill ? on_fill_reply : on_announce_reply, REDIS_CALLER(done, arg));

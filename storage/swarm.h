@@ -35,6 +35,8 @@ struct swarm_acct {
     bool token;          /* the user holds a freeleech token for the torrent */
     bool visible;        /* false: the address is not recorded for the site */
     uint64_t uploaded, downloaded, left;
+    const char *user_agent; /* user_agent_len bytes (0: none) */
+    size_t user_agent_len;
 };
 
 /* Which peers a reply may carry (respect_af). */

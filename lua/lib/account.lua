@@ -1,7 +1,7 @@
 -- account(peers, pending, peer_id, endpoints, now, event, snatched, a): private mode's
 -- accounting of one announce (storage/acct.h), in the swarm's script so that it is as
--- durable as the announce itself. a = ARGV[13..20]: user id, torrent id, freetorrent,
--- token ('1'), uploaded, downloaded, left, visible ('1').
+-- durable as the announce itself. a = ARGV[13..21]: user id, torrent id, freetorrent,
+-- token ('1'), uploaded, downloaded, left, visible ('1'), user agent.
 --
 -- The peer's previous counters live in the swarm's hash as 'a' .. peer_id, packed
 -- (struct, big-endian) as ACCT_RECORD: user id, uploaded, downloaded, left, first_ms,
@@ -11,8 +11,9 @@
 -- counted, 2: neither) and a token (download not counted, but reported) applied, are added
 -- to this slot's pending hash, field "<user id>:<torrent id>:<peer_id>", packed as
 -- ACCT_PENDING: up, down, token_down, seed_ms, snatched, announces, left, active, last_ms,
--- spent_ms, up_speed, down_speed (bytes/s over the last interval), then the endpoints
--- (none for a user whose address is hidden). A pending hash at ACCT_PENDING_MAX fields
+-- spent_ms, up_speed, down_speed (bytes/s over the last interval), then the length of the
+-- endpoints (a byte), the endpoints (none for a user whose address is hidden), and the user
+-- agent. A pending hash at ACCT_PENDING_MAX fields
 -- takes no new field: '#dropped' counts what was lost so (the aggregator drains it every
 -- aggregator.accounting_interval). Numbers are doubles: exact up to 2^53.
 local ACCT_RECORD = '>I4dddddI4'
@@ -61,6 +62,7 @@ local function account(peers, pending, peer_id, endpoints, now, event, snatched,
         redis.call('HINCRBY', pending, '#dropped', 1)
         return
     end
+    local shown = a[8] == '1' and endpoints or ''
     local ups, downs = 0, 0
     if span > 0 then
         ups, downs = math.floor(dup * 1000 / span), math.floor(ddown * 1000 / span)
@@ -68,5 +70,5 @@ local function account(peers, pending, peer_id, endpoints, now, event, snatched,
     redis.call('HSET', pending, key,
                struct.pack(ACCT_PENDING, o1 + cup, o2 + cdown, o3 + tok, o4 + seed,
                            o5 + (snatched and 1 or 0), o6 + 1, left, event == '3' and 0 or 1,
-                           t, t - first, ups, downs) .. (a[8] == '1' and endpoints or ''))
+                           t, t - first, ups, downs) .. struct.pack('B', #shown) .. shown .. a[9])
 end

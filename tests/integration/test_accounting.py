@@ -20,6 +20,7 @@ from harness import (Aggregator, RedisServer, Starling, announce_target, bdecode
                      require_binary, wait_until)
 
 SITE = "Acct0123456789abcdefABCDEF012345"
+AGENT = "qBittorrent/4.6.5"
 DRAINED_S = 20.0
 
 
@@ -123,7 +124,7 @@ class AccountingCase(unittest.TestCase):
         return [n for n in self.nodes if n.proc.poll() is None]
 
     def send(self, node, target):
-        r = http_get(node.port, target)
+        r = http_get(node.port, target, headers=["User-Agent: " + AGENT])
         self.assertEqual(r.status, 200)
         self.assertNotIn(b"failure", r.body, r.body)
 
@@ -131,6 +132,7 @@ class AccountingCase(unittest.TestCase):
         """Sums of the deltas stream: per user, per (user, torrent) token, per snatch."""
         up, down = defaultdict(int), defaultdict(int)
         token, snatch = defaultdict(int), defaultdict(int)
+        self.agents = set()
         last = "-"
         while True:
             got = self.redis.call("XRANGE", "{starling}:acct:deltas",
@@ -145,6 +147,8 @@ class AccountingCase(unittest.TestCase):
                     down[int(f["user"])] += int(f["downloaded"])
                 elif f["type"] == "token":
                     token[(int(f["user"]), int(f["torrent"]))] += int(f["downloaded"])
+                elif f["type"] == "peer":
+                    self.agents.add(f["useragent"])
                 elif f["type"] == "snatch":
                     snatch[(int(f["user"]), int(f["torrent"]))] += int(f["count"])
                 last = entry_id.decode()
@@ -225,6 +229,7 @@ class ExactTotalsTest(AccountingCase):
         self.assertEqual(token[(2, 13)], 4500)
         self.assertEqual(snatch[(1, 10)], 1)
         self.assertEqual(up[2], 80)  # neutral: nothing; token: upload only
+        self.assertEqual(self.agents, {AGENT})  # every peer record names its client
 
 
 class PublishedOnceTest(AccountingCase):
@@ -233,9 +238,9 @@ class PublishedOnceTest(AccountingCase):
         tag = slot_tag(5)
         entry = b"9:10:" + b"P" * 20
         # lua/lib/account.lua's ACCT_PENDING: up, down, token_down, seed_ms, snatched,
-        # announces, left, active, last_ms, spent_ms, up_speed, down_speed; no endpoints
+        # announces, left, active, last_ms, spent_ms, up_speed, down_speed
         value = struct.pack(">dddddddBdddd", 100, 200, 0, 0, 0, 1, 0, 1, 1800000000000, 0,
-                            0, 0)
+                            0, 0) + b"\x00" + b"agent/1.0"  # no endpoints, a user agent
         self.redis.call("HSET", "{%s}:acct:draining" % tag, "#batch", "7", entry, value)
         self.redis.call("SET", "{%s}:acct:batch" % tag, "7")
         self.redis.call("HSET", "{starling}:acct:applied", "5", "7")

@@ -331,6 +331,21 @@ static void test_routes(void **state)
     expect_route("GET http://t/ HTTP/1.1\r\n\r\n", HTTP_ROUTE_NOT_FOUND, "");
 }
 
+/* User-Agent is kept (the last one), for a private site's peer records. */
+static void test_user_agent(void **state)
+{
+    (void)state;
+    struct http_head h;
+    const char *raw = "GET /announce HTTP/1.1\r\nuser-agent:  qBittorrent/4.6.5 \r\n"
+                      "User-Agent: Transmission/4.0\r\n\r\n";
+    assert_int_equal(http_parse_head(raw, strlen(raw), "", &h), 0);
+    assert_int_equal(h.user_agent_len, strlen("Transmission/4.0"));
+    assert_memory_equal(h.user_agent, "Transmission/4.0", h.user_agent_len);
+    raw = "GET /announce HTTP/1.1\r\n\r\n";
+    assert_int_equal(http_parse_head(raw, strlen(raw), "", &h), 0);
+    assert_null(h.user_agent);
+}
+
 /* Private mode's /<key>/<action>: the key (any 32 bytes but '/') is handed on unchecked. */
 static void test_keyed_routes(void **state)
 {
@@ -623,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_keyed_routes),
+        cmocka_unit_test(test_user_agent),
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_bad_targets),
         cmocka_unit_test(test_bad_headers),
