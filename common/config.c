@@ -444,6 +444,11 @@ int config_apply_env(struct config *cfg, char *err)
             return config_err(err, "STARLING_SITE_PASSWORD: bad value: %s", PATH_KEY_HINT);
         snprintf(tmp.site_password, sizeof(tmp.site_password), "%s", v);
     }
+    if ((v = env_value("STARLING_REPORT_PASSWORD")) != NULL) {
+        if (!config_is_path_key_or_empty(v))
+            return config_err(err, "STARLING_REPORT_PASSWORD: bad value: %s", PATH_KEY_HINT);
+        snprintf(tmp.report_password, sizeof(tmp.report_password), "%s", v);
+    }
     if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
         config_copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
         return config_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
@@ -514,8 +519,12 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "at most %d trusted_proxies", CONFIG_MAX_PROXIES);
     if (cfg->n_site_api_allow > CONFIG_MAX_SITE_SOURCES)
         return config_err(err, "at most %d site_api_allow entries", CONFIG_MAX_SITE_SOURCES);
-    if (!config_is_path_key_or_empty(cfg->site_password))
-        return config_err(err, "site_password: %s", PATH_KEY_HINT);
+    if (!config_is_path_key_or_empty(cfg->site_password) ||
+        !config_is_path_key_or_empty(cfg->report_password))
+        return config_err(err, "site_password, report_password: %s", PATH_KEY_HINT);
+    /* The same key for both would let the report's key change the tracker. */
+    if (cfg->site_password[0] != '\0' && strcmp(cfg->site_password, cfg->report_password) == 0)
+        return config_err(err, "site_password and report_password must differ");
     if (cfg->private_udp_enabled && !cfg->private_enabled)
         return config_err(err, "private_udp_enabled needs private_enabled");
     if (cfg->local_subnet_v4_prefix > 32 || cfg->local_subnet_v6_prefix > 128)

@@ -120,10 +120,11 @@ struct config {
 
     /* Private tracker, Gazelle/Ocelot-compatible: /<passkey>/announce, users and registered
      * torrents from the shared tables, the site's update API at /<site_password>/update
-     * ("" turns it off). */
+     * and its report at /<report_password>/report ("" turns either off). */
     bool private_enabled;
     bool private_udp_enabled; /* UDP announces with BEP 41 URL data "/<passkey>/announce" */
     char site_password[PASSKEY_LEN + 1];
+    char report_password[PASSKEY_LEN + 1];               /* /<report_password>/report; "": none */
     struct cidr site_api_allow[CONFIG_MAX_SITE_SOURCES]; /* none: from anywhere */
     size_t n_site_api_allow;
     enum backend_driver driver;

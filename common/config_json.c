@@ -417,6 +417,8 @@ static const struct field config_fields[] = {
     {FIELD_AT("private_udp_enabled", FIELD_BOOL, struct config, private_udp_enabled)},
     {FIELD_AT("site_password", FIELD_STRING, struct config, site_password),
      .valid = config_is_path_key_or_empty, .hint = PATH_KEY_HINT},
+    {FIELD_AT("report_password", FIELD_STRING, struct config, report_password),
+     .valid = config_is_path_key_or_empty, .hint = PATH_KEY_HINT},
     {.name = "site_api_allow", .kind = FIELD_CUSTOM, .custom = apply_site_api_allow},
     {FIELD_AT("local_subnet_priority", FIELD_BOOL, struct config, local_subnet_priority)},
     {FIELD_AT("local_subnet_v4_prefix", FIELD_UINT, struct config, local_subnet_v4_prefix),

@@ -237,6 +237,34 @@ static void handle_update(struct http_conn *c, const char *query, size_t query_l
     c->busy = true;
 }
 
+static void on_report_done(void *arg, const char *text, size_t len, const char *failure)
+{
+    struct http_conn *c = arg;
+    if (failure != NULL) {
+        send_failure(c, 200, failure);
+    } else {
+        evbuffer_add(c->srv->body, text, len);
+        reply(c, 200);
+    }
+    http_conn_request_done(c);
+}
+
+/* Ocelot's report endpoint, for the site. */
+static void handle_report(struct http_conn *c, const char *query, size_t query_len, const char *key)
+{
+    const struct config *cfg = c->srv->cfg;
+    const char *reason = NULL;
+    if (!cfg->private_enabled || !site_key_matches(cfg->report_password, key)) {
+        send_failure(c, 200, "Authentication failure");
+        return;
+    }
+    if (site_report(c->srv->tracker->pool, query, query_len, on_report_done, c, &reason) < 0) {
+        send_failure(c, 200, reason);
+        return;
+    }
+    c->busy = true;
+}
+
 void http_refuse(struct http_conn *c, int status)
 {
     send_failure(c, status, http_refusal_reason(status));
@@ -290,6 +318,9 @@ void http_handle(struct http_conn *c, const char *data, size_t len)
         handle_update(c, t.query, t.query_len, t.key, &client);
         break;
     }
+    case HTTP_ROUTE_REPORT:
+        handle_report(c, t.query, t.query_len, t.key);
+        break;
     case HTTP_ROUTE_NOT_FOUND:
         evbuffer_add(c->srv->body, "not found\n", 10);
         reply(c, 404);

@@ -166,7 +166,8 @@ static enum http_route route_of(const char *path, size_t len, const char **key)
         enum http_route route;
     } keyed[] = {{"/announce", HTTP_ROUTE_ANNOUNCE},
                  {"/scrape", HTTP_ROUTE_SCRAPE},
-                 {"/update", HTTP_ROUTE_UPDATE}};
+                 {"/update", HTTP_ROUTE_UPDATE},
+                 {"/report", HTTP_ROUTE_REPORT}};
     for (size_t i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++) {
         if (token_eq(action, action_len, keyed[i].path)) {
             *key = path + 1;

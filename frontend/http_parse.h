@@ -61,6 +61,7 @@ enum http_route {
     HTTP_ROUTE_ANNOUNCE,
     HTTP_ROUTE_SCRAPE,
     HTTP_ROUTE_UPDATE, /* /<site_password>/update: the site's update API */
+    HTTP_ROUTE_REPORT, /* /<report_password>/report */
     HTTP_ROUTE_NOT_FOUND
 };
 
@@ -76,8 +77,8 @@ struct http_target {
  * Routes a parsed head. Returns 0 with *t set, or the refusal status: 405 for a method
  * other than GET, 400 for a request with a body or a target that is neither origin-form
  * (/path?query) nor absolute-form (http://host/path?query). /announce and /scrape route
- * without a key; /<key>/announce, /<key>/scrape and /<key>/update (key: any PASSKEY_LEN
- * bytes but '/') with one. Paths are compared without regard to case; an
+ * without a key; /<key>/announce, /<key>/scrape, /<key>/update and /<key>/report (key:
+ * any PASSKEY_LEN bytes but '/') with one. Paths are compared without regard to case; an
  * unknown one routes to HTTP_ROUTE_NOT_FOUND (404).
  */
 int http_route_request(const struct http_head *h, struct http_target *t);

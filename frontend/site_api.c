@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/text.h"
 #include "storage/redis.h"
+#include "storage/swarm.h"
 #include "storage/tables.h"
 #include "frontend/request.h"
 #include "frontend/tracker.h"
@@ -329,4 +330,48 @@ int site_update(struct redis_pool *pool, const char *query, size_t len, site_upd
     }
     u->sent = n;
     return 0;
+}
+
+/* ---- the report ---- */
+
+struct report {
+    site_report_fn *done;
+    void *arg;
+};
+
+static void on_totals(void *arg, const struct swarm_totals *t, const char *err)
+{
+    struct report *r = arg;
+    if (t == NULL) {
+        r->done(r->arg, NULL, 0, tracker_storage_failure(err));
+    } else {
+        char text[96];
+        int n = snprintf(text, sizeof(text), "%llu leechers tracked\n%llu seeders tracked\n",
+                         (unsigned long long)t->leechers, (unsigned long long)t->seeders);
+        r->done(r->arg, text, (size_t)n, NULL);
+    }
+    free(r);
+}
+
+int site_report(struct redis_pool *pool, const char *query, size_t len, site_report_fn *done,
+                void *arg, const char **failure)
+{
+    char get[16];
+    ssize_t n = param(query, len, "get", (uint8_t *)get, sizeof(get));
+    if (n == 5 && memcmp(get, "stats", 5) == 0) {
+        struct report *r = xmalloc(sizeof(*r));
+        *r = (struct report){done, arg};
+        int rc = swarm_read_totals(pool, on_totals, r);
+        if (rc == REDIS_SENT)
+            return 0;
+        free(r);
+        *failure = rc == REDIS_BUSY ? TRACKER_STORAGE_BUSY : TRACKER_STORAGE_FAILURE;
+        return -1;
+    }
+    /* get=user asks a user's peers counted live; starling keeps no per-user index of peers
+     * (the site has them in xbt_files_users from the accounting). */
+    *failure = n == 4 && memcmp(get, "user", 4) == 0
+                   ? "get=user is not answered: per-user peers are in the site's database"
+                   : "unknown report";
+    return -1;
 }

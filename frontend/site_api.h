@@ -33,4 +33,15 @@ typedef void site_update_fn(void *arg, const char *failure);
 int site_update(struct redis_pool *pool, const char *query, size_t len, site_update_fn *done,
                 void *arg, const char **failure);
 
+/* text: the report (len bytes, valid during the call), or NULL with failure set. */
+typedef void site_report_fn(void *arg, const char *text, size_t len, const char *failure);
+
+/*
+ * Ocelot's report: get=stats answers the lines "<n> leechers tracked" and "<n> seeders
+ * tracked" (what Gazelle reads), as of the aggregator's last pass. Returns 0 when done will
+ * be called, or -1 with *failure (another get, or storage refusing at once).
+ */
+int site_report(struct redis_pool *pool, const char *query, size_t len, site_report_fn *done,
+                void *arg, const char **failure);
+
 #endif

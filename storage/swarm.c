@@ -15,6 +15,7 @@
 #include "common/mem.h"
 #include "common/numtext.h"
 #include "common/random.h"
+#include "common/text.h"
 #include "storage/keys.h"
 #include "storage/keyslot.h"
 #include "storage/redis.h"
@@ -259,6 +260,40 @@ int swarm_full_scrape(struct redis_pool *pool, const char *known_pass, swarm_ful
     const char *args[] = {STATS_KEY, FULLSCRAPE_KEY, field, known_pass};
     size_t lens[] = {strlen(STATS_KEY), strlen(FULLSCRAPE_KEY), strlen(field), strlen(known_pass)};
     return redis_pool_eval(pool, &lua_fullscrape, 2, 4, args, lens, on_fullscrape_reply,
+                           REDIS_CALLER(done, arg));
+}
+
+/* ---- published totals ---- */
+
+static int total_of(const redisReply *r, uint64_t *out)
+{
+    *out = 0;
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    return r->type == REDIS_REPLY_STRING && r->len > 0 &&
+                   decimal_parse(r->str, r->len, UINT64_MAX, out) == 0
+               ? 0
+               : -1;
+}
+
+static void on_totals_reply(struct redis_caller caller, redisReply *r, const char *err)
+{
+    swarm_totals_fn *done = (swarm_totals_fn *)caller.fn;
+    struct swarm_totals t;
+    if (err == NULL &&
+        (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+         total_of(r->element[0], &t.seeders) < 0 || total_of(r->element[1], &t.leechers) < 0))
+        err = malformed("lua/totals.lua");
+    done(caller.arg, err == NULL ? &t : NULL, err);
+}
+
+int swarm_read_totals(struct redis_pool *pool, swarm_totals_fn *done, void *arg)
+{
+    const char *seeders = stats_field_names[STATS_SEEDERS];
+    const char *leechers = stats_field_names[STATS_LEECHERS];
+    const char *args[] = {STATS_KEY, seeders, leechers};
+    size_t lens[] = {strlen(STATS_KEY), strlen(seeders), strlen(leechers)};
+    return redis_pool_eval(pool, &lua_totals, 1, 3, args, lens, on_totals_reply,
                            REDIS_CALLER(done, arg));
 }
 

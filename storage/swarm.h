@@ -130,4 +130,13 @@ typedef void swarm_fullscrape_fn(void *arg, const struct fullscrape_reply *r, co
 int swarm_full_scrape(struct redis_pool *pool, const char *known_pass, swarm_fullscrape_fn *done,
                       void *arg);
 
+/* The seeders and leechers of the aggregator's last pass (0 before any). */
+struct swarm_totals {
+    uint64_t seeders, leechers;
+};
+typedef void swarm_totals_fn(void *arg, const struct swarm_totals *t, const char *err);
+
+/* One EVALSHA of lua/totals.lua. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY. */
+int swarm_read_totals(struct redis_pool *pool, swarm_totals_fn *done, void *arg);
+
 #endif

@@ -20,6 +20,7 @@ from harness import (RedisServer, Starling, TrackerTestCase, announce_target, bd
 from test_udp import ANNOUNCE, ERROR, UdpClient, next_txid
 
 SITE = "S" * 16 + "ite0123456789abc"   # 32 [0-9A-Za-z]
+REPORT = "R" * 16 + "eport0123456789a"
 PROPAGATION_S = 3.0
 
 
@@ -33,11 +34,11 @@ def metric(node, name, **labels):
 
 
 class PrivateCase(TrackerTestCase):
-    CONFIG = {"private_enabled": True, "site_password": SITE,
+    CONFIG = {"private_enabled": True, "site_password": SITE, "report_password": REPORT,
               "private_udp_enabled": True, "log_level": "debug"}
     NODES = 3
     READY_BY_READYZ = True
-    secrets = {SITE}
+    secrets = {SITE, REPORT}
 
     @classmethod
     def tearDownClass(cls):
@@ -202,6 +203,16 @@ class PrivateAnnounceTest(PrivateCase):
             self.assertIn(text, got, params)
         self.assertGreater(metric(self.nodes[0], "starling_site_updates_total",
                                   result="refused"), 0)
+
+    def test_report(self):
+        # The totals of the aggregator's last pass (written here as a pass would).
+        self.redis.call("HSET", "{starling}:stats", "seeders", "5", "leechers", "7")
+        r = http_get(self.nodes[1].port, "/%s/report?get=stats" % REPORT)
+        self.assertEqual(r.body, b"7 leechers tracked\n5 seeders tracked\n")
+        r = http_get(self.nodes[1].port, "/%s/report?get=user&key=%s" % (REPORT, passkey()))
+        self.assertIn(b"get=user is not answered", bdecode(r.body)[b"failure reason"])
+        r = http_get(self.nodes[1].port, "/%s/report?get=stats" % SITE)
+        self.assertEqual(bdecode(r.body)[b"failure reason"], b"Authentication failure")
 
     def test_update_announce_interval(self):
         pk, h = self.user(40), self.torrent(41)

@@ -17,7 +17,7 @@ static const char *const env_vars[] = {
     "STARLING_REDIS_URL",           "STARLING_REDIS_PASSWORD",  "STARLING_HTTP_LISTEN_ADDR",
     "STARLING_LOG_LEVEL",           "STARLING_LOG_FILE",        "STARLING_METRICS_LISTEN_ADDR",
     "STARLING_AGGREGATOR_INTERVAL", "STARLING_UDP_LISTEN_ADDR", "STARLING_UDP_SECRET",
-    "STARLING_UDP_PREVIOUS_SECRET", "STARLING_SITE_PASSWORD",
+    "STARLING_UDP_PREVIOUS_SECRET", "STARLING_SITE_PASSWORD",   "STARLING_REPORT_PASSWORD",
 };
 
 /* Every test starts from the same bytes, so "unchanged" can be a memcmp. */
@@ -1652,7 +1652,13 @@ static void test_private_mode(void **state)
     validate_fails(&cfg, "private_udp_enabled needs private_enabled");
     fresh(&cfg);
     snprintf(cfg.site_password, sizeof(cfg.site_password), "%s", "not-32-characters");
-    validate_fails(&cfg, "site_password: 32 characters");
+    validate_fails(&cfg, "site_password, report_password: 32 characters");
+    fresh(&cfg);
+    snprintf(cfg.site_password, sizeof(cfg.site_password), "%s", site);
+    snprintf(cfg.report_password, sizeof(cfg.report_password), "%s", site);
+    validate_fails(&cfg, "must differ");
+    load_fails("{\"report_password\": \"abcdefghijklmnopqrstuvwxyz01234/\"}",
+               "\"report_password\": bad value");
 
     /* From the environment, checked the same way and never echoed. */
     clear_env();

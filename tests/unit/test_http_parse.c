@@ -357,6 +357,7 @@ static void test_keyed_routes(void **state)
     } cases[] = {{"announce", HTTP_ROUTE_ANNOUNCE},
                  {"scrape", HTTP_ROUTE_SCRAPE},
                  {"update", HTTP_ROUTE_UPDATE},
+                 {"report", HTTP_ROUTE_REPORT},
                  {"Announce", HTTP_ROUTE_ANNOUNCE}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char raw[160];
@@ -381,10 +382,8 @@ static void test_keyed_routes(void **state)
         "/0123456789abcdefABCDEF012345678/announce",   /* 31 */
         "/0123456789abcdefABCDEF01234567890/announce", /* 33 */
         "/0123456789abcdef/BCDEF0123456789/announce",  /* a slash inside */
-        "/0123456789abcdefABCDEF0123456789/report",    /* not served */
-        "/0123456789abcdefABCDEF0123456789/update/x",
-        "/0123456789abcdefABCDEF0123456789/",
-        "/update",
+        "/0123456789abcdefABCDEF0123456789/reports",   "/0123456789abcdefABCDEF0123456789/update/x",
+        "/0123456789abcdefABCDEF0123456789/",          "/update",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char req[160];
