@@ -25,6 +25,7 @@
 #include "storage/cluster.h"
 #include "storage/acct.h"
 #include "storage/leader.h"
+#include "storage/tables.h"
 #include "storage/sync.h"
 
 /* Pass calls may take longer than an announce's: they walk whole swarms. */
@@ -56,6 +57,7 @@ struct aggregator {
     struct published_stats view;
     struct event *tick_timer, *step_ev, *renew_timer, *probe_timer, *acct_timer;
     struct acct_stats acct;
+    uint64_t deleted_torrents_removed;
     struct admin_server *admin;
     bool once;
     bool stopping;
@@ -208,6 +210,9 @@ static void render_metrics(struct evbuffer *out, void *arg)
             "Private mode: announces whose deltas a full pending hash refused "
             "(ACCT_PENDING_MAX per slot, while no aggregator drained it).",
             ag->acct.dropped);
+    counter(out, "starling_aggregator_deleted_torrents_pruned_total",
+            "Private mode: registered torrents deleted a day ago or more, removed by passes.",
+            ag->deleted_torrents_removed);
     counter(out, "starling_aggregator_accounting_failures_total",
             "Private mode: accounting cycles in which some slot failed (taken again).",
             ag->acct.failures);
@@ -292,6 +297,22 @@ static bool keep_lock(struct aggregator *ag)
 }
 
 /* Every master walked: the pass is published, if the lock is still ours. */
+/* Private mode: torrents the site deleted a day ago or more leave the shared tables. */
+static void prune_deleted_torrents(struct aggregator *ag)
+{
+    char err[STARLING_ERR_LEN];
+    struct sync_conn *sc = cluster_route(ag->cluster, TABLE_REGISTERED_KEY);
+    long gone = tables_prune_deleted(sc, clock_wall_ms() / 1000, err);
+    if (gone < 0) {
+        static struct log_limit lines;
+        log_limited(&lines, LOG_WARN, "deleted torrents not pruned: %s (next pass)", err);
+        return;
+    }
+    ag->deleted_torrents_removed += (uint64_t)gone;
+    if (gone > 0)
+        log_info("deleted torrents pruned: %ld", gone);
+}
+
 static void publish_pass(struct aggregator *ag)
 {
     char err[STARLING_ERR_LEN];
@@ -324,6 +345,8 @@ static void publish_pass(struct aggregator *ag)
              (unsigned long long)t->swarms_deleted,
              (unsigned long long)(info.finished_ms - info.started_ms),
              (double)t->max_call_us / 1000.0);
+    if (ag->cfg->private_enabled)
+        prune_deleted_torrents(ag);
     refresh_view(ag);
     end_pass(ag);
 }

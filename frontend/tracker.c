@@ -71,7 +71,7 @@ static const char *const deleted_texts[] = {
 
 const char *tracker_unregistered_text(int32_t reason, uint64_t deleted_at_s, uint64_t now_s)
 {
-    bool recent = deleted_at_s != 0 && now_s - deleted_at_s < TRACKER_DELETED_REASON_S;
+    bool recent = deleted_at_s != 0 && now_s - deleted_at_s < TABLES_DELETED_KEEP_S;
     if (!recent || reason < 0 || (size_t)reason >= sizeof(deleted_texts) / sizeof(deleted_texts[0]))
         return unregistered;
     return deleted_texts[reason];

@@ -63,8 +63,7 @@ extern const char TRACKER_PASSKEY_REQUIRED[];
 extern const char TRACKER_UNKNOWN_PASSKEY[];
 
 /* Unregistered torrent, with delete_torrent's reason (Ocelot's codes) for
- * TRACKER_DELETED_REASON_S after the deletion; "Unregistered torrent" otherwise. */
-#define TRACKER_DELETED_REASON_S 86400
+ * TABLES_DELETED_KEEP_S after the deletion; "Unregistered torrent" otherwise. */
 const char *tracker_unregistered_text(int32_t reason, uint64_t deleted_at_s, uint64_t now_s);
 
 /* Whether the client whitelist (when enabled: client_whitelist and the shared entries in

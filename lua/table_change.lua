@@ -9,6 +9,7 @@
 --   hpatch field value ...: for a field present, each space-separated word of value
 --                           replaces the stored one; '-' keeps it
 --   hrename old new ...:    the value moves from old to new (nothing when old is absent)
+--   hdelif field value ...: the field goes only while it still holds that value
 --
 -- The stream logs only 'add' (with the value, for hashes) and 'del'. What changes nothing
 -- (added twice, removed when absent, the same value) logs nothing. Each change gets the
@@ -67,6 +68,11 @@ else
                     if p[j] ~= '-' then w[j] = p[j] end
                 end
                 put(a, table.concat(w, ' '))
+            end
+        elseif op == 'hdelif' then
+            if redis.call('HGET', KEYS[1], a) == b then
+                redis.call('HDEL', KEYS[1], a)
+                log('del', a)
             end
         elseif op == 'hrename' then
             local old = redis.call('HGET', KEYS[1], a)

@@ -463,7 +463,7 @@ static const char *script_op(enum table_id id, enum table_op op)
 {
     if (!tables_desc[id].hash)
         return op == TABLE_ADD ? "sadd" : op == TABLE_DEL ? "srem" : NULL;
-    static const char *const ops[] = {"hset", "hdel", "hpatch", "hrename"};
+    static const char *const ops[] = {"hset", "hdel", "hpatch", "hrename", "hdelif"};
     return ops[op];
 }
 

@@ -116,10 +116,16 @@ void tables_stats(const struct tables *t, struct tables_stats *out);
  * What a change does. Sets (TORRENTS, CLIENTS, TOKENS) take ADD and DEL of members; hashes
  * (USERS, REGISTERED) take ADD of field/value pairs (set or overwritten), DEL of fields,
  * PATCH of field/value pairs (only for fields present: each space-separated word of the
- * value replaces the stored one, a '-' keeps it) and RENAME of old/new field pairs (the
- * value moves; nothing when old is absent).
+ * value replaces the stored one, a '-' keeps it), RENAME of old/new field pairs (the
+ * value moves; nothing when old is absent) and DEL_IF of field/value pairs (the field goes
+ * only while it holds that value).
  */
-enum table_op { TABLE_ADD, TABLE_DEL, TABLE_PATCH, TABLE_RENAME };
+enum table_op { TABLE_ADD, TABLE_DEL, TABLE_PATCH, TABLE_RENAME, TABLE_DEL_IF };
+
+/* A deleted torrent's record (and its reason, told to clients) is kept this long after the
+ * site's delete_torrent, as Ocelot keeps its deletion reasons; then the aggregator removes
+ * it (tables_prune_deleted()). */
+#define TABLES_DELETED_KEEP_S 86400
 
 /* changed: members that changed the table, or -1 with err set. */
 typedef void tables_change_fn(void *arg, long long changed, const char *err);
@@ -132,6 +138,15 @@ typedef void tables_change_fn(void *arg, long long changed, const char *err);
  */
 int tables_change(struct redis_pool *pool, enum table_id id, enum table_op op,
                   const char *const *args, size_t n, tables_change_fn *done, void *arg);
+
+/*
+ * The aggregator's clean-up (blocking, on sc: the connection serving the tables): removes
+ * the registered torrents deleted TABLES_DELETED_KEEP_S or more before now_s, each only if
+ * unchanged since it was read, through lua/table_change.lua so that every replica follows.
+ * Returns how many went, or -1 with err.
+ */
+struct sync_conn;
+long tables_prune_deleted(struct sync_conn *sc, uint64_t now_s, char *err);
 
 /* Whether a replica would take member (a field, for hashes) of table id, and value (hashes
  * only; NULL for sets). */

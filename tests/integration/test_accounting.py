@@ -256,5 +256,29 @@ class PublishedOnceTest(AccountingCase):
         self.assertEqual((up[9], down[9]), (100, 200))
 
 
+class PruneDeletedTest(AccountingCase):
+    def test_torrents_deleted_a_day_ago_leave(self):
+        live, recent, old = random_hash(), random_hash(), random_hash()
+        for tid, h in ((1, live), (2, recent), (3, old)):
+            self.update(action="add_torrent", id=str(tid), info_hash=h, freetorrent="0")
+        self.update(action="delete_torrent", info_hash=recent, reason="1")
+        # As if deleted a day and a minute ago (written as the update API would have).
+        day_ago = int(time.time()) - 86400 - 60
+        self.update(action="delete_torrent", info_hash=old, reason="2")
+        self.redis.call("HSET", "{starling}:private:torrents", old.hex(), "3 0 %d 2" % day_ago)
+        wait_until(lambda: self.redis.call("HEXISTS", "{starling}:private:torrents",
+                                           old.hex()) == 0, 10, what="the old deletion pruned")
+        self.assertEqual(self.redis.call("HGET", "{starling}:private:torrents", live.hex()),
+                         b"1 0 0 -1")
+        self.assertEqual(self.redis.call("HEXISTS", "{starling}:private:torrents",
+                                         recent.hex()), 1)
+        self.assertIn(b"pruned: 1", self.aggs[-1].log().encode())
+        # Through the tables' one writer: the frontends' replicas were told.
+        last = self.redis.call("XREVRANGE", "{starling}:tables:changes", "+", "-", "COUNT", "1")
+        fields = last[0][1]
+        change = dict(zip(fields[::2], fields[1::2]))
+        self.assertEqual((change[b"o"], change[b"k"]), (b"del", old.hex().encode()))
+
+
 if __name__ == "__main__":
     unittest.main()

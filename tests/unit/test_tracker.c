@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include "frontend/tracker.h"
+#include "storage/tables.h"
 #include "frontend/udp_proto.h"
 
 /* What the two protocols pass (frontend/http.c, frontend/udp.c). */
@@ -220,9 +221,9 @@ static void test_unregistered_text(void **state)
                         "Unregistered torrent: Audience Recording");
     assert_string_equal(tracker_unregistered_text(23, now, now), "Unregistered torrent");
     assert_string_equal(tracker_unregistered_text(-1, now, now), "Unregistered torrent");
-    assert_string_equal(tracker_unregistered_text(0, now - TRACKER_DELETED_REASON_S, now),
+    assert_string_equal(tracker_unregistered_text(0, now - TABLES_DELETED_KEEP_S, now),
                         "Unregistered torrent");
-    assert_string_equal(tracker_unregistered_text(0, now - TRACKER_DELETED_REASON_S + 1, now),
+    assert_string_equal(tracker_unregistered_text(0, now - TABLES_DELETED_KEEP_S + 1, now),
                         "Unregistered torrent: Dupe");
     assert_string_equal(tracker_unregistered_text(0, 0, now), "Unregistered torrent");
     for (int r = 0; r < TRACKER_REFUSALS; r++)
