@@ -150,3 +150,28 @@ bool tables_value_valid(enum table_id id, const char *value, size_t len)
                                    len, &ms) == 0;
     return tables_desc[id].hash && table_parse_value(id, value, len, out) == 0;
 }
+
+/* table_change.lua's name for op on a set or a hash (NULL: no such change). */
+static const char *script_op(enum table_id id, enum table_op op)
+{
+    if (!tables_desc[id].hash)
+        return op == TABLE_ADD ? "sadd" : op == TABLE_DEL ? "srem" : NULL;
+    static const char *const ops[] = {"hset", "hdel", "hpatch", "hrename", "hdelif"};
+    return ops[op];
+}
+
+int table_change_args(enum table_id id, enum table_op op, const char *const *args, size_t n,
+                      const char **argv, size_t *lens)
+{
+    const char *name = script_op(id, op);
+    bool pairs = tables_desc[id].hash && op != TABLE_DEL;
+    if (n < 1 || n > TABLES_CHANGE_BATCH || name == NULL || (pairs && n % 2 != 0))
+        return -1;
+    argv[0] = tables_desc[id].key, argv[1] = TABLE_CHANGES_KEY, argv[2] = TABLE_SEQ_KEY;
+    argv[3] = tables_desc[id].name, argv[4] = name;
+    for (size_t i = 0; i < n; i++)
+        argv[5 + i] = args[i];
+    for (size_t i = 0; i < 5 + n; i++)
+        lens[i] = strlen(argv[i]);
+    return (int)(5 + n);
+}

@@ -35,4 +35,16 @@ int table_parse_setting(const char *field, size_t len, const char *v, size_t vle
 /* The binary value (TABLE_VALUE_MAX bytes) of a hash table's value text; 0 or -1. */
 int table_parse_value(enum table_id id, const char *v, size_t len, uint8_t *out);
 
+/* The arguments of one lua/table_change.lua call: its 3 KEYS, the table's name, the
+ * operation's name, then args[0..n). */
+#define TABLE_CHANGE_ARGS_MAX (5 + TABLES_CHANGE_BATCH)
+
+/*
+ * Fills argv/lens (TABLE_CHANGE_ARGS_MAX) for op on n (1..TABLES_CHANGE_BATCH) arguments of
+ * table id (see tables_change()). Returns the count, or -1 for a change the table does not
+ * take (a set's PATCH, an odd count of pairs).
+ */
+int table_change_args(enum table_id id, enum table_op op, const char *const *args, size_t n,
+                      const char **argv, size_t *lens);
+
 #endif

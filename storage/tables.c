@@ -458,30 +458,14 @@ static void on_change(struct redis_caller caller, redisReply *r, const char *err
     done(caller.arg, err == NULL ? r->integer : -1, err);
 }
 
-/* table_change.lua's name for op on a set or a hash (NULL: no such change). */
-static const char *script_op(enum table_id id, enum table_op op)
-{
-    if (!tables_desc[id].hash)
-        return op == TABLE_ADD ? "sadd" : op == TABLE_DEL ? "srem" : NULL;
-    static const char *const ops[] = {"hset", "hdel", "hpatch", "hrename", "hdelif"};
-    return ops[op];
-}
-
 int tables_change(struct redis_pool *pool, enum table_id id, enum table_op op,
                   const char *const *args, size_t n, tables_change_fn *done, void *arg)
 {
-    const char *argv[5 + TABLES_CHANGE_BATCH];
-    size_t lens[5 + TABLES_CHANGE_BATCH];
-    const char *name = script_op(id, op);
-    bool pairs = tables_desc[id].hash && op != TABLE_DEL;
-    if (n < 1 || n > TABLES_CHANGE_BATCH || name == NULL || (pairs && n % 2 != 0))
+    const char *argv[TABLE_CHANGE_ARGS_MAX];
+    size_t lens[TABLE_CHANGE_ARGS_MAX];
+    int nargs = table_change_args(id, op, args, n, argv, lens);
+    if (nargs < 0)
         return REDIS_DOWN;
-    argv[0] = tables_desc[id].key, argv[1] = TABLE_CHANGES_KEY, argv[2] = TABLE_SEQ_KEY;
-    argv[3] = tables_desc[id].name, argv[4] = name;
-    for (size_t i = 0; i < n; i++)
-        argv[5 + i] = args[i];
-    for (size_t i = 0; i < 5 + n; i++)
-        lens[i] = strlen(argv[i]);
-    return redis_pool_eval(pool, &lua_table_change, 3, (int)(5 + n), argv, lens, on_change,
+    return redis_pool_eval(pool, &lua_table_change, 3, nargs, argv, lens, on_change,
                            REDIS_CALLER(done, arg));
 }

@@ -24,15 +24,11 @@ static long flush(struct sync_conn *sc, struct str_list *pairs, char *err)
 {
     if (pairs->n == 0)
         return 0;
-    const char *args[5 + TABLES_CHANGE_BATCH];
-    size_t lens[5 + TABLES_CHANGE_BATCH];
-    args[0] = TABLE_REGISTERED_KEY, args[1] = TABLE_CHANGES_KEY, args[2] = TABLE_SEQ_KEY;
-    args[3] = table_name(TABLE_REGISTERED), args[4] = "hdelif";
-    for (size_t i = 0; i < pairs->n; i++)
-        args[5 + i] = pairs->items[i];
-    for (size_t i = 0; i < 5 + pairs->n; i++)
-        lens[i] = strlen(args[i]);
-    redisReply *r = sync_eval(sc, &lua_table_change, 3, (int)(5 + pairs->n), args, lens);
+    const char *args[TABLE_CHANGE_ARGS_MAX];
+    size_t lens[TABLE_CHANGE_ARGS_MAX];
+    int nargs = table_change_args(TABLE_REGISTERED, TABLE_DEL_IF, (const char *const *)pairs->items,
+                                  pairs->n, args, lens);
+    redisReply *r = sync_eval(sc, &lua_table_change, 3, nargs, args, lens);
     long gone = r != NULL && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
     if (gone < 0)
         snprintf(err, STARLING_ERR_LEN, "table_change.lua: %s", sync_reply_error(r, sc));
