@@ -417,7 +417,7 @@ static void start_pass(struct aggregator *ag)
     ag->step_failures = 0;
     ag->pass_started_ms = clock_wall_ms();
     aggregate_begin(&ag->pass, ag->pass_started_ms, ag->cfg->purge_inactive_torrents,
-                    ag->cfg->aggregator.scan_count);
+                    ag->cfg->private_enabled, ag->cfg->aggregator.scan_count);
     event_active(ag->step_ev, EV_TIMEOUT, 0);
 }
 

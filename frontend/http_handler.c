@@ -258,11 +258,14 @@ static void handle_report(struct http_conn *c, const char *query, size_t query_l
         send_failure(c, 200, "Authentication failure");
         return;
     }
-    if (site_report(c->srv->tracker->pool, query, query_len, on_report_done, c, &reason) < 0) {
+    int rc = site_report(c->srv->tracker->pool, c->srv->tracker->tables, query, query_len,
+                         on_report_done, c, &reason);
+    if (rc < 0)
         send_failure(c, 200, reason);
-        return;
-    }
-    c->busy = true;
+    else if (rc == SITE_REPORT_EMPTY)
+        reply(c, 200);
+    else
+        c->busy = true;
 }
 
 void http_refuse(struct http_conn *c, int status)

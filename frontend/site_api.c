@@ -339,39 +339,58 @@ struct report {
     void *arg;
 };
 
-static void on_totals(void *arg, const struct swarm_totals *t, const char *err)
+/* Ocelot's lines for the tracker (get=stats) or for a user (get=user): "<leechers> <what
+ * they are>", then "<seeders> <what they are>". */
+static void answer(struct report *r, const struct swarm_totals *t, const char *err,
+                   const char *leechers, const char *seeders)
 {
-    struct report *r = arg;
     if (t == NULL) {
         r->done(r->arg, NULL, 0, tracker_storage_failure(err));
     } else {
         char text[96];
-        int n = snprintf(text, sizeof(text), "%llu leechers tracked\n%llu seeders tracked\n",
-                         (unsigned long long)t->leechers, (unsigned long long)t->seeders);
+        int n = snprintf(text, sizeof(text), "%llu %s\n%llu %s\n", (unsigned long long)t->leechers,
+                         leechers, (unsigned long long)t->seeders, seeders);
         r->done(r->arg, text, (size_t)n, NULL);
     }
     free(r);
 }
 
-int site_report(struct redis_pool *pool, const char *query, size_t len, site_report_fn *done,
-                void *arg, const char **failure)
+static void on_totals(void *arg, const struct swarm_totals *t, const char *err)
+{
+    answer(arg, t, err, "leechers tracked", "seeders tracked");
+}
+
+static void on_user_live(void *arg, const struct swarm_totals *t, const char *err)
+{
+    answer(arg, t, err, "leeching", "seeding");
+}
+
+int site_report(struct redis_pool *pool, const struct tables *tables, const char *query, size_t len,
+                site_report_fn *done, void *arg, const char **failure)
 {
     char get[16];
     ssize_t n = param(query, len, "get", (uint8_t *)get, sizeof(get));
-    if (n == 5 && memcmp(get, "stats", 5) == 0) {
-        struct report *r = xmalloc(sizeof(*r));
-        *r = (struct report){done, arg};
-        int rc = swarm_read_totals(pool, on_totals, r);
-        if (rc == REDIS_SENT)
-            return 0;
-        free(r);
-        *failure = rc == REDIS_BUSY ? TRACKER_STORAGE_BUSY : TRACKER_STORAGE_FAILURE;
+    bool stats = n == 5 && memcmp(get, "stats", 5) == 0;
+    bool user = n == 4 && memcmp(get, "user", 4) == 0;
+    char passkey[PASSKEY_LEN + 1];
+    struct table_user u;
+    if (!stats && !user) {
+        *failure = "unknown report";
         return -1;
     }
-    /* get=user asks a user's peers counted live; starling keeps no per-user index of peers
-     * (the site has them in xbt_files_users from the accounting). */
-    *failure = n == 4 && memcmp(get, "user", 4) == 0
-                   ? "get=user is not answered: per-user peers are in the site's database"
-                   : "unknown report";
+    if (user && param_passkey(query, len, "key", passkey) < 0) {
+        *failure = "Invalid action"; /* Ocelot's, for a missing key */
+        return -1;
+    }
+    if (user && !tables_user(tables, passkey, &u))
+        return SITE_REPORT_EMPTY; /* Ocelot answers nothing for an unknown passkey */
+    struct report *r = xmalloc(sizeof(*r));
+    *r = (struct report){done, arg};
+    int rc = stats ? swarm_read_totals(pool, on_totals, r)
+                   : swarm_read_user_live(pool, u.id, on_user_live, r);
+    if (rc == REDIS_SENT)
+        return 0;
+    free(r);
+    *failure = rc == REDIS_BUSY ? TRACKER_STORAGE_BUSY : TRACKER_STORAGE_FAILURE;
     return -1;
 }

@@ -37,11 +37,16 @@ int site_update(struct redis_pool *pool, const char *query, size_t len, site_upd
 typedef void site_report_fn(void *arg, const char *text, size_t len, const char *failure);
 
 /*
- * Ocelot's report: get=stats answers the lines "<n> leechers tracked" and "<n> seeders
- * tracked" (what Gazelle reads), as of the aggregator's last pass. Returns 0 when done will
- * be called, or -1 with *failure (another get, or storage refusing at once).
+ * Ocelot's report, as of the aggregator's last pass: get=stats answers the lines "<n>
+ * leechers tracked" and "<n> seeders tracked", get=user&key=<passkey> "<n> leeching" and
+ * "<n> seeding" (the user's live peers; nothing for an unknown passkey), what Gazelle
+ * reads. Returns 0 when done will be called, SITE_REPORT_EMPTY when the answer is an empty
+ * body (done not called), or -1 with *failure (another get, a bad key, or storage refusing
+ * at once).
  */
-int site_report(struct redis_pool *pool, const char *query, size_t len, site_report_fn *done,
-                void *arg, const char **failure);
+struct tables;
+#define SITE_REPORT_EMPTY 1
+int site_report(struct redis_pool *pool, const struct tables *tables, const char *query, size_t len,
+                site_report_fn *done, void *arg, const char **failure);
 
 #endif

@@ -68,6 +68,19 @@ static void finish_totals(struct aggregate_pass *p)
         t->peers_v6 += e->v6;
         t->torrents += e->complete + e->incomplete > 0;
     }
+    if (!p->count_users || p->users_merged) /* a publish tried again: done already */
+        return;
+    /* Each user's live peers: the tallies of the kept sight of every swarm, added up. */
+    struct user_tallies kept_users = {0};
+    for (size_t i = 0; i < p->nentries; i++) {
+        const struct fullscrape_entry *e = &p->entries[i];
+        if (e->users_n > 0)
+            user_tallies_add(&kept_users, p->users.v + e->users_off, e->users_n);
+    }
+    user_tallies_free(&p->users);
+    p->users = kept_users;
+    user_tallies_merge(&p->users);
+    p->users_merged = true;
 }
 
 /* The bencoded `files` dictionary of the entries (sorted, as bencode wants). malloc'd. */
@@ -103,13 +116,15 @@ static char *fullscrape_encode(const struct aggregate_pass *p, size_t *out_len)
  * Publishes the pass in one call of lua/publish.lua, which checks that the lock is still
  * ours and then writes the stats hash (the field, value pairs at argv[2..argc), as
  * write_stats() built them for HSET {starling}:stats), the full-scrape snapshot and the
- * history entry. Returns 0, AGGREGATE_NOT_LEADER (nothing written), or -1 with err.
+ * history entry, and in private mode puts the users' live peers (written to users_next)
+ * in place. Returns 0, AGGREGATE_NOT_LEADER (nothing written), or -1 with err.
  */
 static int publish_stats(const struct aggregate_pass *p, struct sync_conn *sc,
-                         const struct pass_info *info, int argc, const char *const *argv,
-                         const size_t *lens, char *err)
+                         const struct pass_info *info, const char *users_next, int argc,
+                         const char *const *argv, const size_t *lens, char *err)
 {
-    enum { NKEYS = 4, NHEAD = NKEYS + 4 };
+    enum { NKEYS = 6, NHEAD = NKEYS + 4 };
+    int nkeys = p->count_users ? NKEYS : NKEYS - 2;
     size_t blob_len = 0;
     char *blob = fullscrape_encode(p, &blob_len);
     char record[256], keep[21];
@@ -118,21 +133,29 @@ static int publish_stats(const struct aggregate_pass *p, struct sync_conn *sc,
     size_t nargs = NHEAD + (size_t)(argc - 2);
     const char **args = xreallocarray(NULL, nargs, sizeof(*args));
     size_t *arg_lens = xreallocarray(NULL, nargs, sizeof(*arg_lens));
-    const char *head[NHEAD] = {LEADER_LOCK_KEY, STATS_KEY, FULLSCRAPE_KEY, PASSES_KEY,
-                               info->leader,    blob,      record,         keep};
+    const char *head[NHEAD] = {
+        LEADER_LOCK_KEY, STATS_KEY,    FULLSCRAPE_KEY, PASSES_KEY, users_next,
+        LIVE_USERS_KEY,  info->leader, blob,           record,     keep};
     size_t head_lens[NHEAD] = {strlen(LEADER_LOCK_KEY),
                                strlen(STATS_KEY),
                                strlen(FULLSCRAPE_KEY),
                                strlen(PASSES_KEY),
+                               strlen(users_next),
+                               strlen(LIVE_USERS_KEY),
                                strlen(info->leader),
                                blob_len,
                                n > 0 && (size_t)n < sizeof(record) ? (size_t)n : 0,
                                (size_t)(put_uint(keep, PASSES_KEPT) - keep)};
-    memcpy(args, head, sizeof(head));
-    memcpy(arg_lens, head_lens, sizeof(head_lens));
-    memcpy(args + NHEAD, argv + 2, (size_t)(argc - 2) * sizeof(*args));
-    memcpy(arg_lens + NHEAD, lens + 2, (size_t)(argc - 2) * sizeof(*arg_lens));
-    redisReply *r = sync_eval(sc, &lua_publish, NKEYS, (int)nargs, args, arg_lens);
+    /* Without the users' keys, the arguments follow the first four keys. */
+    size_t skip = (size_t)(NKEYS - nkeys), nhead = NHEAD - skip;
+    nargs -= skip;
+    memcpy(args, head, 4 * sizeof(*args));
+    memcpy(arg_lens, head_lens, 4 * sizeof(*arg_lens));
+    memcpy(args + 4, head + 4 + skip, (nhead - 4) * sizeof(*args));
+    memcpy(arg_lens + 4, head_lens + 4 + skip, (nhead - 4) * sizeof(*arg_lens));
+    memcpy(args + nhead, argv + 2, (size_t)(argc - 2) * sizeof(*args));
+    memcpy(arg_lens + nhead, lens + 2, (size_t)(argc - 2) * sizeof(*arg_lens));
+    redisReply *r = sync_eval(sc, &lua_publish, nkeys, (int)nargs, args, arg_lens);
     int rc = 0;
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         snprintf(err, STARLING_ERR_LEN, "publish.lua: %s", reply_error(r, sc));
@@ -182,7 +205,8 @@ static redisReply *read_counters(struct aggregate_pass *p, struct sync_conn *sc,
 
 /* HSET {starling}:stats with every field, the frontends' totals (requests) among them. */
 static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
-                       const struct pass_info *info, const redisReply *requests, char *err)
+                       const struct pass_info *info, const char *users_next,
+                       const redisReply *requests, char *err)
 {
     uint64_t values[STATS_NFIELDS] = {
         [STATS_TORRENTS] = p->totals.torrents,
@@ -223,7 +247,7 @@ static int write_stats(const struct aggregate_pass *p, struct sync_conn *sc,
         argv[argc] = names[i / 2], lens[argc++] = (size_t)n < sizeof(names[0]) ? (size_t)n : 63;
         argv[argc] = v->str, lens[argc++] = v->len;
     }
-    return publish_stats(p, sc, info, argc, argv, lens, err);
+    return publish_stats(p, sc, info, users_next, argc, argv, lens, err);
 }
 
 int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct pass_info *info,
@@ -234,7 +258,13 @@ int aggregate_publish(struct aggregate_pass *p, struct cluster *cl, const struct
         read_counters(p, cluster_route(cl, COUNTERS_REQUESTS_KEY), info->finished_ms, err);
     if (requests == NULL)
         return -1;
-    int rc = write_stats(p, cluster_route(cl, STATS_KEY), info, requests, err);
+    /* Private mode: the users' live peers go to a key of this writer's first. */
+    char users_next[sizeof(LIVE_USERS_NEXT_PREFIX) + 128];
+    snprintf(users_next, sizeof(users_next), LIVE_USERS_NEXT_PREFIX "%s", info->leader);
+    struct sync_conn *sc = cluster_route(cl, STATS_KEY);
+    int rc = p->count_users ? live_users_write(&p->users, sc, users_next, err) : 0;
+    if (rc == 0)
+        rc = write_stats(p, sc, info, users_next, requests, err);
     freeReplyObject(requests);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "common/torrent.h"
 #include "storage/keys.h" /* the keys it writes (README, "What the aggregator does") */
+#include "storage/live_users.h"
 #include "storage/sync.h"
 
 struct cluster;
@@ -27,7 +28,9 @@ struct fullscrape_entry {
     uint8_t info_hash[INFO_HASH_LEN];
     uint32_t seq; /* the order the pass met it in: the last sight of a swarm counts */
     uint64_t complete, incomplete, downloaded;
-    uint64_t v4, v6; /* live peers with an address of each family */
+    uint64_t v4, v6;  /* live peers with an address of each family */
+    size_t users_off; /* private mode: its users' live peers, in the pass's users */
+    uint32_t users_n;
 };
 
 /*
@@ -42,10 +45,14 @@ struct aggregate_pass {
     bool node_done;
     uint64_t now_ms;
     bool purge;
+    bool count_users;          /* private mode: each user's live peers (live_users.h) */
+    struct user_tallies users; /* the entries' (users_off, users_n), then each user's */
+    bool users_merged;         /* users holds each user's (aggregate_publish()) */
     uint32_t scan_count;
 };
 
-void aggregate_begin(struct aggregate_pass *p, uint64_t now_ms, bool purge, uint32_t scan_count);
+void aggregate_begin(struct aggregate_pass *p, uint64_t now_ms, bool purge, bool count_users,
+                     uint32_t scan_count);
 
 /* Starts over on another master (Redis Cluster: each is walked separately). */
 void aggregate_next_node(struct aggregate_pass *p);

@@ -135,6 +135,12 @@ int member_split(const uint8_t *member, size_t len, const uint8_t **v4, const ui
 /* The deltas stream keeps about this many entries (XADD MAXLEN ~). */
 #define ACCT_DELTAS_MAXLEN 1000000
 
+/* Private mode: HASH "<user id>:seeding" / "<user id>:leeching" -> live peers, as of the
+ * aggregator's last pass (storage/live_users.h); each pass writes the next one to the
+ * prefix + the writer's id, and lua/publish.lua renames it here. */
+#define LIVE_USERS_KEY GLOBAL_TAG ":private:live"
+#define LIVE_USERS_NEXT_PREFIX GLOBAL_TAG ":private:live:next:"
+
 /* ---- the fields of {starling}:stats: written by storage/aggregate.c, read by aggregators ---- */
 
 enum stats_field {

@@ -18,6 +18,7 @@
 #include "common/text.h"
 #include "storage/keys.h"
 #include "storage/keyslot.h"
+#include "storage/live_users.h"
 #include "storage/redis.h"
 
 static const char ERR_BAD_REPLY[] = "storage error";
@@ -287,14 +288,31 @@ static void on_totals_reply(struct redis_caller caller, redisReply *r, const cha
     done(caller.arg, err == NULL ? &t : NULL, err);
 }
 
+/* Two fields of a hash the aggregator publishes, as seeders and leechers. */
+static int read_pair(struct redis_pool *pool, const char *key, const char *seeders,
+                     size_t seeders_len, const char *leechers, size_t leechers_len,
+                     swarm_totals_fn *done, void *arg)
+{
+    const char *args[] = {key, seeders, leechers};
+    size_t lens[] = {strlen(key), seeders_len, leechers_len};
+    return redis_pool_eval(pool, &lua_totals, 1, 3, args, lens, on_totals_reply,
+                           REDIS_CALLER(done, arg));
+}
+
 int swarm_read_totals(struct redis_pool *pool, swarm_totals_fn *done, void *arg)
 {
     const char *seeders = stats_field_names[STATS_SEEDERS];
     const char *leechers = stats_field_names[STATS_LEECHERS];
-    const char *args[] = {STATS_KEY, seeders, leechers};
-    size_t lens[] = {strlen(STATS_KEY), strlen(seeders), strlen(leechers)};
-    return redis_pool_eval(pool, &lua_totals, 1, 3, args, lens, on_totals_reply,
-                           REDIS_CALLER(done, arg));
+    return read_pair(pool, STATS_KEY, seeders, strlen(seeders), leechers, strlen(leechers), done,
+                     arg);
+}
+
+int swarm_read_user_live(struct redis_pool *pool, uint32_t user_id, swarm_totals_fn *done,
+                         void *arg)
+{
+    char seeding[LIVE_USERS_FIELD_LEN], leeching[LIVE_USERS_FIELD_LEN];
+    size_t s = live_users_field(seeding, user_id, 1), l = live_users_field(leeching, user_id, 0);
+    return read_pair(pool, LIVE_USERS_KEY, seeding, s, leeching, l, done, arg);
 }
 
 /* ---- scrape ---- */

@@ -139,4 +139,9 @@ typedef void swarm_totals_fn(void *arg, const struct swarm_totals *t, const char
 /* One EVALSHA of lua/totals.lua. Returns REDIS_SENT, or REDIS_DOWN / REDIS_BUSY. */
 int swarm_read_totals(struct redis_pool *pool, swarm_totals_fn *done, void *arg);
 
+/* Private mode: the peers a user has live (seeders: seeding, leechers: leeching), as of the
+ * aggregator's last pass (storage/live_users.h; 0 for none). As swarm_read_totals(). */
+int swarm_read_user_live(struct redis_pool *pool, uint32_t user_id, swarm_totals_fn *done,
+                         void *arg);
+
 #endif

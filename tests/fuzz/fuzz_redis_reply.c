@@ -14,6 +14,7 @@
 #include "storage/acct.h"
 #include "storage/cluster.h"
 #include "storage/keys.h"
+#include "storage/live_users.h"
 #include "storage/swarm.h"
 
 /*
@@ -114,12 +115,28 @@ static void check_acct(const redisReply *r)
     acct_batch_free(&b);
 }
 
+/* purge.lua's and family.lua's users: all or nothing, each user once after the merge. */
+static void check_user_tallies(const redisReply *r)
+{
+    struct user_tallies t = {0};
+    if (user_tallies_add_reply(&t, r) < 0) {
+        FUZZ_CHECK(t.n == 0);
+        return;
+    }
+    FUZZ_CHECK(r->type == REDIS_REPLY_ARRAY && t.n == r->elements / 3);
+    user_tallies_merge(&t);
+    for (size_t i = 1; i < t.n; i++)
+        FUZZ_CHECK(t.v[i - 1].user_id < t.v[i].user_id);
+    user_tallies_free(&t);
+}
+
 /* The reply decoders on this reply and on every reply nested in it. */
 static void check_nested(const redisReply *r)
 {
     struct scrape_counts c;
     check_announce(r);
     check_acct(r);
+    check_user_tallies(r);
     swarm_decode_scrape(r, &c);
     if (r->type == REDIS_REPLY_STRING)
         check_member(r);

@@ -14,7 +14,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
-from harness import (RedisServer, Starling, TrackerTestCase, announce_target, bdecode, failure,
+from harness import (Aggregator, RedisServer, Starling, TrackerTestCase, announce_target, bdecode, failure,
                      http_get, key, pct, random_hash, random_peer_id, require_binary,
                      starling_bin, wait_until)
 from test_udp import ANNOUNCE, ERROR, UdpClient, next_txid
@@ -209,10 +209,44 @@ class PrivateAnnounceTest(PrivateCase):
         self.redis.call("HSET", "{starling}:stats", "seeders", "5", "leechers", "7")
         r = http_get(self.nodes[1].port, "/%s/report?get=stats" % REPORT)
         self.assertEqual(r.body, b"7 leechers tracked\n5 seeders tracked\n")
-        r = http_get(self.nodes[1].port, "/%s/report?get=user&key=%s" % (REPORT, passkey()))
-        self.assertIn(b"get=user is not answered", bdecode(r.body)[b"failure reason"])
         r = http_get(self.nodes[1].port, "/%s/report?get=stats" % SITE)
         self.assertEqual(bdecode(r.body)[b"failure reason"], b"Authentication failure")
+        r = http_get(self.nodes[1].port, "/%s/report?get=user" % REPORT)
+        self.assertEqual(bdecode(r.body)[b"failure reason"], b"Invalid action")
+        r = http_get(self.nodes[1].port, "/%s/report?get=peers" % REPORT)
+        self.assertEqual(bdecode(r.body)[b"failure reason"], b"unknown report")
+
+    def test_report_of_a_users_live_peers(self):
+        # Counted by a real aggregator pass: a user seeding two torrents and leeching a
+        # third (one of its peers stopped), another with more leechers in one swarm than
+        # one purge call counts (FAMILY_CHUNK, 500: family.lua's slices), a third idle.
+        a, b, idle = self.user(60), self.user(61), self.user(62)
+        h1, h2, h3, big = self.torrent(63), self.torrent(64), self.torrent(65), self.torrent(66)
+        self.everywhere(lambda n: b"failure" not in self.body(n, a, h1, left=0), "served")
+        self.body(self.nodes[1], a, h2, left=0)
+        self.body(self.nodes[2], a, h3, left=5)
+        gone = random_peer_id()
+        self.body(self.nodes[0], a, h3, left=5, peer_id=gone)
+        self.body(self.nodes[0], a, h3, left=5, peer_id=gone, event="stopped")
+        for i in range(510):
+            self.body(self.nodes[i % 3], b, big, left=1)
+        self.body(self.nodes[0], b, h1, left=0)
+        self.assertEqual(Aggregator(self.redis, self.CONFIG).run_once(), 0)
+
+        def report(pk):
+            return http_get(self.nodes[2].port, "/%s/report?get=user&key=%s" % (REPORT, pk)).body
+        # a: the announce on every frontend is one peer per frontend (3 peer_ids) in h1.
+        self.assertEqual(report(a), b"1 leeching\n4 seeding\n")
+        self.assertEqual(report(b), b"510 leeching\n1 seeding\n")
+        self.assertEqual(report(idle), b"0 leeching\n0 seeding\n")
+        self.assertEqual(report(passkey()), b"")  # Ocelot answers nothing for an unknown key
+        self.assertEqual(self.redis.call("HGET", "{starling}:private:live", "61:leeching"),
+                         b"510")
+        self.assertEqual(self.redis.call("TTL", "{starling}:private:live"), -1)
+        # The next pass replaces them: a's seeders leave.
+        self.redis.call("DEL", key(h2, "seeders"), key(h2, "peers"))
+        self.assertEqual(Aggregator(self.redis, self.CONFIG).run_once(), 0)
+        self.assertEqual(report(a), b"1 leeching\n3 seeding\n")
 
     def test_update_announce_interval(self):
         pk, h = self.user(40), self.torrent(41)

@@ -200,6 +200,7 @@ static void test_layout_constants(void **state)
     assert_true(uses_of(uses, "MEMBER_V4_LEN") > 0);
     assert_true(uses_of(uses, "MEMBER_V6_LEN") > 0);
     check_constants(&lua_family, uses);
+    assert_true(uses_of(uses, "MEMBER_ID_LEN") > 0); /* live_users */
     assert_true(uses_of(uses, "MEMBER_V4_LEN") > 0);
     assert_true(uses_of(uses, "MEMBER_V6_LEN") > 0);
 }
@@ -212,6 +213,8 @@ static void test_shared_parts(void **state)
     assert_int_equal(occurrences(&lua_purge, "local function prune("), 1);
     assert_int_equal(occurrences(&lua_purge, "local function count_families("), 1);
     assert_int_equal(occurrences(&lua_family, "local function count_families("), 1);
+    assert_int_equal(occurrences(&lua_purge, "local function count_users("), 1);
+    assert_int_equal(occurrences(&lua_family, "local function count_users("), 1);
     assert_int_equal(occurrences(&lua_scrape, "local function"), 0);
 }
 
