@@ -80,12 +80,16 @@
 #                       passkey, an unregistered torrent and /announce must be refused;
 #                       then it gets its own warm-up (same length and seed). A selected
 #                       private mode brings its public mode along if BENCH_MODES lacks it.
-#                       Each private run is followed by its public mode once more (same
-#                       seed, the public frontend): the private run replays the public
-#                       run's requests and finds the peers that run had to store, so the
-#                       ratios private/public (req/s and req/CPU-s) of the report are
-#                       taken against that second public run (against the first in
-#                       brackets). Cost per private mode and workload: 2 x BENCH_SECONDS.
+#                       Each private mode runs twice (MODE-private-first, then the
+#                       measured MODE-private: the first stores the peers' accounting
+#                       records, which a tracker's re-announces find), then its public
+#                       mode once more (MODE-again, same seed, the public frontend): the
+#                       private runs replay the public run's requests and find the peers
+#                       that run had to store, so the ratios private/public (req/s and
+#                       req/CPU-s) of the report are taken against that second public
+#                       run (against the first in brackets), re-announces against
+#                       re-announces. Cost per private mode and workload: 3 x
+#                       BENCH_SECONDS.
 #     and over UDP (BEP 15) with build/tests/tools/udpload (same torrents, peers and events
 #     as the wrk script; BENCH_CONNECTIONS requests in flight over BENCH_UDP_SOCKETS
 #     sockets, each a client with its own connection ID; num_want 50, both trackers'
@@ -587,10 +591,12 @@ declare -A R   # R[sys,mode,key]; main runs: R[sys,MODE@WORKLOAD,key]
 # WORKLOAD (steady | churn, passed to tracker.lua) R[SYSTEM,MODE@WORKLOAD,*]
 # A private mode (*-private) runs against starling-private (URL, CPU_PIDS), its results
 # filed under starling; tracker.lua gets the users, so peers announce at /<passkey>/announce.
-# MODE-again: MODE once more (run_main, after a private mode).
+# MODE-again: MODE once more (run_main, after a private mode); MODE-private-first: the
+# private run before the measured one.
 run_wrk() {
   local sys=$1 mode=$2 secs=$3 seed=$4 wl=${5:-} kind hdr=() t0 t1 out line kv conns=$CONNS
-  local key=$2${5:+@$5} target=$1 la=() base=${2%-private}
+  local key=$2${5:+@$5} target=$1 la=() base=${2%-first}
+  base=${base%-private}
   case ${base%-again} in
     announce-close) kind=announce; hdr=(-H "Connection: close") ;;
     announce-close-c8) kind=announce; hdr=(-H "Connection: close"); conns=8 ;;
@@ -598,7 +604,7 @@ run_wrk() {
     scrape-close) kind=scrape; hdr=(-H "Connection: close") ;;
   esac
   [[ -z $wl ]] || la=("$wl")
-  if [[ $mode == *-private ]]; then
+  if [[ $mode == *-private || $mode == *-private-first ]]; then
     target=starling-private; la=("${wl:-steady}" "$PRIV_USERS")
   fi
   out="$TMP/wrk-$target-$key.txt"
@@ -703,6 +709,7 @@ done
 run_main() {   # run_main MODE@WORKLOAD: one measured run against every tracker
   local m=${1%@*} w=${1#*@} s
   if [[ $m == *-private ]]; then
+    run_wrk starling "$m-first" "$DUR" "${MSEED[$m]}" "$w"
     run_wrk starling "$m" "$DUR" "${MSEED[$m]}" "$w"
     run_wrk starling "${m%-private}-again" "$DUR" "${MSEED[$m]}" "$w"
     return
