@@ -461,8 +461,8 @@ static void on_acct(evutil_socket_t fd, short what, void *arg)
     if (!ag->leader || ag->stopping || cluster_size(ag->cluster) == 0)
         return;
     char err[STARLING_ERR_LEN];
-    enum acct_driver_kind driver =
-        ag->cfg->driver == DRIVER_REDIS_STREAM ? ACCT_DRIVER_REDIS_STREAM : ACCT_DRIVER_NOOP;
+    const struct acct_driver *driver =
+        ag->cfg->driver == DRIVER_REDIS_STREAM ? &acct_driver_redis_stream : &acct_driver_noop;
     if (acct_cycle(ag->cluster, driver, &ag->acct, err) < 0) {
         static struct log_limit lines;
         log_limited(&lines, LOG_WARN, "accounting: %s (taken again next cycle)", err);

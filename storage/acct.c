@@ -77,11 +77,11 @@ static int be_count(const uint8_t *p, uint64_t *out)
     return 0;
 }
 
-/* ACCT_PENDING (11 doubles and a byte), then a byte of length and the member endpoints
+/* ACCT_PENDING (13 doubles and a byte), then a byte of length and the member endpoints
  * (storage/keys.h) or nothing, then the user agent. */
 static int parse_value(const char *v, size_t len, struct acct_entry *e)
 {
-    enum { DOUBLES_BEFORE = 7, DOUBLES_AFTER = 4, PACKED = 8 * 11 + 1 };
+    enum { DOUBLES_BEFORE = 7, DOUBLES_AFTER = 6, PACKED = 8 * 13 + 1 };
     const uint8_t *p = (const uint8_t *)v;
     uint64_t w[DOUBLES_BEFORE + DOUBLES_AFTER];
     if (len < PACKED)
@@ -111,6 +111,8 @@ static int parse_value(const char *v, size_t len, struct acct_entry *e)
         .spent_ms = w[8],
         .up_speed = w[9],
         .down_speed = w[10],
+        .reported_uploaded = w[11],
+        .reported_downloaded = w[12],
     };
     memcpy(e->peer_id, who.peer_id, PEER_ID_LEN);
     /* The endpoints' length, the endpoints, the user agent. */
@@ -283,6 +285,8 @@ static void batch_words(const struct acct_batch *b, struct str_list *w)
         field_u64(w, "active", e->active);
         field_u64(w, "uploaded", e->uploaded);
         field_u64(w, "downloaded", e->downloaded);
+        field_u64(w, "reported_uploaded", e->reported_uploaded);
+        field_u64(w, "reported_downloaded", e->reported_downloaded);
         field_u64(w, "left", e->left);
         field_u64(w, "upspeed", e->up_speed);
         field_u64(w, "downspeed", e->down_speed);
@@ -323,14 +327,58 @@ static int deliver_redis_stream(struct cluster *cl, const struct acct_batch *b, 
     return rc;
 }
 
+static int deliver_noop(void *ctx, struct cluster *cl, const struct acct_batch *batches, size_t n,
+                        char *err)
+{
+    (void)ctx, (void)cl, (void)batches, (void)n, (void)err;
+    return 0;
+}
+
+static int deliver_stream(void *ctx, struct cluster *cl, const struct acct_batch *batches, size_t n,
+                          char *err)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        if (deliver_redis_stream(cl, &batches[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+const struct acct_driver acct_driver_noop = {deliver_noop, NULL, ACCT_CYCLE_MAX_ENTRIES};
+const struct acct_driver acct_driver_redis_stream = {deliver_stream, NULL, ACCT_CYCLE_MAX_ENTRIES};
+
 /* ---- the cycle ---- */
 
-/* Hands b to the driver, then deletes it. Returns 0 or -1 with err. */
-static int settle_batch(struct cluster *cl, struct sync_conn *sc, enum acct_driver_kind driver,
-                        const struct acct_batch *b, char *err)
+/* The batches one cycle drained, with the node each came from. */
+struct cycle {
+    struct acct_batch *batches;
+    size_t *nodes;
+    size_t n, cap, entries;
+};
+
+static void cycle_add(struct cycle *c, const struct acct_batch *b, size_t node)
 {
-    if (driver == ACCT_DRIVER_REDIS_STREAM && deliver_redis_stream(cl, b, err) < 0)
-        return -1;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->batches = xreallocarray(c->batches, c->cap, sizeof(*c->batches));
+        c->nodes = xreallocarray(c->nodes, c->cap, sizeof(*c->nodes));
+    }
+    c->batches[c->n] = *b;
+    c->nodes[c->n++] = node;
+    c->entries += b->n;
+}
+
+static void cycle_free(struct cycle *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        acct_batch_free(&c->batches[i]);
+    free(c->batches);
+    free(c->nodes);
+}
+
+/* Deletes a delivered batch. Returns 0 or -1 with err. */
+static int finish_batch(struct sync_conn *sc, const struct acct_batch *b, char *err)
+{
     struct slot_keys k;
     slot_keys_fill(&k, b->slot);
     char number[24];
@@ -346,10 +394,10 @@ static int settle_batch(struct cluster *cl, struct sync_conn *sc, enum acct_driv
     return rc;
 }
 
-/* Drains n slots of one node (pipelined), then settles each batch. Returns 0, or -1 with
- * err (the connection failed, or some slot did: taken again next cycle). */
-static int drain_burst(struct cluster *cl, struct sync_conn *sc, const unsigned *slots, size_t n,
-                       enum acct_driver_kind driver, struct acct_stats *st, char *err)
+/* Drains n slots of one node (pipelined) into the cycle. Returns 0, or -1 with err (the
+ * connection failed, or some slot did: taken again next cycle). */
+static int drain_burst(struct sync_conn *sc, size_t node, const unsigned *slots, size_t n,
+                       struct cycle *c, struct acct_stats *st, char *err)
 {
     redisReply *replies[DRAIN_BURST];
     size_t sent = 0;
@@ -382,14 +430,7 @@ static int drain_burst(struct cluster *cl, struct sync_conn *sc, const unsigned 
                          slots[i]);
                 rc = -1;
             } else {
-                if (settle_batch(cl, sc, driver, &b, err) < 0) {
-                    rc = -1;
-                } else {
-                    st->batches++;
-                    st->entries += b.n;
-                    st->dropped += b.dropped;
-                }
-                acct_batch_free(&b);
+                cycle_add(c, &b, node);
             }
         }
         if (r != NULL)
@@ -398,32 +439,77 @@ static int drain_burst(struct cluster *cl, struct sync_conn *sc, const unsigned 
     return rc;
 }
 
-int acct_cycle(struct cluster *cl, enum acct_driver_kind driver, struct acct_stats *st, char *err)
+/* Drains the node's slots, from st->next_slot on, until the cycle holds max entries.
+ * Returns 0 or -1 with err; *full when it stopped for the limit. */
+static int drain_node(struct cluster *cl, size_t node, size_t max, struct cycle *c,
+                      struct acct_stats *st, bool *full, char *err)
 {
     const struct slot_map *m = cluster_map(cl);
+    struct sync_conn *sc = cluster_node(cl, node, err);
+    if (sc == NULL)
+        return -1;
     int rc = 0;
+    unsigned slots[DRAIN_BURST];
+    size_t n = 0;
+    for (unsigned i = 0; i < CLUSTER_SLOTS && sc->c != NULL && !*full; i++) {
+        unsigned slot = (st->next_slot + i) % CLUSTER_SLOTS;
+        if (slot_map_node_of_slot(m, slot) == (int)node)
+            slots[n++] = slot;
+        bool last = i + 1 == CLUSTER_SLOTS;
+        if (n == DRAIN_BURST || (last && n > 0)) {
+            if (drain_burst(sc, node, slots, n, c, st, err) < 0)
+                rc = -1;
+            n = 0;
+            if (c->entries >= max) {
+                *full = true;
+                st->next_slot = (slot + 1) % CLUSTER_SLOTS;
+            }
+        }
+    }
+    return rc;
+}
+
+int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct_stats *st,
+               char *err)
+{
+    struct cycle c = {0};
+    int rc = 0;
+    bool full = false;
     st->cycles++;
-    for (size_t node = 0; node < cluster_size(cl); node++) {
-        struct sync_conn *sc = cluster_node(cl, node, err);
-        if (sc == NULL) {
+    /* From where the last cycle stopped (node and slot), so under a sustained load above
+     * the limit every slot still gets its turn. */
+    size_t nodes = cluster_size(cl);
+    for (size_t i = 0; i < nodes && !full; i++) {
+        size_t node = (st->next_node + i) % nodes;
+        if (drain_node(cl, node, driver->max_entries, &c, st, &full, err) < 0)
+            rc = -1;
+        if (full)
+            st->next_node = node;
+    }
+    if (!full)
+        st->next_slot = 0, st->next_node = 0;
+    /* What was drained is delivered even when some slot failed: the others' batches need
+     * not wait. Undelivered, all stay in their draining hashes for the next cycle. */
+    char derr[STARLING_ERR_LEN];
+    if (c.n > 0 && driver->deliver(driver->ctx, cl, c.batches, c.n, derr) < 0) {
+        snprintf(err, STARLING_ERR_LEN, "%s", derr);
+        st->failures++;
+        cycle_free(&c);
+        return -1;
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        struct sync_conn *sc = cluster_node(cl, c.nodes[i], derr);
+        if (sc == NULL || finish_batch(sc, &c.batches[i], derr) < 0) {
+            /* Delivered: the next cycle hands it again, and the driver skips it. */
+            snprintf(err, STARLING_ERR_LEN, "%s", derr);
             rc = -1;
             continue;
         }
-        unsigned slots[DRAIN_BURST];
-        size_t n = 0;
-        for (unsigned slot = 0; slot < CLUSTER_SLOTS && sc->c != NULL; slot++) {
-            if (slot_map_node_of_slot(m, slot) != (int)node)
-                continue;
-            slots[n++] = slot;
-            if (n == DRAIN_BURST) {
-                if (drain_burst(cl, sc, slots, n, driver, st, err) < 0)
-                    rc = -1;
-                n = 0;
-            }
-        }
-        if (n > 0 && sc->c != NULL && drain_burst(cl, sc, slots, n, driver, st, err) < 0)
-            rc = -1;
+        st->batches++;
+        st->entries += c.batches[i].n;
+        st->dropped += c.batches[i].dropped;
     }
+    cycle_free(&c);
     if (rc < 0)
         st->failures++;
     return rc;

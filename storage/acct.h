@@ -31,8 +31,9 @@ struct acct_entry {
     uint64_t left;
     bool active; /* false after a stopped event */
     uint64_t last_ms, spent_ms;
-    uint64_t up_speed, down_speed;   /* bytes/s over the last interval */
-    struct peer_endpoints endpoints; /* none when the user's address is hidden */
+    uint64_t up_speed, down_speed;                   /* bytes/s over the last interval */
+    uint64_t reported_uploaded, reported_downloaded; /* the client's own counters */
+    struct peer_endpoints endpoints;                 /* none when the user's address is hidden */
     char user_agent[USER_AGENT_MAX];
     size_t user_agent_len;
 };
@@ -53,18 +54,42 @@ int acct_batch_parse(const struct redisReply *r, unsigned slot, struct acct_batc
                      uint64_t *bad);
 void acct_batch_free(struct acct_batch *b);
 
-/* What the driver chosen by `driver` does with a batch. */
-enum acct_driver_kind { ACCT_DRIVER_NOOP, ACCT_DRIVER_REDIS_STREAM };
+/*
+ * A driver (chosen by `driver`): what becomes of a cycle's batches. deliver() is handed every
+ * batch the cycle drained, and must deliver each exactly once even when handed a batch it
+ * delivered before (a leader replaced between delivery and deletion hands it again): it
+ * records what it applied with the data, atomically. Returns 0 when every batch is
+ * delivered (now or before), or -1 with err (all are handed again next cycle).
+ */
+struct acct_driver {
+    int (*deliver)(void *ctx, struct cluster *cl, const struct acct_batch *batches, size_t n,
+                   char *err);
+    void *ctx;
+    /* Most entries one cycle takes (slots beyond wait for the next cycle, which starts
+     * where this one stopped); at most one slot's batch (ACCT_PENDING_MAX) more is held. */
+    size_t max_entries;
+};
+
+/* The drivers that need no connection of their own: noop (discards) and redis-stream
+ * (README "Private tracker"). */
+extern const struct acct_driver acct_driver_noop, acct_driver_redis_stream;
+
+/* Most entries a cycle of the noop and redis-stream drivers takes. */
+#define ACCT_CYCLE_MAX_ENTRIES 100000
 
 struct acct_stats {
     uint64_t cycles, batches, entries, dropped, bad, failures;
+    size_t next_node; /* where the next cycle starts */
+    unsigned next_slot;
 };
 
 /*
- * One accounting cycle over every slot the map serves: drain, deliver, finish. Returns 0,
- * or -1 with err when some slot failed (the others went on; a failed slot's batch is taken
- * again next cycle, and delivered at most once).
+ * One accounting cycle over the slots the map serves: drain (up to the driver's
+ * max_entries), deliver, finish. Returns 0, or -1 with err when some slot or the delivery
+ * failed (the drained batches stay in Redis and are taken again next cycle, and delivered
+ * at most once).
  */
-int acct_cycle(struct cluster *cl, enum acct_driver_kind driver, struct acct_stats *st, char *err);
+int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct_stats *st,
+               char *err);
 
 #endif

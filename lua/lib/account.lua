@@ -11,13 +11,14 @@
 -- counted, 2: neither) and a token (download not counted, but reported) applied, are added
 -- to this slot's pending hash, field "<user id>:<torrent id>:<peer_id>", packed as
 -- ACCT_PENDING: up, down, token_down, seed_ms, snatched, announces, left, active, last_ms,
--- spent_ms, up_speed, down_speed (bytes/s over the last interval), then the length of the
+-- spent_ms, up_speed, down_speed (bytes/s over the last interval), the client's uploaded
+-- and downloaded as it reported them (Gazelle's peer lists show those), then the length of the
 -- endpoints (a byte), the endpoints (none for a user whose address is hidden), and the user
 -- agent. A pending hash at ACCT_PENDING_MAX fields
 -- takes no new field: '#dropped' counts what was lost so (the aggregator drains it every
 -- aggregator.accounting_interval). Numbers are doubles: exact up to 2^53.
 local ACCT_RECORD = '>I4dddddI4'
-local ACCT_PENDING = '>dddddddBdddd'
+local ACCT_PENDING = '>dddddddBdddddd'
 
 local function account(peers, pending, peer_id, endpoints, now, event, snatched, a)
     local uid, tid, free, token = tonumber(a[1]), a[2], a[3], a[4]
@@ -70,5 +71,6 @@ local function account(peers, pending, peer_id, endpoints, now, event, snatched,
     redis.call('HSET', pending, key,
                struct.pack(ACCT_PENDING, o1 + cup, o2 + cdown, o3 + tok, o4 + seed,
                            o5 + (snatched and 1 or 0), o6 + 1, left, event == '3' and 0 or 1,
-                           t, t - first, ups, downs) .. struct.pack('B', #shown) .. shown .. a[9])
+                           t, t - first, ups, downs, up, down) .. struct.pack('B', #shown) ..
+                   shown .. a[9])
 end

@@ -133,6 +133,7 @@ class AccountingCase(unittest.TestCase):
         up, down = defaultdict(int), defaultdict(int)
         token, snatch = defaultdict(int), defaultdict(int)
         self.agents = set()
+        self.reported = {}  # (user, torrent) -> the client's counters in its last peer entry
         last = "-"
         while True:
             got = self.redis.call("XRANGE", "{starling}:acct:deltas",
@@ -149,6 +150,8 @@ class AccountingCase(unittest.TestCase):
                     token[(int(f["user"]), int(f["torrent"]))] += int(f["downloaded"])
                 elif f["type"] == "peer":
                     self.agents.add(f["useragent"])
+                    self.reported[(int(f["user"]), int(f["torrent"]))] = (
+                        int(f["reported_uploaded"]), int(f["reported_downloaded"]))
                 elif f["type"] == "snatch":
                     snatch[(int(f["user"]), int(f["torrent"]))] += int(f["count"])
                 last = entry_id.decode()
@@ -230,6 +233,9 @@ class ExactTotalsTest(AccountingCase):
         self.assertEqual(snatch[(1, 10)], 1)
         self.assertEqual(up[2], 80)  # neutral: nothing; token: upload only
         self.assertEqual(self.agents, {AGENT})  # every peer record names its client
+        # Peer entries carry the client's own counters of its last announce (Ocelot's).
+        last = {(uid, tid): (up, down) for uid, tid, _, up, down, _ in pattern}
+        self.assertEqual(self.reported, last)
 
 
 class PublishedOnceTest(AccountingCase):
@@ -238,9 +244,10 @@ class PublishedOnceTest(AccountingCase):
         tag = slot_tag(5)
         entry = b"9:10:" + b"P" * 20
         # lua/lib/account.lua's ACCT_PENDING: up, down, token_down, seed_ms, snatched,
-        # announces, left, active, last_ms, spent_ms, up_speed, down_speed
-        value = struct.pack(">dddddddBdddd", 100, 200, 0, 0, 0, 1, 0, 1, 1800000000000, 0,
-                            0, 0) + b"\x00" + b"agent/1.0"  # no endpoints, a user agent
+        # announces, left, active, last_ms, spent_ms, up_speed, down_speed, the client's
+        # uploaded and downloaded
+        value = struct.pack(">dddddddBdddddd", 100, 200, 0, 0, 0, 1, 0, 1, 1800000000000, 0,
+                            0, 0, 100, 200) + b"\x00" + b"agent/1.0"  # no endpoints
         self.redis.call("HSET", "{%s}:acct:draining" % tag, "#batch", "7", entry, value)
         self.redis.call("SET", "{%s}:acct:batch" % tag, "7")
         self.redis.call("HSET", "{starling}:acct:applied", "5", "7")
