@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "aggregator/accounting.h"
 #include "common/admin.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -23,7 +24,6 @@
 #include "common/process.h"
 #include "storage/aggregate.h"
 #include "storage/cluster.h"
-#include "storage/acct.h"
 #include "storage/leader.h"
 #include "storage/tables.h"
 #include "storage/sync.h"
@@ -55,8 +55,8 @@ struct aggregator {
     uint64_t pass_started_ms;
     uint64_t passes, peers_expired, swarms_deleted;
     struct published_stats view;
-    struct event *tick_timer, *step_ev, *renew_timer, *probe_timer, *acct_timer;
-    struct acct_stats acct;
+    struct event *tick_timer, *step_ev, *renew_timer, *probe_timer;
+    struct accounting *accounting; /* private mode */
     uint64_t deleted_torrents_removed;
     struct admin_server *admin;
     bool once;
@@ -202,20 +202,10 @@ static void render_metrics(struct evbuffer *out, void *arg)
             "Expired peers this replica's passes removed.", ag->peers_expired);
     counter(out, "starling_aggregator_swarms_deleted_total",
             "Empty swarms this replica's passes deleted.", ag->swarms_deleted);
-    counter(out, "starling_aggregator_accounting_batches_total",
-            "Private mode: slots' accounting batches handed to the driver.", ag->acct.batches);
-    counter(out, "starling_aggregator_accounting_entries_total",
-            "Private mode: peer entries in those batches.", ag->acct.entries);
-    counter(out, "starling_aggregator_accounting_dropped_total",
-            "Private mode: announces whose deltas a full pending hash refused "
-            "(ACCT_PENDING_MAX per slot, while no aggregator drained it).",
-            ag->acct.dropped);
     counter(out, "starling_aggregator_deleted_torrents_pruned_total",
             "Private mode: registered torrents deleted a day ago or more, removed by passes.",
             ag->deleted_torrents_removed);
-    counter(out, "starling_aggregator_accounting_failures_total",
-            "Private mode: accounting cycles in which some slot failed (taken again).",
-            ag->acct.failures);
+    accounting_render_metrics(ag->accounting, out);
 }
 
 /*
@@ -452,23 +442,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Private mode: the leader drains the accounting every aggregator.accounting_interval
- * (storage/acct.h), between a pass's steps when one is running. */
-static void on_acct(evutil_socket_t fd, short what, void *arg)
+/* Whether this replica leads (the accounting runs only then). */
+static bool leads(void *arg)
 {
     struct aggregator *ag = arg;
-    (void)fd, (void)what;
-    if (!ag->leader || ag->stopping || cluster_size(ag->cluster) == 0)
-        return;
-    char err[STARLING_ERR_LEN];
-    const struct acct_driver *driver =
-        ag->cfg->driver == DRIVER_REDIS_STREAM ? &acct_driver_redis_stream : &acct_driver_noop;
-    if (acct_cycle(ag->cluster, driver, &ag->acct, err) < 0) {
-        static struct log_limit lines;
-        log_limited(&lines, LOG_WARN, "accounting: %s (taken again next cycle)", err);
-        if (cluster_is_cluster(ag->cluster))
-            cluster_want_refresh(ag->cluster);
-    }
+    return ag->leader && !ag->stopping;
 }
 
 /* Between passes the lock must not lapse either. */
@@ -516,13 +494,8 @@ static int aggregator_start(struct aggregator *ag, char *err)
     struct timeval renew = clock_ms_to_tv(ac->lock_ttl_ms / 3);
     evtimer_add(ag->tick_timer, &interval);
     evtimer_add(ag->renew_timer, &renew);
-    if (ag->cfg->private_enabled && !ag->once) {
-        if (ag->cfg->driver == DRIVER_NOOP)
-            log_warn("private mode with driver noop: accounting is drained and discarded");
-        ag->acct_timer = xcheck(event_new(ag->base, -1, EV_PERSIST, on_acct, ag));
-        struct timeval every = clock_ms_to_tv(ac->accounting_interval_ms);
-        evtimer_add(ag->acct_timer, &every);
-    }
+    if (ag->cfg->private_enabled && !ag->once)
+        ag->accounting = accounting_new(ag->base, ag->cfg, ag->cluster, leads, ag);
     return 0;
 }
 
@@ -535,10 +508,10 @@ static void aggregator_stop(struct aggregator *ag)
         leader_release(cluster_route(ag->cluster, LEADER_LOCK_KEY), ag->id);
         log_info("leader: released");
     }
+    accounting_free(ag->accounting); /* before the cluster its timers use */
     cluster_free(ag->cluster);
     admin_server_free(ag->admin);
-    struct event *events[] = {ag->step_ev, ag->tick_timer, ag->renew_timer, ag->probe_timer,
-                              ag->acct_timer};
+    struct event *events[] = {ag->step_ev, ag->tick_timer, ag->renew_timer, ag->probe_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
             event_free(events[i]);

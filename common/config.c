@@ -63,6 +63,17 @@ void config_defaults(struct config *cfg)
     cfg->aggregator.scan_count = 250;
     snprintf(cfg->aggregator.metrics_listen_addr, CONFIG_ADDR_LEN, "%s", "127.0.0.1:9101");
 
+    snprintf(cfg->mysql.host, sizeof(cfg->mysql.host), "%s", "127.0.0.1");
+    cfg->mysql.port = 3306;
+    snprintf(cfg->mysql.user, sizeof(cfg->mysql.user), "%s", "gazelle");
+    snprintf(cfg->mysql.database, sizeof(cfg->mysql.database), "%s", "gazelle");
+    cfg->mysql.flush_interval_ms = 3 * SEC_MS; /* Ocelot's */
+    cfg->mysql.batch_size = 50000;
+    cfg->mysql.statement_rows = 1000;
+    cfg->mysql.reload_interval_ms = MIN_MS;
+    cfg->mysql.connect_timeout_ms = 5 * SEC_MS;
+    cfg->mysql.command_timeout_ms = 30 * SEC_MS;
+
     snprintf(cfg->redis.host, sizeof(cfg->redis.host), "%s", "127.0.0.1");
     cfg->redis.port = REDIS_DEFAULT_PORT;
     cfg->redis.db = 0;
@@ -449,6 +460,10 @@ int config_apply_env(struct config *cfg, char *err)
             return config_err(err, "STARLING_REPORT_PASSWORD: bad value: %s", PATH_KEY_HINT);
         snprintf(tmp.report_password, sizeof(tmp.report_password), "%s", v);
     }
+    if ((v = env_value("STARLING_MYSQL_PASSWORD")) != NULL &&
+        config_copy_str(tmp.mysql.password, sizeof(tmp.mysql.password), v, strlen(v)) < 0)
+        return config_err(err, "STARLING_MYSQL_PASSWORD: too long (at most %zu bytes)",
+                          sizeof(tmp.mysql.password) - 1);
     if ((v = env_value("STARLING_UDP_SECRET")) != NULL &&
         config_copy_str(tmp.udp_secret, sizeof(tmp.udp_secret), v, strlen(v)) < 0)
         return config_err(err, "STARLING_UDP_SECRET: too long (at most %zu bytes)",
@@ -527,6 +542,8 @@ int config_validate(const struct config *cfg, char *err)
         return config_err(err, "site_password and report_password must differ");
     if (cfg->private_udp_enabled && !cfg->private_enabled)
         return config_err(err, "private_udp_enabled needs private_enabled");
+    if (cfg->driver == DRIVER_MYSQL && !cfg->private_enabled)
+        return config_err(err, "driver \"mysql\" needs private_enabled");
     if (cfg->local_subnet_v4_prefix > 32 || cfg->local_subnet_v6_prefix > 128)
         return config_err(err, "local_subnet_v4_prefix must be 0..32, local_subnet_v6_prefix "
                                "0..128");

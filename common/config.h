@@ -44,7 +44,7 @@
 #define CONFIG_MAX_SITE_SOURCES 64
 
 /* driver (Chihaya's key): where the aggregator hands private mode's accounting. */
-enum backend_driver { DRIVER_NOOP, DRIVER_REDIS_STREAM };
+enum backend_driver { DRIVER_NOOP, DRIVER_REDIS_STREAM, DRIVER_MYSQL };
 
 /* access_list_mode: which torrents announces may name (the list is shared, in Redis). */
 enum access_list_mode { ACCESS_LIST_OFF, ACCESS_LIST_ALLOW, ACCESS_LIST_DENY };
@@ -72,6 +72,22 @@ struct redis_config {
      * out to be a cluster node (INFO cluster). */
     struct redis_seed cluster_nodes[REDIS_SEEDS_MAX];
     size_t n_cluster_nodes;
+};
+
+/* driver "mysql": a Gazelle site's MariaDB/MySQL database (storage/gazelle_db.h). */
+struct mysql_config {
+    char host[REDIS_HOST_LEN]; /* TCP host (default 127.0.0.1) */
+    uint16_t port;             /* default 3306 */
+    char unix_socket[256];     /* non-empty: connect here instead of host:port */
+    char user[128];
+    char password[256]; /* STARLING_MYSQL_PASSWORD overrides; never logged */
+    char database[128];
+    uint64_t flush_interval_ms;  /* the accounting cycle with this driver */
+    uint32_t batch_size;         /* most peer entries one flush takes */
+    uint32_t statement_rows;     /* most rows one SQL statement carries */
+    uint64_t reload_interval_ms; /* users, torrents, tokens and whitelist loaded this often */
+    uint64_t connect_timeout_ms;
+    uint64_t command_timeout_ms; /* each read and write of a statement */
 };
 
 /* starling-aggregator: the purge/stats process (aggregator/). */
@@ -160,6 +176,7 @@ struct config {
     uint64_t shutdown_timeout_ms; /* SIGTERM: in-flight requests get this long to finish */
 
     struct aggregator_config aggregator;
+    struct mysql_config mysql;
 
     struct redis_config redis;
 };

@@ -200,10 +200,10 @@ static int apply_name(json_t *val, const char *path, const char *const *names, s
 static int apply_driver(void *base, json_t *val, const char *path, char *err)
 {
     static const char *const names[] = {
-        [DRIVER_NOOP] = "noop", [DRIVER_REDIS_STREAM] = "redis-stream"};
+        [DRIVER_NOOP] = "noop", [DRIVER_REDIS_STREAM] = "redis-stream", [DRIVER_MYSQL] = "mysql"};
     struct config *cfg = base;
     int i = 0;
-    if (apply_name(val, path, names, 2, "\"noop\" or \"redis-stream\"", &i, err) < 0)
+    if (apply_name(val, path, names, 3, "\"noop\", \"redis-stream\" or \"mysql\"", &i, err) < 0)
         return -1;
     cfg->driver = (enum backend_driver)i;
     return 0;
@@ -354,7 +354,23 @@ static const struct field aggregator_fields[] = {
      .valid = config_is_listen_addr_or_empty, .hint = LISTEN_ADDR_HINT},
 };
 
-/* A nested object ("redis", "aggregator"): its keys, named "path.key" in errors. */
+static const struct field mysql_fields[] = {
+    {FIELD_AT("host", FIELD_STRING, struct mysql_config, host)},
+    {FIELD_AT("port", FIELD_UINT, struct mysql_config, port), .min = 1, .max = 65535},
+    {FIELD_AT("unix_socket", FIELD_STRING, struct mysql_config, unix_socket)},
+    {FIELD_AT("user", FIELD_STRING, struct mysql_config, user)},
+    {FIELD_AT("password", FIELD_STRING, struct mysql_config, password)},
+    {FIELD_AT("database", FIELD_STRING, struct mysql_config, database)},
+    {FIELD_AT("flush_interval", FIELD_DURATION, struct mysql_config, flush_interval_ms)},
+    {FIELD_AT("batch_size", FIELD_UINT, struct mysql_config, batch_size), .min = 1, .max = 1000000},
+    {FIELD_AT("statement_rows", FIELD_UINT, struct mysql_config, statement_rows), .min = 1,
+     .max = 10000},
+    {FIELD_AT("reload_interval", FIELD_DURATION, struct mysql_config, reload_interval_ms)},
+    {FIELD_AT("connect_timeout", FIELD_DURATION, struct mysql_config, connect_timeout_ms)},
+    {FIELD_AT("command_timeout", FIELD_DURATION, struct mysql_config, command_timeout_ms)},
+};
+
+/* A nested object ("redis", "aggregator", "mysql"): its keys, named "path.key" in errors. */
 static int apply_section(void *section, const struct field *fields, size_t n, json_t *val,
                          const char *path, char *err)
 {
@@ -371,6 +387,13 @@ static int apply_aggregator(void *base, json_t *val, const char *path, char *err
     struct config *cfg = base;
     return apply_section(&cfg->aggregator, aggregator_fields,
                          sizeof(aggregator_fields) / sizeof(aggregator_fields[0]), val, path, err);
+}
+
+static int apply_mysql(void *base, json_t *val, const char *path, char *err)
+{
+    struct config *cfg = base;
+    return apply_section(&cfg->mysql, mysql_fields, sizeof(mysql_fields) / sizeof(mysql_fields[0]),
+                         val, path, err);
 }
 
 /* The URL goes first, whatever the key order, so explicit keys beside it win. */
@@ -453,6 +476,7 @@ static const struct field config_fields[] = {
     {FIELD_AT("shutdown_timeout", FIELD_DURATION, struct config, shutdown_timeout_ms)},
     {.name = "redis", .kind = FIELD_CUSTOM, .custom = apply_redis},
     {.name = "aggregator", .kind = FIELD_CUSTOM, .custom = apply_aggregator},
+    {.name = "mysql", .kind = FIELD_CUSTOM, .custom = apply_mysql},
 };
 
 /*

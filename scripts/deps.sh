@@ -20,4 +20,4 @@ ensure_packages() {
 
 # What building starling needs.
 BUILD_PACKAGES=(build-essential cmake pkg-config libhiredis-dev libevent-dev libjansson-dev
-    libcmocka-dev)
+    libcmocka-dev libmariadb-dev)

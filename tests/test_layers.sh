@@ -4,7 +4,8 @@
 #   storage/    includes common/, storage/ and the build's generated/ (the lua/ scripts);
 #   frontend/   includes common/, frontend/ and storage/'s public headers (not *_internal.h);
 #   aggregator/ includes common/ and storage/'s public headers;
-#   only storage/ includes hiredis; every include of ours names its folder.
+#   only storage/ includes hiredis, and only storage/gazelle_*.c the MySQL connector
+#   (mysql.h, errmsg.h); every include of ours names its folder.
 # Also: no product source file over 600 lines. Prints each violation; exits 1 if any.
 set -u
 self=$(readlink -f "$0")
@@ -35,6 +36,8 @@ if [ "${1:-}" = --self-test ]; then
     expect_violation aggregator/a.c '#include "frontend/http.h"' "aggregator including frontend"
     expect_violation frontend/a.c '#include "config.h"' "an include without its folder"
     expect_violation frontend/a.c '#include <hiredis/hiredis.h>' "hiredis outside storage"
+    expect_violation aggregator/a.c '#include <mysql.h>' "mysql.h outside storage/gazelle_*"
+    expect_violation storage/a.c '#include <errmsg.h>' "errmsg.h outside storage/gazelle_*"
     expect_violation common/a.c "$(seq 601)" "a file over 600 lines"
     scratch frontend/a.c "$(printf '#include "common/ok.h"\n#include "storage/x.h"\n')"
     bash "$self" "$tmp/t" >/dev/null || { echo "layers self-test: a clean tree failed" >&2; fails=1; }
@@ -74,6 +77,12 @@ for f in common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch]; do
     if [ "$layer" != storage ] && grep -qE '^[[:space:]]*#[[:space:]]*include[[:space:]]+<hiredis' "$f"; then
         violation "$f: only storage/ talks to Redis (includes hiredis)"
     fi
+    case $f in
+    storage/gazelle_*) ;;
+    *) if grep -qE '^[[:space:]]*#[[:space:]]*include[[:space:]]+<(mysql|errmsg)\.h>' "$f"; then
+        violation "$f: only storage/gazelle_* talks to MySQL (includes the connector)"
+    fi ;;
+    esac
     lines=$(wc -l <"$f")
     [ "$lines" -le 600 ] || violation "$f: $lines lines (at most 600: split it by job)"
 done

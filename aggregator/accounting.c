@@ -1,0 +1,184 @@
+/* Private mode's accounting in the aggregator (aggregator/accounting.h). */
+#include "aggregator/accounting.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "storage/acct.h"
+#include "storage/cluster.h"
+#include "storage/gazelle_db.h"
+
+struct accounting {
+    const struct config *cfg;
+    struct cluster *cluster;
+    bool (*leads)(void *arg);
+    void *arg;
+    struct acct_driver driver;
+    struct gazelle_db *db; /* driver "mysql" */
+    struct acct_stats stats;
+    uint64_t started_ms;
+    uint64_t last_cycle_ok_ms; /* the latest cycle that delivered all it drained */
+    uint64_t last_reload_ms;
+    struct event *cycle_timer, *reload_timer, *usr1;
+};
+
+/* driver "mysql": the site's tables into the shared ones. */
+static void reload(struct accounting *a, const char *why)
+{
+    if (a->db == NULL || !a->leads(a->arg) || cluster_size(a->cluster) == 0)
+        return;
+    char err[STARLING_ERR_LEN];
+    uint64_t before = gazelle_db_stats(a->db)->reload_changes;
+    if (gazelle_db_reload(a->db, a->cluster, err) < 0) {
+        static struct log_limit lines;
+        log_limited(&lines, LOG_WARN, "mysql reload (%s): %s (again in %llu ms)", why, err,
+                    (unsigned long long)a->cfg->mysql.reload_interval_ms);
+        return;
+    }
+    a->last_reload_ms = clock_wall_ms();
+    uint64_t changes = gazelle_db_stats(a->db)->reload_changes - before;
+    if (changes > 0)
+        log_info("mysql reload (%s): %llu table entries changed", why, (unsigned long long)changes);
+}
+
+static void on_cycle(evutil_socket_t fd, short what, void *arg)
+{
+    struct accounting *a = arg;
+    (void)fd, (void)what;
+    if (!a->leads(a->arg) || cluster_size(a->cluster) == 0)
+        return;
+    /* The site's tables first, as soon as this replica leads (and until a load succeeds):
+     * announces need them before there is anything to account. */
+    if (a->db != NULL && a->last_reload_ms == 0)
+        reload(a, "start");
+    char err[STARLING_ERR_LEN];
+    if (acct_cycle(a->cluster, &a->driver, &a->stats, err) < 0) {
+        static struct log_limit lines;
+        log_limited(&lines, LOG_WARN, "accounting: %s (taken again next cycle)", err);
+        if (cluster_is_cluster(a->cluster))
+            cluster_want_refresh(a->cluster);
+        return;
+    }
+    a->last_cycle_ok_ms = clock_wall_ms();
+}
+
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    reload(arg, "interval");
+}
+
+static void on_usr1(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    reload(arg, "SIGUSR1");
+}
+
+struct accounting *accounting_new(struct event_base *base, const struct config *cfg,
+                                  struct cluster *cl, bool (*leads)(void *arg), void *arg)
+{
+    struct accounting *a = xcalloc(1, sizeof(*a));
+    *a = (struct accounting){.cfg = cfg, .cluster = cl, .leads = leads, .arg = arg};
+    a->started_ms = a->last_cycle_ok_ms = clock_wall_ms();
+    uint64_t every_ms = cfg->aggregator.accounting_interval_ms;
+    switch (cfg->driver) {
+    case DRIVER_MYSQL:
+        a->db = gazelle_db_new(&cfg->mysql);
+        a->driver = gazelle_db_driver(a->db);
+        every_ms = cfg->mysql.flush_interval_ms;
+        break;
+    case DRIVER_REDIS_STREAM:
+        a->driver = acct_driver_redis_stream;
+        break;
+    default:
+        log_warn("private mode with driver noop: accounting is drained and discarded");
+        a->driver = acct_driver_noop;
+    }
+    a->cycle_timer = xcheck(event_new(base, -1, EV_PERSIST, on_cycle, a));
+    struct timeval every = clock_ms_to_tv(every_ms);
+    evtimer_add(a->cycle_timer, &every);
+    if (a->db != NULL) {
+        a->reload_timer = xcheck(event_new(base, -1, EV_PERSIST, on_reload, a));
+        struct timeval reload_every = clock_ms_to_tv(cfg->mysql.reload_interval_ms);
+        evtimer_add(a->reload_timer, &reload_every);
+        a->usr1 = xcheck(evsignal_new(base, SIGUSR1, on_usr1, a));
+        evsignal_add(a->usr1, NULL);
+    }
+    return a;
+}
+
+void accounting_free(struct accounting *a)
+{
+    if (a == NULL)
+        return;
+    struct event *events[] = {a->cycle_timer, a->reload_timer, a->usr1};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        if (events[i] != NULL)
+            event_free(events[i]);
+    gazelle_db_free(a->db);
+    free(a);
+}
+
+static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+    metrics_family(out, name, "counter", help);
+    metrics_sample_u64(out, name, NULL, v);
+}
+
+void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
+{
+    if (a == NULL)
+        return;
+    const struct acct_stats *st = &a->stats;
+    counter(out, "starling_aggregator_accounting_batches_total",
+            "Private mode: slots' accounting batches handed to the driver.", st->batches);
+    counter(out, "starling_aggregator_accounting_entries_total",
+            "Private mode: peer entries in those batches.", st->entries);
+    counter(out, "starling_aggregator_accounting_dropped_total",
+            "Private mode: announces whose deltas a full pending hash refused "
+            "(ACCT_PENDING_MAX per slot, while no aggregator drained it).",
+            st->dropped);
+    counter(out, "starling_aggregator_accounting_failures_total",
+            "Private mode: accounting cycles in which some slot or the driver failed "
+            "(taken again).",
+            st->failures);
+    bool leading = a->leads(a->arg);
+    metrics_family(out, "starling_aggregator_accounting_lag_seconds", "gauge",
+                   "Private mode, on the leader: seconds since the latest accounting cycle "
+                   "that delivered everything it drained (0 elsewhere).");
+    metrics_sample(out, "starling_aggregator_accounting_lag_seconds", NULL,
+                   leading ? (double)(clock_wall_ms() - a->last_cycle_ok_ms) / 1000.0 : 0.0);
+    if (a->db == NULL)
+        return;
+    const struct gazelle_db_stats *d = gazelle_db_stats(a->db);
+    counter(out, "starling_aggregator_mysql_flushes_total",
+            "driver mysql: flushes that committed every table.", d->flushes);
+    counter(out, "starling_aggregator_mysql_flush_failures_total",
+            "driver mysql: flushes that failed (handed again whole; committed tables skip).",
+            d->flush_failures);
+    metrics_family(out, "starling_aggregator_mysql_rows_total", "counter",
+                   "driver mysql: rows the flushes' statements carried, by table.");
+    for (enum gazelle_table t = 0; t < GAZELLE_TABLE_COUNT; t++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "table=\"%s\"", gazelle_table_name(t));
+        metrics_sample_u64(out, "starling_aggregator_mysql_rows_total", labels, d->rows[t]);
+    }
+    counter(out, "starling_aggregator_mysql_batches_skipped_total",
+            "driver mysql: table batches found applied before (exactly once at work).",
+            d->batches_skipped);
+    counter(out, "starling_aggregator_mysql_reloads_total",
+            "driver mysql: loads of the site's users, torrents, tokens and whitelist.", d->reloads);
+    counter(out, "starling_aggregator_mysql_reload_failures_total",
+            "driver mysql: loads that failed (again at the next interval).", d->reload_failures);
+    counter(out, "starling_aggregator_mysql_reload_changes_total",
+            "driver mysql: shared-table entries the loads added, changed or removed.",
+            d->reload_changes);
+}

@@ -1,0 +1,54 @@
+#ifndef STARLING_GAZELLE_DB_H
+#define STARLING_GAZELLE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "storage/acct.h"
+#include "storage/gazelle_sql.h"
+
+/*
+ * driver "mysql": a Gazelle site's MariaDB/MySQL database as the system of record, the one
+ * module that speaks to it (MariaDB Connector/C, blocking, every call bounded by
+ * mysql.connect_timeout / command_timeout).
+ *
+ * Up (tracker -> site): gazelle_db_driver() delivers the accounting's batches to Gazelle's
+ * tables, each table in its own transaction, exactly once: the transaction also records,
+ * in `starling_applied` (tbl, slot, batch), the newest batch of each slot it applied, and
+ * skips the batches recorded there (a leader replaced between the commit and deleting the
+ * batch from Redis, or two leaders at once, apply nothing twice: the record's rows are
+ * locked FOR UPDATE first). A flush that fails part-way is handed again whole; the tables
+ * that committed skip it.
+ *
+ * Down (site -> tracker): gazelle_db_reload() reads users_main, torrents, the unexpired
+ * users_freeleeches tokens and xbt_client_whitelist, and applies the differences with the
+ * shared tables (storage/tables.h) through their one writer, so every frontend follows.
+ */
+struct gazelle_db;
+struct cluster;
+
+struct gazelle_db *gazelle_db_new(const struct mysql_config *cfg);
+void gazelle_db_free(struct gazelle_db *db);
+
+/* The accounting driver over db (storage/acct.h); max_entries is mysql.batch_size. */
+struct acct_driver gazelle_db_driver(struct gazelle_db *db);
+
+struct gazelle_db_stats {
+    uint64_t flushes, flush_failures;
+    uint64_t rows[GAZELLE_TABLE_COUNT]; /* rows the flushes' statements carried */
+    uint64_t batches_skipped;           /* table batches applied before */
+    uint64_t last_flush_ms;             /* wall clock of the last complete flush; 0: none */
+    uint64_t reloads, reload_failures;
+    uint64_t reload_changes; /* table entries added, changed or removed */
+    uint64_t last_reload_ms;
+};
+
+const struct gazelle_db_stats *gazelle_db_stats(const struct gazelle_db *db);
+
+/* Loads the site's tables into the shared tables (differences only). Returns 0 or -1 with
+ * err. */
+int gazelle_db_reload(struct gazelle_db *db, struct cluster *cl, char *err);
+
+#endif
