@@ -13,8 +13,11 @@ cd "$(dirname "$0")/.."
 # deployment tests (test_deploy*.py, test_observability.py) lint and validate deploy/ with
 # yamllint, promtool (prometheus), docker-compose and nginx; kubectl, node/npm and
 # systemd-analyze come with the machine (each such test skips, saying so, without them).
+# The MariaDB tests (tests/integration/mariadb.py) start their own mariadbd on a free port
+# with its own socket: they neither need nor touch the system service.
 ensure_packages "${BUILD_PACKAGES[@]}" redis-server redis-tools python3 clang-format clang \
-    libclang-rt-14-dev nginx libnginx-mod-stream aria2 yamllint prometheus docker-compose || exit 1
+    libclang-rt-14-dev nginx libnginx-mod-stream aria2 yamllint prometheus docker-compose \
+    mariadb-server mariadb-client libmariadb-dev || exit 1
 
 # Style never drifts: every C file as .clang-format says (Debian bookworm's clang-format 14).
 c_files=(common/*.[ch] frontend/*.[ch] storage/*.[ch] aggregator/*.[ch] tests/unit/*.c tests/tools/*.c
