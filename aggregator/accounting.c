@@ -135,9 +135,8 @@ static void counter(struct evbuffer *out, const char *name, const char *help, ui
 
 void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
 {
-    if (a == NULL)
-        return;
-    const struct acct_stats *st = &a->stats;
+    static const struct acct_stats none; /* public mode: zeros, the same families */
+    const struct acct_stats *st = a != NULL ? &a->stats : &none;
     counter(out, "starling_aggregator_accounting_batches_total",
             "Private mode: slots' accounting batches handed to the driver.", st->batches);
     counter(out, "starling_aggregator_accounting_entries_total",
@@ -150,13 +149,13 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
             "Private mode: accounting cycles in which some slot or the driver failed "
             "(taken again).",
             st->failures);
-    bool leading = a->leads(a->arg);
+    bool leading = a != NULL && a->leads(a->arg);
     metrics_family(out, "starling_aggregator_accounting_lag_seconds", "gauge",
                    "Private mode, on the leader: seconds since the latest accounting cycle "
                    "that delivered everything it drained (0 elsewhere).");
     metrics_sample(out, "starling_aggregator_accounting_lag_seconds", NULL,
                    leading ? (double)(clock_wall_ms() - a->last_cycle_ok_ms) / 1000.0 : 0.0);
-    if (a->db == NULL)
+    if (a == NULL || a->db == NULL)
         return;
     const struct gazelle_db_stats *d = gazelle_db_stats(a->db);
     counter(out, "starling_aggregator_mysql_flushes_total",

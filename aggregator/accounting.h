@@ -20,7 +20,8 @@ struct accounting *accounting_new(struct event_base *base, const struct config *
                                   struct cluster *cl, bool (*leads)(void *arg), void *arg);
 void accounting_free(struct accounting *a);
 
-/* Its families of /metrics (none when a is NULL: public mode). */
+/* Its families of /metrics (zeros when a is NULL: public mode; the mysql driver's only
+ * with that driver). */
 void accounting_render_metrics(const struct accounting *a, struct evbuffer *out);
 
 #endif

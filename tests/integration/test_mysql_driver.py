@@ -17,7 +17,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promtext
 from harness import (Aggregator, RedisServer, Starling, announce_target, bdecode, http_get,
-                     random_hash, require_aggregator, require_binary, source_dir, wait_until)
+                     random_hash, readme_metrics, require_aggregator, require_binary, source_dir,
+                     wait_until)
 from mariadb import MariaDB, require_mariadb
 from test_accounting import AGENT, Model, slot_tag
 
@@ -151,6 +152,16 @@ class LoadTest(MysqlDriverCase):
         wait_until(lambda: self.metric(agg, "starling_aggregator_mysql_reloads_total") >= 3,
                    SETTLED_S, what="the third reload")
         self.assertEqual(changes(), before)
+        # Every metric of the README's table is served, with its type and a HELP.
+        r = http_get(agg.metrics_port, "/metrics")
+        families = promtext.parse(r.body)
+        table = readme_metrics("`driver mysql` metrics")
+        self.assertGreater(len(table), 5)
+        for name, kind in table.items():
+            with self.subTest(name):
+                self.assertIn(name, families)
+                self.assertEqual(families[name]["type"], kind)
+                self.assertTrue(families[name]["help"])
 
 
 class ExactTotalsTest(MysqlDriverCase):
