@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -13,6 +14,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "storage/acct.h"
+#include "storage/aggregate.h"
 #include "storage/cluster.h"
 #include "storage/gazelle_db.h"
 
@@ -28,6 +30,9 @@ struct accounting {
     uint64_t last_cycle_ok_ms; /* the latest cycle that delivered all it drained */
     uint64_t last_reload_ms;
     struct event *cycle_timer, *reload_timer, *usr1;
+    /* driver "mysql": the swarms whose torrents got counts above zero last time, sorted. */
+    uint8_t (*counted)[INFO_HASH_LEN];
+    size_t ncounted;
 };
 
 /* driver "mysql": the site's tables into the shared ones. */
@@ -124,7 +129,49 @@ void accounting_free(struct accounting *a)
         if (events[i] != NULL)
             event_free(events[i]);
     gazelle_db_free(a->db);
+    free(a->counted);
     free(a);
+}
+
+void accounting_pass_published(struct accounting *a, const struct fullscrape_entry *entries,
+                               size_t n)
+{
+    if (a == NULL || a->db == NULL)
+        return;
+    /* The pass's counts, and zeros for the swarms counted last time and gone since (both
+     * lists sorted by info_hash: one merge). */
+    struct gazelle_count *c = xreallocarray(NULL, n + a->ncounted + 1, sizeof(*c));
+    uint8_t(*now)[INFO_HASH_LEN] = xreallocarray(NULL, n + 1, INFO_HASH_LEN);
+    size_t nc = 0, nnow = 0, j = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fullscrape_entry *e = &entries[i];
+        for (; j < a->ncounted && memcmp(a->counted[j], e->info_hash, INFO_HASH_LEN) < 0; j++) {
+            memcpy(c[nc].info_hash, a->counted[j], INFO_HASH_LEN);
+            c[nc].seeders = c[nc].leechers = 0, nc++;
+        }
+        if (j < a->ncounted && memcmp(a->counted[j], e->info_hash, INFO_HASH_LEN) == 0)
+            j++;
+        memcpy(c[nc].info_hash, e->info_hash, INFO_HASH_LEN);
+        c[nc].seeders = e->complete, c[nc].leechers = e->incomplete, nc++;
+        if (e->complete + e->incomplete > 0)
+            memcpy(now[nnow++], e->info_hash, INFO_HASH_LEN);
+    }
+    for (; j < a->ncounted; j++) {
+        memcpy(c[nc].info_hash, a->counted[j], INFO_HASH_LEN);
+        c[nc].seeders = c[nc].leechers = 0, nc++;
+    }
+    char err[STARLING_ERR_LEN];
+    if (gazelle_db_write_counts(a->db, c, nc, err) < 0) {
+        static struct log_limit lines;
+        log_limited(&lines, LOG_WARN, "mysql: torrents' peer counts not written: %s (next pass)",
+                    err);
+        free(now); /* the last written stay the ones to zero */
+    } else {
+        free(a->counted);
+        a->counted = now;
+        a->ncounted = nnow;
+    }
+    free(c);
 }
 
 static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
@@ -173,6 +220,12 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
     counter(out, "starling_aggregator_mysql_batches_skipped_total",
             "driver mysql: table batches found applied before (exactly once at work).",
             d->batches_skipped);
+    counter(out, "starling_aggregator_mysql_count_writes_total",
+            "driver mysql: passes whose torrents' Seeders and Leechers were written.",
+            d->count_writes);
+    counter(out, "starling_aggregator_mysql_count_write_failures_total",
+            "driver mysql: passes whose torrents' Seeders and Leechers could not be written.",
+            d->count_write_failures);
     counter(out, "starling_aggregator_mysql_reloads_total",
             "driver mysql: loads of the site's users, torrents, tokens and whitelist.", d->reloads);
     counter(out, "starling_aggregator_mysql_reload_failures_total",

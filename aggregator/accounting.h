@@ -2,6 +2,7 @@
 #define STARLING_AGGREGATOR_ACCOUNTING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/config.h"
 
@@ -19,6 +20,12 @@ struct evbuffer;
 struct accounting *accounting_new(struct event_base *base, const struct config *cfg,
                                   struct cluster *cl, bool (*leads)(void *arg), void *arg);
 void accounting_free(struct accounting *a);
+
+/* A pass was published: with driver "mysql", torrents' Seeders and Leechers are written
+ * from its entries (sorted by info_hash), and zeros for the swarms gone since. */
+struct fullscrape_entry;
+void accounting_pass_published(struct accounting *a, const struct fullscrape_entry *entries,
+                               size_t n);
 
 /* Its families of /metrics (zeros when a is NULL: public mode; the mysql driver's only
  * with that driver). */

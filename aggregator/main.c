@@ -335,6 +335,7 @@ static void publish_pass(struct aggregator *ag)
              (unsigned long long)t->swarms_deleted,
              (unsigned long long)(info.finished_ms - info.started_ms),
              (double)t->max_call_us / 1000.0);
+    accounting_pass_published(ag->accounting, ag->pass.entries, ag->pass.nentries);
     if (ag->cfg->private_enabled)
         prune_deleted_torrents(ag);
     refresh_view(ag);

@@ -200,6 +200,21 @@ failed:
     return -1;
 }
 
+int gazelle_db_write_counts(struct gazelle_db *db, const struct gazelle_count *counts, size_t n,
+                            char *err)
+{
+    struct sql_buf sql = {0};
+    gazelle_count_statements(counts, n, db->cfg.statement_rows, &sql);
+    /* Each statement on its own (autocommit): setting counts twice does no harm. */
+    int rc = exec_all(db, &sql, "torrents' peer counts", err);
+    sql_buf_free(&sql);
+    if (rc < 0)
+        db->stats.count_write_failures++;
+    else
+        db->stats.count_writes++;
+    return rc;
+}
+
 struct acct_driver gazelle_db_driver(struct gazelle_db *db)
 {
     return (struct acct_driver){deliver, db, db->cfg.batch_size};

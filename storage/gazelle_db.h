@@ -40,12 +40,18 @@ struct gazelle_db_stats {
     uint64_t rows[GAZELLE_TABLE_COUNT]; /* rows the flushes' statements carried */
     uint64_t batches_skipped;           /* table batches applied before */
     uint64_t last_flush_ms;             /* wall clock of the last complete flush; 0: none */
+    uint64_t count_writes, count_write_failures; /* torrents' Seeders/Leechers, per pass */
     uint64_t reloads, reload_failures;
     uint64_t reload_changes; /* table entries added, changed or removed */
     uint64_t last_reload_ms;
 };
 
 const struct gazelle_db_stats *gazelle_db_stats(const struct gazelle_db *db);
+
+/* torrents.Seeders and .Leechers of counts[0..n) (the pass's; a swarm gone since the last
+ * call should come with zeros). Returns 0 or -1 with err. */
+int gazelle_db_write_counts(struct gazelle_db *db, const struct gazelle_count *counts, size_t n,
+                            char *err);
 
 /* Loads the site's tables into the shared tables (differences only). Returns 0 or -1 with
  * err. */

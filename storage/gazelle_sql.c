@@ -277,6 +277,26 @@ static size_t peer_statements(const struct acct_entry *const *entries, size_t n,
     return n;
 }
 
+void gazelle_count_statements(const struct gazelle_count *counts, size_t n, size_t max_rows,
+                              struct sql_buf *out)
+{
+    if (max_rows == 0)
+        max_rows = 1;
+    for (size_t at = 0; at < n; at += max_rows) {
+        size_t k = n - at < max_rows ? n - at : max_rows;
+        put(out, "UPDATE torrents AS t JOIN (SELECT ");
+        for (size_t i = at; i < at + k; i++) {
+            put(out, "%s", i > at ? " UNION ALL SELECT " : "");
+            put_hex(out, counts[i].info_hash, INFO_HASH_LEN);
+            put(out, " AS h, %llu AS s, %llu AS l", at_most(counts[i].seeders, INT32_COLUMN_MAX),
+                at_most(counts[i].leechers, INT32_COLUMN_MAX));
+        }
+        put(out, ") AS d ON t.info_hash = d.h SET t.Seeders = d.s, t.Leechers = d.l, "
+                 "t.last_action = IF(d.s > 0, NOW(), t.last_action)");
+        end_statement(out);
+    }
+}
+
 void gazelle_marker_statements(enum gazelle_table t, const struct gazelle_mark *marks, size_t n,
                                size_t max_rows, struct sql_buf *out)
 {

@@ -44,6 +44,17 @@ const char *sql_buf_next(const struct sql_buf *b, size_t *at);
 size_t gazelle_statements(enum gazelle_table t, const struct acct_entry *const *entries, size_t n,
                           size_t max_rows, struct sql_buf *out);
 
+/* A swarm's live peers, as the aggregator's pass counted them. */
+struct gazelle_count {
+    uint8_t info_hash[INFO_HASH_LEN];
+    uint64_t seeders, leechers;
+};
+
+/* Appends the statements (at most max_rows rows each) setting torrents.Seeders and
+ * .Leechers of counts[0..n) by info_hash (Ocelot's, with last_action when seeded). */
+void gazelle_count_statements(const struct gazelle_count *counts, size_t n, size_t max_rows,
+                              struct sql_buf *out);
+
 /*
  * Exactly once: each table's transaction records the newest batch of each slot it applied
  * (storage/gazelle_db.h), in this table (created when missing).

@@ -168,6 +168,9 @@ class ExactTotalsTest(MysqlDriverCase):
     def test_exact_totals_through_mysql_down_and_aggregators_replaced(self):
         for uid in (1, 2, 3):
             self.add_user(uid, visible="0" if uid == 3 else "1")
+        crowd = range(20, 40)  # announce while MySQL is down
+        for uid in crowd:
+            self.add_user(uid)
         torrents = {10: (self.add_torrent(10), 0), 11: (self.add_torrent(11, "1"), 1),
                     12: (self.add_torrent(12, "2"), 2), 13: (self.add_torrent(13), 0)}
         probe = self.add_torrent(14)
@@ -197,6 +200,17 @@ class ExactTotalsTest(MysqlDriverCase):
             h, free = torrents[tid]
             if step == mysql_down_at:
                 self.db.stop()
+                # Load while it is down: 20 users, 6 announces each over both frontends.
+                for k in range(6):
+                    for cu in crowd:
+                        ct = 10 + cu % 4
+                        ch, cfree = torrents[ct]
+                        pid = b"-TR2940-%012d" % cu
+                        cev = "started" if k == 0 else None
+                        cup, cdown = 1000 * k + cu, 300 * k
+                        self.assertNotIn(b"failure reason", self.announce(
+                            self.nodes[(k + cu) % 2], cu, ch, pid, cev, cup, cdown, 50))
+                        model.announce(cu, ct, ch, cfree, False, pid, cev, cup, cdown, 50)
             if step == mysql_up_at:
                 # Nothing reached MySQL meanwhile; it all waited in Redis.
                 self.db.restart()
@@ -226,7 +240,7 @@ class ExactTotalsTest(MysqlDriverCase):
         wait_until(drained, SETTLED_S, interval=0.1, what="the accounting flushed")
         users = {int(r[0]): (int(r[1]), int(r[2])) for r in
                  self.db.query("SELECT ID, Uploaded, Downloaded FROM users_main")}
-        for uid in (1, 2, 3):
+        for uid in (1, 2, 3, *crowd):
             self.assertEqual(users[uid], (model.up[uid], model.down[uid]), "user %d" % uid)
         snatched = {int(r[0]): int(r[1]) for r in
                     self.db.query("SELECT ID, Snatched FROM torrents")}
@@ -239,7 +253,7 @@ class ExactTotalsTest(MysqlDriverCase):
                          str(model.token_down[(2, 13)]))
         peer_rows = {(int(r[0]), int(r[1])): r[2:] for r in self.db.query(
             "SELECT uid, fid, active, uploaded, downloaded, remaining, ip, useragent, "
-            "HEX(peer_id) FROM xbt_files_users WHERE fid <> 14")}
+            "HEX(peer_id) FROM xbt_files_users WHERE fid <> 14 AND uid < 20")}
         last = {(uid, tid): (up, down, left) for uid, tid, _, up, down, left in pattern}
         self.assertEqual(set(peer_rows), set(last))
         for (uid, tid), (up, down, left) in last.items():
@@ -249,6 +263,18 @@ class ExactTotalsTest(MysqlDriverCase):
             self.assertEqual(ip, "" if uid == 3 else "127.0.0.1")
             self.assertEqual(agent, AGENT)
             self.assertEqual(pid, peers[uid].hex().upper())
+        # The aggregator's passes write each torrent's live peers (zeros once none is left).
+        counts = lambda: {int(r[0]): (int(r[1]), int(r[2])) for r in self.db.query(
+            "SELECT ID, Seeders, Leechers FROM torrents")}
+        wait_until(lambda: counts() == {10: (2, 5), 11: (1, 5), 12: (1, 5), 13: (1, 5),
+                                        14: (0, 0)},
+                   SETTLED_S, interval=0.2, what="Seeders and Leechers written")
+        lone = b"-qB4650-lonelypeer00"
+        self.announce(self.nodes[0], 1, probe, lone, "started")
+        wait_until(lambda: counts()[14] == (0, 1), SETTLED_S, interval=0.2, what="a leecher")
+        self.announce(self.nodes[1], 1, probe, lone, "stopped")
+        wait_until(lambda: counts()[14] == (0, 0), SETTLED_S, interval=0.2,
+                   what="a torrent left by its last peer back to zero")
         # The pattern meant something: restart, free, neutral and token all showed.
         self.assertEqual(users[1], (1500 + 100 + 200 + 500 + 700, 700 + 50 + 850 + 100))
         self.assertEqual(users[2][0], 80)

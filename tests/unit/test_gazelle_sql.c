@@ -103,6 +103,24 @@ static void test_snatches_and_peers_as_hex(void **state)
     sql_buf_free(&b);
 }
 
+static void test_counts(void **state)
+{
+    (void)state;
+    struct gazelle_count c[] = {{.seeders = 3, .leechers = 0},
+                                {.seeders = 0, .leechers = 5000000000ULL}};
+    memset(c[0].info_hash, 0xab, INFO_HASH_LEN);
+    memset(c[1].info_hash, 0x01, INFO_HASH_LEN);
+    struct sql_buf b = {0};
+    gazelle_count_statements(c, 2, 1, &b);
+    assert_int_equal(b.count, 2);
+    assert_non_null(strstr(statement(&b, 0),
+                           "SELECT X'abababababababababababababababababababab' AS h, "
+                           "3 AS s, 0 AS l) AS d ON t.info_hash = d.h"));
+    /* A count beyond the int column is cut to its largest. */
+    assert_non_null(strstr(statement(&b, 1), "0 AS s, 2147483647 AS l)"));
+    sql_buf_free(&b);
+}
+
 static void test_markers(void **state)
 {
     (void)state;
@@ -123,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_users_summed_and_split),
         cmocka_unit_test(test_tokens_and_torrents),
         cmocka_unit_test(test_snatches_and_peers_as_hex),
+        cmocka_unit_test(test_counts),
         cmocka_unit_test(test_markers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
