@@ -16,6 +16,7 @@
 #include "storage/acct.h"
 #include "storage/aggregate.h"
 #include "storage/cluster.h"
+#include "aggregator/site_notify.h"
 #include "storage/gazelle_db.h"
 
 struct accounting {
@@ -35,6 +36,37 @@ struct accounting {
     size_t ncounted;
 };
 
+/* Most used tokens reported per reload (the rest at the next). */
+#define TOKENS_REPORTED_MAX 1000
+/* One call to the site, whole: connecting, sending, its status line. */
+#define SITE_CALL_TIMEOUT_MS 5000
+
+/* Tokens used up, reported to the site (site_url) as Ocelot does; the site expires them,
+ * and one it did not is found and reported again at the next reload. */
+static void report_used_tokens(struct accounting *a)
+{
+    if (a->cfg->site_url[0] == '\0')
+        return;
+    static struct log_limit lines;
+    char err[STARLING_ERR_LEN];
+    struct gazelle_token *t = xreallocarray(NULL, TOKENS_REPORTED_MAX, sizeof(*t));
+    long n = gazelle_db_used_tokens(a->db, t, TOKENS_REPORTED_MAX, err);
+    if (n < 0)
+        log_limited(&lines, LOG_WARN, "used tokens not read: %s", err);
+    for (long at = 0; at < n; at += SITE_NOTIFY_TOKENS) {
+        size_t k = (size_t)(n - at) < SITE_NOTIFY_TOKENS ? (size_t)(n - at) : SITE_NOTIFY_TOKENS;
+        struct gazelle_db_stats *st = gazelle_db_stats_mut(a->db);
+        if (site_notify_expired_tokens(a->cfg->site_url, a->cfg->site_password, t + at, k,
+                                       SITE_CALL_TIMEOUT_MS, err) < 0) {
+            st->token_report_failures++;
+            log_limited(&lines, LOG_WARN, "used tokens not reported: %s (next reload)", err);
+            break;
+        }
+        st->tokens_reported += k;
+    }
+    free(t);
+}
+
 /* driver "mysql": the site's tables into the shared ones. */
 static void reload(struct accounting *a, const char *why)
 {
@@ -49,6 +81,7 @@ static void reload(struct accounting *a, const char *why)
         return;
     }
     a->last_reload_ms = clock_wall_ms();
+    report_used_tokens(a);
     uint64_t changes = gazelle_db_stats(a->db)->reload_changes - before;
     if (changes > 0)
         log_info("mysql reload (%s): %llu table entries changed", why, (unsigned long long)changes);
@@ -226,6 +259,12 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
     counter(out, "starling_aggregator_mysql_count_write_failures_total",
             "driver mysql: passes whose torrents' Seeders and Leechers could not be written.",
             d->count_write_failures);
+    counter(out, "starling_aggregator_mysql_tokens_reported_total",
+            "driver mysql: used-up freeleech tokens reported to the site (site_url).",
+            d->tokens_reported);
+    counter(out, "starling_aggregator_mysql_token_report_failures_total",
+            "driver mysql: calls to the site that failed (reported again next reload).",
+            d->token_report_failures);
     counter(out, "starling_aggregator_mysql_reloads_total",
             "driver mysql: loads of the site's users, torrents, tokens and whitelist.", d->reloads);
     counter(out, "starling_aggregator_mysql_reload_failures_total",

@@ -140,7 +140,8 @@ struct config {
     bool private_enabled;
     bool private_udp_enabled; /* UDP announces with BEP 41 URL data "/<passkey>/announce" */
     char site_password[PASSKEY_LEN + 1];
-    char report_password[PASSKEY_LEN + 1];               /* /<report_password>/report; "": none */
+    char report_password[PASSKEY_LEN + 1]; /* /<report_password>/report; "": none */
+    char site_url[256]; /* http://host[:port][/path] of the site's tools.php; "": not called */
     struct cidr site_api_allow[CONFIG_MAX_SITE_SOURCES]; /* none: from anywhere */
     size_t n_site_api_allow;
     enum backend_driver driver;

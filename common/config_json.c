@@ -197,6 +197,13 @@ static int apply_name(json_t *val, const char *path, const char *const *names, s
     return config_err(err, "\"%s\": expected %s", path, hint);
 }
 
+/* site_url: plain HTTP (Ocelot's calls to the site are), or nothing. */
+static bool is_http_url_or_empty(const char *s)
+{
+    return s[0] == '\0' || (strncmp(s, "http://", 7) == 0 && s[7] != '\0' && s[7] != '/' &&
+                            strpbrk(s, " \t\r\n?#") == NULL);
+}
+
 static int apply_driver(void *base, json_t *val, const char *path, char *err)
 {
     static const char *const names[] = {
@@ -443,6 +450,8 @@ static const struct field config_fields[] = {
     {FIELD_AT("report_password", FIELD_STRING, struct config, report_password),
      .valid = config_is_path_key_or_empty, .hint = PATH_KEY_HINT},
     {.name = "site_api_allow", .kind = FIELD_CUSTOM, .custom = apply_site_api_allow},
+    {FIELD_AT("site_url", FIELD_STRING, struct config, site_url), .valid = is_http_url_or_empty,
+     .hint = "\"http://host[:port][/path]\" or \"\""},
     {FIELD_AT("local_subnet_priority", FIELD_BOOL, struct config, local_subnet_priority)},
     {FIELD_AT("local_subnet_v4_prefix", FIELD_UINT, struct config, local_subnet_v4_prefix),
      .min = 0, .max = 32},

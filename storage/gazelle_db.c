@@ -47,6 +47,11 @@ const struct gazelle_db_stats *gazelle_db_stats(const struct gazelle_db *db)
     return &db->stats;
 }
 
+struct gazelle_db_stats *gazelle_db_stats_mut(struct gazelle_db *db)
+{
+    return &db->stats;
+}
+
 /* Whole seconds for the connector's timeouts, at least one. */
 static unsigned int secs(uint64_t ms)
 {

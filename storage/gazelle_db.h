@@ -42,15 +42,29 @@ struct gazelle_db_stats {
     uint64_t last_flush_ms;             /* wall clock of the last complete flush; 0: none */
     uint64_t count_writes, count_write_failures; /* torrents' Seeders/Leechers, per pass */
     uint64_t reloads, reload_failures;
-    uint64_t reload_changes; /* table entries added, changed or removed */
+    uint64_t tokens_reported, token_report_failures; /* to the site (site_url) */
+    uint64_t reload_changes;                         /* table entries added, changed or removed */
     uint64_t last_reload_ms;
 };
 
 const struct gazelle_db_stats *gazelle_db_stats(const struct gazelle_db *db);
+/* The same, for the aggregator to count what it does with the driver's results. */
+struct gazelle_db_stats *gazelle_db_stats_mut(struct gazelle_db *db);
 
 /* torrents.Seeders and .Leechers of counts[0..n) (the pass's; a swarm gone since the last
  * call should come with zeros). Returns 0 or -1 with err. */
 int gazelle_db_write_counts(struct gazelle_db *db, const struct gazelle_count *counts, size_t n,
+                            char *err);
+
+/* A freeleech token: users_freeleeches (UserID, TorrentID). */
+struct gazelle_token {
+    uint32_t user_id, torrent_id;
+};
+
+/* Unexpired tokens whose downloads (users_freeleeches.Downloaded, which the flushes add
+ * to) reached their torrent's Size: at most max of them into out. Returns how many, or -1
+ * with err. */
+long gazelle_db_used_tokens(struct gazelle_db *db, struct gazelle_token *out, size_t max,
                             char *err);
 
 /* Loads the site's tables into the shared tables (differences only). Returns 0 or -1 with

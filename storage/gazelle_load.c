@@ -302,3 +302,31 @@ int gazelle_db_reload(struct gazelle_db *db, struct cluster *cl, char *err)
     db->stats.last_reload_ms = clock_wall_ms();
     return 0;
 }
+
+long gazelle_db_used_tokens(struct gazelle_db *db, struct gazelle_token *out, size_t max, char *err)
+{
+    char sql[320];
+    snprintf(sql, sizeof(sql),
+             "SELECT f.UserID, f.TorrentID FROM users_freeleeches AS f JOIN torrents AS t ON "
+             "t.ID = f.TorrentID WHERE f.Expired = 0 AND t.Size > 0 AND f.Downloaded >= t.Size "
+             "LIMIT %zu",
+             max);
+    if (gazelle_exec(db, sql, "used tokens", err) < 0)
+        return -1;
+    MYSQL_RES *res = mysql_store_result(db->conn);
+    if (res == NULL) {
+        snprintf(err, STARLING_ERR_LEN, "mysql: used tokens: %s", mysql_error(db->conn));
+        return -1;
+    }
+    long n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res)) != NULL && (size_t)n < max) {
+        if (row[0] == NULL || row[1] == NULL)
+            continue;
+        out[n].user_id = (uint32_t)strtoul(row[0], NULL, 10);
+        out[n].torrent_id = (uint32_t)strtoul(row[1], NULL, 10);
+        n++;
+    }
+    mysql_free_result(res);
+    return n;
+}

@@ -84,11 +84,11 @@ class MysqlDriverCase(unittest.TestCase):
                         "(%d, 'user%d', 'u%d@example.org', 'x', 's', '', 2, '%s', '%s', '%s', %d)"
                         % (uid, uid, uid, passkey(uid), enabled, visible, can_leech))
 
-    def add_torrent(self, tid, free="0"):
+    def add_torrent(self, tid, free="0", size=100000):
         h = random_hash()
         self.db.execute("INSERT INTO torrents (ID, GroupID, UserID, info_hash, FileCount, "
                         "FileList, Size, FreeTorrent, Time) VALUES (%d, 1, 1, UNHEX('%s'), 1, "
-                        "'a.flac', 100000, '%s', NOW())" % (tid, h.hex(), free))
+                        "'a.flac', %d, '%s', NOW())" % (tid, h.hex(), size, free))
         return h
 
     def announce(self, node, uid, h, peer_id=None, event=None, up=0, down=0, left=100):
@@ -279,6 +279,63 @@ class ExactTotalsTest(MysqlDriverCase):
         self.assertEqual(users[1], (1500 + 100 + 200 + 500 + 700, 700 + 50 + 850 + 100))
         self.assertEqual(users[2][0], 80)
         self.assertEqual(model.token_down[(2, 13)], 4500)
+
+
+class FakeSite:
+    """The site's HTTP endpoint on loopback, recording the paths it is asked for."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        paths = self.paths = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                paths.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TokenReportTest(MysqlDriverCase):
+    def test_a_used_up_token_is_reported_to_the_site(self):
+        site = FakeSite()
+        self.addCleanup(site.close)
+        self.config["site_url"] = "http://127.0.0.1:%d/gazelle/" % site.port
+        self.add_user(5)
+        h = self.add_torrent(20, size=1000)
+        self.db.execute("INSERT INTO users_freeleeches (UserID, TorrentID, Time) VALUES "
+                        "(5, 20, NOW())")
+        agg = self.aggregator()
+        pid = b"-qB4650-tokenuser005"
+        self.everywhere(lambda n: b"failure reason" not in
+                        self.announce(n, 5, h, pid, "started"), "user 5 served")
+        self.announce(self.nodes[0], 5, h, pid, None, 0, 600, 400)
+        wait_until(lambda: self.value("SELECT Downloaded FROM users_freeleeches") == "600",
+                   SETTLED_S, what="the token's use written")
+        os.kill(agg.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        self.assertEqual(site.paths, [])  # 600 of 1000 bytes: not used up
+        self.announce(self.nodes[1], 5, h, pid, None, 0, 1200, 0)
+        wait_until(lambda: self.value("SELECT Downloaded FROM users_freeleeches") == "1200",
+                   SETTLED_S, what="the token's use written")
+        os.kill(agg.pid, signal.SIGUSR1)
+        wait_until(lambda: site.paths, SETTLED_S, what="the site called")
+        self.assertEqual(site.paths[0], "/gazelle/tools.php?key=%s&type=expiretoken&action=ocelot"
+                                        "&tokens=5:20" % SITE)
+        self.assertEqual(self.metric(agg, "starling_aggregator_mysql_tokens_reported_total"), 1)
+        self.assertNotIn(SITE, agg.log())
 
 
 class AppliedOnceTest(MysqlDriverCase):

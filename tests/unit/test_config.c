@@ -18,6 +18,7 @@ static const char *const env_vars[] = {
     "STARLING_LOG_LEVEL",           "STARLING_LOG_FILE",        "STARLING_METRICS_LISTEN_ADDR",
     "STARLING_AGGREGATOR_INTERVAL", "STARLING_UDP_LISTEN_ADDR", "STARLING_UDP_SECRET",
     "STARLING_UDP_PREVIOUS_SECRET", "STARLING_SITE_PASSWORD",   "STARLING_REPORT_PASSWORD",
+    "STARLING_MYSQL_PASSWORD",
 };
 
 /* Every test starts from the same bytes, so "unchanged" can be a memcmp. */
@@ -1672,6 +1673,42 @@ static void test_private_mode(void **state)
     clear_env();
 }
 
+/* driver "mysql": its section, its password from the environment, site_url's form. */
+static void test_mysql_driver(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    load_ok("{\"private_enabled\": true, \"driver\": \"mysql\", \"site_url\": "
+            "\"http://site.internal:8080/gazelle/\", \"mysql\": {\"host\": \"db\", \"port\": "
+            "3307, \"user\": \"tracker\", \"database\": \"ops\", \"flush_interval\": \"5s\", "
+            "\"batch_size\": 1000, \"statement_rows\": 200, \"reload_interval\": \"45s\"}}",
+            &cfg);
+    assert_int_equal(cfg.driver, DRIVER_MYSQL);
+    assert_string_equal(cfg.mysql.host, "db");
+    assert_int_equal(cfg.mysql.port, 3307);
+    assert_string_equal(cfg.mysql.database, "ops");
+    assert_int_equal(cfg.mysql.flush_interval_ms, 5000);
+    assert_int_equal(cfg.mysql.statement_rows, 200);
+    assert_int_equal(cfg.mysql.reload_interval_ms, 45000);
+    assert_string_equal(cfg.site_url, "http://site.internal:8080/gazelle/");
+    fresh(&cfg);
+    cfg.driver = DRIVER_MYSQL;
+    validate_fails(&cfg, "driver \"mysql\" needs private_enabled");
+    load_fails("{\"driver\": \"postgres\"}", "\"driver\": expected \"noop\"");
+    load_fails("{\"site_url\": \"https://site\"}", "\"site_url\": bad value");
+    load_fails("{\"site_url\": \"http://site/x?key=1\"}", "\"site_url\": bad value");
+    load_fails("{\"mysql\": {\"statement_rows\": 0}}", "\"mysql.statement_rows\": out of range");
+    load_fails("{\"mysql\": {\"pasword\": \"x\"}}", "unknown key \"mysql.pasword\"");
+    /* The password from the environment wins, and no error shows it. */
+    char err[STARLING_ERR_LEN] = "";
+    fresh(&cfg);
+    setenv("STARLING_MYSQL_PASSWORD", SECRET, 1);
+    assert_int_equal(config_apply_env(&cfg, err), 0);
+    unsetenv("STARLING_MYSQL_PASSWORD");
+    assert_string_equal(cfg.mysql.password, SECRET);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1690,6 +1727,7 @@ int main(void)
         cmocka_unit_test(test_bad_durations),
         cmocka_unit_test(test_bad_trusted_proxies),
         cmocka_unit_test(test_bad_local_subnet),
+        cmocka_unit_test(test_mysql_driver),
         cmocka_unit_test(test_bad_listen_addr),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_long_strings),
