@@ -207,28 +207,22 @@ void accounting_pass_published(struct accounting *a, const struct fullscrape_ent
     free(c);
 }
 
-static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
-{
-    metrics_family(out, name, "counter", help);
-    metrics_sample_u64(out, name, NULL, v);
-}
-
 void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
 {
     static const struct acct_stats none; /* public mode: zeros, the same families */
     const struct acct_stats *st = a != NULL ? &a->stats : &none;
-    counter(out, "starling_aggregator_accounting_batches_total",
-            "Private mode: slots' accounting batches handed to the driver.", st->batches);
-    counter(out, "starling_aggregator_accounting_entries_total",
-            "Private mode: peer entries in those batches.", st->entries);
-    counter(out, "starling_aggregator_accounting_dropped_total",
-            "Private mode: announces whose deltas a full pending hash refused "
-            "(ACCT_PENDING_MAX per slot, while no aggregator drained it).",
-            st->dropped);
-    counter(out, "starling_aggregator_accounting_failures_total",
-            "Private mode: accounting cycles in which some slot or the driver failed "
-            "(taken again).",
-            st->failures);
+    metrics_counter(out, "starling_aggregator_accounting_batches_total",
+                    "Private mode: slots' accounting batches handed to the driver.", st->batches);
+    metrics_counter(out, "starling_aggregator_accounting_entries_total",
+                    "Private mode: peer entries in those batches.", st->entries);
+    metrics_counter(out, "starling_aggregator_accounting_dropped_total",
+                    "Private mode: announces whose deltas a full pending hash refused "
+                    "(ACCT_PENDING_MAX per slot, while no aggregator drained it).",
+                    st->dropped);
+    metrics_counter(out, "starling_aggregator_accounting_failures_total",
+                    "Private mode: accounting cycles in which some slot or the driver failed "
+                    "(taken again).",
+                    st->failures);
     bool leading = a != NULL && a->leads(a->arg);
     metrics_family(out, "starling_aggregator_accounting_lag_seconds", "gauge",
                    "Private mode, on the leader: seconds since the latest accounting cycle "
@@ -238,11 +232,12 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
     if (a == NULL || a->db == NULL)
         return;
     const struct gazelle_db_stats *d = gazelle_db_stats(a->db);
-    counter(out, "starling_aggregator_mysql_flushes_total",
-            "driver mysql: flushes that committed every table.", d->flushes);
-    counter(out, "starling_aggregator_mysql_flush_failures_total",
-            "driver mysql: flushes that failed (handed again whole; committed tables skip).",
-            d->flush_failures);
+    metrics_counter(out, "starling_aggregator_mysql_flushes_total",
+                    "driver mysql: flushes that committed every table.", d->flushes);
+    metrics_counter(
+        out, "starling_aggregator_mysql_flush_failures_total",
+        "driver mysql: flushes that failed (handed again whole; committed tables skip).",
+        d->flush_failures);
     metrics_family(out, "starling_aggregator_mysql_rows_total", "counter",
                    "driver mysql: rows the flushes' statements carried, by table.");
     for (enum gazelle_table t = 0; t < GAZELLE_TABLE_COUNT; t++) {
@@ -250,26 +245,29 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
         snprintf(labels, sizeof(labels), "table=\"%s\"", gazelle_table_name(t));
         metrics_sample_u64(out, "starling_aggregator_mysql_rows_total", labels, d->rows[t]);
     }
-    counter(out, "starling_aggregator_mysql_batches_skipped_total",
-            "driver mysql: table batches found applied before (exactly once at work).",
-            d->batches_skipped);
-    counter(out, "starling_aggregator_mysql_count_writes_total",
-            "driver mysql: passes whose torrents' Seeders and Leechers were written.",
-            d->count_writes);
-    counter(out, "starling_aggregator_mysql_count_write_failures_total",
-            "driver mysql: passes whose torrents' Seeders and Leechers could not be written.",
-            d->count_write_failures);
-    counter(out, "starling_aggregator_mysql_tokens_reported_total",
-            "driver mysql: used-up freeleech tokens reported to the site (site_url).",
-            d->tokens_reported);
-    counter(out, "starling_aggregator_mysql_token_report_failures_total",
-            "driver mysql: calls to the site that failed (reported again next reload).",
-            d->token_report_failures);
-    counter(out, "starling_aggregator_mysql_reloads_total",
-            "driver mysql: loads of the site's users, torrents, tokens and whitelist.", d->reloads);
-    counter(out, "starling_aggregator_mysql_reload_failures_total",
-            "driver mysql: loads that failed (again at the next interval).", d->reload_failures);
-    counter(out, "starling_aggregator_mysql_reload_changes_total",
-            "driver mysql: shared-table entries the loads added, changed or removed.",
-            d->reload_changes);
+    metrics_counter(out, "starling_aggregator_mysql_batches_skipped_total",
+                    "driver mysql: table batches found applied before (exactly once at work).",
+                    d->batches_skipped);
+    metrics_counter(out, "starling_aggregator_mysql_count_writes_total",
+                    "driver mysql: passes whose torrents' Seeders and Leechers were written.",
+                    d->count_writes);
+    metrics_counter(
+        out, "starling_aggregator_mysql_count_write_failures_total",
+        "driver mysql: passes whose torrents' Seeders and Leechers could not be written.",
+        d->count_write_failures);
+    metrics_counter(out, "starling_aggregator_mysql_tokens_reported_total",
+                    "driver mysql: used-up freeleech tokens reported to the site (site_url).",
+                    d->tokens_reported);
+    metrics_counter(out, "starling_aggregator_mysql_token_report_failures_total",
+                    "driver mysql: calls to the site that failed (reported again next reload).",
+                    d->token_report_failures);
+    metrics_counter(out, "starling_aggregator_mysql_reloads_total",
+                    "driver mysql: loads of the site's users, torrents, tokens and whitelist.",
+                    d->reloads);
+    metrics_counter(out, "starling_aggregator_mysql_reload_failures_total",
+                    "driver mysql: loads that failed (again at the next interval).",
+                    d->reload_failures);
+    metrics_counter(out, "starling_aggregator_mysql_reload_changes_total",
+                    "driver mysql: shared-table entries the loads added, changed or removed.",
+                    d->reload_changes);
 }

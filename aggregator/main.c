@@ -136,31 +136,19 @@ static void label_safe(char *s)
             *s = '_';
 }
 
-static void gauge(struct evbuffer *out, const char *name, const char *help, uint64_t v)
-{
-    metrics_family(out, name, "gauge", help);
-    metrics_sample_u64(out, name, NULL, v);
-}
-
-static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
-{
-    metrics_family(out, name, "counter", help);
-    metrics_sample_u64(out, name, NULL, v);
-}
-
 static void render_metrics(struct evbuffer *out, void *arg)
 {
     struct aggregator *ag = arg;
     const struct published_stats *v = &ag->view;
-    gauge(out, "starling_torrents", "Swarms with at least one live peer.", v->torrents);
-    gauge(out, "starling_seeders", "Live seeders.", v->seeders);
-    gauge(out, "starling_leechers", "Live leechers.", v->leechers);
+    metrics_gauge(out, "starling_torrents", "Swarms with at least one live peer.", v->torrents);
+    metrics_gauge(out, "starling_seeders", "Live seeders.", v->seeders);
+    metrics_gauge(out, "starling_leechers", "Live leechers.", v->leechers);
     metrics_family(out, "starling_peers", "gauge",
                    "Live peers with an address of the family (dual-stacked count in both).");
     metrics_sample_u64(out, "starling_peers", "family=\"ipv4\"", v->peers_v4);
     metrics_sample_u64(out, "starling_peers", "family=\"ipv6\"", v->peers_v6);
-    gauge(out, "starling_completed", "Completed downloads recorded in the swarms Redis holds.",
-          v->completed);
+    metrics_gauge(out, "starling_completed",
+                  "Completed downloads recorded in the swarms Redis holds.", v->completed);
     metrics_family(out, "starling_requests_total", "counter",
                    "Requests answered by all frontends, by endpoint and result.");
     for (size_t i = 0; i < v->nrequests; i++) {
@@ -172,9 +160,10 @@ static void render_metrics(struct evbuffer *out, void *arg)
         snprintf(labels, sizeof(labels), "endpoint=\"%s\",result=\"%s\"", ep, res);
         metrics_sample_u64(out, "starling_requests_total", labels, v->request_count[i]);
     }
-    gauge(out, "starling_frontends", "Frontends that reported in the last minute.", v->frontends);
-    gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
-          ag->leader ? 1 : 0);
+    metrics_gauge(out, "starling_frontends", "Frontends that reported in the last minute.",
+                  v->frontends);
+    metrics_gauge(out, "starling_aggregator_leader", "1 on the replica holding the leader lock.",
+                  ag->leader ? 1 : 0);
     /* Which replica this is, as the lock and {starling}:stats name it. */
     char id[sizeof(ag->id)], labels[sizeof(ag->id) + 16];
     snprintf(id, sizeof(id), "%s", ag->id);
@@ -185,7 +174,8 @@ static void render_metrics(struct evbuffer *out, void *arg)
     metrics_family(out, "starling_aggregator_info", "gauge",
                    "This replica's id (the lock's value when it leads); always 1.");
     metrics_sample_u64(out, "starling_aggregator_info", labels, 1);
-    counter(out, "starling_aggregator_passes_total", "Passes this replica completed.", ag->passes);
+    metrics_counter(out, "starling_aggregator_passes_total", "Passes this replica completed.",
+                    ag->passes);
     metrics_family(out, "starling_aggregator_pass_duration_seconds", "gauge",
                    "Duration of the latest pass.");
     metrics_sample(out, "starling_aggregator_pass_duration_seconds", NULL,
@@ -198,13 +188,14 @@ static void render_metrics(struct evbuffer *out, void *arg)
                    "When the latest pass finished (Unix time).");
     metrics_sample(out, "starling_aggregator_last_pass_timestamp_seconds", NULL,
                    (double)v->pass_finished_ms / 1000.0);
-    counter(out, "starling_aggregator_peers_expired_total",
-            "Expired peers this replica's passes removed.", ag->peers_expired);
-    counter(out, "starling_aggregator_swarms_deleted_total",
-            "Empty swarms this replica's passes deleted.", ag->swarms_deleted);
-    counter(out, "starling_aggregator_deleted_torrents_pruned_total",
-            "Private mode: registered torrents deleted a day ago or more, removed by passes.",
-            ag->deleted_torrents_removed);
+    metrics_counter(out, "starling_aggregator_peers_expired_total",
+                    "Expired peers this replica's passes removed.", ag->peers_expired);
+    metrics_counter(out, "starling_aggregator_swarms_deleted_total",
+                    "Empty swarms this replica's passes deleted.", ag->swarms_deleted);
+    metrics_counter(
+        out, "starling_aggregator_deleted_torrents_pruned_total",
+        "Private mode: registered torrents deleted a day ago or more, removed by passes.",
+        ag->deleted_torrents_removed);
     accounting_render_metrics(ag->accounting, out);
 }
 

@@ -62,3 +62,15 @@ void metrics_histogram(struct evbuffer *out, const char *name, const char *label
                             (unsigned long long)h->count);
     }
 }
+
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value)
+{
+    metrics_family(out, name, "counter", help);
+    metrics_sample_u64(out, name, NULL, value);
+}
+
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uint64_t value)
+{
+    metrics_family(out, name, "gauge", help);
+    metrics_sample_u64(out, name, NULL, value);
+}

@@ -17,6 +17,10 @@ void metrics_family(struct evbuffer *out, const char *name, const char *type, co
 void metrics_sample(struct evbuffer *out, const char *name, const char *labels, double value);
 void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labels, uint64_t value);
 
+/* A family of one unlabelled sample: its HELP, TYPE and value. */
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value);
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uint64_t value);
+
 /* Latency buckets, in seconds: tracker requests take well under a millisecond to a
  * command timeout (hundreds of ms). */
 #define LATENCY_BUCKETS 12

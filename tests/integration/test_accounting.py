@@ -24,6 +24,25 @@ AGENT = "qBittorrent/4.6.5"
 DRAINED_S = 20.0
 
 
+# The announces of the exact-totals tests (this one, test_mysql_driver.py): users 1-3,
+# torrents 10 (normal), 11 (free), 12 (neutral), 13 (user 2 holds a token).
+# (uid, tid, event, uploaded, downloaded, left)
+PATTERN = [
+    (1, 10, "started", 0, 0, 1000), (1, 10, None, 1000, 500, 500),
+    (1, 10, None, 1500, 700, 300),
+    (1, 10, "started", 100, 50, 250),  # the client restarted: counts from zero
+    (1, 10, None, 300, 900, 100), (1, 10, "completed", 300, 1000, 0),
+    (1, 10, "completed", 300, 1000, 0),  # counted once
+    (1, 11, "started", 0, 0, 100), (1, 11, None, 700, 900, 0),
+    (2, 12, "started", 0, 0, 100), (2, 12, None, 100, 100, 0),
+    (2, 13, "started", 0, 0, 100), (2, 13, None, 40, 4000, 60),
+    (3, 10, "started", 10, 20, 100), (3, 10, "stopped", 30, 40, 100),
+    (3, 10, None, 90, 90, 100),  # after stopped, without started: nothing known
+    (3, 10, "started", 5, 6, 100), (3, 10, "completed", 15, 16, 0),
+    (2, 13, None, 80, 4500, 0), (1, 10, None, 800, 1000, 0),
+]
+
+
 class Model:
     """The accounting rules (README "Private tracker"), written independently of
     lua/lib/account.lua."""
@@ -173,21 +192,7 @@ class ExactTotalsTest(AccountingCase):
 
         model = Model()
         peers = {uid: b"-qB4650-" + os.urandom(12) for uid in users}
-        # (uid, tid, event, uploaded, downloaded, left)
-        pattern = [
-            (1, 10, "started", 0, 0, 1000), (1, 10, None, 1000, 500, 500),
-            (1, 10, None, 1500, 700, 300),
-            (1, 10, "started", 100, 50, 250),  # the client restarted: counts from zero
-            (1, 10, None, 300, 900, 100), (1, 10, "completed", 300, 1000, 0),
-            (1, 10, "completed", 300, 1000, 0),  # counted once
-            (1, 11, "started", 0, 0, 100), (1, 11, None, 700, 900, 0),
-            (2, 12, "started", 0, 0, 100), (2, 12, None, 100, 100, 0),
-            (2, 13, "started", 0, 0, 100), (2, 13, None, 40, 4000, 60),
-            (3, 10, "started", 10, 20, 100), (3, 10, "stopped", 30, 40, 100),
-            (3, 10, None, 90, 90, 100),  # after stopped, without started: nothing known
-            (3, 10, "started", 5, 6, 100), (3, 10, None, 15, 16, 100),
-            (2, 13, None, 80, 4500, 0), (1, 10, None, 800, 1000, 0),
-        ]
+        pattern = PATTERN
         kill_frontend_at, replace_aggregator_at = 7, 13
         rr = 0
         for step, (uid, tid, event, up, down, left) in enumerate(pattern):

@@ -20,7 +20,7 @@ from harness import (Aggregator, RedisServer, Starling, announce_target, bdecode
                      random_hash, readme_metrics, require_aggregator, require_binary, source_dir,
                      wait_until)
 from mariadb import MariaDB, require_mariadb
-from test_accounting import AGENT, Model, slot_tag
+from test_accounting import AGENT, PATTERN, Model, slot_tag
 
 SCHEMA = os.path.join(source_dir(), "tests", "fixtures", "gazelle_schema.sql")
 SITE = "Mysql0123456789abcdefABCDEF0123"[:32].ljust(32, "x")
@@ -181,20 +181,7 @@ class ExactTotalsTest(MysqlDriverCase):
                         self.announce(n, 1, probe, event="stopped"), "users loaded")
         model = Model()
         peers = {uid: b"-qB4650-" + os.urandom(12) for uid in (1, 2, 3)}
-        pattern = [
-            (1, 10, "started", 0, 0, 1000), (1, 10, None, 1000, 500, 500),
-            (1, 10, None, 1500, 700, 300),
-            (1, 10, "started", 100, 50, 250),  # the client restarted: counts from zero
-            (1, 10, None, 300, 900, 100), (1, 10, "completed", 300, 1000, 0),
-            (1, 10, "completed", 300, 1000, 0),  # counted once
-            (1, 11, "started", 0, 0, 100), (1, 11, None, 700, 900, 0),
-            (2, 12, "started", 0, 0, 100), (2, 12, None, 100, 100, 0),
-            (2, 13, "started", 0, 0, 100), (2, 13, None, 40, 4000, 60),
-            (3, 10, "started", 10, 20, 100), (3, 10, "stopped", 30, 40, 100),
-            (3, 10, None, 90, 90, 100),  # after stopped, without started: nothing known
-            (3, 10, "started", 5, 6, 100), (3, 10, "completed", 15, 16, 0),
-            (2, 13, None, 80, 4500, 0), (1, 10, None, 800, 1000, 0),
-        ]
+        pattern = PATTERN
         mysql_down_at, mysql_up_at, kill_aggregator_at, second_at = 5, 12, 9, 15
         for step, (uid, tid, event, up, down, left) in enumerate(pattern):
             h, free = torrents[tid]
