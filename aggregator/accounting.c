@@ -1,6 +1,9 @@
 /* Private mode's accounting in the aggregator (aggregator/accounting.h). */
 #include "aggregator/accounting.h"
 
+#include "aggregator/flush_thread.h"
+#include "aggregator/site_notify.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +19,6 @@
 #include "storage/acct.h"
 #include "storage/aggregate.h"
 #include "storage/cluster.h"
-#include "aggregator/site_notify.h"
 #include "storage/gazelle_db.h"
 
 struct accounting {
@@ -31,6 +33,13 @@ struct accounting {
     uint64_t last_cycle_ok_ms; /* the latest cycle that delivered all it drained */
     uint64_t last_reload_ms;
     struct event *cycle_timer, *reload_timer, *usr1;
+    /* driver "mysql": flushes run on a thread (aggregator/flush_thread.h); while one runs
+     * its cycle waits here, the connection is the thread's, and /metrics shows the
+     * driver's figures as they were when it started. */
+    struct flush_thread *flusher;
+    struct acct_cycle *inflight;
+    struct gazelle_db_stats shown;
+    const char *reload_wanted; /* a reload asked for during a flush: after it */
     /* driver "mysql": the swarms whose torrents got counts above zero last time, sorted. */
     uint8_t (*counted)[INFO_HASH_LEN];
     size_t ncounted;
@@ -72,6 +81,10 @@ static void reload(struct accounting *a, const char *why)
 {
     if (a->db == NULL || !a->leads(a->arg) || cluster_size(a->cluster) == 0)
         return;
+    if (flush_thread_busy(a->flusher)) {
+        a->reload_wanted = why;
+        return;
+    }
     char err[STARLING_ERR_LEN];
     uint64_t before = gazelle_db_stats(a->db)->reload_changes;
     if (gazelle_db_reload(a->db, a->cluster, err) < 0) {
@@ -87,18 +100,10 @@ static void reload(struct accounting *a, const char *why)
         log_info("mysql reload (%s): %llu table entries changed", why, (unsigned long long)changes);
 }
 
-static void on_cycle(evutil_socket_t fd, short what, void *arg)
+/* A cycle's end (rc of acct_cycle() or acct_settle()). */
+static void cycle_done(struct accounting *a, int rc, const char *err)
 {
-    struct accounting *a = arg;
-    (void)fd, (void)what;
-    if (!a->leads(a->arg) || cluster_size(a->cluster) == 0)
-        return;
-    /* The site's tables first, as soon as this replica leads (and until a load succeeds):
-     * announces need them before there is anything to account. */
-    if (a->db != NULL && a->last_reload_ms == 0)
-        reload(a, "start");
-    char err[STARLING_ERR_LEN];
-    if (acct_cycle(a->cluster, &a->driver, &a->stats, err) < 0) {
+    if (rc < 0) {
         static struct log_limit lines;
         log_limited(&lines, LOG_WARN, "accounting: %s (taken again next cycle)", err);
         if (cluster_is_cluster(a->cluster))
@@ -106,6 +111,52 @@ static void on_cycle(evutil_socket_t fd, short what, void *arg)
         return;
     }
     a->last_cycle_ok_ms = clock_wall_ms();
+}
+
+static void on_cycle(evutil_socket_t fd, short what, void *arg)
+{
+    struct accounting *a = arg;
+    (void)fd, (void)what;
+    if (!a->leads(a->arg) || cluster_size(a->cluster) == 0 || flush_thread_busy(a->flusher))
+        return;
+    /* The site's tables first, as soon as this replica leads (and until a load succeeds):
+     * announces need them before there is anything to account. */
+    if (a->db != NULL && a->last_reload_ms == 0)
+        reload(a, "start");
+    char err[STARLING_ERR_LEN] = "";
+    if (a->flusher == NULL) {
+        cycle_done(a, acct_cycle(a->cluster, &a->driver, &a->stats, err), err);
+        return;
+    }
+    /* Drained here, delivered on the flush thread, settled in on_flushed(). */
+    a->inflight = acct_drain(a->cluster, a->driver.max_entries, &a->stats, err);
+    size_t n;
+    const struct acct_batch *b = acct_cycle_batches(a->inflight, &n);
+    a->shown = *gazelle_db_stats(a->db);
+    if (n == 0 || !flush_thread_start(a->flusher, &a->driver, b, n)) {
+        if (n > 0)
+            snprintf(err, sizeof(err), "the flush thread could not start");
+        bool delivered = n == 0;
+        struct acct_cycle *c = a->inflight;
+        a->inflight = NULL;
+        cycle_done(a, acct_settle(a->cluster, c, delivered, &a->stats, err), err);
+    }
+}
+
+/* The flush thread's end: the cycle's batches deleted if delivered, then what waited. */
+static void on_flushed(void *arg, int rc, const char *flush_err)
+{
+    struct accounting *a = arg;
+    char err[STARLING_ERR_LEN];
+    snprintf(err, sizeof(err), "%s", flush_err);
+    struct acct_cycle *c = a->inflight;
+    a->inflight = NULL;
+    cycle_done(a, acct_settle(a->cluster, c, rc == 0, &a->stats, err), err);
+    if (a->reload_wanted != NULL) {
+        const char *why = a->reload_wanted;
+        a->reload_wanted = NULL;
+        reload(a, why);
+    }
 }
 
 static void on_reload(evutil_socket_t fd, short what, void *arg)
@@ -131,6 +182,9 @@ struct accounting *accounting_new(struct event_base *base, const struct config *
     case DRIVER_MYSQL:
         a->db = gazelle_db_new(&cfg->mysql);
         a->driver = gazelle_db_driver(a->db);
+        a->flusher = flush_thread_new(base, on_flushed, a);
+        if (a->flusher == NULL)
+            log_warn("mysql: no flush thread (eventfd failed): flushes block the loop");
         every_ms = cfg->mysql.flush_interval_ms;
         break;
     case DRIVER_REDIS_STREAM:
@@ -157,6 +211,9 @@ void accounting_free(struct accounting *a)
 {
     if (a == NULL)
         return;
+    /* A flush under way ends first (bounded by mysql.command_timeout per statement), and
+     * its batches are settled while Redis is still there. */
+    flush_thread_free(a->flusher);
     struct event *events[] = {a->cycle_timer, a->reload_timer, a->usr1};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i] != NULL)
@@ -171,6 +228,8 @@ void accounting_pass_published(struct accounting *a, const struct fullscrape_ent
 {
     if (a == NULL || a->db == NULL)
         return;
+    if (flush_thread_busy(a->flusher))
+        return; /* the connection is the flush's: the next pass writes the counts */
     /* The pass's counts, and zeros for the swarms counted last time and gone since (both
      * lists sorted by info_hash: one merge). */
     struct gazelle_count *c = xreallocarray(NULL, n + a->ncounted + 1, sizeof(*c));
@@ -231,9 +290,18 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
                    leading ? (double)(clock_wall_ms() - a->last_cycle_ok_ms) / 1000.0 : 0.0);
     if (a == NULL || a->db == NULL)
         return;
-    const struct gazelle_db_stats *d = gazelle_db_stats(a->db);
+    const struct gazelle_db_stats *d =
+        flush_thread_busy(a->flusher) ? &a->shown : gazelle_db_stats(a->db);
     metrics_counter(out, "starling_aggregator_mysql_flushes_total",
                     "driver mysql: flushes that committed every table.", d->flushes);
+    metrics_family(out, "starling_aggregator_mysql_flush_seconds", "gauge",
+                   "driver mysql: how long the latest complete flush took.");
+    metrics_sample(out, "starling_aggregator_mysql_flush_seconds", NULL,
+                   (double)d->last_flush_us / 1e6);
+    metrics_family(out, "starling_aggregator_mysql_flush_max_seconds", "gauge",
+                   "driver mysql: the longest complete flush of this replica.");
+    metrics_sample(out, "starling_aggregator_mysql_flush_max_seconds", NULL,
+                   (double)d->max_flush_us / 1e6);
     metrics_counter(
         out, "starling_aggregator_mysql_flush_failures_total",
         "driver mysql: flushes that failed (handed again whole; committed tables skip).",

@@ -350,13 +350,14 @@ const struct acct_driver acct_driver_redis_stream = {deliver_stream, NULL, ACCT_
 /* ---- the cycle ---- */
 
 /* The batches one cycle drained, with the node each came from. */
-struct cycle {
+struct acct_cycle {
     struct acct_batch *batches;
     size_t *nodes;
     size_t n, cap, entries;
+    bool failed; /* some slot could not be drained */
 };
 
-static void cycle_add(struct cycle *c, const struct acct_batch *b, size_t node)
+static void cycle_add(struct acct_cycle *c, const struct acct_batch *b, size_t node)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 64;
@@ -368,7 +369,7 @@ static void cycle_add(struct cycle *c, const struct acct_batch *b, size_t node)
     c->entries += b->n;
 }
 
-static void cycle_free(struct cycle *c)
+static void cycle_free(struct acct_cycle *c)
 {
     for (size_t i = 0; i < c->n; i++)
         acct_batch_free(&c->batches[i]);
@@ -397,7 +398,7 @@ static int finish_batch(struct sync_conn *sc, const struct acct_batch *b, char *
 /* Drains n slots of one node (pipelined) into the cycle. Returns 0, or -1 with err (the
  * connection failed, or some slot did: taken again next cycle). */
 static int drain_burst(struct sync_conn *sc, size_t node, const unsigned *slots, size_t n,
-                       struct cycle *c, struct acct_stats *st, char *err)
+                       struct acct_cycle *c, struct acct_stats *st, char *err)
 {
     redisReply *replies[DRAIN_BURST];
     size_t sent = 0;
@@ -441,7 +442,7 @@ static int drain_burst(struct sync_conn *sc, size_t node, const unsigned *slots,
 
 /* Drains the node's slots, from st->next_slot on, until the cycle holds max entries.
  * Returns 0 or -1 with err; *full when it stopped for the limit. */
-static int drain_node(struct cluster *cl, size_t node, size_t max, struct cycle *c,
+static int drain_node(struct cluster *cl, size_t node, size_t max, struct acct_cycle *c,
                       struct acct_stats *st, bool *full, char *err)
 {
     const struct slot_map *m = cluster_map(cl);
@@ -469,11 +470,10 @@ static int drain_node(struct cluster *cl, size_t node, size_t max, struct cycle 
     return rc;
 }
 
-int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct_stats *st,
-               char *err)
+struct acct_cycle *acct_drain(struct cluster *cl, size_t max_entries, struct acct_stats *st,
+                              char *err)
 {
-    struct cycle c = {0};
-    int rc = 0;
+    struct acct_cycle *c = xcalloc(1, sizeof(*c));
     bool full = false;
     st->cycles++;
     /* From where the last cycle stopped (node and slot), so under a sustained load above
@@ -481,36 +481,59 @@ int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct
     size_t nodes = cluster_size(cl);
     for (size_t i = 0; i < nodes && !full; i++) {
         size_t node = (st->next_node + i) % nodes;
-        if (drain_node(cl, node, driver->max_entries, &c, st, &full, err) < 0)
-            rc = -1;
+        if (drain_node(cl, node, max_entries, c, st, &full, err) < 0)
+            c->failed = true;
         if (full)
             st->next_node = node;
     }
     if (!full)
         st->next_slot = 0, st->next_node = 0;
-    /* What was drained is delivered even when some slot failed: the others' batches need
-     * not wait. Undelivered, all stay in their draining hashes for the next cycle. */
+    return c;
+}
+
+const struct acct_batch *acct_cycle_batches(const struct acct_cycle *c, size_t *n)
+{
+    *n = c->n;
+    return c->batches;
+}
+
+int acct_settle(struct cluster *cl, struct acct_cycle *c, bool delivered, struct acct_stats *st,
+                char *err)
+{
+    int rc = c->failed ? -1 : 0;
     char derr[STARLING_ERR_LEN];
-    if (c.n > 0 && driver->deliver(driver->ctx, cl, c.batches, c.n, derr) < 0) {
-        snprintf(err, STARLING_ERR_LEN, "%s", derr);
-        st->failures++;
-        cycle_free(&c);
-        return -1;
-    }
-    for (size_t i = 0; i < c.n; i++) {
-        struct sync_conn *sc = cluster_node(cl, c.nodes[i], derr);
-        if (sc == NULL || finish_batch(sc, &c.batches[i], derr) < 0) {
+    for (size_t i = 0; i < c->n && delivered; i++) {
+        struct sync_conn *sc = cluster_node(cl, c->nodes[i], derr);
+        if (sc == NULL || finish_batch(sc, &c->batches[i], derr) < 0) {
             /* Delivered: the next cycle hands it again, and the driver skips it. */
             snprintf(err, STARLING_ERR_LEN, "%s", derr);
             rc = -1;
             continue;
         }
         st->batches++;
-        st->entries += c.batches[i].n;
-        st->dropped += c.batches[i].dropped;
+        st->entries += c->batches[i].n;
+        st->dropped += c->batches[i].dropped;
     }
-    cycle_free(&c);
+    if (!delivered)
+        rc = -1;
     if (rc < 0)
         st->failures++;
+    cycle_free(c);
+    free(c);
     return rc;
+}
+
+int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct_stats *st,
+               char *err)
+{
+    struct acct_cycle *c = acct_drain(cl, driver->max_entries, st, err);
+    /* What was drained is delivered even when some slot failed: the others' batches need
+     * not wait. Undelivered, all stay in their draining hashes for the next cycle. */
+    bool delivered = true;
+    char derr[STARLING_ERR_LEN];
+    if (c->n > 0 && driver->deliver(driver->ctx, cl, c->batches, c->n, derr) < 0) {
+        snprintf(err, STARLING_ERR_LEN, "%s", derr);
+        delivered = false;
+    }
+    return acct_settle(cl, c, delivered, st, err);
 }

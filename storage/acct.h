@@ -92,4 +92,18 @@ struct acct_stats {
 int acct_cycle(struct cluster *cl, const struct acct_driver *driver, struct acct_stats *st,
                char *err);
 
+/*
+ * The same cycle in halves, for a driver that delivers off the event loop (the mysql
+ * driver's thread): acct_drain() takes the batches (up to max_entries; slots that failed
+ * are noted, and err set), the caller delivers acct_cycle_batches() anywhere, then
+ * acct_settle() deletes them if delivered and frees the cycle. acct_settle() returns 0, or
+ * -1 with err when some slot or the delivery failed (all taken again next cycle).
+ */
+struct acct_cycle;
+struct acct_cycle *acct_drain(struct cluster *cl, size_t max_entries, struct acct_stats *st,
+                              char *err);
+const struct acct_batch *acct_cycle_batches(const struct acct_cycle *c, size_t *n);
+int acct_settle(struct cluster *cl, struct acct_cycle *c, bool delivered, struct acct_stats *st,
+                char *err);
+
 #endif

@@ -19,6 +19,8 @@
 
 struct gazelle_db *gazelle_db_new(const struct mysql_config *cfg)
 {
+    /* Before any thread: the connector's global state is set up once, here. */
+    mysql_library_init(0, NULL, NULL);
     struct gazelle_db *db = xcalloc(1, sizeof(*db));
     db->cfg = *cfg;
     db->applied = xcalloc(CLUSTER_SLOTS, sizeof(*db->applied));
@@ -187,6 +189,7 @@ static int deliver(void *ctx, struct cluster *cl, const struct acct_batch *batch
 {
     struct gazelle_db *db = ctx;
     (void)cl;
+    uint64_t t0 = clock_monotonic_us();
     if (gazelle_connect(db, err) < 0)
         goto failed;
     if (!db->markers_ready) {
@@ -199,6 +202,9 @@ static int deliver(void *ctx, struct cluster *cl, const struct acct_batch *batch
             goto failed;
     db->stats.flushes++;
     db->stats.last_flush_ms = clock_wall_ms();
+    db->stats.last_flush_us = clock_monotonic_us() - t0;
+    if (db->stats.last_flush_us > db->stats.max_flush_us)
+        db->stats.max_flush_us = db->stats.last_flush_us;
     return 0;
 failed:
     db->stats.flush_failures++;

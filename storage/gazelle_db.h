@@ -37,9 +37,10 @@ struct acct_driver gazelle_db_driver(struct gazelle_db *db);
 
 struct gazelle_db_stats {
     uint64_t flushes, flush_failures;
-    uint64_t rows[GAZELLE_TABLE_COUNT]; /* rows the flushes' statements carried */
-    uint64_t batches_skipped;           /* table batches applied before */
-    uint64_t last_flush_ms;             /* wall clock of the last complete flush; 0: none */
+    uint64_t rows[GAZELLE_TABLE_COUNT];   /* rows the flushes' statements carried */
+    uint64_t batches_skipped;             /* table batches applied before */
+    uint64_t last_flush_ms;               /* wall clock of the last complete flush; 0: none */
+    uint64_t last_flush_us, max_flush_us; /* how long the last one took, the longest */
     uint64_t count_writes, count_write_failures; /* torrents' Seeders/Leechers, per pass */
     uint64_t reloads, reload_failures;
     uint64_t tokens_reported, token_report_failures; /* to the site (site_url) */
