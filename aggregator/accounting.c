@@ -39,7 +39,8 @@ struct accounting {
     struct flush_thread *flusher;
     struct acct_cycle *inflight;
     struct gazelle_db_stats shown;
-    const char *reload_wanted; /* a reload asked for during a flush: after it */
+    const char *reload_wanted;        /* a reload asked for during a flush: after it */
+    char drain_err[STARLING_ERR_LEN]; /* why a slot of the flush's cycle was not drained */
     /* driver "mysql": the swarms whose torrents got counts above zero last time, sorted. */
     uint8_t (*counted)[INFO_HASH_LEN];
     size_t ncounted;
@@ -130,6 +131,7 @@ static void on_cycle(evutil_socket_t fd, short what, void *arg)
     }
     /* Drained here, delivered on the flush thread, settled in on_flushed(). */
     a->inflight = acct_drain(a->cluster, a->driver.max_entries, &a->stats, err);
+    snprintf(a->drain_err, sizeof(a->drain_err), "%s", err);
     size_t n;
     const struct acct_batch *b = acct_cycle_batches(a->inflight, &n);
     a->shown = *gazelle_db_stats(a->db);
@@ -148,7 +150,7 @@ static void on_flushed(void *arg, int rc, const char *flush_err)
 {
     struct accounting *a = arg;
     char err[STARLING_ERR_LEN];
-    snprintf(err, sizeof(err), "%s", flush_err);
+    snprintf(err, sizeof(err), "%s", rc < 0 ? flush_err : a->drain_err);
     struct acct_cycle *c = a->inflight;
     a->inflight = NULL;
     cycle_done(a, acct_settle(a->cluster, c, rc == 0, &a->stats, err), err);

@@ -27,7 +27,7 @@ struct gazelle_db *gazelle_db_new(const struct mysql_config *cfg)
     return db;
 }
 
-static void disconnect(struct gazelle_db *db)
+void gazelle_disconnect(struct gazelle_db *db)
 {
     if (db->conn != NULL)
         mysql_close(db->conn);
@@ -39,7 +39,7 @@ void gazelle_db_free(struct gazelle_db *db)
 {
     if (db == NULL)
         return;
-    disconnect(db);
+    gazelle_disconnect(db);
     free(db->applied);
     free(db);
 }
@@ -98,7 +98,7 @@ int gazelle_exec(struct gazelle_db *db, const char *sql, const char *what, char 
         return 0;
     }
     snprintf(err, STARLING_ERR_LEN, "mysql: %s: %s", what, mysql_error(db->conn));
-    disconnect(db);
+    gazelle_disconnect(db);
     return -1;
 }
 
@@ -119,7 +119,7 @@ static int read_applied(struct gazelle_db *db, enum gazelle_table t, char *err)
     if (res == NULL) {
         snprintf(err, STARLING_ERR_LEN, "mysql: reading " GAZELLE_MARKERS_TABLE ": %s",
                  mysql_error(db->conn));
-        disconnect(db);
+        gazelle_disconnect(db);
         return -1;
     }
     memset(db->applied, 0, CLUSTER_SLOTS * sizeof(*db->applied));

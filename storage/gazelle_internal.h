@@ -18,6 +18,9 @@ struct gazelle_db {
 /* A live connection (connecting now if there is none). Returns 0 or -1 with err. */
 int gazelle_connect(struct gazelle_db *db, char *err);
 
+/* Closes the connection (a transaction in it is rolled back); the next use connects. */
+void gazelle_disconnect(struct gazelle_db *db);
+
 /* Runs one statement; on failure closes the connection (the next use connects again) and
  * returns -1 with err naming what. */
 int gazelle_exec(struct gazelle_db *db, const char *sql, const char *what, char *err);

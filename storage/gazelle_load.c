@@ -132,6 +132,7 @@ static int read_site(struct gazelle_db *db, enum table_id id, struct wanted_list
     MYSQL_RES *res = mysql_use_result(db->conn);
     if (res == NULL) {
         snprintf(err, STARLING_ERR_LEN, "mysql: %s: %s", table_name(id), mysql_error(db->conn));
+        gazelle_disconnect(db);
         return -1;
     }
     MYSQL_ROW row;
@@ -146,6 +147,8 @@ static int read_site(struct gazelle_db *db, enum table_id id, struct wanted_list
     if (rc < 0)
         snprintf(err, STARLING_ERR_LEN, "mysql: %s: %s", table_name(id), mysql_error(db->conn));
     mysql_free_result(res);
+    if (rc < 0)
+        gazelle_disconnect(db);
     if (out->n > 0)
         qsort(out->v, out->n, sizeof(*out->v), by_member);
     return rc;
@@ -316,6 +319,7 @@ long gazelle_db_used_tokens(struct gazelle_db *db, struct gazelle_token *out, si
     MYSQL_RES *res = mysql_store_result(db->conn);
     if (res == NULL) {
         snprintf(err, STARLING_ERR_LEN, "mysql: used tokens: %s", mysql_error(db->conn));
+        gazelle_disconnect(db);
         return -1;
     }
     long n = 0;
