@@ -29,7 +29,6 @@ struct accounting {
     struct acct_driver driver;
     struct gazelle_db *db; /* driver "mysql" */
     struct acct_stats stats;
-    uint64_t started_ms;
     uint64_t last_cycle_ok_ms; /* the latest cycle that delivered all it drained */
     uint64_t last_reload_ms;
     struct event *cycle_timer, *reload_timer, *usr1;
@@ -178,7 +177,7 @@ struct accounting *accounting_new(struct event_base *base, const struct config *
 {
     struct accounting *a = xcalloc(1, sizeof(*a));
     *a = (struct accounting){.cfg = cfg, .cluster = cl, .leads = leads, .arg = arg};
-    a->started_ms = a->last_cycle_ok_ms = clock_wall_ms();
+    a->last_cycle_ok_ms = clock_wall_ms();
     uint64_t every_ms = cfg->aggregator.accounting_interval_ms;
     switch (cfg->driver) {
     case DRIVER_MYSQL:
@@ -285,25 +284,22 @@ void accounting_render_metrics(const struct accounting *a, struct evbuffer *out)
                     "(taken again).",
                     st->failures);
     bool leading = a != NULL && a->leads(a->arg);
-    metrics_family(out, "starling_aggregator_accounting_lag_seconds", "gauge",
-                   "Private mode, on the leader: seconds since the latest accounting cycle "
-                   "that delivered everything it drained (0 elsewhere).");
-    metrics_sample(out, "starling_aggregator_accounting_lag_seconds", NULL,
-                   leading ? (double)(clock_wall_ms() - a->last_cycle_ok_ms) / 1000.0 : 0.0);
+    metrics_gauge_double(out, "starling_aggregator_accounting_lag_seconds",
+                         "Private mode, on the leader: seconds since the latest accounting cycle "
+                         "that delivered everything it drained (0 elsewhere).",
+                         leading ? (double)(clock_wall_ms() - a->last_cycle_ok_ms) / 1000.0 : 0.0);
     if (a == NULL || a->db == NULL)
         return;
     const struct gazelle_db_stats *d =
         flush_thread_busy(a->flusher) ? &a->shown : gazelle_db_stats(a->db);
     metrics_counter(out, "starling_aggregator_mysql_flushes_total",
                     "driver mysql: flushes that committed every table.", d->flushes);
-    metrics_family(out, "starling_aggregator_mysql_flush_seconds", "gauge",
-                   "driver mysql: how long the latest complete flush took.");
-    metrics_sample(out, "starling_aggregator_mysql_flush_seconds", NULL,
-                   (double)d->last_flush_us / 1e6);
-    metrics_family(out, "starling_aggregator_mysql_flush_max_seconds", "gauge",
-                   "driver mysql: the longest complete flush of this replica.");
-    metrics_sample(out, "starling_aggregator_mysql_flush_max_seconds", NULL,
-                   (double)d->max_flush_us / 1e6);
+    metrics_gauge_double(out, "starling_aggregator_mysql_flush_seconds",
+                         "driver mysql: how long the latest complete flush took.",
+                         (double)d->last_flush_us / 1e6);
+    metrics_gauge_double(out, "starling_aggregator_mysql_flush_max_seconds",
+                         "driver mysql: the longest complete flush of this replica.",
+                         (double)d->max_flush_us / 1e6);
     metrics_counter(
         out, "starling_aggregator_mysql_flush_failures_total",
         "driver mysql: flushes that failed (handed again whole; committed tables skip).",

@@ -176,18 +176,14 @@ static void render_metrics(struct evbuffer *out, void *arg)
     metrics_sample_u64(out, "starling_aggregator_info", labels, 1);
     metrics_counter(out, "starling_aggregator_passes_total", "Passes this replica completed.",
                     ag->passes);
-    metrics_family(out, "starling_aggregator_pass_duration_seconds", "gauge",
-                   "Duration of the latest pass.");
-    metrics_sample(out, "starling_aggregator_pass_duration_seconds", NULL,
-                   (double)v->pass_duration_ms / 1000.0);
-    metrics_family(out, "starling_aggregator_pass_max_call_seconds", "gauge",
-                   "The longest single Redis call of the latest pass.");
-    metrics_sample(out, "starling_aggregator_pass_max_call_seconds", NULL,
-                   (double)v->pass_max_call_ms / 1000.0);
-    metrics_family(out, "starling_aggregator_last_pass_timestamp_seconds", "gauge",
-                   "When the latest pass finished (Unix time).");
-    metrics_sample(out, "starling_aggregator_last_pass_timestamp_seconds", NULL,
-                   (double)v->pass_finished_ms / 1000.0);
+    metrics_gauge_double(out, "starling_aggregator_pass_duration_seconds",
+                         "Duration of the latest pass.", (double)v->pass_duration_ms / 1000.0);
+    metrics_gauge_double(out, "starling_aggregator_pass_max_call_seconds",
+                         "The longest single Redis call of the latest pass.",
+                         (double)v->pass_max_call_ms / 1000.0);
+    metrics_gauge_double(out, "starling_aggregator_last_pass_timestamp_seconds",
+                         "When the latest pass finished (Unix time).",
+                         (double)v->pass_finished_ms / 1000.0);
     metrics_counter(out, "starling_aggregator_peers_expired_total",
                     "Expired peers this replica's passes removed.", ag->peers_expired);
     metrics_counter(out, "starling_aggregator_swarms_deleted_total",

@@ -74,3 +74,9 @@ void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uin
     metrics_family(out, name, "gauge", help);
     metrics_sample_u64(out, name, NULL, value);
 }
+
+void metrics_gauge_double(struct evbuffer *out, const char *name, const char *help, double value)
+{
+    metrics_family(out, name, "gauge", help);
+    metrics_sample(out, name, NULL, value);
+}

@@ -20,6 +20,7 @@ void metrics_sample_u64(struct evbuffer *out, const char *name, const char *labe
 /* A family of one unlabelled sample: its HELP, TYPE and value. */
 void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value);
 void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uint64_t value);
+void metrics_gauge_double(struct evbuffer *out, const char *name, const char *help, double value);
 
 /* Latency buckets, in seconds: tracker requests take well under a millisecond to a
  * command timeout (hundreds of ms). */

@@ -39,17 +39,16 @@ int user_tallies_add_reply(struct user_tallies *t, const redisReply *flat)
     if (flat->type != REDIS_REPLY_ARRAY || flat->elements % 3 != 0)
         return -1;
     size_t n = flat->elements / 3;
-    struct user_tally *v = xreallocarray(NULL, n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++) {
-        if (read_u32(flat->element[3 * i], &v[i].user_id) < 0 ||
-            read_u32(flat->element[3 * i + 1], &v[i].seeding) < 0 ||
-            read_u32(flat->element[3 * i + 2], &v[i].leeching) < 0) {
-            free(v);
+        struct user_tally u;
+        if (read_u32(flat->element[3 * i], &u.user_id) < 0 ||
+            read_u32(flat->element[3 * i + 1], &u.seeding) < 0 ||
+            read_u32(flat->element[3 * i + 2], &u.leeching) < 0) {
+            t->n -= i; /* all or nothing */
             return -1;
         }
+        user_tallies_add(t, &u, 1);
     }
-    user_tallies_add(t, v, n);
-    free(v);
     return 0;
 }
 
