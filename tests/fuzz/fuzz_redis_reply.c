@@ -121,6 +121,7 @@ static void check_user_tallies(const redisReply *r)
     struct user_tallies t = {0};
     if (user_tallies_add_reply(&t, r) < 0) {
         FUZZ_CHECK(t.n == 0);
+        user_tallies_free(&t); /* a failed reply may leave room allocated, nothing in it */
         return;
     }
     FUZZ_CHECK(r->type == REDIS_REPLY_ARRAY && t.n == r->elements / 3);
